@@ -1,0 +1,154 @@
+"""The vocabulary of the core: states, roles, priorities and the records they describe.
+
+Everything here is plain, immutable data. Transitions (``workflows.transitions``) take these
+records and return new ones; storage and the chat front ends translate them to and from rows
+and messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class State(StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    ON_REVIEW = "on_review"
+    # Approved but not yet out: the coordinator (or a publisher) still has to publish it.
+    APPROVED = "approved"
+    WAITING = "waiting"
+    AWAITING_FEEDBACK = "awaiting_feedback"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+    REDIRECTED = "redirected"
+    REJECTED = "rejected"
+
+    @property
+    def is_open(self) -> bool:
+        return self not in FINAL_STATES
+
+
+FINAL_STATES = frozenset({State.CLOSED, State.REDIRECTED, State.REJECTED})
+
+
+class Role(StrEnum):
+    EXECUTOR = "executor"
+    COORDINATOR = "coordinator"
+    BLOCK_OWNER = "block_owner"
+    CURATOR = "curator"
+    ADMIN = "admin"
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    FAST_TRACK = "fast_track"
+    URGENT = "urgent"
+
+
+class DraftKind(StrEnum):
+    FINAL = "final"
+    INTERIM = "interim"
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: int
+    name: str
+    roles: frozenset[Role]
+    departments: frozenset[str] = frozenset()
+    active: bool = True
+
+    def has(self, role: Role) -> bool:
+        return self.active and role in self.roles
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    key: str
+    name: str
+    block: str
+    department: str
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    id: int
+    state: State
+    source: str
+    text: str
+    category: str | None
+    department: str | None
+    executor_id: int | None
+    priority: Priority
+    registered_at: datetime
+    url: str | None = None
+    author: str | None = None
+    first_response_due: datetime | None = None
+    answer_due: datetime | None = None
+    approved_text: str | None = None
+    approved_kind: DraftKind | None = None
+    redirected_to: str | None = None
+    # Bumped by every transition; buttons carry it so a press on an outdated card is caught.
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    kind: str  # "photo" | "document"
+    file_id: str
+    file_name: str | None = None
+    mime_type: str | None = None
+    local_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    incident_id: int
+    author_id: int
+    text: str
+    kind: DraftKind = DraftKind.FINAL
+    attachments: tuple[Attachment, ...] = ()
+    promised_date: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A platform-neutral button: what it does and to which incident. Front ends draw it."""
+
+    action: str
+    incident_id: int
+    arg: str = ""
+    # Shown instead of the action's standard label (a category name, a person's name).
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A message the core wants somebody to receive; rendered from ``template`` by a front end.
+
+    ``to`` is either a person id or an audience resolved by the application: "coordinators",
+    "curators", "block_owners:<block>".
+    """
+
+    to: int | str
+    template: str
+    context: dict[str, object] = field(default_factory=dict)
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    # Files to send along: "draft" (the executor's photos and documents) or "incident"
+    # (the resident's own photos).
+    attach: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    incident_id: int | None
+    actor_id: int | None
+    action: str
+    from_state: State | None
+    to_state: State | None
+    at: datetime
+    reason: str | None = None
+    ok: bool = True

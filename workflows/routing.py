@@ -1,0 +1,27 @@
+"""Who gets a new incident: the category decides the department, the load decides the person."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from workflows.model import Category, Person, Role
+
+
+def pick_executor(
+    category: Category | None,
+    people: Iterable[Person],
+    open_load: Mapping[int, int],
+) -> Person | None:
+    """The active executor of the category's department with the fewest open incidents.
+
+    Ties go to the person registered first (lowest id), so routing is predictable. ``None``
+    when the category has no department with an executor: the coordinator assigns by hand.
+    """
+    if category is None:
+        return None
+    candidates = [
+        p for p in people if p.has(Role.EXECUTOR) and category.department in p.departments
+    ]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda p: (open_load.get(p.id, 0), p.id))

@@ -1,0 +1,382 @@
+"""Every change of an incident's state, as pure functions.
+
+Each transition takes the current incident, the actor (``None`` for Otklik itself: routing,
+timers, publishers) and the time, checks the guard — role, assignment, state, the version of
+the card the actor pressed — and returns an :class:`Outcome`: the new incident, its audit row
+and the notifications to send. A refused transition raises :class:`Refused`, which carries the
+audit row of the refusal so that storage can log it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from workflows.model import (
+    AuditEntry,
+    Button,
+    Draft,
+    DraftKind,
+    Incident,
+    Notification,
+    Person,
+    Priority,
+    Role,
+    State,
+)
+
+COORDINATORS = "coordinators"
+CURATORS = "curators"
+
+# States in which an executor holds the incident.
+HELD = frozenset({State.ASSIGNED, State.IN_PROGRESS, State.ON_REVIEW, State.REOPENED})
+OPEN = frozenset(s for s in State if s.is_open)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    incident: Incident
+    audit: AuditEntry
+    notifications: tuple[Notification, ...] = ()
+
+
+class Refused(Exception):
+    """The actor may not do this now. ``code`` picks the explanation shown to them."""
+
+    def __init__(self, code: str, audit: AuditEntry, detail: str = "") -> None:
+        super().__init__(f"{audit.action} refused: {code} {detail}".strip())
+        self.code = code
+        self.audit = audit
+        self.detail = detail
+
+
+def block_owners(block: str) -> str:
+    return f"block_owners:{block}"
+
+
+def card_buttons(incident: Incident) -> tuple[tuple[Button, ...], ...]:
+    """The executor's buttons on an incident card."""
+    return (
+        (Button("take", incident.id), Button("decline", incident.id)),
+    )
+
+
+def review_buttons(incident: Incident) -> tuple[tuple[Button, ...], ...]:
+    return (
+        (Button("approve", incident.id), Button("return", incident.id)),
+        (Button("edit_approve", incident.id), Button("reassign", incident.id)),
+    )
+
+
+def triage_buttons(incident: Incident) -> tuple[tuple[Button, ...], ...]:
+    return (
+        (Button("reassign", incident.id),),
+        (Button("redirect", incident.id), Button("reject", incident.id)),
+    )
+
+
+def actions_for(incident: Incident, person: Person) -> tuple[tuple[Button, ...], ...]:
+    """The buttons a person gets on an incident's detail view, by role and state."""
+    rows: list[tuple[Button, ...]] = []
+    n, state = incident.id, incident.state
+    if person.has(Role.EXECUTOR) and incident.executor_id == person.id:
+        if state in {State.ASSIGNED, State.REOPENED}:
+            rows += card_buttons(incident)
+        elif state is State.IN_PROGRESS:
+            rows.append((Button("answer", n),))
+    if person.has(Role.COORDINATOR):
+        if state is State.ON_REVIEW:
+            rows += review_buttons(incident)
+        elif state is State.APPROVED:
+            rows.append((Button("published", n),))
+        elif state is State.AWAITING_FEEDBACK:
+            rows.append((Button("close", n), Button("reopen", n)))
+        elif state is State.NEW:
+            rows += triage_buttons(incident)
+        elif state in HELD | {State.WAITING}:
+            rows.append((Button("reassign", n), Button("redirect", n)))
+        if state in HELD | {State.NEW, State.WAITING}:
+            flip = "normal" if incident.priority is Priority.FAST_TRACK else "fast_track"
+            rows.append((Button("priority", n, flip, label=""),))
+    return tuple(rows)
+
+
+def _guard(
+    incident: Incident,
+    actor: Person | None,
+    action: str,
+    now: datetime,
+    *,
+    states: Collection[State],
+    role: Role | None = None,
+    assigned: bool = False,
+    version: int | None = None,
+) -> None:
+    def refuse(code: str, detail: str = "") -> Refused:
+        audit = AuditEntry(
+            incident.id, actor.id if actor else None, action, incident.state, None, now,
+            reason=code if not detail else f"{code}: {detail}", ok=False,
+        )
+        return Refused(code, audit, detail)
+
+    if actor is not None:
+        if not actor.active or (role is not None and not actor.has(role)):
+            raise refuse("wrong_role")
+        if assigned and incident.executor_id != actor.id:
+            raise refuse("not_assigned")
+    if version is not None and version != incident.version:
+        raise refuse("stale")
+    if incident.state not in states:
+        raise refuse("wrong_state", incident.state.value)
+
+
+def _outcome(
+    incident: Incident,
+    actor: Person | None,
+    action: str,
+    now: datetime,
+    new: Incident,
+    notifications: Sequence[Notification] = (),
+    reason: str | None = None,
+) -> Outcome:
+    new = replace(new, version=incident.version + 1)
+    audit = AuditEntry(
+        incident.id, actor.id if actor else None, action, incident.state, new.state, now, reason
+    )
+    return Outcome(new, audit, tuple(notifications))
+
+
+def _require_text(incident: Incident, actor: Person | None, action: str, now: datetime,
+                  text: str | None) -> str:
+    text = (text or "").strip()
+    if not text:
+        audit = AuditEntry(incident.id, actor.id if actor else None, action, incident.state,
+                           None, now, reason="empty_reason", ok=False)
+        raise Refused("empty_reason", audit)
+    return text
+
+
+def register(
+    incident_id: int,
+    *,
+    source: str,
+    text: str,
+    category: str | None,
+    department: str | None,
+    priority: Priority,
+    now: datetime,
+    actor: Person | None,
+    url: str | None = None,
+    author: str | None = None,
+    first_response_due: datetime | None = None,
+    answer_due: datetime | None = None,
+) -> Outcome:
+    """A new incident, found by a source or registered by a coordinator."""
+    actor_id = actor.id if actor else None
+    if actor is not None and not actor.has(Role.COORDINATOR):
+        audit = AuditEntry(incident_id, actor_id, "register", None, None, now,
+                           reason="wrong_role", ok=False)
+        raise Refused("wrong_role", audit)
+    incident = Incident(
+        id=incident_id, state=State.NEW, source=source, text=text, category=category,
+        department=department, executor_id=None, priority=priority, registered_at=now,
+        url=url, author=author, first_response_due=first_response_due, answer_due=answer_due,
+    )
+    return Outcome(incident, AuditEntry(incident_id, actor_id, "register", None, State.NEW, now))
+
+
+def assign(incident: Incident, actor: Person | None, executor: Person, now: datetime, *,
+           version: int | None = None) -> Outcome:
+    """Give a new (or declined) incident to an executor: automatic routing or the coordinator."""
+    _guard(incident, actor, "assign", now, states={State.NEW}, role=Role.COORDINATOR,
+           version=version)
+    return _give(incident, actor, "assign", executor, now)
+
+
+def reassign(incident: Incident, actor: Person, executor: Person, now: datetime, *,
+             version: int | None = None) -> Outcome:
+    """Move the incident to another executor, whatever stage the work is at."""
+    _guard(incident, actor, "reassign", now, states=HELD | {State.NEW, State.WAITING},
+           role=Role.COORDINATOR, version=version)
+    if executor.id == incident.executor_id:
+        audit = AuditEntry(incident.id, actor.id, "reassign", incident.state, None, now,
+                           reason="same_executor", ok=False)
+        raise Refused("same_executor", audit)
+    return _give(incident, actor, "reassign", executor, now)
+
+
+def _give(incident: Incident, actor: Person | None, action: str, executor: Person,
+          now: datetime) -> Outcome:
+    if not executor.has(Role.EXECUTOR):
+        audit = AuditEntry(incident.id, actor.id if actor else None, action, incident.state,
+                           None, now, reason="not_an_executor", ok=False)
+        raise Refused("not_an_executor", audit)
+    new = replace(incident, state=State.ASSIGNED, executor_id=executor.id)
+    notes = [Notification(executor.id, "card", {"reassigned": action == "reassign"},
+                          card_buttons(new), attach="incident")]
+    if incident.executor_id is not None and incident.executor_id != executor.id:
+        notes.append(Notification(incident.executor_id, "taken_away",
+                                  {"new_executor": executor.name}))
+    return _outcome(incident, actor, action, now, new, notes, reason=executor.name)
+
+
+def take(incident: Incident, actor: Person, now: datetime, *,
+         version: int | None = None) -> Outcome:
+    _guard(incident, actor, "take", now, states={State.ASSIGNED, State.REOPENED},
+           role=Role.EXECUTOR, assigned=True, version=version)
+    new = replace(incident, state=State.IN_PROGRESS)
+    return _outcome(incident, actor, "take", now, new,
+                    [Notification(COORDINATORS, "taken", {"executor": actor.name})])
+
+
+def decline(incident: Incident, actor: Person, reason: str, now: datetime, *,
+            version: int | None = None) -> Outcome:
+    """«Не наша компетенция»: back to the coordinator with the executor's reason."""
+    _guard(incident, actor, "decline", now, states={State.ASSIGNED, State.REOPENED},
+           role=Role.EXECUTOR, assigned=True, version=version)
+    reason = _require_text(incident, actor, "decline", now, reason)
+    new = replace(incident, state=State.NEW, executor_id=None)
+    note = Notification(COORDINATORS, "declined", {"executor": actor.name, "reason": reason},
+                        triage_buttons(new))
+    return _outcome(incident, actor, "decline", now, new, [note], reason=reason)
+
+
+def submit(incident: Incident, actor: Person, draft: Draft, now: datetime) -> Outcome:
+    """The executor sends the draft answer for approval."""
+    _guard(incident, actor, "submit", now, states={State.IN_PROGRESS}, role=Role.EXECUTOR,
+           assigned=True)
+    _require_text(incident, actor, "submit", now, draft.text)
+    new = replace(incident, state=State.ON_REVIEW)
+    note = Notification(COORDINATORS, "review", {"executor": actor.name, "kind": draft.kind.value},
+                        review_buttons(new), attach="draft")
+    return _outcome(incident, actor, "submit", now, new, [note], reason=draft.kind.value)
+
+
+def approve(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
+            edited_text: str | None = None, version: int | None = None) -> Outcome:
+    """Approve the draft, optionally with the coordinator's own wording."""
+    _guard(incident, actor, "approve", now, states={State.ON_REVIEW}, role=Role.COORDINATOR,
+           version=version)
+    text = draft.text
+    action = "approve"
+    if edited_text is not None:
+        text = _require_text(incident, actor, "edit_approve", now, edited_text)
+        action = "edit_approve"
+    new = replace(incident, state=State.APPROVED, approved_text=text, approved_kind=draft.kind)
+    notes = [
+        Notification(incident.executor_id, "approved", {"edited": edited_text is not None})
+        if incident.executor_id is not None else None,
+        Notification(actor.id, "publish_package", {"text": text},
+                     ((Button("published", new.id),),), attach="draft"),
+    ]
+    return _outcome(incident, actor, action, now, new, [n for n in notes if n])
+
+
+def return_draft(incident: Incident, actor: Person, reason: str, now: datetime, *,
+                 version: int | None = None) -> Outcome:
+    """«На доработку»: the reason reaches the executor word for word."""
+    _guard(incident, actor, "return", now, states={State.ON_REVIEW}, role=Role.COORDINATOR,
+           version=version)
+    reason = _require_text(incident, actor, "return", now, reason)
+    new = replace(incident, state=State.IN_PROGRESS)
+    notes = []
+    if incident.executor_id is not None:
+        notes.append(Notification(incident.executor_id, "returned", {"reason": reason},
+                                  ((Button("answer", incident.id),),)))
+    return _outcome(incident, actor, "return", now, new, notes, reason=reason)
+
+
+def set_priority(incident: Incident, actor: Person, priority: Priority, now: datetime, *,
+                 answer_due: datetime | None, first_response_due: datetime | None = None
+                 ) -> Outcome:
+    """Change the priority; the caller computes the deadlines that follow from it."""
+    _guard(incident, actor, "set_priority", now, states=OPEN, role=Role.COORDINATOR)
+    new = replace(incident, priority=priority, answer_due=answer_due,
+                  first_response_due=first_response_due or incident.first_response_due)
+    notes = []
+    if incident.executor_id is not None:
+        notes.append(Notification(incident.executor_id, "priority_changed", {}))
+    return _outcome(incident, actor, "set_priority", now, new, notes, reason=priority.value)
+
+
+def mark_published(incident: Incident, actor: Person | None, now: datetime, *,
+                   version: int | None = None) -> Outcome:
+    """The approved answer is out: a final answer awaits the resident's reaction, an interim
+    one waits for the promised date."""
+    _guard(incident, actor, "publish", now, states={State.APPROVED}, role=Role.COORDINATOR,
+           version=version)
+    interim = incident.approved_kind is DraftKind.INTERIM
+    new = replace(incident, state=State.WAITING if interim else State.AWAITING_FEEDBACK)
+    notes = []
+    if incident.executor_id is not None:
+        notes.append(Notification(incident.executor_id, "published", {"interim": interim}))
+    return _outcome(incident, actor, "publish", now, new, notes)
+
+
+def redirect(incident: Incident, actor: Person, to: str, note: str, now: datetime, *,
+             version: int | None = None) -> Outcome:
+    """Hand the incident over to another body (not a municipal matter), with a note."""
+    _guard(incident, actor, "redirect", now, states=OPEN, role=Role.COORDINATOR,
+           version=version)
+    to = _require_text(incident, actor, "redirect", now, to)
+    new = replace(incident, state=State.REDIRECTED, redirected_to=to)
+    ctx = {"to": to, "note": note}
+    notes = [Notification(CURATORS, "redirected", ctx)]
+    if incident.executor_id is not None:
+        notes.append(Notification(incident.executor_id, "redirected", ctx))
+    return _outcome(incident, actor, "redirect", now, new, notes,
+                    reason=f"{to}: {note}" if note else to)
+
+
+def reject(incident: Incident, actor: Person, reason: str, now: datetime, *,
+           version: int | None = None) -> Outcome:
+    """Not an incident (spam, flood, no question to answer)."""
+    _guard(incident, actor, "reject", now, states={State.NEW, State.ASSIGNED, State.REOPENED},
+           role=Role.COORDINATOR, version=version)
+    reason = _require_text(incident, actor, "reject", now, reason)
+    new = replace(incident, state=State.REJECTED)
+    notes = [Notification(CURATORS, "rejected", {"reason": reason})]
+    if incident.executor_id is not None:
+        notes.append(Notification(incident.executor_id, "rejected", {"reason": reason}))
+    return _outcome(incident, actor, "reject", now, new, notes, reason=reason)
+
+
+def reopen(incident: Incident, actor: Person | None, reason: str, now: datetime) -> Outcome:
+    """The resident is not satisfied: the incident goes back to the same executor."""
+    _guard(incident, actor, "reopen", now, states={State.AWAITING_FEEDBACK, State.CLOSED},
+           role=Role.COORDINATOR)
+    reason = _require_text(incident, actor, "reopen", now, reason)
+    if incident.executor_id is None:
+        new = replace(incident, state=State.NEW, approved_text=None, approved_kind=None)
+        notes = [Notification(COORDINATORS, "reopened", {"reason": reason})]
+    else:
+        new = replace(incident, state=State.REOPENED, approved_text=None, approved_kind=None)
+        notes = [
+            Notification(incident.executor_id, "reopened", {"reason": reason},
+                         card_buttons(new)),
+            Notification(COORDINATORS, "reopened", {"reason": reason}),
+        ]
+    return _outcome(incident, actor, "reopen", now, new, notes, reason=reason)
+
+
+def close(incident: Incident, actor: Person | None, now: datetime, *,
+          version: int | None = None) -> Outcome:
+    _guard(incident, actor, "close", now, states={State.AWAITING_FEEDBACK},
+           role=Role.COORDINATOR, version=version)
+    new = replace(incident, state=State.CLOSED)
+    notes = []
+    if incident.executor_id is not None:
+        notes.append(Notification(incident.executor_id, "closed", {}))
+    return _outcome(incident, actor, "close", now, new, notes)
+
+
+def resume(incident: Incident, actor: Person | None, now: datetime) -> Outcome:
+    """The promised date of an interim answer has come: the final answer is due."""
+    _guard(incident, actor, "resume", now, states={State.WAITING}, role=Role.COORDINATOR)
+    new = replace(incident, state=State.IN_PROGRESS, approved_text=None, approved_kind=None)
+    notes = []
+    if incident.executor_id is not None:
+        notes.append(Notification(incident.executor_id, "final_due", {},
+                                  ((Button("answer", incident.id),),)))
+    return _outcome(incident, actor, "resume", now, new, notes)
