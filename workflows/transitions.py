@@ -98,7 +98,7 @@ def actions_for(incident: Incident, person: Person) -> tuple[tuple[Button, ...],
             rows.append((Button("reassign", n), Button("redirect", n)))
         if state in HELD | {State.NEW, State.WAITING}:
             flip = "normal" if incident.priority is Priority.FAST_TRACK else "fast_track"
-            rows.append((Button("priority", n, flip, label=""),))
+            rows.append((Button("priority", n, flip),))
     return tuple(rows)
 
 

@@ -1,0 +1,103 @@
+"""Wiring: the store, the service, the Telegram bot and dispatcher, and the outbox sender.
+
+Updates are fetched with ``getUpdates`` and handled one at a time; the next ``getUpdates``
+(which confirms them to Telegram) is only made after the whole batch was handled and
+committed, so a crash never loses an update that Telegram believes delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from aiogram import Bot, Dispatcher
+
+from bot.config import Config
+from bot.outbox import OutboxSender, RateLimits
+from bot.service import Service
+from bot.store import Store
+from bot.telegram_api import TelegramTransport, make_bot
+from bot.templates import Templates
+from handlers.telegram import coordinator, executor, onboarding, views
+from handlers.telegram.albums import Albums
+from handlers.telegram.common import Context
+from handlers.telegram.render import TelegramChannel
+from workflows.sla import default_policies
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class App:
+    def __init__(self, config: Config, *, clock: Callable[[], datetime] = utcnow,
+                 limits: RateLimits = RateLimits(), album_delay: float = 1.0) -> None:
+        self.config = config
+        self.clock = clock
+        self.limits = limits
+        self.albums = Albums(album_delay)
+        self._offset: int | None = None
+
+    async def start(self) -> None:
+        config = self.config
+        self.store = await Store.open(config.database)
+        self.templates = Templates(config.tz)
+        self.bot: Bot = make_bot(config.telegram_token, config.telegram_api_base)
+        policies = default_policies(
+            config.tz, config.settings.calendar.extra_days_off,
+            config.settings.calendar.extra_working_days)
+        self.service = Service(self.store, config, self.templates,
+                               [TelegramChannel(self.templates)], policies, self.clock)
+        self.outbox = OutboxSender(self.store, TelegramTransport(self.bot), self.clock,
+                                   limits=self.limits,
+                                   on_unreachable=self.service.tell_unreachable)
+        self.service.wake_outbox = self.outbox.wake
+        await self.service.seed_people()
+        me = await self.bot.get_me()
+        self.dispatcher = Dispatcher(service=self.service, albums=self.albums,
+                                     bot_username=me.username or "")
+        self.dispatcher.update.outer_middleware(Context(self.service))
+        # Order matters: commands first, then modes (a reason being typed), then the
+        # coordinator's intake, then the executor's draft, then the fallback.
+        self.dispatcher.include_routers(onboarding.router, views.router, coordinator.router,
+                                        executor.router, views.fallback)
+
+    async def poll_once(self, timeout: int = 0) -> int:
+        """Fetch one batch of updates and handle them in order; the number handled."""
+        updates = await self.bot.get_updates(offset=self._offset, timeout=timeout,
+                                             allowed_updates=["message", "callback_query"])
+        for update in updates:
+            try:
+                await self.dispatcher.feed_update(self.bot, update)
+            except Exception:
+                log.exception("update %s failed", update.update_id)
+            self._offset = update.update_id + 1
+        return len(updates)
+
+    async def settle(self) -> None:
+        """Let pending album follow-ups run and deliver everything due."""
+        await self.albums.settle()
+        await self.outbox.drain()
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self.outbox.run(), name="outbox")
+        try:
+            while True:
+                try:
+                    await self.poll_once(timeout=25)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("polling failed; retrying in 5 s")
+                    await asyncio.sleep(5)
+        finally:
+            sender.cancel()
+
+    async def close(self) -> None:
+        await self.albums.close()
+        await self.bot.session.close()
+        await self.store.close()

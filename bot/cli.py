@@ -1,0 +1,102 @@
+"""Command line: ``python -m bot run|check-config|demo|deadline`` (also installed as ``otklik``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import datetime
+
+from bot.config import ConfigError, load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="otklik", description="Otklik: incident chat-bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the bot (Telegram long polling)")
+    run.add_argument("--config", required=True)
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("--config", required=True)
+    demo = sub.add_parser("demo", help="play a scripted incident offline and print the chat")
+    demo.add_argument("--config", help="config to run the demo with (default: the example)")
+    deadline = sub.add_parser("deadline", help="print the deadlines of an incident")
+    deadline.add_argument("--config", required=True)
+    deadline.add_argument("--policy", required=True)
+    deadline.add_argument("--priority", default="normal", choices=["normal", "fast_track"])
+    deadline.add_argument("--at", required=True, help='local time, "YYYY-MM-DD HH:MM"')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.command != "run" else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        match args.command:
+            case "check-config":
+                return check_config(args.config)
+            case "run":
+                return run_bot(args.config)
+            case "demo":
+                from bot.demo import run_demo
+                return asyncio.run(run_demo(args.config))
+            case "deadline":
+                return print_deadlines(args.config, args.policy, args.priority, args.at)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    return 1
+
+
+def check_config(path: str) -> int:
+    config = load_config(path)
+    s = config.settings
+    print(f"{path}: OK — {len(s.departments)} departments, {len(s.categories)} categories, "
+          f"{len(s.people)} people, time zone {s.timezone}")
+    if not config.telegram_token:
+        print("note: no Telegram token (set [telegram] token or OTKLIK_TELEGRAM_TOKEN) — "
+              "`run` will refuse to start; `demo` works offline")
+    return 0
+
+
+def run_bot(path: str) -> int:
+    config = load_config(path)
+    if not config.telegram_token:
+        print(f"config error: {path}: telegram.token: no bot token (set it in the file or in "
+              "OTKLIK_TELEGRAM_TOKEN); to try Otklik offline run `python -m bot demo`",
+              file=sys.stderr)
+        return 2
+    from bot.app import App
+
+    async def go() -> None:
+        app = App(config)
+        await app.start()
+        try:
+            await app.run()
+        finally:
+            await app.close()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def print_deadlines(path: str, policy_name: str, priority: str, at: str) -> int:
+    from workflows.model import Priority
+    from workflows.sla import compute_deadlines, default_policies
+
+    config = load_config(path)
+    cal = config.settings.calendar
+    policies = default_policies(config.tz, cal.extra_days_off, cal.extra_working_days)
+    if policy_name not in policies:
+        print(f"unknown policy {policy_name!r} (known: {', '.join(policies)})", file=sys.stderr)
+        return 2
+    try:
+        start = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=config.tz)
+    except ValueError:
+        print(f'--at: expected "YYYY-MM-DD HH:MM", got {at!r}', file=sys.stderr)
+        return 2
+    d = compute_deadlines(policies[policy_name], Priority(priority), start)
+    for name, value in (("first_response", d.first_response), ("answer", d.answer)):
+        shown = value.astimezone(config.tz).strftime("%Y-%m-%d %H:%M") if value else "—"
+        print(f"{name}: {shown}")
+    return 0

@@ -1,0 +1,454 @@
+"""The application service: runs the core's transitions against storage, one transaction each.
+
+A front end calls a method here with the acting person; the service loads what the transition
+needs, calls the pure function from ``workflows.transitions``, and commits the new state, the
+audit row and the outgoing messages together. A refusal is audited too, and reported back as a
+:class:`Result` whose ``code`` the front end turns into a polite explanation.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.config import Config
+from bot.store import Store, Tx
+from bot.templates import Templates
+from workflows import transitions as core
+from workflows.model import (
+    Attachment,
+    AuditEntry,
+    Button,
+    Draft,
+    DraftKind,
+    Incident,
+    Notification,
+    Person,
+    Priority,
+    Role,
+    State,
+)
+from workflows.routing import pick_executor
+from workflows.sla import Policy, compute_deadlines
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Call = tuple[str, dict[str, Any]]
+Rows = Sequence[Sequence[Button]]
+
+
+class Channel(Protocol):
+    """How one platform draws a message: the API calls that deliver it."""
+
+    platform: str
+
+    def build(self, chat_id: int, text: str, buttons: Rows = (), *, version: int | None = None,
+              attachments: Sequence[Attachment] = ()) -> list[Call]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    ok: bool
+    code: str = ""
+    incident: Incident | None = None
+
+
+class Service:
+    def __init__(self, store: Store, config: Config, templates: Templates,
+                 channels: Sequence[Channel], policies: dict[str, Policy], clock: Clock,
+                 wake_outbox: Callable[[], None] = lambda: None) -> None:
+        self.store = store
+        self.config = config
+        self.templates = templates
+        self.channels = {c.platform: c for c in channels}
+        self.policies = policies
+        self.clock = clock
+        self.wake_outbox = wake_outbox
+
+    # --- people ------------------------------------------------------------------------------
+
+    async def seed_people(self) -> None:
+        """Create the people declared in the config (once) and bind their declared chats."""
+        async with self.store.tx() as tx:
+            for spec, person in self.config.seed_people():
+                existing = await tx.person_by_name(person.name)
+                if existing is None:
+                    existing = await tx.add_person(person, from_config=True)
+                if spec.telegram_id:
+                    await tx.bind(existing.id, "telegram", spec.telegram_id)
+                if spec.vk_id:
+                    await tx.bind(existing.id, "vk", spec.vk_id)
+
+    async def person_for_chat(self, platform: str, chat_id: int) -> Person | None:
+        async with self.store.read() as tx:
+            return await tx.person_by_chat(platform, chat_id)
+
+    async def refuse_stranger(self, platform: str, chat_id: int, what: str) -> None:
+        """Tell an unknown user they are not registered; audit the attempt."""
+        now = self.clock()
+        async with self.store.tx() as tx:
+            await tx.add_audit(AuditEntry(None, None, "stranger", None, None, now,
+                                          reason=f"{platform}:{chat_id}: {what}", ok=False))
+            await self._send(tx, platform, chat_id, self.templates.phrase("not_registered"))
+
+    async def invite(self, admin: Person, role: Role, department: str | None,
+                     name: str) -> Result:
+        """A one-time invitation token for a new (or not yet bound) person."""
+        now = self.clock()
+        if not admin.has(Role.ADMIN):
+            async with self.store.tx() as tx:
+                await tx.add_audit(AuditEntry(None, admin.id, "invite", None, None, now,
+                                              reason="wrong_role", ok=False))
+            return Result(False, "wrong_role")
+        if department is not None and department not in self.config.departments:
+            return Result(False, "unknown_department")
+        if role is Role.EXECUTOR and department is None:
+            return Result(False, "department_required")
+        token = secrets.token_urlsafe(12)
+        async with self.store.tx() as tx:
+            person = await tx.person_by_name(name)
+            if person is None or role not in person.roles:
+                person = await tx.add_person(Person(
+                    0, name, frozenset({role}),
+                    frozenset({department}) if department else frozenset()))
+            await tx.add_invite(token, person.id, admin.id, now)
+            await tx.add_audit(AuditEntry(None, admin.id, "invite", None, None, now,
+                                          reason=f"{name} ({role.value})"))
+        return Result(True, token)
+
+    async def accept_invite(self, token: str, platform: str, chat_id: int) -> Person | None:
+        now = self.clock()
+        async with self.store.tx() as tx:
+            person_id = await tx.use_invite(token, now)
+            if person_id is None:
+                await tx.add_audit(AuditEntry(None, None, "accept_invite", None, None, now,
+                                              reason=f"{platform}:{chat_id}: bad token", ok=False))
+                return None
+            await tx.bind(person_id, platform, chat_id)
+            await tx.clear_unreachable(platform, chat_id)
+            await tx.add_audit(AuditEntry(None, person_id, "accept_invite", None, None, now,
+                                          reason=platform))
+            return await tx.person(person_id)
+
+    async def tell_unreachable(self, platform: str, chat_id: int, reason: str) -> None:
+        """Tell the coordinators, once, that somebody's chat cannot be reached."""
+        async with self.store.tx() as tx:
+            who = await tx.person_by_chat(platform, chat_id)
+            text = self.templates.phrase("undeliverable", who=who.name if who else chat_id,
+                                         reason=reason)
+            for person in await tx.people():
+                if not person.has(Role.COORDINATOR) or (who and person.id == who.id):
+                    continue
+                for p, chat in await tx.chats_of(person.id):
+                    if (p, chat) != (platform, chat_id):
+                        await self._send(tx, p, chat, text)
+
+    async def people(self) -> list[Person]:
+        async with self.store.read() as tx:
+            return await tx.people()
+
+    # --- registration ------------------------------------------------------------------------
+
+    async def register(self, actor: Person, *, source: str, text: str, category_key: str,
+                       url: str | None = None, author: str | None = None,
+                       attachments: Sequence[Attachment] = (), external_id: str | None = None,
+                       priority: Priority = Priority.NORMAL) -> Result:
+        """Register an incident and route it by its category to an executor."""
+        now = self.clock()
+        category = self.config.categories.get(category_key)
+        if category is None:
+            return Result(False, "unknown_category")
+        policy = self.policy_for(source)
+        deadlines = compute_deadlines(policy, priority, now)
+        async with self.store.tx() as tx:
+            incident_id = await tx.next_incident_id()
+            try:
+                out = core.register(
+                    incident_id, source=source, text=text, category=category.key,
+                    department=category.department, priority=priority, now=now, actor=actor,
+                    url=url, author=author, first_response_due=deadlines.first_response,
+                    answer_due=deadlines.answer)
+            except core.Refused as r:
+                await tx.add_audit(r.audit)
+                return Result(False, r.code)
+            await tx.insert_incident(out.incident, now, external_id)
+            await tx.add_incident_attachments(incident_id, attachments)
+            await tx.add_audit(out.audit)
+            incident = out.incident
+            executor = pick_executor(category, await tx.people(), await tx.open_load())
+            if executor is not None:
+                routed = core.assign(incident, None, executor, now)
+                incident = await self._commit(tx, incident, routed)
+            await self._deliver(tx, incident, [Notification(
+                actor.id, "registered", {"routed": executor is not None},
+                ((Button("reassign", incident.id),),))], actor)
+        return Result(True, incident=incident)
+
+    def policy_for(self, source: str) -> Policy:
+        sla = self.config.settings.sla
+        return self.policies[sla.sources.get(source, sla.default_policy)]
+
+    # --- transitions -------------------------------------------------------------------------
+
+    async def act(self, actor: Person, incident_id: int, action: str, *,
+                  version: int | None = None, text: str | None = None,
+                  target: int | None = None, arg: str | None = None,
+                  dry_run: bool = False) -> Result:
+        """Run one action of ``actor`` on an incident: the single entry point of the buttons.
+
+        ``dry_run`` checks the guard only (a refusal is still audited): the front end asks
+        before prompting for a reason, so nobody types a reason for nothing.
+        """
+        now = self.clock()
+        async with self.store.tx() as tx:
+            incident = await tx.incident(incident_id)
+            if incident is None:
+                return Result(False, "not_found")
+            try:
+                out = await self._transition(
+                    tx, incident, actor, action, now, version=version,
+                    text="…" if dry_run and not text else text,
+                    target=incident.executor_id if dry_run and target is None else target,
+                    arg=arg)
+            except core.Refused as r:
+                if dry_run and r.code in {"same_executor", "not_an_executor"}:
+                    return Result(True, incident=incident)
+                await tx.add_audit(r.audit)
+                return Result(False, r.code, incident)
+            if dry_run:
+                return Result(True, incident=incident)
+            incident = await self._commit(tx, incident, out, actor)
+            await self._after(tx, incident, action, actor, now)
+        return Result(True, incident=incident)
+
+    async def _transition(self, tx: Tx, inc: Incident, actor: Person, action: str,
+                          now: datetime, *, version: int | None, text: str | None,
+                          target: int | None, arg: str | None) -> core.Outcome:
+        match action:
+            case "take":
+                return core.take(inc, actor, now, version=version)
+            case "decline":
+                return core.decline(inc, actor, text or "", now, version=version)
+            case "submit":
+                draft = await tx.draft(inc.id) or Draft(inc.id, actor.id, "")
+                return core.submit(inc, actor, draft, now)
+            case "approve" | "edit_approve":
+                draft = await tx.draft(inc.id) or Draft(inc.id, actor.id, "")
+                edited = text if action == "edit_approve" else None
+                if action == "edit_approve" and edited is None:
+                    edited = ""
+                return core.approve(inc, actor, draft, now, edited_text=edited, version=version)
+            case "return":
+                return core.return_draft(inc, actor, text or "", now, version=version)
+            case "assign" | "reassign":
+                executor = await tx.person(target) if target is not None else None
+                if executor is None:
+                    raise core.Refused("not_an_executor", AuditEntry(
+                        inc.id, actor.id, action, inc.state, None, now, "not_an_executor", False))
+                if action == "assign" or inc.state is State.NEW and inc.executor_id is None:
+                    return core.assign(inc, actor, executor, now, version=version)
+                return core.reassign(inc, actor, executor, now, version=version)
+            case "priority":
+                priority = Priority(arg or "normal")
+                deadlines = compute_deadlines(self.policy_for(inc.source), priority,
+                                              inc.registered_at)
+                return core.set_priority(inc, actor, priority, now, answer_due=deadlines.answer)
+            case "published":
+                return core.mark_published(inc, actor, now, version=version)
+            case "redirect":
+                to, _, note = (text or "").strip().partition("\n")
+                return core.redirect(inc, actor, to.strip(), note.strip(), now, version=version)
+            case "reject":
+                return core.reject(inc, actor, text or "", now, version=version)
+            case "reopen":
+                return core.reopen(inc, actor, text or "", now)
+            case "close":
+                return core.close(inc, actor, now, version=version)
+        raise core.Refused("unknown_action", AuditEntry(
+            inc.id, actor.id, action, inc.state, None, now, "unknown_action", False))
+
+    async def _after(self, tx: Tx, incident: Incident, action: str, actor: Person,
+                     now: datetime) -> None:
+        """Bookkeeping that follows some transitions: the published answer is kept; a draft
+        that has served is cleared for the next round."""
+        if action == "published":
+            draft = await tx.draft(incident.id)
+            await tx.add_answer(incident.id, incident.approved_kind or DraftKind.FINAL,
+                                _published_text(incident, draft),
+                                draft.attachments if draft else (), now, actor.id)
+        if action in {"reassign", "reopen", "decline"}:
+            await tx.delete_draft(incident.id)
+
+    async def _commit(self, tx: Tx, before: Incident, out: core.Outcome,
+                      actor: Person | None = None) -> Incident:
+        now = out.audit.at
+        await tx.update_incident(out.incident, now)
+        await tx.add_audit(out.audit)
+        await self._deliver(tx, out.incident, out.notifications, actor)
+        return out.incident
+
+    # --- drafts ------------------------------------------------------------------------------
+
+    async def draft_text(self, actor: Person, incident_id: int, text: str) -> Result:
+        return await self._draft_change(actor, incident_id, "draft_text",
+                                        lambda tx, now: tx.save_draft_text(
+                                            incident_id, actor.id, text, now))
+
+    async def draft_attach(self, actor: Person, incident_id: int, attachment: Attachment,
+                           file_unique_id: str, media_group_id: str | None) -> Result:
+        return await self._draft_change(actor, incident_id, "draft_attach",
+                                        lambda tx, now: tx.add_draft_attachment(
+                                            incident_id, actor.id, attachment, file_unique_id,
+                                            media_group_id, now))
+
+    async def draft_clear_attachments(self, actor: Person, incident_id: int) -> Result:
+        return await self._draft_change(actor, incident_id, "draft_clear",
+                                        lambda tx, now: tx.clear_draft_attachments(incident_id))
+
+    async def draft_cancel(self, actor: Person, incident_id: int) -> Result:
+        return await self._draft_change(actor, incident_id, "draft_cancel",
+                                        lambda tx, now: tx.delete_draft(incident_id))
+
+    async def _draft_change(self, actor: Person, incident_id: int, action: str,
+                            change: Callable[[Tx, datetime], Awaitable[object]]) -> Result:
+        now = self.clock()
+        async with self.store.tx() as tx:
+            incident = await tx.incident(incident_id)
+            if incident is None:
+                return Result(False, "not_found")
+            code = ""
+            if not actor.has(Role.EXECUTOR):
+                code = "wrong_role"
+            elif incident.executor_id != actor.id:
+                code = "not_assigned"
+            elif incident.state is not State.IN_PROGRESS:
+                code = "wrong_state"
+            if code:
+                await tx.add_audit(AuditEntry(incident_id, actor.id, action, incident.state,
+                                              None, now, code, ok=False))
+                return Result(False, code, incident)
+            await change(tx, now)
+        return Result(True, incident=incident)
+
+    async def draft(self, incident_id: int) -> Draft | None:
+        async with self.store.read() as tx:
+            return await tx.draft(incident_id)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    async def incident(self, incident_id: int) -> Incident | None:
+        async with self.store.read() as tx:
+            return await tx.incident(incident_id)
+
+    async def visible_incidents(self, person: Person, *, open_only: bool = True
+                                ) -> list[Incident]:
+        """What a person oversees: all for coordinators and curators, their departments for
+        block owners, their own work for executors."""
+        states = [s for s in State if s.is_open] if open_only else None
+        async with self.store.read() as tx:
+            if person.has(Role.COORDINATOR) or person.has(Role.CURATOR) or person.has(Role.ADMIN):
+                return await tx.incidents(states=states)
+            if person.has(Role.BLOCK_OWNER):
+                return [i for i in await tx.incidents(states=states)
+                        if i.department in person.departments]
+            return await tx.incidents(states=states, executor_id=person.id)
+
+    def may_see(self, person: Person, incident: Incident) -> bool:
+        if person.has(Role.COORDINATOR) or person.has(Role.CURATOR) or person.has(Role.ADMIN):
+            return True
+        if person.has(Role.BLOCK_OWNER) and incident.department in person.departments:
+            return True
+        return incident.executor_id == person.id
+
+    async def history(self, incident_id: int) -> list[AuditEntry]:
+        async with self.store.read() as tx:
+            return [e for e in await tx.audit(incident_id) if e.ok]
+
+    # --- chat state ----------------------------------------------------------------------------
+
+    async def set_mode(self, person: Person, platform: str, mode: str,
+                       incident_id: int | None, data: dict[str, Any] | None = None) -> None:
+        async with self.store.tx() as tx:
+            await tx.set_chat_state(person.id, platform, mode, incident_id, data)
+
+    async def clear_mode(self, person: Person, platform: str) -> None:
+        async with self.store.tx() as tx:
+            await tx.clear_chat_state(person.id, platform)
+
+    # --- messages ------------------------------------------------------------------------------
+
+    async def say(self, platform: str, chat_id: int, text: str, buttons: Rows = (), *,
+                  version: int | None = None, attachments: Sequence[Attachment] = ()) -> None:
+        """Send a message to one chat (through the outbox, like everything else)."""
+        async with self.store.tx() as tx:
+            await self._send(tx, platform, chat_id, text, buttons, version=version,
+                             attachments=attachments)
+
+    async def _send(self, tx: Tx, platform: str, chat_id: int, text: str, buttons: Rows = (), *,
+                    version: int | None = None, attachments: Sequence[Attachment] = ()) -> None:
+        now = self.clock()
+        for method, payload in self.channels[platform].build(
+                chat_id, text, buttons, version=version, attachments=attachments):
+            await tx.enqueue(platform, chat_id, method, payload, now)
+        self.wake_outbox()
+
+    async def _deliver(self, tx: Tx, incident: Incident, notes: Sequence[Notification],
+                       actor: Person | None) -> None:
+        if not notes:
+            return
+        people = await tx.people()
+        names = {p.id: p.name for p in people}
+        for note in notes:
+            recipients = self._audience(note.to, people, actor)
+            if not recipients:
+                continue
+            attachments: Sequence[Attachment] = ()
+            if note.attach == "draft":
+                draft = await tx.draft(incident.id)
+                attachments = draft.attachments if draft else ()
+            elif note.attach == "incident":
+                attachments = await tx.incident_attachments(incident.id)
+            draft = await tx.draft(incident.id) if note.template in {"review"} else None
+            context: dict[str, Any] = {
+                "incident": incident, "draft": draft, "names": names,
+                "category": self.config.categories.get(incident.category or ""),
+                "department": self.config.departments.get(incident.department or "", ""),
+                "executor": names.get(incident.executor_id or 0, ""),
+                "actor": actor.name if actor else "Отклик",
+            }
+            text = self.templates.render(note.template, **(context | note.context))
+            for person in recipients:
+                chats = await tx.chats_of(person.id)
+                if not chats:
+                    log.warning("person %s has no bound chat; %s not delivered",
+                                person.id, note.template)
+                for platform, chat_id in chats:
+                    if platform in self.channels:
+                        await self._send(tx, platform, chat_id, text, note.buttons,
+                                         version=incident.version, attachments=attachments)
+
+    @staticmethod
+    def _audience(to: int | str, people: Sequence[Person], actor: Person | None) -> list[Person]:
+        if isinstance(to, int):
+            return [p for p in people if p.id == to and p.active]
+        if to == core.COORDINATORS:
+            role, block = Role.COORDINATOR, None
+        elif to == core.CURATORS:
+            role, block = Role.CURATOR, None
+        elif to.startswith("block_owners:"):
+            role, block = Role.BLOCK_OWNER, to.split(":", 1)[1]
+        else:
+            raise ValueError(f"unknown audience {to!r}")
+        found = [p for p in people if p.has(role) and (actor is None or p.id != actor.id)]
+        if block is not None:
+            found = [p for p in found if block in p.departments]
+        return found
+
+
+def _published_text(incident: Incident, draft: Draft | None) -> str:
+    return incident.approved_text or (draft.text if draft else "")

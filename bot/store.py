@@ -1,0 +1,505 @@
+"""SQLite storage (aiosqlite, WAL): migrations, and the queries of every table.
+
+One connection, one writer: every change runs inside :meth:`Store.tx`, a ``BEGIN IMMEDIATE``
+transaction serialised by a lock, so a transition, its audit row and its outgoing messages
+commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from workflows.model import (
+    Attachment,
+    AuditEntry,
+    Draft,
+    DraftKind,
+    Incident,
+    Person,
+    Priority,
+    Role,
+    State,
+)
+
+
+def ts(t: datetime | None) -> str | None:
+    if t is None:
+        return None
+    if t.tzinfo is None:
+        raise ValueError("naive datetime given to storage")
+    return t.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_ts(s: str | None) -> datetime | None:
+    return datetime.fromisoformat(s) if s else None
+
+
+def _migrations() -> list[tuple[int, str]]:
+    found = []
+    for entry in resources.files("bot.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            found.append((int(name[:3]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    platform: str
+    chat_id: int
+    method: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChatState:
+    mode: str
+    incident_id: int | None
+    data: dict[str, Any]
+
+
+class Store:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Store:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        store = cls(conn)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def _migrate(self) -> None:
+        async with self._conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        current = row[0] if row else 0
+        for version, sql in _migrations():
+            if version <= current:
+                continue
+            # executescript commits on its own; the version bump is part of the script.
+            await self._conn.executescript(
+                f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
+            )
+
+    @asynccontextmanager
+    async def tx(self) -> AsyncIterator[Tx]:
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(self._conn)
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            else:
+                await self._conn.execute("COMMIT")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        """Queries outside a transaction (each sees committed data)."""
+        async with self._lock:
+            yield Tx(self._conn)
+
+
+class Tx:
+    """The queries, on a connection that is inside a transaction (or reading)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def _one(self, sql: str, args: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        async with self.conn.execute(sql, tuple(args)) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, args: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async with self.conn.execute(sql, tuple(args)) as cur:
+            return list(await cur.fetchall())
+
+    async def _insert(self, sql: str, args: Iterable[Any] = ()) -> int:
+        async with self.conn.execute(sql, tuple(args)) as cur:
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    # --- people and bindings -------------------------------------------------------------
+
+    @staticmethod
+    def _person(row: aiosqlite.Row) -> Person:
+        return Person(
+            id=row["id"],
+            name=row["name"],
+            roles=frozenset(Role(r) for r in row["roles"].split(",") if r),
+            departments=frozenset(d for d in row["departments"].split(",") if d),
+            active=bool(row["active"]),
+        )
+
+    async def add_person(self, person: Person, *, from_config: bool = False) -> Person:
+        pid = await self._insert(
+            "INSERT INTO people (name, roles, departments, active, from_config) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (person.name, ",".join(sorted(person.roles)), ",".join(sorted(person.departments)),
+             int(person.active), int(from_config)),
+        )
+        return Person(pid, person.name, person.roles, person.departments, person.active)
+
+    async def person(self, person_id: int) -> Person | None:
+        row = await self._one("SELECT * FROM people WHERE id = ?", (person_id,))
+        return self._person(row) if row else None
+
+    async def people(self) -> list[Person]:
+        return [self._person(r) for r in await self._all("SELECT * FROM people ORDER BY id")]
+
+    async def person_by_name(self, name: str) -> Person | None:
+        row = await self._one("SELECT * FROM people WHERE name = ? ORDER BY id LIMIT 1", (name,))
+        return self._person(row) if row else None
+
+    async def person_by_chat(self, platform: str, chat_id: int) -> Person | None:
+        row = await self._one(
+            "SELECT p.* FROM people p JOIN bindings b ON b.person_id = p.id "
+            "WHERE b.platform = ? AND b.chat_id = ?", (platform, chat_id))
+        return self._person(row) if row else None
+
+    async def bind(self, person_id: int, platform: str, chat_id: int) -> None:
+        await self.conn.execute(
+            "DELETE FROM bindings WHERE person_id = ? AND platform = ?", (person_id, platform))
+        await self.conn.execute(
+            "INSERT OR REPLACE INTO bindings (person_id, platform, chat_id) VALUES (?, ?, ?)",
+            (person_id, platform, chat_id))
+
+    async def chats_of(self, person_id: int) -> list[tuple[str, int]]:
+        rows = await self._all(
+            "SELECT platform, chat_id FROM bindings WHERE person_id = ? ORDER BY platform",
+            (person_id,))
+        return [(r["platform"], r["chat_id"]) for r in rows]
+
+    async def add_invite(self, token: str, person_id: int, created_by: int | None,
+                         now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO invites (token, person_id, created_by, created_at) VALUES (?, ?, ?, ?)",
+            (token, person_id, created_by, ts(now)))
+
+    async def use_invite(self, token: str, now: datetime) -> int | None:
+        """The invited person's id, once: a used or unknown token gives None."""
+        row = await self._one(
+            "SELECT person_id FROM invites WHERE token = ? AND used_at IS NULL", (token,))
+        if row is None:
+            return None
+        await self.conn.execute("UPDATE invites SET used_at = ? WHERE token = ?",
+                                (ts(now), token))
+        return int(row["person_id"])
+
+    # --- incidents -------------------------------------------------------------------------
+
+    @staticmethod
+    def _incident(row: aiosqlite.Row) -> Incident:
+        return Incident(
+            id=row["id"], state=State(row["state"]), source=row["source"], text=row["text"],
+            category=row["category"], department=row["department"],
+            executor_id=row["executor_id"], priority=Priority(row["priority"]),
+            registered_at=parse_ts(row["registered_at"]),  # type: ignore[arg-type]
+            url=row["url"], author=row["author"],
+            first_response_due=parse_ts(row["first_response_due"]),
+            answer_due=parse_ts(row["answer_due"]),
+            approved_text=row["approved_text"],
+            approved_kind=DraftKind(row["approved_kind"]) if row["approved_kind"] else None,
+            redirected_to=row["redirected_to"], version=row["version"],
+        )
+
+    async def next_incident_id(self) -> int:
+        row = await self._one("SELECT COALESCE(MAX(id), 0) + 1 FROM incidents")
+        return int(row[0]) if row else 1
+
+    async def insert_incident(self, inc: Incident, now: datetime,
+                              external_id: str | None = None) -> None:
+        await self.conn.execute(
+            "INSERT INTO incidents (id, state, source, external_id, text, category, department,"
+            " executor_id, priority, registered_at, url, author, first_response_due, answer_due,"
+            " version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (inc.id, inc.state, inc.source, external_id, inc.text, inc.category, inc.department,
+             inc.executor_id, inc.priority, ts(inc.registered_at), inc.url, inc.author,
+             ts(inc.first_response_due), ts(inc.answer_due), inc.version, ts(now)))
+
+    async def update_incident(self, inc: Incident, now: datetime) -> None:
+        """Write a transition's result; the version check makes a lost race fail loudly."""
+        async with self.conn.execute(
+            "UPDATE incidents SET state = ?, category = ?, department = ?, executor_id = ?,"
+            " priority = ?, first_response_due = ?, answer_due = ?, approved_text = ?,"
+            " approved_kind = ?, redirected_to = ?, version = ?, updated_at = ?"
+            " WHERE id = ? AND version = ?",
+            (inc.state, inc.category, inc.department, inc.executor_id, inc.priority,
+             ts(inc.first_response_due), ts(inc.answer_due), inc.approved_text,
+             inc.approved_kind, inc.redirected_to, inc.version, ts(now),
+             inc.id, inc.version - 1)) as cur:
+            if cur.rowcount != 1:
+                raise RuntimeError(f"incident {inc.id} changed concurrently")
+
+    async def incident(self, incident_id: int) -> Incident | None:
+        row = await self._one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
+        return self._incident(row) if row else None
+
+    async def incidents(self, *, states: Iterable[State] | None = None,
+                        executor_id: int | None = None) -> list[Incident]:
+        sql, args = "SELECT * FROM incidents WHERE 1=1", []
+        if states is not None:
+            st = list(states)
+            sql += f" AND state IN ({','.join('?' * len(st))})"
+            args += [s.value for s in st]
+        if executor_id is not None:
+            sql += " AND executor_id = ?"
+            args.append(executor_id)
+        return [self._incident(r) for r in await self._all(sql + " ORDER BY id", args)]
+
+    async def open_load(self) -> dict[int, int]:
+        rows = await self._all(
+            "SELECT executor_id, COUNT(*) FROM incidents WHERE executor_id IS NOT NULL"
+            " AND state NOT IN ('closed', 'redirected', 'rejected') GROUP BY executor_id")
+        return {r[0]: r[1] for r in rows}
+
+    async def add_incident_attachments(self, incident_id: int,
+                                       attachments: Iterable[Attachment]) -> None:
+        for a in attachments:
+            await self.conn.execute(
+                "INSERT INTO incident_attachments (incident_id, kind, file_id, file_name,"
+                " mime_type, local_path) VALUES (?, ?, ?, ?, ?, ?)",
+                (incident_id, a.kind, a.file_id, a.file_name, a.mime_type, a.local_path))
+
+    async def incident_attachments(self, incident_id: int) -> list[Attachment]:
+        rows = await self._all(
+            "SELECT * FROM incident_attachments WHERE incident_id = ? ORDER BY id",
+            (incident_id,))
+        return [Attachment(r["kind"], r["file_id"], r["file_name"], r["mime_type"],
+                           r["local_path"]) for r in rows]
+
+    # --- drafts ------------------------------------------------------------------------------
+
+    async def draft(self, incident_id: int) -> Draft | None:
+        row = await self._one("SELECT * FROM drafts WHERE incident_id = ?", (incident_id,))
+        if row is None:
+            return None
+        atts = await self._all(
+            "SELECT * FROM draft_attachments WHERE incident_id = ? ORDER BY id", (incident_id,))
+        return Draft(
+            incident_id=incident_id, author_id=row["author_id"], text=row["text"],
+            kind=DraftKind(row["kind"]),
+            attachments=tuple(Attachment(a["kind"], a["file_id"], a["file_name"],
+                                         a["mime_type"], a["local_path"]) for a in atts),
+            promised_date=parse_ts(row["promised_date"]),
+        )
+
+    async def save_draft_text(self, incident_id: int, author_id: int, text: str,
+                              now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO drafts (incident_id, author_id, text, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (incident_id) DO UPDATE SET text = excluded.text,"
+            " author_id = excluded.author_id, updated_at = excluded.updated_at",
+            (incident_id, author_id, text, ts(now)))
+
+    async def add_draft_attachment(self, incident_id: int, author_id: int, a: Attachment,
+                                   file_unique_id: str, media_group_id: str | None,
+                                   now: datetime) -> bool:
+        """Add a photo or document; False when this very file is already in the draft."""
+        await self.conn.execute(
+            "INSERT INTO drafts (incident_id, author_id, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (incident_id) DO UPDATE SET updated_at = excluded.updated_at",
+            (incident_id, author_id, ts(now)))
+        async with self.conn.execute(
+            "INSERT OR IGNORE INTO draft_attachments (incident_id, kind, file_id, file_unique_id,"
+            " file_name, mime_type, local_path, media_group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (incident_id, a.kind, a.file_id, file_unique_id, a.file_name, a.mime_type,
+             a.local_path, media_group_id)) as cur:
+            return cur.rowcount == 1
+
+    async def clear_draft_attachments(self, incident_id: int) -> None:
+        await self.conn.execute("DELETE FROM draft_attachments WHERE incident_id = ?",
+                                (incident_id,))
+
+    async def delete_draft(self, incident_id: int) -> None:
+        await self.clear_draft_attachments(incident_id)
+        await self.conn.execute("DELETE FROM drafts WHERE incident_id = ?", (incident_id,))
+
+    async def add_answer(self, incident_id: int, kind: DraftKind, text: str,
+                         attachments: Iterable[Attachment], now: datetime,
+                         by: int | None) -> None:
+        payload = json.dumps([{"kind": a.kind, "file_id": a.file_id, "file_name": a.file_name,
+                               "local_path": a.local_path} for a in attachments],
+                             ensure_ascii=False)
+        await self.conn.execute(
+            "INSERT INTO answers (incident_id, kind, text, attachments, published_at,"
+            " published_by) VALUES (?, ?, ?, ?, ?, ?)",
+            (incident_id, kind, text, payload, ts(now), by))
+
+    # --- audit -------------------------------------------------------------------------------
+
+    async def add_audit(self, e: AuditEntry) -> None:
+        await self.conn.execute(
+            "INSERT INTO audit (incident_id, actor_id, action, from_state, to_state, reason,"
+            " at, ok) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.incident_id, e.actor_id, e.action, e.from_state, e.to_state, e.reason, ts(e.at),
+             int(e.ok)))
+
+    async def audit(self, incident_id: int | None = None) -> list[AuditEntry]:
+        if incident_id is None:
+            rows = await self._all("SELECT * FROM audit ORDER BY id")
+        else:
+            rows = await self._all("SELECT * FROM audit WHERE incident_id = ? ORDER BY id",
+                                   (incident_id,))
+        return [AuditEntry(
+            r["incident_id"], r["actor_id"], r["action"],
+            State(r["from_state"]) if r["from_state"] else None,
+            State(r["to_state"]) if r["to_state"] else None,
+            parse_ts(r["at"]), r["reason"], bool(r["ok"]),  # type: ignore[arg-type]
+        ) for r in rows]
+
+    # --- outbox ------------------------------------------------------------------------------
+
+    async def enqueue(self, platform: str, chat_id: int, method: str, payload: dict[str, Any],
+                      now: datetime) -> int:
+        return await self._insert(
+            "INSERT INTO outbox (platform, chat_id, method, payload, next_attempt_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (platform, chat_id, method, json.dumps(payload, ensure_ascii=False), ts(now),
+             ts(now)))
+
+    async def due_messages(self, platform: str, now: datetime, limit: int) -> list[OutboxRow]:
+        """Pending messages that are due, at most the oldest one per chat, so that each chat
+        receives its messages in order."""
+        rows = await self._all(
+            "SELECT o.* FROM outbox o JOIN ("
+            "  SELECT MIN(id) AS id FROM outbox WHERE status = 'pending' AND platform = ?"
+            "  GROUP BY chat_id) h ON h.id = o.id"
+            " WHERE o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
+            (platform, ts(now), limit))
+        return [OutboxRow(r["id"], r["platform"], r["chat_id"], r["method"],
+                          json.loads(r["payload"]), r["attempts"]) for r in rows]
+
+    async def next_due_at(self, platform: str) -> datetime | None:
+        row = await self._one(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND platform = ?",
+            (platform,))
+        return parse_ts(row[0]) if row and row[0] else None
+
+    async def mark_sent(self, msg_id: int, now: datetime, result: Any) -> None:
+        await self.conn.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
+            " result = ? WHERE id = ?",
+            (ts(now), json.dumps(result, ensure_ascii=False, default=str), msg_id))
+
+    async def mark_retry(self, msg_id: int, at: datetime, error: str) -> None:
+        await self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+            " WHERE id = ?", (ts(at), error, msg_id))
+
+    async def mark_failed(self, msg_id: int, error: str) -> None:
+        await self.conn.execute(
+            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?"
+            " WHERE id = ?", (error, msg_id))
+
+    async def fail_chat(self, platform: str, chat_id: int, error: str) -> int:
+        """Give up on everything still pending for an unreachable chat."""
+        async with self.conn.execute(
+            "UPDATE outbox SET status = 'failed', last_error = ? WHERE platform = ?"
+            " AND chat_id = ? AND status = 'pending'", (error, platform, chat_id)) as cur:
+            return cur.rowcount
+
+    async def outbox_counts(self) -> dict[str, int]:
+        rows = await self._all("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+        return {r[0]: r[1] for r in rows}
+
+    async def mark_unreachable(self, platform: str, chat_id: int, reason: str,
+                               now: datetime) -> bool:
+        """Record an unreachable chat; True the first time (so the coordinator is told once)."""
+        async with self.conn.execute(
+            "INSERT OR IGNORE INTO unreachable_chats (platform, chat_id, reason, at)"
+            " VALUES (?, ?, ?, ?)", (platform, chat_id, reason, ts(now))) as cur:
+            return cur.rowcount == 1
+
+    async def clear_unreachable(self, platform: str, chat_id: int) -> None:
+        await self.conn.execute(
+            "DELETE FROM unreachable_chats WHERE platform = ? AND chat_id = ?",
+            (platform, chat_id))
+
+    # --- updates and chat state -------------------------------------------------------------
+
+    async def seen_update(self, platform: str, update_id: int) -> bool:
+        row = await self._one(
+            "SELECT 1 FROM processed_updates WHERE platform = ? AND update_id = ?",
+            (platform, update_id))
+        return row is not None
+
+    async def claim_update(self, platform: str, update_id: int, now: datetime) -> bool:
+        """True the first time an update is seen; False for a redelivery."""
+        async with self.conn.execute(
+            "INSERT OR IGNORE INTO processed_updates (platform, update_id, at) VALUES (?, ?, ?)",
+            (platform, update_id, ts(now))) as cur:
+            return cur.rowcount == 1
+
+    async def chat_state(self, person_id: int, platform: str) -> ChatState | None:
+        row = await self._one(
+            "SELECT * FROM chat_state WHERE person_id = ? AND platform = ?",
+            (person_id, platform))
+        if row is None:
+            return None
+        return ChatState(row["mode"], row["incident_id"], json.loads(row["data"]))
+
+    async def set_chat_state(self, person_id: int, platform: str, mode: str,
+                             incident_id: int | None, data: dict[str, Any] | None = None) -> None:
+        await self.conn.execute(
+            "INSERT OR REPLACE INTO chat_state (person_id, platform, mode, incident_id, data)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (person_id, platform, mode, incident_id, json.dumps(data or {}, ensure_ascii=False)))
+
+    async def clear_chat_state(self, person_id: int, platform: str) -> None:
+        await self.conn.execute("DELETE FROM chat_state WHERE person_id = ? AND platform = ?",
+                                (person_id, platform))
+
+    # --- intake (posts waiting for a category) ----------------------------------------------
+
+    async def add_intake(self, person_id: int, source: str, text: str, url: str | None,
+                         author: str | None, attachments: list[dict[str, Any]],
+                         media_group_id: str | None, now: datetime) -> int:
+        return await self._insert(
+            "INSERT INTO intake (person_id, source, text, url, author, attachments,"
+            " media_group_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (person_id, source, text, url, author, json.dumps(attachments, ensure_ascii=False),
+             media_group_id, ts(now)))
+
+    async def intake(self, intake_id: int) -> aiosqlite.Row | None:
+        return await self._one("SELECT * FROM intake WHERE id = ?", (intake_id,))
+
+    async def intake_by_group(self, person_id: int, media_group_id: str) -> aiosqlite.Row | None:
+        return await self._one(
+            "SELECT * FROM intake WHERE person_id = ? AND media_group_id = ?"
+            " AND incident_id IS NULL", (person_id, media_group_id))
+
+    async def update_intake(self, intake_id: int, *, text: str | None = None,
+                            attachments: list[dict[str, Any]] | None = None,
+                            incident_id: int | None = None) -> None:
+        row = await self.intake(intake_id)
+        assert row is not None
+        await self.conn.execute(
+            "UPDATE intake SET text = ?, attachments = ?, incident_id = ? WHERE id = ?",
+            (text if text is not None else row["text"],
+             json.dumps(attachments, ensure_ascii=False) if attachments is not None
+             else row["attachments"],
+             incident_id if incident_id is not None else row["incident_id"], intake_id))

@@ -1,0 +1,117 @@
+"""What every Telegram handler shares: who is writing, in which mode, and how to answer.
+
+``Context`` is the outer middleware of every update: it drops redeliveries (by update id),
+looks up the bound person, refuses strangers politely (with an audit row), and passes the
+person and their chat mode to the handlers. An update is marked processed only after its
+handler finished, so an update whose handling crashed is not silently lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.filters import Filter
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+
+from bot.service import Result, Service
+from bot.store import ChatState
+from bot.templates import Templates
+from handlers.telegram.render import Act
+from workflows.model import Person
+
+log = logging.getLogger(__name__)
+PLATFORM = "telegram"
+
+
+class Context(BaseMiddleware):
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        store = self.service.store
+        async with store.read() as tx:
+            if await tx.seen_update(PLATFORM, event.update_id):
+                log.info("update %s delivered again: ignored", event.update_id)
+                return None
+        result = await self._handle(handler, event, data)
+        async with store.tx() as tx:
+            await tx.claim_update(PLATFORM, event.update_id, self.service.clock())
+        return result
+
+    async def _handle(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                      event: Update, data: dict[str, Any]) -> Any:
+        user = data.get("event_from_user")
+        chat = data.get("event_chat")
+        if user is None or (chat is not None and chat.type != "private"):
+            return None  # group chats are incident sources, not a place to work
+        person = await self.service.person_for_chat(PLATFORM, user.id)
+        if person is None and not _is_start(event):
+            await self.service.refuse_stranger(PLATFORM, user.id, _describe(event))
+            if event.callback_query is not None:
+                await event.callback_query.answer(
+                    self.service.templates.phrase("not_registered"), show_alert=True)
+            return None
+        data["person"] = person
+        state = None
+        if person is not None:
+            async with self.service.store.read() as tx:
+                state = await tx.chat_state(person.id, PLATFORM)
+        data["chat_state"] = state
+        return await handler(event, data)
+
+
+def _is_start(event: Update) -> bool:
+    return bool(event.message and event.message.text
+                and event.message.text.startswith("/start"))
+
+
+def _describe(event: Update) -> str:
+    if event.message is not None:
+        return "message"
+    if event.callback_query is not None:
+        return f"button {event.callback_query.data}"
+    return event.event_type
+
+
+class Mode(Filter):
+    """Matches when the person's chat is in one of the given modes (``None``: no mode)."""
+
+    def __init__(self, *modes: str | None) -> None:
+        self.modes = modes
+
+    async def __call__(self, event: TelegramObject, chat_state: ChatState | None = None) -> bool:
+        return (chat_state.mode if chat_state else None) in self.modes
+
+
+class HasRole(Filter):
+    def __init__(self, *roles: str) -> None:
+        self.roles = roles
+
+    async def __call__(self, event: TelegramObject, person: Person | None = None) -> bool:
+        return person is not None and any(person.has(r) for r in self.roles)  # type: ignore[arg-type]
+
+
+async def say(service: Service, chat_id: int, text: str, *args: Any, **kwargs: Any) -> None:
+    await service.say(PLATFORM, chat_id, text, *args, **kwargs)
+
+
+async def answer_result(query: CallbackQuery, templates: Templates, result: Result,
+                        n: int, ok_text: str | None = None) -> None:
+    """Answer a button press: a short confirmation, or why it was refused (as an alert)."""
+    if result.ok:
+        await query.answer(ok_text or templates.phrase("done"))
+    else:
+        await query.answer(templates.refusal(result.code, n=n), show_alert=True)
+
+
+async def refuse_message(service: Service, message: Message, result: Result, n: int) -> None:
+    await say(service, message.chat.id, service.templates.refusal(result.code, n=n))
+
+
+def version_of(data: Act) -> int | None:
+    return None if data.v < 0 else data.v

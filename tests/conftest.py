@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.fakes.telegram import FakeTelegramServer
+from tests.harness import TOKEN, Clock, Harness, load, write_config
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeTelegramServer]:
+    async with FakeTelegramServer(token=TOKEN) as s:
+        yield s
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def otklik(server: FakeTelegramServer, tmp_path: Path, clock: Clock
+                 ) -> AsyncIterator[Harness]:
+    h = Harness(server, load(write_config(tmp_path, server)), clock)
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.close()
