@@ -63,12 +63,13 @@ class App:
         self.dispatcher.update.outer_middleware(Context(self.service))
         # Order matters: commands first, then modes (a reason being typed), then the
         # coordinator's intake, then the executor's draft, then the fallback.
-        self.dispatcher.include_routers(onboarding.router, views.router, coordinator.router,
-                                        executor.router, views.fallback)
+        self.dispatcher.include_routers(*(routes.build() for routes in (
+            onboarding.router, views.router, coordinator.router, executor.router,
+            views.fallback)))
 
-    async def poll_once(self, timeout: int = 0) -> int:
+    async def poll_once(self, long_poll: int = 0) -> int:
         """Fetch one batch of updates and handle them in order; the number handled."""
-        updates = await self.bot.get_updates(offset=self._offset, timeout=timeout,
+        updates = await self.bot.get_updates(offset=self._offset, timeout=long_poll,
                                              allowed_updates=["message", "callback_query"])
         for update in updates:
             try:
@@ -88,7 +89,7 @@ class App:
         try:
             while True:
                 try:
-                    await self.poll_once(timeout=25)
+                    await self.poll_once(long_poll=25)
                 except asyncio.CancelledError:
                     raise
                 except Exception:

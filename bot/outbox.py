@@ -10,6 +10,7 @@ coordinators are told once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -114,10 +115,8 @@ class OutboxSender:
             delay = await self.send_due()
             if delay is None:
                 delay = 30.0
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.01))
-            except TimeoutError:
-                pass
 
     async def send_due(self) -> float | None:
         """Send what is due now; seconds until the next due message (None: nothing pending)."""

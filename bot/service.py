@@ -266,7 +266,7 @@ class Service:
             case "reject":
                 return core.reject(inc, actor, text or "", now, version=version)
             case "reopen":
-                return core.reopen(inc, actor, text or "", now)
+                return core.reopen(inc, actor, text or "", now, version=version)
             case "close":
                 return core.close(inc, actor, now, version=version)
         raise core.Refused("unknown_action", AuditEntry(

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.fakes.telegram import FakeTelegramServer
-from tests.harness import TOKEN, Clock, Harness, load, write_config
+from tests.harness import TOKEN, Clock, Harness, load, make_clock, write_config
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ async def server() -> AsyncIterator[FakeTelegramServer]:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return make_clock()
 
 
 @pytest.fixture

@@ -256,13 +256,12 @@ def submit(incident: Incident, actor: Person, draft: Draft, now: datetime) -> Ou
 def approve(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
             edited_text: str | None = None, version: int | None = None) -> Outcome:
     """Approve the draft, optionally with the coordinator's own wording."""
-    _guard(incident, actor, "approve", now, states={State.ON_REVIEW}, role=Role.COORDINATOR,
+    action = "approve" if edited_text is None else "edit_approve"
+    _guard(incident, actor, action, now, states={State.ON_REVIEW}, role=Role.COORDINATOR,
            version=version)
     text = draft.text
-    action = "approve"
     if edited_text is not None:
-        text = _require_text(incident, actor, "edit_approve", now, edited_text)
-        action = "edit_approve"
+        text = _require_text(incident, actor, action, now, edited_text)
     new = replace(incident, state=State.APPROVED, approved_text=text, approved_kind=draft.kind)
     notes = [
         Notification(incident.executor_id, "approved", {"edited": edited_text is not None})
@@ -342,10 +341,11 @@ def reject(incident: Incident, actor: Person, reason: str, now: datetime, *,
     return _outcome(incident, actor, "reject", now, new, notes, reason=reason)
 
 
-def reopen(incident: Incident, actor: Person | None, reason: str, now: datetime) -> Outcome:
+def reopen(incident: Incident, actor: Person | None, reason: str, now: datetime, *,
+           version: int | None = None) -> Outcome:
     """The resident is not satisfied: the incident goes back to the same executor."""
     _guard(incident, actor, "reopen", now, states={State.AWAITING_FEEDBACK, State.CLOSED},
-           role=Role.COORDINATOR)
+           role=Role.COORDINATOR, version=version)
     reason = _require_text(incident, actor, "reopen", now, reason)
     if incident.executor_id is None:
         new = replace(incident, state=State.NEW, approved_text=None, approved_kind=None)

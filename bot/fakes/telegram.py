@@ -5,20 +5,20 @@ Point the real aiogram ``Bot`` at it::
     async with FakeTelegramServer() as tg:
         session = AiohttpSession(api=TelegramAPIServer.from_base(tg.api_base))
         bot = Bot("123:abc", session=session, default=DefaultBotProperties(parse_mode="HTML"))
-        tg.message(tg_user := user(1001, "Иван"), "/start")   # queue an incoming update
-        ...                                                   # let the bot poll / handle it
+        tg.message(user(1001, "Иван"), "/start")      # queue an incoming update
+        ...                                            # let the bot poll and handle it
         assert "Здравствуйте" in tg.last_sent(1001).params["text"]
 
-What it mimics (see ``telegram_methods.json`` for the method table): getUpdates long polling,
-sending/editing/deleting messages, albums, files (upload, getFile, download), callback
-queries, and the validation errors the real API returns (HTML parsing, length limits in
-UTF-16 code units after parsing, inline keyboard limits, ...). Every call is recorded in
-``calls``; ``fail_next``/``block_user`` inject failures; ``transcript`` renders the chat.
+It mimics getUpdates long polling, sending/editing/deleting messages, albums, files (upload,
+getFile, download), callback queries and the validation errors of the real API: required
+parameters (``telegram_methods.json``), HTML parse errors, length limits counted in UTF-16
+code units of the visible text, inline keyboard limits. Every call is recorded in ``calls``;
+``fail_next``/``block_user`` inject failures; ``transcript`` renders the conversation.
 
-Deliberate deviation: with ``strict_html=True`` (default) an ``&`` that does not start a
-supported entity (``&lt; &gt; &amp; &quot; &apos; &#NN; &#xHH;``) is rejected; Telegram
-itself shows such text literally (e.g. ``&nbsp;`` as the six characters), which is a bug
-in our messages all the same.
+Deliberate deviation: with ``strict_html=True`` (the default) an ``&`` that does not start a
+supported entity (``&lt; &gt; &amp; &quot; &apos; &#NN; &#xHH;``) is rejected. Telegram shows
+such text literally (``&nbsp;`` as six characters), which is a bug in our messages all the same.
+MarkdownV2 is not parsed: its text is measured as is.
 """
 
 from __future__ import annotations
@@ -31,11 +31,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
 from aiohttp import web
-
-_Namer: TypeAlias = "Callable[[Any], str]"
 
 BOT_ID = 7000000001
 BOT_USERNAME = "otklik_demo_bot"
@@ -50,18 +48,26 @@ NOT_MODIFIED = (
 )
 WRONG_FILE = "Bad Request: wrong file identifier/HTTP URL specified"
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
-# Methods whose successful calls count as "sent to a chat" (sent_to / last_sent / transcript).
+BLOCKED = "Forbidden: bot was blocked by the user"
+# Successful calls of these methods count as "sent to a chat" (sent_to, last_sent).
 SENDING = frozenset(
     {"sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "copyMessage", "forwardMessage"}
 )
+BUTTON_ACTIONS = (
+    "callback_data", "url", "web_app", "login_url", "switch_inline_query", "copy_text", "pay",
+    "switch_inline_query_current_chat", "switch_inline_query_chosen_chat", "callback_game",
+)
+MEDIA_NAMES = {"photo": "фото", "video": "видео", "document": "документ", "audio": "аудио"}
 
 _HTML_TAGS = frozenset({
     "a", "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
     "code", "pre", "blockquote", "tg-emoji",
 })
 _NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
-_ENTITY_RE = re.compile(r"&(?:#[xX]([0-9a-fA-F]*)|#([0-9]*)|([a-zA-Z]*))(;?)")
-_SPACES = " \t\r\n\v\0"
+_ENTITY_RE = re.compile(r"&(?:#[xX]([0-9a-fA-F]*)|#([0-9]*)|([a-zA-Z]*));?")
+_TAG_NAME_RE = re.compile(r"</?([^\s>]*)")
+_TAG_RE = re.compile(r"""<(/?)([^\s>]*)((?:[^>"']|"[^"]*"|'[^']*')*)>""")
+_ATTR_RE = re.compile(r"""\s*([^\s=>]+)(?:\s*=\s*("[^"]*"|'[^']*'|[A-Za-z0-9.-]+))?""")
 
 
 class ApiError(Exception):
@@ -69,9 +75,7 @@ class ApiError(Exception):
 
     def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
-        self.code = code
-        self.description = description
-        self.retry_after = retry_after
+        self.code, self.description, self.retry_after = code, description, retry_after
 
     def payload(self) -> dict[str, Any]:
         body: dict[str, Any] = {"ok": False, "error_code": self.code}
@@ -93,133 +97,95 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _decode_entity(text: str, pos: int) -> tuple[str, int] | None:
-    """Decode an HTML entity at ``text[pos] == "&"`` as Telegram does, or None."""
-    m = _ENTITY_RE.match(text, pos)
-    if m is None:
-        return None
-    hex_digits, dec_digits, name, _semicolon = m.groups()
+def _entity(m: re.Match[str]) -> str | None:
+    """The character of an HTML entity matched by _ENTITY_RE, None if Telegram ignores it."""
+    hex_digits, digits, name = m.groups()
     if name is not None:
-        char = _NAMED_ENTITIES.get(name)
-        return (char, m.end()) if char else None
-    digits = hex_digits if hex_digits is not None else dec_digits
-    code = int(digits, 16 if hex_digits is not None else 10) if digits else 0
-    if code == 0 or code >= 0x10FFFF or len(digits) + (3 if hex_digits is not None else 2) >= 10:
-        return None
-    return chr(code), m.end()
+        return _NAMED_ENTITIES.get(name)
+    number = hex_digits if hex_digits is not None else digits
+    code = int(number, 16 if hex_digits is not None else 10) if number else 0
+    return chr(code) if 0 < code < 0x10FFFF and len(number) <= 7 else None
+
+
+def _unescape(value: str) -> str:
+    return _ENTITY_RE.sub(lambda m: _entity(m) or m[0], value)
+
+
+def _byte_offset(text: str, index: int) -> int:
+    return len(text[:index].encode("utf-8"))
+
+
+def _parse_attributes(text: str, match: re.Match[str]) -> dict[str, str]:
+    """Attributes of a start tag matched by _TAG_RE, read as Telegram reads them."""
+    tag, rest, begin = match[2].lower(), match[3].rstrip(), _byte_offset(text, match.start())
+    attrs: dict[str, str] = {}
+    pos = 0
+    while pos < len(rest):
+        attr = _ATTR_RE.match(rest, pos)
+        if attr is None:
+            raise ValueError(f'Empty attribute name in the tag "{tag}" at byte offset {begin}')
+        name, value = attr[1].lower(), attr[2]
+        if value is None and (tag, name) != ("blockquote", "expandable"):
+            raise ValueError("Expected equal sign in declaration of an attribute of the tag "
+                             f'"{tag}" at byte offset {begin}')
+        pos = attr.end()
+        if value and value[0] in "'\"":
+            value = _unescape(value[1:-1])
+        elif pos < len(rest) and not rest[pos].isspace():
+            token = _byte_offset(text, match.start(3) + attr.start(2))
+            raise ValueError(f"Unexpected end of name token at byte offset {token}")
+        attrs[name] = value or ""
+    return attrs
 
 
 def parse_html(text: str, *, strict: bool = True) -> str:
-    """Return the visible text of an HTML-formatted message, or raise ValueError with the
-    message Telegram gives after "can't parse entities: " (offsets are UTF-8 bytes)."""
-
-    def at(i: int) -> str:
-        return text[i] if i < len(text) else "\0"
+    """The visible text of an HTML-formatted message. Raises ValueError with Telegram's reason
+    (the part after "can't parse entities: "); offsets are in UTF-8 bytes, as Telegram's."""
 
     def offset(i: int) -> int:
-        return len(text[:i].encode("utf-8"))
+        return _byte_offset(text, i)
 
     out: list[str] = []
     stack: list[str] = []
     i = 0
     while i < len(text):
-        char = text[i]
-        if char == "&":
-            decoded = _decode_entity(text, i)
-            if decoded is not None:
-                out.append(decoded[0])
-                i = decoded[1]
+        if text[i] == "&":
+            m = _ENTITY_RE.match(text, i)
+            char = _entity(m) if m else None
+            if m and char:
+                out.append(char)
+                i = m.end()
                 continue
             if strict:
                 raise ValueError(f"Unsupported HTML entity or bare '&' at byte offset {offset(i)}")
-        if char != "<":
-            out.append(char)
+        if text[i] != "<":
+            out.append(text[i])
             i += 1
             continue
-        begin = i
-        i += 1
-        if at(i) == "/":  # end tag
-            if not stack:
-                raise ValueError(f"Unexpected end tag at byte offset {offset(begin)}")
-            i += 1
-            while at(i) not in _SPACES and at(i) != ">":
-                i += 1
-            name = text[begin + 2 : i].lower()
-            while at(i) != "\0" and at(i) in _SPACES:
-                i += 1
-            if at(i) != ">":
-                raise ValueError(f"Unclosed end tag at byte offset {offset(begin)}")
+        closing = text.startswith("</", i)
+        if closing and not stack:
+            raise ValueError(f"Unexpected end tag at byte offset {offset(i)}")
+        name = _TAG_NAME_RE.match(text, i)[1].lower()  # type: ignore[index]
+        if not closing and i + 1 + len(name) < len(text) and name not in _HTML_TAGS:
+            raise ValueError(f'Unsupported start tag "{name}" at byte offset {offset(i)}')
+        tag = _TAG_RE.match(text, i)
+        if tag is None:
+            kind = "end" if closing else "start"
+            raise ValueError(f"Unclosed {kind} tag at byte offset {offset(i)}")
+        if closing:
             expected = stack.pop()
+            if tag[3].strip():
+                raise ValueError(f"Unclosed end tag at byte offset {offset(i)}")
             if name and name != expected:
+                raise ValueError(f'Unmatched end tag at byte offset {offset(i)}, '
+                                 f'expected "</{expected}>", found "</{name}>"')
+        else:
+            attrs = _parse_attributes(text, tag)
+            if name == "span" and attrs.get("class") != "tg-spoiler":
                 raise ValueError(
-                    f'Unmatched end tag at byte offset {offset(begin)}, '
-                    f'expected "</{expected}>", found "</{name}>"'
-                )
-            i += 1
-            continue
-        while at(i) not in _SPACES and at(i) != ">":  # start tag
-            i += 1
-        if i >= len(text):
-            raise ValueError(f"Unclosed start tag at byte offset {offset(begin)}")
-        name = text[begin + 1 : i].lower()
-        if name not in _HTML_TAGS:
-            raise ValueError(f'Unsupported start tag "{name}" at byte offset {offset(begin)}')
-        attrs: dict[str, str] = {}
-        while at(i) != ">":
-            while at(i) != "\0" and at(i) in _SPACES:
-                i += 1
-            if at(i) == ">":
-                break
-            attr_begin = i
-            while at(i) not in _SPACES and at(i) not in "=>":
-                i += 1
-            attr = text[attr_begin:i].lower()
-            if not attr:
-                raise ValueError(
-                    f'Empty attribute name in the tag "{name}" at byte offset {offset(begin)}'
-                )
-            while at(i) != "\0" and at(i) in _SPACES:
-                i += 1
-            if at(i) != "=" and (name, attr) == ("blockquote", "expandable"):
-                attrs[attr] = ""
-                continue
-            if at(i) != "=":
-                raise ValueError(
-                    "Expected equal sign in declaration of an attribute of the tag "
-                    f'"{name}" at byte offset {offset(begin)}'
-                )
-            i += 1
-            while at(i) != "\0" and at(i) in _SPACES:
-                i += 1
-            if i >= len(text):
-                raise ValueError(f'Unclosed start tag "{name}" at byte offset {offset(begin)}')
-            if at(i) in "'\"":
-                quote, value_chars = at(i), []
-                i += 1
-                while i < len(text) and text[i] != quote:
-                    decoded = _decode_entity(text, i) if text[i] == "&" else None
-                    value_chars.append(decoded[0] if decoded else text[i])
-                    i = decoded[1] if decoded else i + 1
-                i += 1
-                value = "".join(value_chars)
-            else:
-                token_begin = i
-                while at(i).isascii() and (at(i).isalnum() or at(i) in ".-"):
-                    i += 1
-                value = text[token_begin:i].lower()
-                if at(i) not in _SPACES and at(i) != ">":
-                    raise ValueError(
-                        f"Unexpected end of name token at byte offset {offset(token_begin)}"
-                    )
-            if i >= len(text):
-                raise ValueError(f"Unclosed start tag at byte offset {offset(begin)}")
-            attrs[attr] = value
-        if name == "span" and attrs.get("class") != "tg-spoiler":
-            raise ValueError(
-                f'Tag "span" must have class "tg-spoiler" at byte offset {offset(begin)}'
-            )
-        stack.append(name)
-        i += 1
+                    f'Tag "span" must have class "tg-spoiler" at byte offset {offset(i)}')
+            stack.append(name)
+        i = tag.end()
     if stack:
         raise ValueError(f'Can\'t find end tag corresponding to start tag "{stack[-1]}"')
     return "".join(out)
@@ -244,13 +210,8 @@ class FakeUser:
         return data
 
 
-def user(
-    id: int,
-    first_name: str,
-    last_name: str | None = None,
-    username: str | None = None,
-    language_code: str = "ru",
-) -> FakeUser:
+def user(id: int, first_name: str, last_name: str | None = None, username: str | None = None,
+         language_code: str = "ru") -> FakeUser:
     return FakeUser(id, first_name, last_name, username, language_code)
 
 
@@ -259,8 +220,8 @@ class Call:
     """One recorded Bot API request and its outcome."""
 
     seq: int
-    method: str  # canonical case, e.g. "sendMessage" (as sent if the method is unknown)
-    params: dict[str, Any]  # decoded: ints, bools and JSON objects as Python values
+    method: str  # canonical case, e.g. "sendMessage" (as requested if the method is unknown)
+    params: dict[str, Any]  # decoded: ints, bools, JSON objects as Python values
     files: dict[str, bytes]  # uploaded multipart parts by part name
     ok: bool = False
     result: Any = None
@@ -273,7 +234,7 @@ class Call:
 
     @property
     def text(self) -> str | None:
-        """The text or caption as sent (raw, i.e. with HTML markup)."""
+        """The text or caption as sent (with its HTML markup)."""
         return self.params.get("text", self.params.get("caption"))
 
     @property
@@ -301,41 +262,40 @@ class _Fault:
 
 
 @dataclass
-class _QueuedUpdate:
+class _Queued:
     update: dict[str, Any]
     redelivery: bool = False
     delivered: bool = False
+
+
+Params = dict[str, Any]
+Files = dict[str, bytes]
 
 
 # ----------------------------------------------------------------------------- the server
 
 
 class FakeTelegramServer:
-    def __init__(
-        self,
-        token: str | None = None,
-        *,
-        known_chats: set[int] | None = None,
-        strict_html: bool = True,
-    ) -> None:
+    def __init__(self, token: str | None = None, *, known_chats: set[int] | None = None,
+                 strict_html: bool = True) -> None:
         self.token = token
         self.known_chats = known_chats
         self.strict_html = strict_html
         self.calls: list[Call] = []
         table = json.loads(METHODS_FILE.read_text(encoding="utf-8"))
         self._methods: dict[str, dict[str, Any]] = {
-            k: v for k, v in table.items() if not k.startswith("_")
+            name: spec for name, spec in table.items() if not name.startswith("_")
         }
         self._canonical = {name.lower(): name for name in self._methods}
-        self._queue: list[_QueuedUpdate] = []
+        self._queue: list[_Queued] = []
         self._pushed: dict[int, dict[str, Any]] = {}
         self._next_update_id = 1
         self._update_event = asyncio.Event()
-        self._timeline: list[tuple[str, Any]] = []  # ("update", dict) | ("call", Call)
+        self._timeline: list[dict[str, Any] | Call] = []  # pushed updates and sending calls
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
-        self._sources: dict[tuple[int, int], tuple[str | None, str | None]] = {}
+        self._sources: dict[tuple[int, int], tuple[Any, Any]] = {}  # raw text, parse_mode
+        self._copies: dict[tuple[int, int], dict[str, Any]] = {}  # copyMessage returns an id
         self._last_message_id: dict[int, int] = {}
-        self._copies: dict[tuple[int, int], dict[str, Any]] = {}  # copyMessage returns only an id
         self._files: dict[str, StoredFile] = {}
         self._users: dict[int, FakeUser] = {}
         self._open_callbacks: set[str] = set()
@@ -355,8 +315,7 @@ class FakeTelegramServer:
         self._closing = False
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self._port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
@@ -384,26 +343,26 @@ class FakeTelegramServer:
         return {"id": BOT_ID, "is_bot": True, "first_name": BOT_FIRST_NAME,
                 "username": BOT_USERNAME}
 
-    def deep_link(self, payload: str) -> str:
+    @staticmethod
+    def deep_link(payload: str) -> str:
         return f"https://t.me/{BOT_USERNAME}?start={payload}"
 
     # --- incoming updates
 
     def push_update(self, update: dict[str, Any]) -> int:
-        if "update_id" not in update:
-            update["update_id"] = self._next_update_id
+        update.setdefault("update_id", self._next_update_id)
         self._next_update_id = max(self._next_update_id, update["update_id"] + 1)
         self._pushed[update["update_id"]] = update
-        self._queue.append(_QueuedUpdate(update))
-        self._timeline.append(("update", update))
+        self._queue.append(_Queued(update))
+        self._timeline.append(update)
         self._update_event.set()
         return update["update_id"]
 
     def redeliver(self, update_id: int) -> None:
-        """Queue an already pushed update again, with the same update_id."""
+        """Deliver an already pushed update once more, with the same update_id."""
         update = self._pushed[update_id]
-        self._queue.append(_QueuedUpdate(update, redelivery=True))
-        self._timeline.append(("update", update))
+        self._queue.append(_Queued(update, redelivery=True))
+        self._timeline.append(update)
         self._update_event.set()
 
     def message(
@@ -412,7 +371,7 @@ class FakeTelegramServer:
         text: str | None = None,
         *,
         photo: bytes | None = None,
-        document: tuple[str, bytes, str] | None = None,
+        document: tuple[str, bytes, str] | None = None,  # (file_name, content, mime_type)
         caption: str | None = None,
         media_group_id: str | None = None,
         forward_from_chat: dict[str, Any] | None = None,
@@ -425,7 +384,7 @@ class FakeTelegramServer:
         self._users[user.id] = user
         chat = user.id if chat_id is None else chat_id
         if self.known_chats is not None:
-            self.known_chats.add(chat)
+            self.known_chats.add(chat)  # writing to the bot opens the chat
         msg = self._new_message(chat, user.to_api())
         if text is not None:
             msg["text"] = text
@@ -446,28 +405,27 @@ class FakeTelegramServer:
         if forward_from_chat is not None:
             forward_origin = {"type": "chat", "sender_chat": forward_from_chat, "date": msg["date"]}
             if forward_from_chat.get("type") == "channel":
-                forward_origin = {"type": "channel", "chat": forward_from_chat,
-                                  "message_id": 1, "date": msg["date"]}
+                forward_origin = {"type": "channel", "chat": forward_from_chat, "message_id": 1,
+                                  "date": msg["date"]}
         if forward_origin is not None:
             msg["forward_origin"] = forward_origin
         if reply_to_message_id is not None:
             replied = dict(self._messages[(chat, reply_to_message_id)])
             replied.pop("reply_to_message", None)
             msg["reply_to_message"] = replied
-        update = {"message": msg}
+        update: dict[str, Any] = {"message": msg}
         self.push_update(update)
         return update
 
     def callback(self, user: FakeUser, message: dict[str, Any] | Call, data: str) -> dict[str, Any]:
-        """Push a press on an inline button of ``message`` (a Message dict or a Call)."""
+        """Push a press on an inline button of ``message`` (a bot's Message dict or its Call)."""
         if isinstance(message, Call):
             message = message.result[0] if isinstance(message.result, list) else message.result
-        key = (message["chat"]["id"], message["message_id"])
-        current = self._messages.get(key, message)
+        current = self._messages.get((message["chat"]["id"], message["message_id"]), message)
         self._counter += 1
         query_id = f"{user.id}{self._counter:06d}"
         self._open_callbacks.add(query_id)
-        update = {"callback_query": {
+        update: dict[str, Any] = {"callback_query": {
             "id": query_id, "from": user.to_api(), "message": current,
             "chat_instance": f"ci{current['chat']['id']}", "data": data,
         }}
@@ -476,16 +434,10 @@ class FakeTelegramServer:
 
     # --- fault injection
 
-    def fail_next(
-        self,
-        method: str,
-        *,
-        error_code: int,
-        description: str,
-        retry_after: int | None = None,
-        times: int = 1,
-        chat_id: int | None = None,
-    ) -> None:
+    def fail_next(self, method: str, *, error_code: int, description: str,
+                  retry_after: int | None = None, times: int = 1,
+                  chat_id: int | None = None) -> None:
+        """The next ``times`` calls of ``method`` (to ``chat_id`` if given) fail, undelivered."""
         if error_code == 429 and retry_after is None:
             retry_after = 1
         error = ApiError(error_code, description, retry_after)
@@ -516,29 +468,31 @@ class FakeTelegramServer:
         return self._files[file_id].content
 
     def transcript(self, names: dict[int, str] | None = None) -> list[str]:
-        """Chronological, human-readable lines of the conversation(s)."""
+        """Chronological human-readable lines: user messages and button presses, the bot's
+        messages (with their buttons), edits and undelivered sends."""
         names = names or {}
 
         def name(chat_id: Any) -> str:
-            if chat_id in names:
-                return names[chat_id]
             known = self._users.get(chat_id) if isinstance(chat_id, int) else None
-            return known.first_name if known else str(chat_id)
+            return names.get(chat_id) or (known.first_name if known else str(chat_id))
 
         lines: list[str] = []
-        for kind, item in self._timeline:
-            describe = self._describe_update if kind == "update" else self._describe_call
-            lines.extend(describe(item, name))
+        for item in self._timeline:
+            if isinstance(item, Call):
+                lines.extend(self._describe_call(item, name))
+            else:
+                lines.extend(self._describe_update(item, name))
         return lines
 
     # --- HTTP layer
 
     async def _handle_method(self, request: web.Request) -> web.Response:
-        raw_method = request.match_info["method"]
-        method = self._canonical.get(raw_method.lower(), raw_method)
+        method = self._canonical.get(request.match_info["method"].lower(),
+                                     request.match_info["method"])
         self._counter += 1
         call = Call(seq=self._counter, method=method, params={}, files={})
         self.calls.append(call)
+        error: ApiError | None = None
         try:
             try:
                 raw, call.files = await self._read_params(request)
@@ -555,33 +509,33 @@ class FakeTelegramServer:
                 self._check_chat(call.params["chat_id"])
             call.result = await self._dispatch(method, call.params, call.files)
             call.ok = True
-        except ApiError as error:
+        except ApiError as exc:
+            error = exc
+        except Exception as exc:  # a bug of the fake: make it visible to the client
+            error = ApiError(500, f"Internal Server Error: fake: {exc!r}")
+        if error is not None:
             call.error_code, call.description = error.code, error.description
-            if method in SENDING:
-                self._timeline.append(("call", call))
+        if method in SENDING or (call.ok and method.startswith("edit")):
+            self._timeline.append(call)
+        if error is not None:
             return web.json_response(error.payload(), status=error.code)
-        if method in SENDING or method.startswith("edit"):
-            self._timeline.append(("call", call))
         return web.json_response({"ok": True, "result": call.result})
 
     async def _handle_file(self, request: web.Request) -> web.Response:
         if self.token is not None and request.match_info["token"] != self.token:
             return web.json_response(ApiError(401, "Unauthorized").payload(), status=401)
-        path = request.match_info["path"]
         for stored in self._files.values():
-            if stored.file_path == path:
+            if stored.file_path == request.match_info["path"]:
                 return web.Response(body=stored.content, content_type="application/octet-stream")
         return web.json_response(ApiError(404, "Not Found").payload(), status=404)
 
-    async def _read_params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
-        params: dict[str, Any] = dict(request.query)
-        files: dict[str, bytes] = {}
+    async def _read_params(self, request: web.Request) -> tuple[Params, Files]:
+        params: Params = dict(request.query)
+        files: Files = {}
         if request.method == "POST" and request.can_read_body:
             if request.content_type == "application/json":
                 body = await request.json()
-                if not isinstance(body, dict):
-                    raise bad_request("JSON object expected")
-                params.update(body)
+                params.update(body if isinstance(body, dict) else {})
             else:  # multipart/form-data or application/x-www-form-urlencoded
                 for key, value in (await request.post()).items():
                     if isinstance(value, web.FileField):
@@ -590,9 +544,10 @@ class FakeTelegramServer:
                         params[key] = value
         return params, files
 
-    def _decode(self, method: str, raw: dict[str, Any]) -> dict[str, Any]:
+    def _decode(self, method: str, raw: Params) -> Params:
+        """Form fields are strings: turn them into the types of the method's parameters."""
         kinds = self._methods[method]["params"]
-        params: dict[str, Any] = {}
+        params: Params = {}
         for key, value in raw.items():
             kind = kinds.get(key, "str")
             if isinstance(value, str):
@@ -610,12 +565,12 @@ class FakeTelegramServer:
             params[key] = value
         return params
 
-    def _check_required(self, method: str, params: dict[str, Any]) -> None:
+    def _check_required(self, method: str, params: Params) -> None:
         for key in self._methods[method]["required"]:
             if params.get(key) in (None, "", []):
                 raise bad_request("message text is empty" if key == "text" else f"{key} is empty")
 
-    def _check_faults(self, method: str, params: dict[str, Any]) -> None:
+    def _check_faults(self, method: str, params: Params) -> None:
         for fault in self._faults:
             if fault.method == method.lower() and fault.chat_id in (None, params.get("chat_id")):
                 fault.times -= 1
@@ -629,12 +584,12 @@ class FakeTelegramServer:
         if self.known_chats is not None and chat_id not in self.known_chats:
             raise bad_request("chat not found")
         if chat_id in self._blocked:
-            raise ApiError(403, "Forbidden: bot was blocked by the user")
+            raise ApiError(403, BLOCKED)
 
-    async def _dispatch(self, method: str, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _dispatch(self, method: str, params: Params, files: Files) -> Any:
         handler = getattr(self, f"_api_{method}", None)
         if handler is not None:
-            return await handler(p, files)
+            return await handler(params, files)
         if self._methods[method]["returns"] == "Boolean":
             return True  # sendChatAction, setMyDescription, ...: accepted and recorded
         raise ApiError(501, f"Not Implemented: the fake does not implement {method}")
@@ -647,8 +602,8 @@ class FakeTelegramServer:
             return {"id": chat_id, "type": kind, "title": f"Группа {chat_id}"}
         chat: dict[str, Any] = {"id": chat_id, "type": "private"}
         if known := self._users.get(chat_id):
-            chat.update({k: v for k, v in known.to_api().items() if k in
-                         ("first_name", "last_name", "username")})
+            chat.update((k, v) for k, v in known.to_api().items()
+                        if k in ("first_name", "last_name", "username"))
         return chat
 
     def _new_message(self, chat_id: int, sender: dict[str, Any], **content: Any) -> dict[str, Any]:
@@ -659,30 +614,28 @@ class FakeTelegramServer:
         self._messages[(chat_id, message_id)] = msg
         return msg
 
-    def _bot_message(self, p: dict[str, Any], **content: Any) -> dict[str, Any]:
-        if isinstance(p.get("reply_markup"), dict):
-            self._check_markup(p["reply_markup"])
-            if "inline_keyboard" in p["reply_markup"]:
-                content["reply_markup"] = p["reply_markup"]
+    def _bot_message(self, p: Params, **content: Any) -> dict[str, Any]:
+        markup = p.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            self._check_markup(markup)
+            content["reply_markup"] = markup  # reply keyboards are not echoed by Telegram
         return self._new_message(p["chat_id"], self.bot_user, **content)
 
-    def _store(self, content: bytes, folder: str, ext_or_name: str, name: str | None = None,
+    def _store(self, content: bytes, folder: str, file_name: str, name: str | None = None,
                mime: str | None = None) -> StoredFile:
         self._counter += 1
-        ext = ext_or_name.rsplit(".", 1)[-1]
-        stored = StoredFile(f"fake-{folder}-{self._counter}", f"uniq{self._counter}", content,
-                            f"{folder}/file_{self._counter}.{ext}", name, mime)
+        n, ext = self._counter, file_name.rsplit(".", 1)[-1]
+        stored = StoredFile(f"fake-{folder}-{n}", f"uniq{n}", content,
+                            f"{folder}/file_{n}.{ext}", name, mime)
         self._files[stored.file_id] = stored
         return stored
 
-    def _input_file(self, value: Any, files: dict[str, bytes], part: str, folder: str,
-                    ext: str) -> StoredFile:
-        """An uploaded part (attach://name or the part itself), a known file_id, or a URL."""
+    def _input_file(self, value: Any, files: Files, folder: str, ext: str) -> StoredFile:
+        """An uploaded part (attach://name), a known file_id, or a URL (stored empty)."""
         if isinstance(value, str) and value.startswith("attach://"):
             part = value.removeprefix("attach://")
-            value = None
-        if value is None and part in files:
-            return self._store(files[part], folder, ext)
+            if part in files:
+                return self._store(files[part], folder, ext)
         if isinstance(value, str) and value in self._files:
             return self._files[value]
         if isinstance(value, str) and value.startswith(("http://", "https://")):
@@ -690,19 +643,16 @@ class FakeTelegramServer:
         raise ApiError(400, WRONG_FILE)
 
     def _photo_sizes(self, stored: StoredFile) -> list[dict[str, Any]]:
-        size = len(stored.content)
         thumb = self._store(stored.content, "photos", "jpg")
-        return [
-            {"file_id": thumb.file_id, "file_unique_id": thumb.file_unique_id,
-             "width": 90, "height": 68, "file_size": size},
-            {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-             "width": 1280, "height": 960, "file_size": size},
-        ]
+        size = len(stored.content)
+        return [{"file_id": f.file_id, "file_unique_id": f.file_unique_id, "width": w,
+                 "height": h, "file_size": size} for f, w, h in ((thumb, 90, 68),
+                                                                 (stored, 1280, 960))]
 
     @staticmethod
     def _document(stored: StoredFile) -> dict[str, Any]:
-        doc = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-               "file_size": len(stored.content)}
+        doc: dict[str, Any] = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                               "file_size": len(stored.content)}
         if stored.file_name:
             doc["file_name"] = stored.file_name
         if stored.mime_type:
@@ -710,7 +660,7 @@ class FakeTelegramServer:
         return doc
 
     def _text(self, text: Any, parse_mode: Any, *, caption: bool = False) -> str:
-        """Visible text after parse_mode, checked against the length limits."""
+        """The visible text after parse_mode, checked against Telegram's limits."""
         text = "" if text is None else str(text)
         if isinstance(parse_mode, str) and parse_mode.lower() == "html":
             try:
@@ -718,62 +668,64 @@ class FakeTelegramServer:
             except ValueError as error:
                 raise bad_request(f"can't parse entities: {error}") from None
         text = text.strip()
-        if caption:
-            if utf16_len(text) > CAPTION_LIMIT:
-                raise bad_request("message caption is too long")
-        elif not text:
+        if caption and utf16_len(text) > CAPTION_LIMIT:
+            raise bad_request("message caption is too long")
+        if not caption and not text:
             raise bad_request("message text is empty")
-        elif utf16_len(text) > TEXT_LIMIT:
+        if not caption and utf16_len(text) > TEXT_LIMIT:
             raise bad_request("message is too long")
         return text
 
-    def _caption(self, p: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
+    def _caption(self, p: Params) -> dict[str, Any]:
         caption = self._text(p.get("caption"), p.get("parse_mode"), caption=True)
-        if caption:
-            content["caption"] = caption
-        return content
+        return {"caption": caption} if caption else {}
 
     @staticmethod
     def _check_markup(markup: dict[str, Any]) -> None:
-        rows = markup.get("inline_keyboard")
-        if rows is None:
-            return
-        buttons = [b for row in rows for b in row]
+        buttons = [button for row in markup.get("inline_keyboard", []) for button in row]
         if len(buttons) > 100:
             raise bad_request("reply markup is too long")
-        actions = ("callback_data", "url", "web_app", "login_url", "switch_inline_query",
-                   "switch_inline_query_current_chat", "switch_inline_query_chosen_chat",
-                   "copy_text", "callback_game", "pay")
         for button in buttons:
             if not str(button.get("text", "")).strip():
                 raise bad_request("can't parse inline keyboard button: text must be non-empty")
-            if not any(button.get(key) not in (None, "") for key in actions):
+            if all(button.get(key) in (None, "") for key in BUTTON_ACTIONS):
                 raise bad_request("can't parse inline keyboard button: "
                                   "Text buttons are unallowed in the inline keyboard")
             data = button.get("callback_data")
             if data is not None and len(str(data).encode("utf-8")) > 64:
                 raise bad_request("BUTTON_DATA_INVALID")
 
-    def _target(self, p: dict[str, Any], what: str) -> tuple[int, int, dict[str, Any]]:
-        if "inline_message_id" in p:
-            raise bad_request(f"message to {what} not found")
+    def _target(self, p: Params, action: str) -> tuple[tuple[int, int], dict[str, Any]]:
         key = (p.get("chat_id"), p.get("message_id"))
-        if key not in self._messages:
-            raise bad_request(f"message to {what} not found")
-        return key[0], key[1], self._messages[key]  # type: ignore[return-value]
+        if "inline_message_id" in p or key not in self._messages:
+            raise bad_request(f"message to {action} not found")
+        return key, self._messages[key]  # type: ignore[index]
 
-    # --- Bot API methods
+    def _replace(self, old: dict[str, Any], **changes: Any) -> dict[str, Any]:
+        """Store an edited copy (Call.result objects are never mutated)."""
+        if isinstance(changes.get("reply_markup"), dict):
+            self._check_markup(changes["reply_markup"])
+        new = {**old, "edit_date": int(time.time())}
+        for key, value in changes.items():
+            if value is None:
+                new.pop(key, None)
+            else:
+                new[key] = value
+        self._messages[(old["chat"]["id"], old["message_id"])] = new
+        return new
 
-    async def _api_getMe(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+    # --- Bot API methods (canonical names; unimplemented methods returning True just succeed)
+
+    async def _api_getMe(self, p: Params, files: Files) -> Any:
         return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": False,
                 "supports_inline_queries": False}
 
-    async def _api_getUpdates(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _api_getUpdates(self, p: Params, files: Files) -> Any:
         offset = p.get("offset") or 0
         limit = min(max(int(p.get("limit") or 100), 1), 100)
         deadline = time.monotonic() + float(p.get("timeout") or 0)
         while True:
-            if offset > 0:  # confirm: forget everything below offset (redeliveries once sent)
+            if offset > 0:  # confirm: forget updates below offset (a redelivery is sent once)
                 self._queue = [q for q in self._queue if q.update["update_id"] >= offset
                                or (q.redelivery and not q.delivered)]
             elif offset < 0:
@@ -789,127 +741,113 @@ class FakeTelegramServer:
             queued.delivered = True
         return [q.update for q in batch]
 
-    async def _api_deleteWebhook(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _api_deleteWebhook(self, p: Params, files: Files) -> Any:
+        if p.get("drop_pending_updates"):
+            self._queue.clear()
         return True
 
-    async def _api_getChat(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _api_getChat(self, p: Params, files: Files) -> Any:
         self._check_chat(p["chat_id"])
+        gifts = ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription",
+                 "gifts_from_channels")
         return {**self._chat(p["chat_id"]), "accent_color_id": 0, "max_reaction_count": 11,
-                "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
-                                        "unique_gifts": False, "premium_subscription": False,
-                                        "gifts_from_channels": False}}
+                "accepted_gift_types": dict.fromkeys(gifts, False)}
 
-    async def _api_sendMessage(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _api_sendMessage(self, p: Params, files: Files) -> Any:
         msg = self._bot_message(p, text=self._text(p["text"], p.get("parse_mode")))
         self._sources[(p["chat_id"], msg["message_id"])] = (p["text"], p.get("parse_mode"))
         return msg
 
-    async def _api_sendPhoto(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
-        content = self._caption(p, {})
-        stored = self._input_file(p["photo"], files, "photo", "photos", "jpg")
-        return self._bot_message(p, photo=self._photo_sizes(stored), **content)
+    async def _api_sendPhoto(self, p: Params, files: Files) -> Any:
+        caption = self._caption(p)
+        stored = self._input_file(p["photo"], files, "photos", "jpg")
+        return self._bot_message(p, photo=self._photo_sizes(stored), **caption)
 
-    async def _api_sendDocument(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
-        content = self._caption(p, {})
-        stored = self._input_file(p["document"], files, "document", "documents", "bin")
-        return self._bot_message(p, document=self._document(stored), **content)
+    async def _api_sendDocument(self, p: Params, files: Files) -> Any:
+        caption = self._caption(p)
+        stored = self._input_file(p["document"], files, "documents", "bin")
+        return self._bot_message(p, document=self._document(stored), **caption)
 
-    async def _api_sendMediaGroup(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _api_sendMediaGroup(self, p: Params, files: Files) -> Any:
         media = p["media"]
         if not isinstance(media, list) or len(media) < 2:
             raise bad_request("media must include 2-10 items")
         if len(media) > 10:
             raise bad_request("too much messages to send as an album")
         kinds = {item.get("type") for item in media}
-        if not kinds <= {"photo", "video", "document", "audio"}:
+        if not kinds <= set(MEDIA_NAMES):
             raise bad_request("can't parse InputMedia: unsupported media type")
         for alone in ("document", "audio"):
             if alone in kinds and len(kinds) > 1:
                 raise bad_request(f"{alone}s can't be mixed with other media types")
-        contents = [self._caption(item, {}) for item in media]
-        stored = [self._input_file(item.get("media"), files, "", f"{item['type']}s",
+        contents = [self._caption(item) for item in media]
+        stored = [self._input_file(item.get("media"), files, f"{item['type']}s",
                                    "jpg" if item["type"] == "photo" else "bin") for item in media]
         self._counter += 1
         group_id = f"1{self._counter:017d}"
         messages = []
         for item, content, file in zip(media, contents, stored, strict=True):
-            if item["type"] == "photo":
-                content["photo"] = self._photo_sizes(file)
-            else:
-                content[item["type"]] = self._document(file)
-            messages.append(self._bot_message({"chat_id": p["chat_id"]}, media_group_id=group_id,
-                                              **content))
+            kind = item["type"]
+            content[kind] = self._photo_sizes(file) if kind == "photo" else self._document(file)
+            messages.append(self._new_message(p["chat_id"], self.bot_user,
+                                              media_group_id=group_id, **content))
         return messages
 
-    async def _api_copyMessage(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+    def _copy_of(self, p: Params, action: str) -> dict[str, Any]:
         source = self._messages.get((p["from_chat_id"], p["message_id"]))
         if source is None:
-            raise bad_request("message to copy not found")
-        content = {k: v for k, v in source.items() if k in ("text", "photo", "document", "caption")}
+            raise bad_request(f"message to {action} not found")
+        return {k: v for k, v in source.items() if k in ("text", "caption", *MEDIA_NAMES)}
+
+    async def _api_copyMessage(self, p: Params, files: Files) -> Any:
+        content = self._copy_of(p, "copy")
         if "caption" in p:
             content.pop("caption", None)
-            self._caption(p, content)
+            content.update(self._caption(p))
         msg = self._bot_message(p, **content)
         self._copies[(p["chat_id"], msg["message_id"])] = msg
         return {"message_id": msg["message_id"]}
 
-    async def _api_forwardMessage(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
-        source = self._messages.get((p["from_chat_id"], p["message_id"]))
-        if source is None:
-            raise bad_request("message to forward not found")
-        content = {k: v for k, v in source.items() if k in ("text", "photo", "document", "caption")}
+    async def _api_forwardMessage(self, p: Params, files: Files) -> Any:
+        content = self._copy_of(p, "forward")
+        source = self._messages[(p["from_chat_id"], p["message_id"])]
         origin = {"type": "user", "sender_user": source["from"], "date": source["date"]}
         return self._new_message(p["chat_id"], self.bot_user, forward_origin=origin, **content)
 
-    async def _api_editMessageText(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
-        chat_id, message_id, old = self._target(p, "edit")
+    async def _api_editMessageText(self, p: Params, files: Files) -> Any:
+        key, old = self._target(p, "edit")
         if old["from"].get("id") != BOT_ID:
             raise bad_request("message can't be edited")
         if "text" not in old:
             raise bad_request("there is no text in the message to edit")
         text = self._text(p["text"], p.get("parse_mode"))
-        markup = p.get("reply_markup")
         source = (p["text"], p.get("parse_mode"))
-        if self._sources.get((chat_id, message_id)) == source and old.get("reply_markup") == markup:
+        if self._sources.get(key) == source and old.get("reply_markup") == p.get("reply_markup"):
             raise ApiError(400, NOT_MODIFIED)
-        self._sources[(chat_id, message_id)] = source
-        return self._replace(old, text=text, reply_markup=markup)
+        self._sources[key] = source
+        return self._replace(old, text=text, reply_markup=p.get("reply_markup"))
 
-    async def _api_editMessageCaption(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
-        _, _, old = self._target(p, "edit")
-        if not any(k in old for k in ("photo", "document", "video", "audio")):
+    async def _api_editMessageCaption(self, p: Params, files: Files) -> Any:
+        _, old = self._target(p, "edit")
+        if not any(kind in old for kind in MEDIA_NAMES):
             raise bad_request("there is no caption in the message to edit")
-        caption = self._caption(p, {}).get("caption")
-        markup = p.get("reply_markup")
-        if old.get("caption") == caption and old.get("reply_markup") == markup:
+        caption = self._caption(p).get("caption")
+        if old.get("caption") == caption and old.get("reply_markup") == p.get("reply_markup"):
             raise ApiError(400, NOT_MODIFIED)
-        return self._replace(old, caption=caption, reply_markup=markup)
+        return self._replace(old, caption=caption, reply_markup=p.get("reply_markup"))
 
-    async def _api_editMessageReplyMarkup(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
-        _, _, old = self._target(p, "edit")
-        markup = p.get("reply_markup")
-        if old.get("reply_markup") == markup:
+    async def _api_editMessageReplyMarkup(self, p: Params, files: Files) -> Any:
+        _, old = self._target(p, "edit")
+        if old.get("reply_markup") == p.get("reply_markup"):
             raise ApiError(400, NOT_MODIFIED)
-        return self._replace(old, reply_markup=markup)
+        return self._replace(old, reply_markup=p.get("reply_markup"))
 
-    def _replace(self, old: dict[str, Any], **changes: Any) -> dict[str, Any]:
-        if isinstance(changes.get("reply_markup"), dict):
-            self._check_markup(changes["reply_markup"])
-        new = {**old, "edit_date": int(time.time())}
-        for key, value in changes.items():
-            if value is None:
-                new.pop(key, None)
-            else:
-                new[key] = value
-        self._messages[(old["chat"]["id"], old["message_id"])] = new
-        return new
-
-    async def _api_deleteMessage(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
-        chat_id, message_id, _ = self._target(p, "delete")
-        del self._messages[(chat_id, message_id)]
+    async def _api_deleteMessage(self, p: Params, files: Files) -> Any:
+        key, _ = self._target(p, "delete")
+        del self._messages[key]
         return True
 
-    async def _api_answerCallbackQuery(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _api_answerCallbackQuery(self, p: Params, files: Files) -> Any:
         if p["callback_query_id"] not in self._open_callbacks:
             raise ApiError(400, QUERY_TOO_OLD)
         if utf16_len(str(p.get("text") or "")) > 200:
@@ -917,7 +855,7 @@ class FakeTelegramServer:
         self._open_callbacks.discard(p["callback_query_id"])
         return True
 
-    async def _api_getFile(self, p: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _api_getFile(self, p: Params, files: Files) -> Any:
         stored = self._files.get(p["file_id"])
         if stored is None:
             raise bad_request("invalid file_id")
@@ -926,24 +864,23 @@ class FakeTelegramServer:
 
     # --- transcript rendering
 
-    def _describe_update(self, update: dict[str, Any], name: _Namer) -> list[str]:
+    def _describe_update(self, update: dict[str, Any], name: Callable[[Any], str]) -> list[str]:
         if "callback_query" in update:
             query = update["callback_query"]
-            label = query["data"]
-            markup = query["message"].get("reply_markup", {})
-            for button in (b for row in markup.get("inline_keyboard", []) for b in row):
-                if button.get("callback_data") == query["data"]:
-                    label = button["text"]
+            label = query.get("data", "")
+            for row in query["message"].get("reply_markup", {}).get("inline_keyboard", []):
+                label = next((b["text"] for b in row if b.get("callback_data") == label), label)
             return [f"{name(query['from']['id'])} нажимает [{label}]"]
         msg = update.get("message")
         if msg is None:
-            return [f"(обновление {update['update_id']}: {', '.join(update)})"]
+            kinds = ", ".join(k for k in update if k != "update_id")
+            return [f"(обновление {update['update_id']}: {kinds})"]
         who = name(msg["from"]["id"])
         if msg["chat"]["id"] != msg["from"]["id"]:
             who += f" в «{name(msg['chat']['id'])}»"
-        return self._indent(f"{who} → бот: ", self._summary(msg))
+        return _indent(f"{who} → бот: ", _summary(msg))
 
-    def _describe_call(self, call: Call, name: _Namer) -> list[str]:
+    def _describe_call(self, call: Call, name: Callable[[Any], str]) -> list[str]:
         target = name(call.params.get("chat_id"))
         if not call.ok:
             return [f"бот ✗ {target}: {call.method} не доставлено — {call.description}"]
@@ -951,34 +888,29 @@ class FakeTelegramServer:
         if call.method.startswith("edit"):
             head = f"бот ✎ {target} (правка #{call.result['message_id']}): "
         elif call.method == "sendMediaGroup":
-            kinds = {"photo": "фото", "video": "видео", "document": "документ", "audio": "аудио"}
-            kind = next(k for k in kinds if k in call.result[0])
-            msg = {"album": f"[{kinds[kind]} ×{len(call.result)}]",
+            kind = next(k for k in MEDIA_NAMES if k in call.result[0])
+            msg = {"album": f"[{MEDIA_NAMES[kind]} ×{len(call.result)}]",
                    "caption": next((m["caption"] for m in call.result if "caption" in m), None)}
         elif call.method == "copyMessage":
             msg = self._copies[(call.params["chat_id"], call.result["message_id"])]
-        lines = self._indent(head, self._summary(msg))
-        for row in call.buttons:
-            lines.append("    " + " ".join(f"[{b.get('text', '')}]" for b in row))
+        lines = _indent(head, _summary(msg))
+        lines.extend("    " + " ".join(f"[{b.get('text', '')}]" for b in row)
+                     for row in call.buttons)
         return lines
 
-    @staticmethod
-    def _summary(msg: dict[str, Any]) -> str:
-        parts = []
-        if msg.get("album"):
-            parts.append(msg["album"])
-        if msg.get("photo"):
-            parts.append("[фото]")
-        if msg.get("document"):
-            parts.append(f"[документ {msg['document'].get('file_name', '')}]".replace(" ]", "]"))
-        if msg.get("forward_origin"):
-            parts.append("[пересланное]")
-        text = msg.get("text") or msg.get("caption")
-        if text:
-            parts.append(text)
-        return " ".join(parts) or "(пусто)"
 
-    @staticmethod
-    def _indent(head: str, body: str) -> list[str]:
-        first, *rest = body.split("\n")
-        return [head + first] + ["    " + line for line in rest]
+def _summary(msg: dict[str, Any]) -> str:
+    parts = [msg["album"]] if msg.get("album") else []
+    parts += [f"[{MEDIA_NAMES[k]}]" for k in ("photo", "video", "audio") if msg.get(k)]
+    if msg.get("document"):
+        parts.append(f"[документ {msg['document'].get('file_name', '')}]".replace(" ]", "]"))
+    if msg.get("forward_origin"):
+        parts.append("[пересланное]")
+    if msg.get("text") or msg.get("caption"):
+        parts.append(msg.get("text") or msg["caption"])
+    return " ".join(parts) or "(пусто)"
+
+
+def _indent(head: str, body: str) -> list[str]:
+    first, *rest = body.split("\n")
+    return [head + first, *("    " + line for line in rest)]

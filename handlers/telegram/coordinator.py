@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.types import CallbackQuery, Message
 
 from bot.service import Service
@@ -23,9 +23,10 @@ from handlers.telegram.common import (
 )
 from handlers.telegram.executor import save_file
 from handlers.telegram.render import Act
+from handlers.telegram.routes import Routes
 from workflows.model import Attachment, Button, Person, Role
 
-router = Router(name="coordinator")
+router = Routes("coordinator")
 
 URL = re.compile(r"https?://\S+")
 
@@ -175,10 +176,10 @@ async def got_text(message: Message, service: Service, person: Person,
                                text=message.text)
     if result.ok or result.code != "empty_reason":
         await service.clear_mode(person, PLATFORM)
-    if result.ok:
-        await say(service, message.chat.id, service.templates.phrase("reason_received"))
-    else:
+    if not result.ok:
         await refuse_message(service, message, result, n)
+    elif action != "edit_approve":  # approval answers with the publication package itself
+        await say(service, message.chat.id, service.templates.phrase("reason_received"))
 
 
 @router.callback_query(Act.filter(F.a == "reassign"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
@@ -23,10 +23,11 @@ from handlers.telegram.common import (
     version_of,
 )
 from handlers.telegram.render import Act
+from handlers.telegram.routes import Routes
 from workflows.model import Attachment, Button, Person, Role, State
 
 log = logging.getLogger(__name__)
-router = Router(name="executor")
+router = Routes("executor")
 
 WRITING = "writing"
 ACCEPTED_DOCUMENTS = {

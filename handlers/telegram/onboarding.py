@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
 from bot.service import Service
 from handlers.telegram.common import PLATFORM, Mode, say
 from handlers.telegram.render import Act
+from handlers.telegram.routes import Routes
 from workflows.model import Button, Person, Role
 
-router = Router(name="onboarding")
+router = Routes("onboarding")
 
 
 @router.message(CommandStart())

@@ -3,7 +3,7 @@ history and the buttons its viewer may press; anything unrecognised gets a hint.
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
@@ -11,11 +11,12 @@ from bot.service import Service
 from handlers.telegram.common import say
 from handlers.telegram.executor import _group
 from handlers.telegram.render import Act
+from handlers.telegram.routes import Routes
 from workflows.model import Person, Role
 from workflows.transitions import actions_for
 
-router = Router(name="views")
-fallback = Router(name="fallback")
+router = Routes("views")
+fallback = Routes("fallback")
 
 OVERSEERS = (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER, Role.ADMIN)
 
