@@ -8,10 +8,11 @@ audit row and the outgoing messages together. A refusal is audited too, and repo
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -188,6 +189,30 @@ class Service:
                 actor.id, "registered", {"routed": executor is not None},
                 ((Button("reassign", incident.id),),))], actor)
         return Result(True, incident=incident)
+
+    async def add_intake(self, actor: Person, chat_id: int, *, source: str, text: str,
+                         url: str | None, author: str | None,
+                         attachments: list[dict[str, Any]], media_group_id: str | None,
+                         category_buttons: Sequence[Sequence[Button]]) -> None:
+        """Keep a post the coordinator sent and ask for its category, in one transaction.
+
+        The items of an album after the first join the same intake (or, once registered,
+        the incident) silently: one prompt per post.
+        """
+        now = self.clock()
+        async with self.store.tx() as tx:
+            existing = (await tx.intake_by_group(actor.id, media_group_id)
+                        if media_group_id else None)
+            if existing is not None:
+                await tx.update_intake(
+                    existing["id"], text=existing["text"] or text,
+                    attachments=json.loads(existing["attachments"]) + attachments)
+                return
+            intake_id = await tx.add_intake(actor.id, source, text, url, author, attachments,
+                                            media_group_id, now)
+            rows = [[replace(b, incident_id=intake_id) for b in row] for row in category_buttons]
+            await self._send(tx, "telegram", chat_id, self.templates.phrase("pick_category"),
+                             rows)
 
     def policy_for(self, source: str) -> Policy:
         sla = self.config.settings.sla

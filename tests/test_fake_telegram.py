@@ -13,7 +13,12 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import (
     BufferedInputFile,
@@ -160,7 +165,7 @@ async def test_fail_next_filters_by_chat_and_counts(bot: Bot, server: FakeTelegr
                      times=2, chat_id=42)
     await bot.send_message(IVAN.id, "другой чат не затронут")
     for _ in range(2):
-        with pytest.raises(Exception, match="Internal Server Error"):
+        with pytest.raises(TelegramServerError, match="Internal Server Error"):
             await bot.send_message(42, "x")
     await bot.send_message(42, "третья проходит")
 
@@ -174,7 +179,7 @@ async def test_blocked_user_is_forbidden(bot: Bot, server: FakeTelegramServer) -
     await bot.send_message(IVAN.id, "привет")
 
 
-async def test_known_chats(bot: Bot) -> None:
+async def test_known_chats() -> None:
     async with FakeTelegramServer(known_chats={IVAN.id}) as strict:
         session = AiohttpSession(api=TelegramAPIServer.from_base(strict.api_base))
         async with Bot(TOKEN, session=session) as other:
@@ -228,6 +233,7 @@ async def test_get_updates_long_polling_and_offset(bot: Bot, server: FakeTelegra
     server.redeliver(3)
     assert [u.update_id for u in await bot.get_updates(offset=4)] == [3]
     assert await bot.get_updates(offset=4) == []
+    assert [u["update_id"] for u in server.updates] == [1, 2, 3]
 
 
 async def test_pushed_photo_and_document_can_be_downloaded(bot: Bot, server: FakeTelegramServer

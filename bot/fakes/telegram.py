@@ -104,7 +104,8 @@ def _entity(m: re.Match[str]) -> str | None:
         return _NAMED_ENTITIES.get(name)
     number = hex_digits if hex_digits is not None else digits
     code = int(number, 16 if hex_digits is not None else 10) if number else 0
-    return chr(code) if 0 < code < 0x10FFFF and len(number) <= 7 else None
+    valid = 0 < code < 0x10FFFF and not 0xD800 <= code <= 0xDFFF and len(number) <= 7
+    return chr(code) if valid else None
 
 
 def _unescape(value: str) -> str:
@@ -276,10 +277,14 @@ Files = dict[str, bytes]
 
 
 class FakeTelegramServer:
+    """The fake Bot API. ``token``: if given, other tokens get 401. ``known_chats``: if given,
+    other chats get "chat not found" (users who write to the bot are added); otherwise any
+    positive id is a private chat and any negative one a group."""
+
     def __init__(self, token: str | None = None, *, known_chats: set[int] | None = None,
                  strict_html: bool = True) -> None:
         self.token = token
-        self.known_chats = known_chats
+        self.known_chats = set(known_chats) if known_chats is not None else None
         self.strict_html = strict_html
         self.calls: list[Call] = []
         table = json.loads(METHODS_FILE.read_text(encoding="utf-8"))
@@ -461,6 +466,11 @@ class FakeTelegramServer:
         sent = self.sent_to(chat_id)
         return sent[-1] if sent else None
 
+    @property
+    def updates(self) -> list[dict[str, Any]]:
+        """Every update pushed so far (redeliveries once), in update_id order."""
+        return [self._pushed[k] for k in sorted(self._pushed)]
+
     def reset_calls(self) -> None:
         self.calls.clear()
 
@@ -567,7 +577,7 @@ class FakeTelegramServer:
 
     def _check_required(self, method: str, params: Params) -> None:
         for key in self._methods[method]["required"]:
-            if params.get(key) in (None, "", []):
+            if params.get(key) in (None, ""):
                 raise bad_request("message text is empty" if key == "text" else f"{key} is empty")
 
     def _check_faults(self, method: str, params: Params) -> None:
@@ -619,6 +629,13 @@ class FakeTelegramServer:
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             self._check_markup(markup)
             content["reply_markup"] = markup  # reply keyboards are not echoed by Telegram
+        reply_to = (p.get("reply_parameters") or {}).get("message_id")
+        if reply_to is not None:
+            replied = self._messages.get((p["chat_id"], reply_to))
+            if replied is None:
+                raise bad_request("message to be replied not found")
+            content["reply_to_message"] = {k: v for k, v in replied.items()
+                                           if k != "reply_to_message"}
         return self._new_message(p["chat_id"], self.bot_user, **content)
 
     def _store(self, content: bytes, folder: str, file_name: str, name: str | None = None,
@@ -887,6 +904,8 @@ class FakeTelegramServer:
         head, msg = f"бот → {target}: ", call.result
         if call.method.startswith("edit"):
             head = f"бот ✎ {target} (правка #{call.result['message_id']}): "
+            if call.method == "editMessageReplyMarkup":
+                msg = {"text": "[кнопки изменены]" if call.buttons else "[кнопки убраны]"}
         elif call.method == "sendMediaGroup":
             kind = next(k for k in MEDIA_NAMES if k in call.result[0])
             msg = {"album": f"[{MEDIA_NAMES[kind]} ×{len(call.result)}]",

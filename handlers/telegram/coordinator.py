@@ -11,7 +11,6 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.service import Service
 from bot.store import ChatState
-from handlers.telegram.albums import Albums
 from handlers.telegram.common import (
     PLATFORM,
     HasRole,
@@ -45,8 +44,7 @@ MODE_ACTION = {mode: action for action, (mode, _) in NEEDS_TEXT.items()}
 
 @router.message(Mode(None), HasRole(Role.COORDINATOR),
                 F.text | F.photo | F.document | F.forward_origin)
-async def intake(message: Message, bot: Bot, service: Service, person: Person,
-                 albums: Albums) -> None:
+async def intake(message: Message, bot: Bot, service: Service, person: Person) -> None:
     """A forwarded post, or a text with a link and photos: ask for the category."""
     if message.text and message.text.startswith("/"):
         await say(service, message.chat.id, service.templates.phrase("unknown_input"))
@@ -57,21 +55,10 @@ async def intake(message: Message, bot: Bot, service: Service, person: Person,
     if message.photo or message.document:
         attachment, _ = await save_file(bot, service, message, 0)
     atts = [_att_dict(attachment)] if attachment else []
-    async with service.store.tx() as tx:
-        existing = (await tx.intake_by_group(person.id, message.media_group_id)
-                    if message.media_group_id else None)
-        if existing is not None:
-            merged = json.loads(existing["attachments"]) + atts
-            await tx.update_intake(existing["id"], text=existing["text"] or text,
-                                   attachments=merged)
-            return
-        intake_id = await tx.add_intake(person.id, source, text, url, author, atts,
-                                        message.media_group_id, service.clock())
-    rows = [[Button("cat", intake_id, key, label=c.name)]
-            for key, c in service.config.categories.items()]
-    prompt = service.templates.phrase("pick_category")
-    albums.settle_later(f"intake:{intake_id}",
-                        lambda: say(service, message.chat.id, prompt, rows))
+    rows = [[Button("cat", 0, key, label=c.name)] for key, c in service.config.categories.items()]
+    await service.add_intake(person, message.chat.id, source=source, text=text, url=url,
+                             author=author, attachments=atts,
+                             media_group_id=message.media_group_id, category_buttons=rows)
 
 
 def _origin(message: Message, text: str) -> tuple[str, str | None, str | None]:

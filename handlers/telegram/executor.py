@@ -94,8 +94,12 @@ async def answer(query: CallbackQuery, callback_data: Act, service: Service,
 
 
 async def _start_writing(service: Service, person: Person, chat_id: int, n: int) -> None:
+    """Writing mode; a draft already saved (returned, or written before a restart) is shown
+    with its buttons so that nothing has to be typed again."""
     await service.set_mode(person, PLATFORM, WRITING, n)
     await say(service, chat_id, service.templates.phrase("write_answer", n=n))
+    if await service.draft(n) is not None:
+        await send_preview(service, chat_id, n)
 
 
 # --- writing the draft ------------------------------------------------------------------------
