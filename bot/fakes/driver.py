@@ -112,4 +112,4 @@ class Driver:
                 if c.params.get("callback_query_id") in ids]
 
     def _pushed(self) -> list[dict[str, Any]]:
-        return list(self.server._pushed.values())  # noqa: SLF001 - the fake's own record
+        return list(self.server.updates)
