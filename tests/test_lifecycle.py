@@ -120,9 +120,9 @@ async def test_album_of_three_photos_and_a_pdf_is_one_draft(otklik: Harness) -> 
     assert [a.kind for a in draft.attachments] == ["photo", "photo", "photo", "document"]
     # Files are kept on disk too.
     assert all(a.local_path for a in draft.attachments)
-    # One preview for the album (not one per photo), then one for the document.
+    # One preview for the album and the document sent with it (not one per file).
     previews = [t for t in otklik.texts(SIDOROVA) if t.startswith("📝 Проект ответа")]
-    assert len(previews) == 2 and "фото — 3" in previews[-1] and "документы — 1" in previews[-1]
+    assert len(previews) == 1 and "фото — 3" in previews[0] and "документы — 1" in previews[0]
 
     await otklik.press(SIDOROVA, "submit", n)
     sent = otklik.server.sent_to(COORDINATOR.id)

@@ -154,8 +154,8 @@ async def draft_file(message: Message, bot: Bot, service: Service, person: Perso
         return
     if message.caption:
         await service.draft_text(person, n, message.caption)
-    # An album arrives as one update per photo: show one preview when it is complete.
-    key = f"draft:{person.id}:{message.media_group_id or message.message_id}"
+    # An album arrives as one update per photo: show one preview once the files stop coming.
+    key = f"draft:{person.id}:{n}"
     albums.settle_later(key, lambda: send_preview(service, message.chat.id, n))
 
 
@@ -201,7 +201,7 @@ async def send_preview(service: Service, chat_id: int, n: int) -> None:
             [Button("cancel", n)]]
     if not atts:
         rows[1] = [Button("edit_text", n)]
-    await say(service, chat_id, text, rows, attachments=atts)
+    await say(service, chat_id, text, rows)
 
 
 @router.callback_query(Act.filter(F.a == "submit"))
