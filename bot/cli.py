@@ -8,6 +8,7 @@ import contextlib
 import logging
 import sys
 from datetime import datetime
+from pathlib import Path
 
 from bot.config import ConfigError, load_config
 
@@ -15,8 +16,9 @@ from bot.config import ConfigError, load_config
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="otklik", description="Otklik: incident chat-bot")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the bot (Telegram long polling)")
-    run.add_argument("--config", required=True)
+    run = sub.add_parser("run", help="run the bot (Telegram long polling); the offline demo "
+                                     "when no bot token is configured")
+    run.add_argument("--config", help="config file (default: otklik.toml if present)")
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("--config", required=True)
     demo = sub.add_parser("demo", help="play a scripted incident offline and print the chat")
@@ -53,17 +55,20 @@ def check_config(path: str) -> int:
           f"{len(s.people)} people, time zone {s.timezone}")
     if not config.telegram_token:
         print("note: no Telegram token (set [telegram] token or OTKLIK_TELEGRAM_TOKEN) — "
-              "`run` will refuse to start; `demo` works offline")
+              "`run` plays the offline demo instead")
     return 0
 
 
-def run_bot(path: str) -> int:
-    config = load_config(path)
-    if not config.telegram_token:
-        print(f"config error: {path}: telegram.token: no bot token (set it in the file or in "
-              "OTKLIK_TELEGRAM_TOKEN); to try Otklik offline run `python -m bot demo`",
-              file=sys.stderr)
-        return 2
+def run_bot(path: str | None) -> int:
+    if path is None and Path("otklik.toml").exists():
+        path = "otklik.toml"
+    config = load_config(path) if path else None
+    if config is None or not config.telegram_token:
+        where = f"{path}: telegram.token" if path else "no config file (--config)"
+        print(f"{where}: no bot token (set [telegram] token or OTKLIK_TELEGRAM_TOKEN) — "
+              "running the offline demo instead.\n", file=sys.stderr)
+        from bot.demo import run_demo
+        return asyncio.run(run_demo())
     from bot.app import App
 
     async def go() -> None:

@@ -7,11 +7,12 @@ config without reading code: ``otklik.toml: categories[2].department: unknown de
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -25,6 +26,7 @@ from pydantic import (
 )
 
 from workflows.model import Category, Person, Role
+from workflows.sla import default_policies
 
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
 TOKEN_ENV = "OTKLIK_TELEGRAM_TOKEN"
@@ -110,8 +112,8 @@ class Settings(_Section):
     @model_validator(mode="after")
     def _references(self) -> Settings:
         departments = [d.key for d in self.departments]
-        _unique("departments", departments)
-        _unique("categories", [c.key for c in self.categories])
+        _unique("departments", "key", departments)
+        _unique("categories", "key", [c.key for c in self.categories])
         known = set(departments)
         for i, c in enumerate(self.categories):
             if c.department not in known:
@@ -126,7 +128,12 @@ class Settings(_Section):
             if Role.EXECUTOR in p.roles and not p.departments:
                 raise _KeyError(f"people[{i}].departments",
                                 "an executor needs at least one department")
-        _unique("people.telegram_id", [p.telegram_id for p in self.people if p.telegram_id])
+        _unique("people", "telegram_id", [p.telegram_id for p in self.people])
+        policies = list(default_policies(self.timezone))
+        for key, policy in [("sla.default_policy", self.sla.default_policy),
+                            *((f"sla.sources.{src}", p) for src, p in self.sla.sources.items())]:
+            if policy not in policies:
+                raise _KeyError(key, f"unknown policy {policy!r} (known: {', '.join(policies)})")
         return self
 
 
@@ -135,12 +142,17 @@ class _KeyError(ValueError):
         super().__init__(f"{key}: {message}")
 
 
-def _unique(what: str, values: list[object]) -> None:
-    seen: set[object] = set()
-    for v in values:
-        if v in seen:
-            raise _KeyError(what, f"duplicate {v!r}")
-        seen.add(v)
+def _unique(table: str, field: str, values: list[object]) -> None:
+    """Each ``[[table]]`` entry needs its own ``field`` (None: not set, never a duplicate)."""
+    first: dict[object, int] = {}
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        if v in first:
+            raise _KeyError(f"{table}[{i}].{field}",
+                            f"duplicate {v!r}, already used by {table}[{first[v]}] "
+                            f"(expected a {field} of its own)")
+        first[v] = i
 
 
 class Config:
@@ -184,8 +196,10 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: cannot read the config file: {e.strerror or e}") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x}); "
+                          "expected the file saved in UTF-8 encoding") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     return Config(parse_settings(data, path), path)
@@ -205,10 +219,35 @@ def _describe(path: Path, err: dict[str, object]) -> str:
         key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
     msg = str(err.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
-    if err.get("type") == "missing":
+    kind = str(err.get("type", ""))
+    if kind == "missing":
         msg = "required key is missing"
-    elif err.get("type") == "extra_forbidden":
-        msg = "unknown key (check the spelling against config.example.toml)"
+    elif kind == "extra_forbidden":
+        msg = "unknown key " + _expected_keys(tuple(loc))  # type: ignore[arg-type]
+    elif kind == "string_pattern_mismatch":  # only keys have a pattern
+        msg = "expected lowercase latin letters, digits and '_' (e.g. 'roads')"
+    elif kind.startswith("date_"):
+        _, _, detail = msg.partition("Input should be a valid date or datetime, ")
+        msg = "expected a date as YYYY-MM-DD" + (f" ({detail})" if detail else "")
     if not key and ":" in msg:  # our own cross-reference errors carry their key
         return f"{path}: {msg}"
     return f"{path}: {key or '(top level)'}: {msg}"
+
+
+def _expected_keys(loc: tuple[str | int, ...]) -> str:
+    """What an unknown key at ``loc`` should have been: a close match, or the known keys."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field else None
+        model = next((a for a in (annotation, *get_args(annotation))
+                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return "(check the spelling against config.example.toml)"
+    known = list(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if close:
+        return f"(did you mean {close[0]!r}?)"
+    return f"(expected one of: {', '.join(known)})"
