@@ -67,6 +67,7 @@ def run_bot(path: str | None) -> int:
         where = f"{path}: telegram.token" if path else "no config file (--config)"
         print(f"{where}: no bot token (set [telegram] token or OTKLIK_TELEGRAM_TOKEN) — "
               "running the offline demo instead.\n", file=sys.stderr)
+        logging.getLogger().setLevel(logging.WARNING)
         from bot.demo import run_demo
         return asyncio.run(run_demo())
     from bot.app import App

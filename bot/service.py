@@ -33,6 +33,7 @@ from workflows.model import (
     Role,
     State,
 )
+from workflows.dates import parse_local
 from workflows.routing import pick_executor
 from workflows.sla import Policy, compute_deadlines
 
@@ -187,7 +188,8 @@ class Service:
                 incident = await self._commit(tx, incident, routed)
             await self._deliver(tx, incident, [Notification(
                 actor.id, "registered", {"routed": executor is not None},
-                ((Button("reassign", incident.id),),))], actor)
+                ((Button("first_response", incident.id), Button("reassign", incident.id)),))],
+                actor)
         return Result(True, incident=incident)
 
     async def add_intake(self, actor: Person, chat_id: int, *, source: str, text: str,
@@ -280,11 +282,31 @@ class Service:
                 return core.reassign(inc, actor, executor, now, version=version)
             case "priority":
                 priority = Priority(arg or "normal")
+                urgent_due = None
+                if priority is Priority.URGENT:
+                    urgent_due = parse_local(text or "", now, self.config.tz)
+                    if urgent_due is None or urgent_due <= now:
+                        raise core.Refused("bad_deadline", AuditEntry(
+                            inc.id, actor.id, "set_priority", inc.state, None, now,
+                            "bad_deadline", False))
                 deadlines = compute_deadlines(self.policy_for(inc.source), priority,
-                                              inc.registered_at)
+                                              inc.registered_at, urgent_deadline=urgent_due)
                 return core.set_priority(inc, actor, priority, now, answer_due=deadlines.answer)
+            case "extend":
+                when, _, reason = (text or "").strip().partition("\n")
+                due = parse_local(when, now, self.config.tz)
+                if due is None:
+                    raise core.Refused("bad_deadline", AuditEntry(
+                        inc.id, actor.id, "extend", inc.state, None, now, "bad_deadline", False))
+                return core.extend(inc, actor, due, reason, now)
+            case "first_response":
+                return core.first_response(inc, actor, now)
+            case "remind":
+                return core.remind(inc, actor, now)
             case "published":
-                return core.mark_published(inc, actor, now, version=version)
+                draft = await tx.draft(inc.id)
+                return core.mark_published(inc, actor, now, version=version,
+                                           promised_at=draft.promised_date if draft else None)
             case "redirect":
                 to, _, note = (text or "").strip().partition("\n")
                 return core.redirect(inc, actor, to.strip(), note.strip(), now, version=version)
@@ -312,7 +334,7 @@ class Service:
     async def _commit(self, tx: Tx, before: Incident, out: core.Outcome,
                       actor: Person | None = None) -> Incident:
         now = out.audit.at
-        await tx.update_incident(out.incident, now)
+        await tx.update_incident(out.incident, now, before.version)
         await tx.add_audit(out.audit)
         await self._deliver(tx, out.incident, out.notifications, actor)
         return out.incident
@@ -330,6 +352,14 @@ class Service:
                                         lambda tx, now: tx.add_draft_attachment(
                                             incident_id, actor.id, attachment, file_unique_id,
                                             media_group_id, now))
+
+    async def draft_kind(self, actor: Person, incident_id: int, kind: DraftKind,
+                         promised: datetime | None) -> Result:
+        """Make the draft an interim answer promising the final one by ``promised``, or
+        a final answer again."""
+        return await self._draft_change(actor, incident_id, "draft_kind",
+                                        lambda tx, now: tx.set_draft_kind(
+                                            incident_id, actor.id, kind, promised, now))
 
     async def draft_clear_attachments(self, actor: Person, incident_id: int) -> Result:
         return await self._draft_change(actor, incident_id, "draft_clear",

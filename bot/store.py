@@ -224,6 +224,9 @@ class Tx:
             approved_text=row["approved_text"],
             approved_kind=DraftKind(row["approved_kind"]) if row["approved_kind"] else None,
             redirected_to=row["redirected_to"], version=row["version"],
+            first_response_at=parse_ts(row["first_response_at"]),
+            promised_at=parse_ts(row["promised_at"]),
+            clock_start=parse_ts(row["clock_start"]),
         )
 
     async def next_incident_id(self) -> int:
@@ -235,22 +238,27 @@ class Tx:
         await self.conn.execute(
             "INSERT INTO incidents (id, state, source, external_id, text, category, department,"
             " executor_id, priority, registered_at, url, author, first_response_due, answer_due,"
-            " version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " version, updated_at, clock_start)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (inc.id, inc.state, inc.source, external_id, inc.text, inc.category, inc.department,
              inc.executor_id, inc.priority, ts(inc.registered_at), inc.url, inc.author,
-             ts(inc.first_response_due), ts(inc.answer_due), inc.version, ts(now)))
+             ts(inc.first_response_due), ts(inc.answer_due), inc.version, ts(now),
+             ts(inc.clock_start or inc.registered_at)))
 
-    async def update_incident(self, inc: Incident, now: datetime) -> None:
+    async def update_incident(self, inc: Incident, now: datetime, expected_version: int
+                              ) -> None:
         """Write a transition's result; the version check makes a lost race fail loudly."""
         async with self.conn.execute(
             "UPDATE incidents SET state = ?, category = ?, department = ?, executor_id = ?,"
             " priority = ?, first_response_due = ?, answer_due = ?, approved_text = ?,"
-            " approved_kind = ?, redirected_to = ?, version = ?, updated_at = ?"
+            " approved_kind = ?, redirected_to = ?, version = ?, updated_at = ?,"
+            " first_response_at = ?, promised_at = ?, clock_start = ?"
             " WHERE id = ? AND version = ?",
             (inc.state, inc.category, inc.department, inc.executor_id, inc.priority,
              ts(inc.first_response_due), ts(inc.answer_due), inc.approved_text,
              inc.approved_kind, inc.redirected_to, inc.version, ts(now),
-             inc.id, inc.version - 1)) as cur:
+             ts(inc.first_response_at), ts(inc.promised_at), ts(inc.clock_start),
+             inc.id, expected_version)) as cur:
             if cur.rowcount != 1:
                 raise RuntimeError(f"incident {inc.id} changed concurrently")
 
@@ -275,6 +283,41 @@ class Tx:
             "SELECT executor_id, COUNT(*) FROM incidents WHERE executor_id IS NOT NULL"
             " AND state NOT IN ('closed', 'redirected', 'rejected') GROUP BY executor_id")
         return {r[0]: r[1] for r in rows}
+
+    async def due_incidents(self, now: datetime, limit: int) -> list[tuple[Incident, int]]:
+        """Incidents whose SLA timer is due, with their ladder step; uses the partial index."""
+        rows = await self._all(
+            "SELECT * FROM incidents WHERE next_action_at IS NOT NULL AND next_action_at <= ?"
+            " ORDER BY next_action_at LIMIT ?", (ts(now), limit))
+        return [(self._incident(r), r["sla_step"]) for r in rows]
+
+    async def sla_state(self, incident_id: int) -> tuple[int, datetime | None]:
+        row = await self._one("SELECT sla_step, next_action_at FROM incidents WHERE id = ?",
+                              (incident_id,))
+        return (row["sla_step"], parse_ts(row["next_action_at"])) if row else (0, None)
+
+    async def set_sla_state(self, incident_id: int, step: int,
+                            next_action_at: datetime | None) -> None:
+        await self.conn.execute(
+            "UPDATE incidents SET sla_step = ?, next_action_at = ? WHERE id = ?",
+            (step, ts(next_action_at), incident_id))
+
+    async def daily_job_day(self, name: str) -> str | None:
+        row = await self._one("SELECT last_day FROM daily_jobs WHERE name = ?", (name,))
+        return row["last_day"] if row else None
+
+    async def set_daily_job_day(self, name: str, day: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO daily_jobs (name, last_day) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET last_day = excluded.last_day", (name, day))
+
+    async def set_draft_kind(self, incident_id: int, author_id: int, kind: DraftKind,
+                             promised: datetime | None, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO drafts (incident_id, author_id, kind, promised_date, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO UPDATE SET kind = excluded.kind,"
+            " promised_date = excluded.promised_date, updated_at = excluded.updated_at",
+            (incident_id, author_id, kind, ts(promised), ts(now)))
 
     async def add_incident_attachments(self, incident_id: int,
                                        attachments: Iterable[Attachment]) -> None:

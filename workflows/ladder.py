@@ -12,8 +12,8 @@ inputs of the deadline — ``answer_due``, ``first_response_due``, ``priority``,
 the policy — never on which of the owed states the incident is in: a stored step keeps its
 meaning when the executor takes the incident, submits a draft or gets it returned. A rung that
 nobody owes in the current state (a reminder while the draft is on review, the first-response
-ping once the work is taken) gets an empty audience and is passed over silently when it comes
-due; the step still advances past it.
+ping once the primary answer is out) gets an empty audience and is passed over silently when it
+comes due; the step still advances past it.
 
 The caller resets ``sla_step`` whenever the ladder's inputs change (``ladder_changed``): a new
 or moved deadline, a new priority, the clock restarting after an interim answer's wait. Step 0
@@ -21,8 +21,9 @@ replays the new ladder from its beginning, so the reminders and the first-respon
 moments are already past are caught up at once (collapsed into one reminder);
 ``restart_step`` skips exactly those, and keeps everything from the new deadline on.
 A reassignment to another executor with the same deadline keeps the step: the rungs still to
-come go to the new executor, the ones already sent are not repeated. A change of the policy's
-reminder configuration takes effect at the next reset.
+come go to the new executor, the ones already sent are not repeated. Changing a policy's
+reminder points or escalation while incidents are under way shifts the positions of their
+rungs: reset their steps with ``restart_step`` when the configuration changes.
 """
 
 from __future__ import annotations
@@ -63,8 +64,6 @@ OWED = frozenset(
 )
 # States in which the executor holds the pen, so executor reminders make sense.
 _EXECUTOR_OWES = frozenset({State.ASSIGNED, State.IN_PROGRESS, State.REOPENED})
-# States in which no first response can have been published yet.
-_NO_FIRST_RESPONSE = frozenset({State.NEW, State.ASSIGNED})
 # Rungs pressed by the executor; several due at once collapse into the latest.
 _EXECUTOR_KINDS = frozenset({"reminder", "deadline"})
 # Order of rungs falling on the same moment.
@@ -115,7 +114,8 @@ def _audience(kind: str, incident: Incident) -> Audience:
             return (incident.executor_id,)
         return ()
     if kind == "first_response":
-        return (COORDINATORS,) if state in _NO_FIRST_RESPONSE else ()
+        # Owed until the coordinator marks the primary answer published.
+        return (COORDINATORS,) if incident.first_response_at is None else ()
     if kind == "overdue":
         return (COORDINATORS,)
     # escalation: the owners of the department's block, then the curators.
@@ -124,10 +124,15 @@ def _audience(kind: str, incident: Incident) -> Audience:
     return (CURATORS,)
 
 
-def ladder(incident: Incident, policy: Policy, *, start: datetime) -> list[Rung]:
+def _start(incident: Incident, start: datetime | None) -> datetime:
+    return _utc(start or incident.clock_start or incident.registered_at)
+
+
+def ladder(incident: Incident, policy: Policy, *, start: datetime | None = None) -> list[Rung]:
     """All rungs for the incident's current deadline, in time order.
 
-    ``start`` is when the clock started: registration, or the end of an interim answer's wait.
+    ``start`` is when the clock started: registration, or the end of an interim answer's wait
+    (by default the incident's ``clock_start``, else its registration).
     Reminders to the executor at the policy's points before the deadline, the deadline ping to
     the executor, the overdue ping to the coordinators at the deadline, and the escalation to
     the department's block owners and the curators at ``escalation_time``. When
@@ -140,7 +145,7 @@ def ladder(incident: Incident, policy: Policy, *, start: datetime) -> list[Rung]
     deadline = incident.answer_due
     if incident.state not in OWED or deadline is None:
         return []
-    start, deadline = _utc(start), _utc(deadline)
+    start, deadline = _start(incident, start), _utc(deadline)
     priority = Priority(incident.priority)
     points: list[tuple[str, datetime]] = []
     first = incident.first_response_due
@@ -169,7 +174,7 @@ def deliver_at(rung: Rung, incident: Incident, calendar: WorkingCalendar) -> dat
 
 
 def next_action(
-    incident: Incident, policy: Policy, *, start: datetime, step: int
+    incident: Incident, policy: Policy, *, start: datetime | None = None, step: int
 ) -> datetime | None:
     """The delivery time of the rung at ``step`` (None: no rung left). What to store as
     ``next_action_at`` after a transition or a reset, without sending anything."""
@@ -200,7 +205,14 @@ def _buttons(incident: Incident, to: int | str) -> tuple[tuple[Button, ...], ...
     return ((Button("show", n), Button("remind", n)),)
 
 
-def due(incident: Incident, policy: Policy, *, start: datetime, step: int, now: datetime) -> Due:
+def due(
+    incident: Incident,
+    policy: Policy,
+    *,
+    start: datetime | None = None,
+    step: int,
+    now: datetime,
+) -> Due:
     """The pings due at ``now`` for an incident whose first ``step`` rungs are behind it.
 
     Every rung from ``step`` on whose delivery time is at or before ``now`` is handled now, in
@@ -244,18 +256,23 @@ def due(incident: Incident, policy: Policy, *, start: datetime, step: int, now: 
 
 def ladder_changed(before: Incident, after: Incident) -> bool:
     """Whether a transition from ``before`` to ``after`` gives a new ladder, so that the
-    caller must reset ``sla_step`` to 0 (the start of the clock is the caller's to compare).
+    caller must reset ``sla_step`` (to 0 or to ``restart_step``).
 
-    A new executor alone does not: the remaining rungs simply go to the new one.
+    A new executor alone does not: the remaining rungs simply go to the new one. Nor does a
+    change of state or a published first response: they only change who a rung is owed to.
+    A caller passing its own ``start`` compares that itself.
     """
     return (
         before.answer_due != after.answer_due
         or before.first_response_due != after.first_response_due
         or before.priority != after.priority
+        or before.clock_start != after.clock_start
     )
 
 
-def restart_step(incident: Incident, policy: Policy, *, start: datetime, now: datetime) -> int:
+def restart_step(
+    incident: Incident, policy: Policy, *, start: datetime | None = None, now: datetime
+) -> int:
     """The step to store when the ladder is rebuilt at ``now`` (see ``ladder_changed``).
 
     Skips the leading first-response and reminder rungs whose delivery time is already past:

@@ -91,6 +91,12 @@ class Incident:
     approved_text: str | None = None
     approved_kind: DraftKind | None = None
     redirected_to: str | None = None
+    # When the resident got the primary answer that names the deadline (stops that clock).
+    first_response_at: datetime | None = None
+    # The date an interim answer promised the final one by.
+    promised_at: datetime | None = None
+    # When the current answer clock started: registration, or the end of an interim wait.
+    clock_start: datetime | None = None
     # Bumped by every transition; buttons carry it so a press on an outdated card is caught.
     version: int = 0
 

@@ -98,7 +98,13 @@ def actions_for(incident: Incident, person: Person) -> tuple[tuple[Button, ...],
             rows.append((Button("reassign", n), Button("redirect", n)))
         if state in HELD | {State.NEW, State.WAITING}:
             flip = "normal" if incident.priority is Priority.FAST_TRACK else "fast_track"
-            rows.append((Button("priority", n, flip),))
+            rows.append((Button("priority", n, flip), Button("urgent", n)))
+            rows.append((Button("extend", n),))
+        if incident.first_response_at is None and state in HELD | {State.NEW}:
+            rows.append((Button("first_response", n),))
+    if person.has(Role.COORDINATOR) or person.has(Role.CURATOR) or person.has(Role.BLOCK_OWNER):
+        if incident.executor_id is not None and state in HELD:
+            rows.append((Button("remind", n),))
     return tuple(rows)
 
 
@@ -140,7 +146,11 @@ def _outcome(
     notifications: Sequence[Notification] = (),
     reason: str | None = None,
 ) -> Outcome:
-    new = replace(new, version=incident.version + 1)
+    # Cards carry the version: it moves when the state or the executor does, so that a press
+    # on a card from an earlier round is caught, while a deadline or a reminder leaves the
+    # cards people hold valid.
+    moved = (new.state, new.executor_id) != (incident.state, incident.executor_id)
+    new = replace(new, version=incident.version + 1 if moved else incident.version)
     audit = AuditEntry(
         incident.id, actor.id if actor else None, action, incident.state, new.state, now, reason
     )
@@ -300,13 +310,14 @@ def set_priority(incident: Incident, actor: Person, priority: Priority, now: dat
 
 
 def mark_published(incident: Incident, actor: Person | None, now: datetime, *,
-                   version: int | None = None) -> Outcome:
+                   version: int | None = None, promised_at: datetime | None = None) -> Outcome:
     """The approved answer is out: a final answer awaits the resident's reaction, an interim
     one waits for the promised date."""
     _guard(incident, actor, "publish", now, states={State.APPROVED}, role=Role.COORDINATOR,
            version=version)
     interim = incident.approved_kind is DraftKind.INTERIM
-    new = replace(incident, state=State.WAITING if interim else State.AWAITING_FEEDBACK)
+    new = replace(incident, state=State.WAITING if interim else State.AWAITING_FEEDBACK,
+                  promised_at=promised_at if interim else None)
     notes = []
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "published", {"interim": interim}))
@@ -371,12 +382,60 @@ def close(incident: Incident, actor: Person | None, now: datetime, *,
     return _outcome(incident, actor, "close", now, new, notes)
 
 
-def resume(incident: Incident, actor: Person | None, now: datetime) -> Outcome:
-    """The promised date of an interim answer has come: the final answer is due."""
+def resume(incident: Incident, actor: Person | None, now: datetime, *,
+           answer_due: datetime | None = None) -> Outcome:
+    """The promised date of an interim answer has come: the final answer is due, and the
+    answer clock starts again."""
     _guard(incident, actor, "resume", now, states={State.WAITING}, role=Role.COORDINATOR)
-    new = replace(incident, state=State.IN_PROGRESS, approved_text=None, approved_kind=None)
+    new = replace(incident, state=State.IN_PROGRESS, approved_text=None, approved_kind=None,
+                  promised_at=None, clock_start=now,
+                  answer_due=answer_due or incident.answer_due)
     notes = []
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "final_due", {},
                                   ((Button("answer", incident.id),),)))
     return _outcome(incident, actor, "resume", now, new, notes)
+
+
+def first_response(incident: Incident, actor: Person, now: datetime) -> Outcome:
+    """The primary answer that names the deadline is published: the first-response clock
+    stops. The state does not change."""
+    _guard(incident, actor, "first_response", now, states=OPEN - {State.REDIRECTED},
+           role=Role.COORDINATOR)
+    if incident.first_response_at is not None:
+        audit = AuditEntry(incident.id, actor.id, "first_response", incident.state, None, now,
+                           reason="already_done", ok=False)
+        raise Refused("already_done", audit)
+    new = replace(incident, first_response_at=now)
+    return _outcome(incident, actor, "first_response", now, new)
+
+
+def extend(incident: Incident, actor: Person, answer_due: datetime, reason: str,
+           now: datetime) -> Outcome:
+    """Move the answer deadline, with a reason (audited); the executor is told."""
+    _guard(incident, actor, "extend", now, states=OPEN, role=Role.COORDINATOR)
+    reason = _require_text(incident, actor, "extend", now, reason)
+    if answer_due <= now:
+        audit = AuditEntry(incident.id, actor.id, "extend", incident.state, None, now,
+                           reason="deadline_in_past", ok=False)
+        raise Refused("deadline_in_past", audit)
+    new = replace(incident, answer_due=answer_due)
+    notes = []
+    if incident.executor_id is not None:
+        notes.append(Notification(incident.executor_id, "deadline_extended", {"reason": reason}))
+    return _outcome(incident, actor, "extend", now, new, notes, reason=reason)
+
+
+def remind(incident: Incident, actor: Person, now: datetime) -> Outcome:
+    """Someone who oversees the incident nudges its executor. The state does not change."""
+    if not (actor.has(Role.COORDINATOR) or actor.has(Role.CURATOR)
+            or actor.has(Role.BLOCK_OWNER)):
+        audit = AuditEntry(incident.id, actor.id, "remind", incident.state, None, now,
+                           reason="wrong_role", ok=False)
+        raise Refused("wrong_role", audit)
+    _guard(incident, actor, "remind", now, states=HELD)
+    buttons = (card_buttons(incident) if incident.state in {State.ASSIGNED, State.REOPENED}
+               else ((Button("answer", incident.id),),))
+    notes = [Notification(incident.executor_id, "reminded", {"who": actor.name}, buttons)
+             ] if incident.executor_id is not None else []
+    return _outcome(incident, actor, "remind", now, incident, notes)
