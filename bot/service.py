@@ -20,6 +20,8 @@ from bot.config import Config
 from bot.store import Store, Tx
 from bot.templates import Templates
 from workflows import transitions as core
+from workflows.dates import parse_local
+from workflows.ladder import OWED, due, ladder_changed, next_action, restart_step
 from workflows.model import (
     Attachment,
     AuditEntry,
@@ -33,7 +35,6 @@ from workflows.model import (
     Role,
     State,
 )
-from workflows.dates import parse_local
 from workflows.routing import pick_executor
 from workflows.sla import Policy, compute_deadlines
 
@@ -182,6 +183,7 @@ class Service:
             await tx.add_incident_attachments(incident_id, attachments)
             await tx.add_audit(out.audit)
             incident = out.incident
+            await self._schedule(tx, incident, 0)
             executor = pick_executor(category, await tx.people(), await tx.open_load())
             if executor is not None:
                 routed = core.assign(incident, None, executor, now)
@@ -334,10 +336,101 @@ class Service:
     async def _commit(self, tx: Tx, before: Incident, out: core.Outcome,
                       actor: Person | None = None) -> Incident:
         now = out.audit.at
-        await tx.update_incident(out.incident, now, before.version)
+        after = out.incident
+        await tx.update_incident(after, now, before.version)
         await tx.add_audit(out.audit)
-        await self._deliver(tx, out.incident, out.notifications, actor)
-        return out.incident
+        await self._deliver(tx, after, out.notifications, actor)
+        step, _ = await tx.sla_state(after.id)
+        if ladder_changed(before, after):
+            step = restart_step(after, self.policy_for(after.source), now=now)
+        await self._schedule(tx, after, step)
+        return after
+
+    async def _schedule(self, tx: Tx, incident: Incident, step: int) -> None:
+        """Store when the incident next needs the sweep: its next SLA rung, or the promised
+        date of an interim answer."""
+        if incident.state is State.WAITING:
+            await tx.set_sla_state(incident.id, step, incident.promised_at)
+            return
+        policy = self.policy_for(incident.source)
+        await tx.set_sla_state(incident.id, step, next_action(incident, policy, step=step))
+
+    # --- the SLA sweep -------------------------------------------------------------------------
+
+    async def sweep(self, batch: int = 500) -> int:
+        """Send the SLA pings that are due and wake interim answers whose date has come.
+
+        Reads only incidents whose ``next_action_at`` has passed (an indexed column), so its
+        cost does not grow with the incidents that are not due. Each batch commits its pings
+        with the new steps: a restart neither repeats nor loses one. Returns the pings sent.
+        """
+        now = self.clock()
+        sent = 0
+        while True:
+            async with self.store.tx() as tx:
+                rows = await tx.due_incidents(now, batch)
+                for incident, step in rows:
+                    sent += await self._sweep_one(tx, incident, step, now)
+            if len(rows) < batch:
+                break
+        await self.daily_digest()
+        return sent
+
+    async def _sweep_one(self, tx: Tx, incident: Incident, step: int, now: datetime) -> int:
+        policy = self.policy_for(incident.source)
+        if incident.state is State.WAITING:
+            if incident.promised_at is None or incident.promised_at > now:
+                await tx.set_sla_state(incident.id, step, incident.promised_at)
+                return 0
+            answer_due = compute_deadlines(policy, incident.priority, now).answer
+            out = core.resume(incident, None, now, answer_due=answer_due)
+            await self._commit(tx, incident, out)
+            return len(out.notifications)
+        d = due(incident, policy, step=step, now=now)
+        for kind in dict.fromkeys(str(p.context["kind"]) for p in d.pings):
+            await tx.add_audit(AuditEntry(incident.id, None, f"sla_{kind}", incident.state,
+                                          incident.state, now))
+        await self._deliver(tx, incident, d.pings, None)
+        await tx.set_sla_state(incident.id, d.step, d.next_action_at)
+        return len(d.pings)
+
+    async def daily_digest(self) -> bool:
+        """At the start of each working day, once: the coordinators' digest of what is due
+        today, overdue, waiting for review and waiting for interim dates, per department."""
+        now = self.clock()
+        calendar = self.policies[self.config.settings.sla.default_policy].calendar
+        local = now.astimezone(self.config.tz)
+        day = local.date()
+        if not calendar.is_working_day(day) or local.time() < calendar.start:
+            return False
+        async with self.store.tx() as tx:
+            if await tx.daily_job_day("digest") == day.isoformat():
+                return False
+            await tx.set_daily_job_day("digest", day.isoformat())
+            incidents = await tx.incidents(states=[s for s in State if s.is_open])
+            end_of_day = datetime.combine(day, calendar.end, tzinfo=self.config.tz)
+            groups = {
+                "overdue": [i for i in incidents if i.state in OWED and i.answer_due
+                            and i.answer_due < now],
+                "due_today": [i for i in incidents if i.state in OWED and i.answer_due
+                              and now <= i.answer_due <= end_of_day],
+                "on_review": [i for i in incidents if i.state is State.ON_REVIEW],
+                "waiting": [i for i in incidents if i.state is State.WAITING],
+            }
+            per_department: dict[str, int] = {}
+            for i in groups["overdue"] + groups["due_today"]:
+                name = self.config.departments.get(i.department or "", "—")
+                per_department[name] = per_department.get(name, 0) + 1
+            people = await tx.people()
+            names = {p.id: p.name for p in people}
+            text = self.templates.render("digest", day=local, groups=groups, names=names,
+                                         per_department=sorted(per_department.items()))
+            for person in people:
+                if person.has(Role.COORDINATOR):
+                    for platform, chat_id in await tx.chats_of(person.id):
+                        if platform in self.channels:
+                            await self._send(tx, platform, chat_id, text)
+        return True
 
     # --- drafts ------------------------------------------------------------------------------
 

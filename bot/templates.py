@@ -8,7 +8,7 @@ environment with autoescaping, so a resident's ``<b>`` or ``&`` shows as typed.
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ class Templates:
         self.env.filters["state"] = lambda s: self.phrase_raw("states", str(s))
         self.env.filters["priority"] = lambda s: self.phrase_raw("priorities", str(s))
         self.env.filters["action"] = lambda s: self.phrase_raw("actions", str(s), default=str(s))
+        self.env.filters["hours"] = hours
         self.texts: dict[str, Any] = tomllib.loads(
             (directory / "texts.toml").read_text(encoding="utf-8"))
         self._phrases: dict[str, jinja2.Template] = {}
@@ -70,3 +71,12 @@ class Templates:
         """Plain text (button answers are not HTML), so it is rendered without escaping."""
         raw = self.phrase_raw("refusals", code, default=self.phrase_raw("refusals", "default"))
         return jinja2.Template(raw).render(**context)
+
+
+def hours(span: timedelta) -> str:
+    """A working-time span the way a person says it: «2 ч 15 мин», «40 мин»."""
+    minutes = int(span.total_seconds() // 60)
+    h, m = divmod(minutes, 60)
+    if h and m:
+        return f"{h} ч {m} мин"
+    return f"{h} ч" if h else f"{m} мин"

@@ -24,6 +24,16 @@ A reassignment to another executor with the same deadline keeps the step: the ru
 come go to the new executor, the ones already sent are not repeated. Changing a policy's
 reminder points or escalation while incidents are under way shifts the positions of their
 rungs: reset their steps with ``restart_step`` when the configuration changes.
+
+The caller's part, in short:
+
+- after registration and after every transition, in the same transaction: if
+  ``ladder_changed(before, after)``, ``step = restart_step(after, policy, now=now)`` (or 0);
+  then store ``step`` and ``next_action(after, policy, step=step)`` — also without a reset,
+  since a state leaving or re-entering the owed states ends or resumes the ladder;
+- in the sweep, for each incident with ``next_action_at <= now``:
+  ``d = due(incident, policy, step=step, now=now)``, then enqueue ``d.pings`` and store
+  ``d.step`` and ``d.next_action_at`` in one transaction.
 """
 
 from __future__ import annotations
@@ -168,7 +178,7 @@ def deliver_at(rung: Rung, incident: Incident, calendar: WorkingCalendar) -> dat
 
     Monotone in ``rung.at``, so the delivery times of a ladder are in the ladder's order.
     """
-    if incident.priority is Priority.URGENT:
+    if Priority(incident.priority) is Priority.URGENT:
         return rung.at
     return calendar.next_working_moment(rung.at)
 

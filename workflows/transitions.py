@@ -102,9 +102,9 @@ def actions_for(incident: Incident, person: Person) -> tuple[tuple[Button, ...],
             rows.append((Button("extend", n),))
         if incident.first_response_at is None and state in HELD | {State.NEW}:
             rows.append((Button("first_response", n),))
-    if person.has(Role.COORDINATOR) or person.has(Role.CURATOR) or person.has(Role.BLOCK_OWNER):
-        if incident.executor_id is not None and state in HELD:
-            rows.append((Button("remind", n),))
+    oversees = any(person.has(r) for r in (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER))
+    if oversees and incident.executor_id is not None and state in HELD:
+        rows.append((Button("remind", n),))
     return tuple(rows)
 
 

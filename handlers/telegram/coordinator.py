@@ -29,15 +29,18 @@ router = Routes("coordinator")
 
 URL = re.compile(r"https?://\S+")
 
-# Actions that need a text from the coordinator first: the mode and the prompt.
+# Buttons that need a text from the coordinator first: the chat mode, the prompt, and the
+# action (with its argument) that the text completes.
 NEEDS_TEXT = {
-    "return": ("return_reason", "return_prompt"),
-    "edit_approve": ("edit_text", "edit_prompt"),
-    "redirect": ("redirect_text", "redirect_prompt"),
-    "reject": ("reject_reason", "reject_prompt"),
-    "reopen": ("reopen_reason", "reopen_prompt"),
+    "return": ("return_reason", "return_prompt", ("return", "")),
+    "edit_approve": ("edit_text", "edit_prompt", ("edit_approve", "")),
+    "redirect": ("redirect_text", "redirect_prompt", ("redirect", "")),
+    "reject": ("reject_reason", "reject_prompt", ("reject", "")),
+    "reopen": ("reopen_reason", "reopen_prompt", ("reopen", "")),
+    "urgent": ("urgent_deadline", "urgent_prompt", ("priority", "urgent")),
+    "extend": ("extend_text", "extend_prompt", ("extend", "")),
 }
-MODE_ACTION = {mode: action for action, (mode, _) in NEEDS_TEXT.items()}
+MODE_ACTION = {mode: action for mode, _, action in NEEDS_TEXT.values()}
 
 
 # --- registration -----------------------------------------------------------------------------
@@ -116,7 +119,7 @@ async def pick_category(query: CallbackQuery, callback_data: Act, service: Servi
 
 # --- review and the rest ----------------------------------------------------------------------
 
-@router.callback_query(Act.filter(F.a.in_({"approve", "published", "close"})))
+@router.callback_query(Act.filter(F.a.in_({"approve", "published", "close", "remind"})))
 async def direct(query: CallbackQuery, callback_data: Act, service: Service,
                  person: Person) -> None:
     result = await service.act(person, callback_data.n, callback_data.a,
@@ -134,13 +137,13 @@ async def priority(query: CallbackQuery, callback_data: Act, service: Service,
 @router.callback_query(Act.filter(F.a.in_(set(NEEDS_TEXT))))
 async def ask_text(query: CallbackQuery, callback_data: Act, service: Service,
                    person: Person) -> None:
-    n, action = callback_data.n, callback_data.a
+    n = callback_data.n
+    mode, prompt, (action, arg) = NEEDS_TEXT[callback_data.a]
     check = await service.act(person, n, action, version=version_of(callback_data),
-                              dry_run=True)
+                              dry_run=True, arg=arg if arg != "urgent" else None)
     await answer_result(query, service.templates, check, n, ok_text="")
     if not check.ok:
         return
-    mode, prompt = NEEDS_TEXT[action]
     await service.set_mode(person, PLATFORM, mode, n, {"v": version_of(callback_data)})
     await say(service, query.from_user.id, service.templates.phrase(prompt, n=n),
               [[Button("abort", n)]])
@@ -158,10 +161,10 @@ def _escape(text: str) -> str:
 async def got_text(message: Message, service: Service, person: Person,
                    chat_state: ChatState) -> None:
     n = chat_state.incident_id or 0
-    action = MODE_ACTION[chat_state.mode]
+    action, arg = MODE_ACTION[chat_state.mode]
     result = await service.act(person, n, action, version=chat_state.data.get("v"),
-                               text=message.text)
-    if result.ok or result.code != "empty_reason":
+                               text=message.text, arg=arg or None)
+    if result.ok or result.code not in {"empty_reason", "bad_deadline"}:
         await service.clear_mode(person, PLATFORM)
     if not result.ok:
         await refuse_message(service, message, result, n)
@@ -204,4 +207,27 @@ async def reassign_to(query: CallbackQuery, callback_data: Act, service: Service
                       person: Person) -> None:
     result = await service.act(person, callback_data.n, "reassign",
                                version=version_of(callback_data), target=int(callback_data.x))
+    await answer_result(query, service.templates, result, callback_data.n)
+
+
+# --- the first response -----------------------------------------------------------------------
+
+@router.callback_query(Act.filter(F.a == "first_response"))
+async def first_response(query: CallbackQuery, callback_data: Act, service: Service,
+                         person: Person) -> None:
+    """One tap: the primary answer naming the deadline, ready to publish."""
+    n = callback_data.n
+    check = await service.act(person, n, "first_response", dry_run=True)
+    await answer_result(query, service.templates, check, n, ok_text="")
+    if not check.ok or check.incident is None:
+        return
+    await say(service, query.from_user.id,
+              service.templates.render("first_response_package", incident=check.incident),
+              [[Button("fr_published", n)]])
+
+
+@router.callback_query(Act.filter(F.a == "fr_published"))
+async def first_response_published(query: CallbackQuery, callback_data: Act, service: Service,
+                                   person: Person) -> None:
+    result = await service.act(person, callback_data.n, "first_response")
     await answer_result(query, service.templates, result, callback_data.n)

@@ -4,6 +4,7 @@ documents, preview it and send it for approval; /my lists their open work."""
 from __future__ import annotations
 
 import logging
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from aiogram import Bot, F
@@ -24,7 +25,8 @@ from handlers.telegram.common import (
 )
 from handlers.telegram.render import Act
 from handlers.telegram.routes import Routes
-from workflows.model import Attachment, Button, Person, Role, State
+from workflows.dates import parse_local
+from workflows.model import Attachment, Button, DraftKind, Person, Role, State
 
 log = logging.getLogger(__name__)
 router = Routes("executor")
@@ -198,10 +200,73 @@ async def send_preview(service: Service, chat_id: int, n: int) -> None:
         photos=sum(a.kind == "photo" for a in atts),
         documents=sum(a.kind == "document" for a in atts))
     rows = [[Button("submit", n)], [Button("edit_text", n), Button("clear_attachments", n)],
-            [Button("cancel", n)]]
+            [Button("final", n) if draft and draft.kind is DraftKind.INTERIM
+             else Button("interim", n), Button("cancel", n)]]
     if not atts:
         rows[1] = [Button("edit_text", n)]
     await say(service, chat_id, text, rows)
+
+
+# --- interim answers --------------------------------------------------------------------------
+
+@router.callback_query(Act.filter(F.a == "interim"))
+async def interim(query: CallbackQuery, callback_data: Act, service: Service) -> None:
+    """An interim answer promises the final one by a date: pick it with a button."""
+    n = callback_data.n
+    await query.answer()
+    await say(service, query.from_user.id, service.templates.phrase("promise_prompt"),
+              [[Button("promise", n, "1"), Button("promise", n, "3"), Button("promise", n, "7")],
+               [Button("promise", n, "pick")]])
+
+
+@router.callback_query(Act.filter(F.a == "promise"))
+async def promise(query: CallbackQuery, callback_data: Act, service: Service,
+                  person: Person) -> None:
+    n = callback_data.n
+    if callback_data.x == "pick":
+        await query.answer()
+        await service.set_mode(person, PLATFORM, "promise_date", n)
+        await say(service, query.from_user.id, service.templates.phrase("promise_prompt"),
+                  [[Button("abort", n)]])
+        return
+    day = service.clock().astimezone(service.config.tz).date() + timedelta(
+        days=int(callback_data.x or "1"))
+    await _promise(service, person, query.from_user.id, n, day, query)
+
+
+@router.message(Mode("promise_date"), F.text)
+async def promise_date(message: Message, service: Service, person: Person,
+                       chat_state: ChatState) -> None:
+    n = chat_state.incident_id or 0
+    when = parse_local(message.text or "", service.clock(), service.config.tz)
+    if when is None or when.date() <= service.clock().astimezone(service.config.tz).date():
+        await say(service, message.chat.id, service.templates.refusal("bad_deadline"))
+        return
+    await service.set_mode(person, PLATFORM, WRITING, n)
+    await _promise(service, person, message.chat.id, n, when.date(), None)
+
+
+async def _promise(service: Service, person: Person, chat_id: int, n: int, day: date,
+                   query: CallbackQuery | None) -> None:
+    # The executor is asked for the final answer at the start of the promised working day.
+    incident = await service.incident(n)
+    calendar = service.policy_for(incident.source if incident else "").calendar
+    at = calendar.next_working_moment(datetime.combine(day, time(0, 0), tzinfo=calendar.tz))
+    result = await service.draft_kind(person, n, DraftKind.INTERIM, at)
+    if query is not None:
+        await answer_result(query, service.templates, result, n)
+    if result.ok:
+        await send_preview(service, chat_id, n)
+
+
+@router.callback_query(Act.filter(F.a == "final"))
+async def final(query: CallbackQuery, callback_data: Act, service: Service,
+                person: Person) -> None:
+    n = callback_data.n
+    result = await service.draft_kind(person, n, DraftKind.FINAL, None)
+    await answer_result(query, service.templates, result, n)
+    if result.ok:
+        await send_preview(service, query.from_user.id, n)
 
 
 @router.callback_query(Act.filter(F.a == "submit"))

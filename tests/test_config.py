@@ -1,0 +1,212 @@
+"""The config file: the example loads; a broken one is named by file, key and expectation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.config import TOKEN_ENV, ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+SECRET = "123456789:AAE-very-secret-token-value"
+
+
+@pytest.fixture(autouse=True)
+def _no_token_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+
+
+def write(tmp_path: Path, text: str, name: str = "otklik.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def example_with(old: str, new: str) -> str:
+    """The example with its first ``old`` replaced: one mistake in an otherwise good config."""
+    assert old in EXAMPLE, f"the example no longer contains {old!r}"
+    return EXAMPLE.replace(old, new, 1)
+
+
+def error_of(path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value)
+
+
+def assert_names(message: str, path: Path, key: str, *expected: str) -> None:
+    """One line of the message is ``<file>: <key>: ...`` and says what was expected."""
+    lines = [line for line in message.splitlines() if line.startswith(f"{path}: {key}: ")]
+    assert lines, f"no line for {key!r} in:\n{message}"
+    for fragment in expected:
+        assert fragment in lines[0], f"{fragment!r} missing from {lines[0]!r}"
+
+
+# --- the shipped example ----------------------------------------------------------------------
+
+
+def test_shipped_example_loads_with_paths_relative_to_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "deploy").mkdir()
+    path = write(tmp_path / "deploy", EXAMPLE)
+    monkeypatch.chdir(tmp_path)  # the working directory must not matter
+
+    config = load_config(path)
+
+    assert len(config.departments) == 7
+    assert len(config.categories) == 10
+    assert len(config.seed_people()) == 5
+    assert config.categories["energy"].department == "housing"
+    assert config.settings.timezone == "Asia/Novokuznetsk"
+    assert config.database == tmp_path / "deploy" / "otklik-data" / "otklik.sqlite3"
+    assert config.files_dir == tmp_path / "deploy" / "otklik-data" / "files"
+    assert config.telegram_token == ""
+    assert config.telegram_api_base == "https://api.telegram.org"
+
+
+def test_shipped_example_loads_in_place() -> None:
+    config = load_config(ROOT / "config.example.toml")
+    assert config.database == ROOT / "otklik-data" / "otklik.sqlite3"
+
+
+# --- one mistake each: file, key and what was expected --------------------------------------
+
+DEPARTMENT_TABLES = re.compile(r'\[\[departments\]\]\nkey = "\w+"\nname = "[^"]*"\n+')
+
+BROKEN = [
+    pytest.param(example_with('timezone = "Asia/Novokuznetsk"\n', ""),
+                 "timezone", ["required key is missing"], id="missing-timezone"),
+    pytest.param(DEPARTMENT_TABLES.sub("", EXAMPLE),
+                 "departments", ["required key is missing"], id="missing-departments"),
+    pytest.param(example_with('department = "housing"\n\n[[categories]]\nkey = "waste"',
+                              'department = "roadz"\n\n[[categories]]\nkey = "waste"'),
+                 "categories[1].department",
+                 ["unknown department 'roadz'", "known: housing, roads, waste"],
+                 id="category-unknown-department"),
+    pytest.param(example_with('departments = ["roads"]', 'departments = ["roadz"]'),
+                 "people[1].departments", ["unknown department 'roadz'", "known: housing"],
+                 id="person-unknown-department"),
+    pytest.param(example_with('departments = ["roads"]', "departments = []"),
+                 "people[1].departments", ["an executor needs at least one department"],
+                 id="executor-without-department"),
+    pytest.param(example_with('"coordinator", "admin"]', '"coordinator", "boss"]'),
+                 "people[0].roles[1]", ["'executor'", "'coordinator'", "'admin'"],
+                 id="unknown-role"),
+    pytest.param(example_with('"Asia/Novokuznetsk"', '"Asia/Novokuzneck"'),
+                 "timezone", ["unknown time zone 'Asia/Novokuzneck'", "IANA name"],
+                 id="bad-time-zone"),
+    pytest.param(example_with("timezone =", "timezon ="),
+                 "timezon", ["unknown key", "did you mean 'timezone'?"], id="top-level-typo"),
+    pytest.param(example_with("api_base =", "apibase ="),
+                 "telegram.apibase", ["unknown key", "did you mean 'api_base'?"],
+                 id="section-typo"),
+    pytest.param(example_with("telegram_id = 100000001", 'telegram_id = "abc"'),
+                 "people[0].telegram_id", ["valid integer"], id="wrong-type"),
+    pytest.param(example_with('key = "roads"\nname = "МКУ', 'key = "housing"\nname = "МКУ'),
+                 "departments[1].key", ["duplicate 'housing'", "departments[0]"],
+                 id="duplicate-department"),
+    pytest.param(example_with('["curator"]', '["curator"]\ntelegram_id = 100000001'),
+                 "people[3].telegram_id", ["duplicate 100000001", "people[0]"],
+                 id="duplicate-telegram-id"),
+    pytest.param(example_with('key = "roads"\nname = "МКУ', 'key = "Roads"\nname = "МКУ'),
+                 "departments[1].key", ["lowercase latin letters, digits and '_'"],
+                 id="bad-department-key"),
+    pytest.param(example_with('"https://api.telegram.org"', '"ftp://api.telegram.org"'),
+                 "telegram.api_base", ["http:// or https:// URL"], id="bad-api-base"),
+    pytest.param(example_with("extra_days_off = []", 'extra_days_off = ["2026-13-01"]'),
+                 "calendar.extra_days_off[0]", ["YYYY-MM-DD", "month"], id="bad-date"),
+    pytest.param(example_with('pos = "pos"', 'pos = "poss"'),
+                 "sla.sources.pos", ["unknown policy 'poss'", "known: incident_management"],
+                 id="unknown-policy-for-source"),
+    pytest.param(example_with('default_policy = "incident_management"', 'default_policy = "im"'),
+                 "sla.default_policy", ["unknown policy 'im'", "governor"],
+                 id="unknown-default-policy"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "expected"), BROKEN)
+def test_broken_config_names_file_key_and_expectation(
+        tmp_path: Path, text: str, key: str, expected: list[str]) -> None:
+    path = write(tmp_path, text)
+    assert_names(error_of(path), path, key, *expected)
+
+
+def test_typo_in_a_required_key_also_reports_it_missing(tmp_path: Path) -> None:
+    path = write(tmp_path, example_with("timezone =", "timezon ="))
+    assert_names(error_of(path), path, "timezone", "required key is missing")
+
+
+def test_invalid_toml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, example_with('files_dir = "otklik-data/files"',
+                                        'files_dir = "otklik-data/files'))
+    message = error_of(path)
+    assert message.startswith(f"{path}: not valid TOML")
+    assert "line 10" in message
+
+
+def test_non_utf8_file_names_the_line_and_the_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "otklik.toml"
+    path.write_bytes('timezone = "UTC"\n# ok\n[[departments]]\nname = "ЖКХ"\n'.encode("cp1251"))
+    message = error_of(path)
+    assert message.startswith(f"{path}: line 4: not UTF-8")
+    assert "UTF-8 encoding" in message
+
+
+def test_missing_file_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.toml"
+    message = error_of(path)
+    assert message.startswith(f"{path}: cannot read the config file")
+    assert "No such file" in message
+
+
+def test_directory_instead_of_file_is_reported(tmp_path: Path) -> None:
+    message = error_of(tmp_path)
+    assert message.startswith(f"{tmp_path}: cannot read the config file")
+    assert "directory" in message
+
+
+# --- the token ------------------------------------------------------------------------------
+
+
+def test_token_comes_from_the_file_without_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, example_with('token = ""', f'token = "{SECRET}"'))
+    assert load_config(path).telegram_token == SECRET
+
+
+def test_environment_token_overrides_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, example_with('token = ""', 'token = "file-token"'))
+    monkeypatch.setenv(TOKEN_ENV, "env-token")
+    assert load_config(path).telegram_token == "env-token"
+
+
+def test_empty_environment_token_falls_back_to_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, example_with('token = ""', 'token = "file-token"'))
+    monkeypatch.setenv(TOKEN_ENV, "")
+    assert load_config(path).telegram_token == "file-token"
+
+
+WITH_TOKEN = example_with('token = ""', f'token = "{SECRET}"')
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    pytest.param(WITH_TOKEN.replace('"Asia/Novokuznetsk"', '"Mars/Olympus"', 1), "timezone",
+                 id="bad-time-zone-next-to-token"),
+    pytest.param(example_with('token = ""', f'tokn = "{SECRET}"'), "telegram.tokn",
+                 id="token-under-misspelled-key"),
+    pytest.param(example_with("database =", f'telegram_token = "{SECRET}"\ndatabase ='),
+                 "telegram_token", id="token-at-top-level"),
+    pytest.param(example_with("telegram_id = 100000001", f'telegram_id = "{SECRET}"'),
+                 "people[0].telegram_id", id="token-pasted-as-telegram-id"),
+])
+def test_token_never_appears_in_errors(tmp_path: Path, text: str, key: str) -> None:
+    assert SECRET in text
+    path = write(tmp_path, text)
+    message = error_of(path)
+    assert_names(message, path, key)
+    assert SECRET not in message
+    assert SECRET.split(":")[1] not in message
