@@ -16,6 +16,7 @@ from aiogram import Bot, Dispatcher
 
 from bot.config import Config
 from bot.outbox import OutboxSender, RateLimits
+from bot.scheduler import start_scheduler
 from bot.service import Service
 from bot.store import Store
 from bot.telegram_api import TelegramTransport, make_bot
@@ -84,8 +85,10 @@ class App:
         await self.albums.settle()
         await self.outbox.drain()
 
-    async def run(self) -> None:
+    async def run(self, sweep_every: float = 30.0) -> None:
+        """Poll Telegram, deliver the outbox and sweep the SLA timers until cancelled."""
         sender = asyncio.create_task(self.outbox.run(), name="outbox")
+        scheduler = start_scheduler(self.service, every_seconds=sweep_every)
         try:
             while True:
                 try:
@@ -96,6 +99,7 @@ class App:
                     log.exception("polling failed; retrying in 5 s")
                     await asyncio.sleep(5)
         finally:
+            scheduler.shutdown(wait=False)
             sender.cancel()
 
     async def close(self) -> None:

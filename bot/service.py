@@ -245,7 +245,8 @@ class Service:
                     target=incident.executor_id if dry_run and target is None else target,
                     arg=arg)
             except core.Refused as r:
-                if dry_run and r.code in {"same_executor", "not_an_executor"}:
+                # The guard passed; only the text or target to come is missing.
+                if dry_run and r.code in {"same_executor", "not_an_executor", "bad_deadline"}:
                     return Result(True, incident=incident)
                 await tx.add_audit(r.audit)
                 return Result(False, r.code, incident)
@@ -385,6 +386,7 @@ class Service:
             answer_due = compute_deadlines(policy, incident.priority, now).answer
             out = core.resume(incident, None, now, answer_due=answer_due)
             await self._commit(tx, incident, out)
+            await tx.delete_draft(incident.id)  # the interim draft is kept in answers
             return len(out.notifications)
         d = due(incident, policy, step=step, now=now)
         for kind in dict.fromkeys(str(p.context["kind"]) for p in d.pings):

@@ -25,6 +25,7 @@ COORDINATOR = FakeUser(1001, "Анна", "Иванова")
 PETROV = FakeUser(2001, "Павел", "Петров")
 SIDOROVA = FakeUser(2002, "Мария", "Сидорова")
 CURATOR = FakeUser(3001, "Олег", "Кузнецов")
+BLOCK_OWNER = FakeUser(4001, "Дмитрий", "Морозов")
 STRANGER = FakeUser(9999, "Незнакомец")
 
 NAMES = {COORDINATOR.id: "Координатор", PETROV.id: "Петров (дороги)",
@@ -80,6 +81,12 @@ telegram_id = 2002
 name = "Кузнецов Олег"
 roles = ["curator"]
 telegram_id = 3001
+
+[[people]]
+name = "Морозов Дмитрий"
+roles = ["block_owner"]
+departments = ["roads"]
+telegram_id = 4001
 """
 
 

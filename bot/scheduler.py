@@ -1,0 +1,35 @@
+"""The periodic jobs, on APScheduler: the SLA sweep (which also sends the daily digest).
+
+All timer state lives in the database (``incidents.next_action_at``, ``daily_jobs``), so the
+scheduler only has to call the sweep regularly: a job missed during a restart is simply done
+by the next run, never lost and never repeated.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.service import Service
+
+log = logging.getLogger(__name__)
+
+
+def start_scheduler(service: Service, *, every_seconds: float = 30.0) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone=UTC)
+
+    async def sweep() -> None:
+        try:
+            sent = await service.sweep()
+        except Exception:
+            log.exception("SLA sweep failed; the next run retries")
+            return
+        if sent:
+            log.info("SLA sweep sent %d pings", sent)
+
+    scheduler.add_job(sweep, "interval", seconds=every_seconds, id="sla_sweep",
+                      next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
+    scheduler.start()
+    return scheduler
