@@ -25,7 +25,6 @@ from handlers.telegram import coordinator, executor, onboarding, views
 from handlers.telegram.albums import Albums
 from handlers.telegram.common import Context
 from handlers.telegram.render import TelegramChannel
-from workflows.sla import default_policies
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +47,8 @@ class App:
         self.store = await Store.open(config.database)
         self.templates = Templates(config.tz)
         self.bot: Bot = make_bot(config.telegram_token, config.telegram_api_base)
-        policies = default_policies(
-            config.tz, config.settings.calendar.extra_days_off,
-            config.settings.calendar.extra_working_days)
         self.service = Service(self.store, config, self.templates,
-                               [TelegramChannel(self.templates)], policies, self.clock)
+                               [TelegramChannel(self.templates)], config.policies, self.clock)
         self.outbox = OutboxSender(self.store, TelegramTransport(self.bot), self.clock,
                                    limits=self.limits,
                                    on_unreachable=self.service.tell_unreachable)

@@ -87,11 +87,10 @@ def run_bot(path: str | None) -> int:
 
 def print_deadlines(path: str, policy_name: str, priority: str, at: str) -> int:
     from workflows.model import Priority
-    from workflows.sla import compute_deadlines, default_policies
+    from workflows.sla import compute_deadlines
 
     config = load_config(path)
-    cal = config.settings.calendar
-    policies = default_policies(config.tz, cal.extra_days_off, cal.extra_working_days)
+    policies = config.policies
     if policy_name not in policies:
         print(f"unknown policy {policy_name!r} (known: {', '.join(policies)})", file=sys.stderr)
         return 2

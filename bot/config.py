@@ -10,7 +10,8 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from datetime import date
+from collections.abc import Iterable
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,8 +26,15 @@ from pydantic import (
     model_validator,
 )
 
+from workflows.calendar import EVERY_DAY, MON_FRI, WorkingCalendar
 from workflows.model import Category, Person, Role
-from workflows.sla import default_policies
+from workflows.sla import (
+    Policy,
+    default_policies,
+    parse_duration,
+    parse_reminder,
+    parse_rule,
+)
 
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
 TOKEN_ENV = "OTKLIK_TELEGRAM_TOKEN"
@@ -59,10 +67,87 @@ class CalendarSettings(_Section):
     extra_working_days: list[date] = []
 
 
+_DAYS = {"mon-fri": MON_FRI, "mon-sat": MON_FRI | {5}, "every day": EVERY_DAY}
+
+
+class PolicySettings(_Section):
+    """A deadline policy; the built-in ones (the regulation's) may be overridden by name."""
+
+    title: str = Field(min_length=1)
+    days: Literal["mon-fri", "mon-sat", "every day"] = "mon-fri"
+    hours: str = "08:00-17:00"
+    lunch: str | None = None
+    production_calendar: bool = True
+    first_response: str | None = None
+    answer: str
+    answer_fast_track: str | None = None
+    reminders: list[str] = []
+    escalate_after: str | None = None
+
+    @field_validator("hours", "lunch")
+    @classmethod
+    def _span(cls, v: str | None) -> str | None:
+        if v is not None:
+            _parse_span(v)
+        return v
+
+    @field_validator("first_response", "answer", "answer_fast_track")
+    @classmethod
+    def _rule(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_rule(v)
+        return v
+
+    @field_validator("reminders")
+    @classmethod
+    def _reminders(cls, v: list[str]) -> list[str]:
+        for item in v:
+            parse_reminder(item)
+        return v
+
+    @field_validator("escalate_after")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration(v)
+        return v
+
+    def build(self, name: str, tz: ZoneInfo, off: Iterable[date], on: Iterable[date]) -> Policy:
+        start, end = _parse_span(self.hours)
+        calendar = WorkingCalendar(
+            tz=tz, weekdays=_DAYS[self.days], start=start, end=end,
+            lunch=_parse_span(self.lunch) if self.lunch else None,
+            production_calendar=self.production_calendar,
+            extra_days_off=frozenset(off) if self.production_calendar else frozenset(),
+            extra_working_days=frozenset(on) if self.production_calendar else frozenset())
+        return Policy(
+            name=name, title=self.title, calendar=calendar,
+            first_response=parse_rule(self.first_response) if self.first_response else None,
+            answer=parse_rule(self.answer),
+            answer_fast_track=(parse_rule(self.answer_fast_track)
+                               if self.answer_fast_track else None),
+            reminders=tuple(parse_reminder(r) for r in self.reminders),
+            escalate_after=parse_duration(self.escalate_after) if self.escalate_after else None)
+
+
+def _parse_span(text: str) -> tuple[time, time]:
+    """«08:00-17:00» as two times; «00:00-24:00» is around the clock."""
+    try:
+        a, b = (part.strip() for part in text.split("-"))
+        start = time.fromisoformat(a)
+        end = time(0, 0) if b == "24:00" else time.fromisoformat(b)
+    except ValueError:
+        raise ValueError(f"expected a span of time like '08:00-17:00', got {text!r}") from None
+    if end != time(0, 0) and end <= start:
+        raise ValueError(f"the span {text!r} ends before it starts")
+    return start, end
+
+
 class SlaSettings(_Section):
     default_policy: str = "incident_management"
     # Which policy applies to incidents of a source ("vk", "telegram", "manual", "pos", ...).
     sources: dict[str, str] = {}
+    policies: dict[str, PolicySettings] = {}
 
 
 class DepartmentSettings(_Section):
@@ -129,7 +214,8 @@ class Settings(_Section):
                 raise _KeyError(f"people[{i}].departments",
                                 "an executor needs at least one department")
         _unique("people", "telegram_id", [p.telegram_id for p in self.people])
-        policies = list(default_policies(self.timezone))
+        policies = [*default_policies(self.timezone),
+                    *(p for p in self.sla.policies if p not in default_policies(self.timezone))]
         for key, policy in [("sla.default_policy", self.sla.default_policy),
                             *((f"sla.sources.{src}", p) for src, p in self.sla.sources.items())]:
             if policy not in policies:
@@ -172,6 +258,11 @@ class Config:
             c.key: Category(c.key, c.name, c.block, c.department) for c in settings.categories
         }
         self.departments = {d.key: d.name for d in settings.departments}
+        cal = settings.calendar
+        self.policies = default_policies(self.tz, cal.extra_days_off, cal.extra_working_days)
+        for name, spec in settings.sla.policies.items():
+            self.policies[name] = spec.build(name, self.tz, cal.extra_days_off,
+                                             cal.extra_working_days)
 
     def seed_people(self) -> list[tuple[PersonSettings, Person]]:
         """People declared in the config, as core records without ids yet (id 0)."""

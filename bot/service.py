@@ -409,15 +409,13 @@ class Service:
             if await tx.daily_job_day("digest") == day.isoformat():
                 return False
             await tx.set_daily_job_day("digest", day.isoformat())
-            incidents = await tx.incidents(states=[s for s in State if s.is_open])
             end_of_day = datetime.combine(day, calendar.end, tzinfo=self.config.tz)
+            due = await tx.due_by(OWED, end_of_day)
             groups = {
-                "overdue": [i for i in incidents if i.state in OWED and i.answer_due
-                            and i.answer_due < now],
-                "due_today": [i for i in incidents if i.state in OWED and i.answer_due
-                              and now <= i.answer_due <= end_of_day],
-                "on_review": [i for i in incidents if i.state is State.ON_REVIEW],
-                "waiting": [i for i in incidents if i.state is State.WAITING],
+                "overdue": [i for i in due if i.answer_due and i.answer_due < now],
+                "due_today": [i for i in due if i.answer_due and i.answer_due >= now],
+                "on_review": await tx.incidents(states=[State.ON_REVIEW]),
+                "waiting": await tx.incidents(states=[State.WAITING]),
             }
             per_department: dict[str, int] = {}
             for i in groups["overdue"] + groups["due_today"]:

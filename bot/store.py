@@ -278,6 +278,14 @@ class Tx:
             args.append(executor_id)
         return [self._incident(r) for r in await self._all(sql + " ORDER BY id", args)]
 
+    async def due_by(self, states: Iterable[State], moment: datetime) -> list[Incident]:
+        """Incidents in these states whose answer is due at or before ``moment``."""
+        st = [s.value for s in states]
+        rows = await self._all(
+            f"SELECT * FROM incidents WHERE state IN ({','.join('?' * len(st))})"
+            " AND answer_due <= ? ORDER BY answer_due", (*st, ts(moment)))
+        return [self._incident(r) for r in rows]
+
     async def open_load(self) -> dict[int, int]:
         rows = await self._all(
             "SELECT executor_id, COUNT(*) FROM incidents WHERE executor_id IS NOT NULL"

@@ -10,7 +10,8 @@ import pytest
 from bot.config import TOKEN_ENV, ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+EXAMPLE_PATH = ROOT / "config.example.toml"
+EXAMPLE = EXAMPLE_PATH.read_text(encoding="utf-8")
 SECRET = "123456789:AAE-very-secret-token-value"
 
 
@@ -210,3 +211,56 @@ def test_token_never_appears_in_errors(tmp_path: Path, text: str, key: str) -> N
     assert_names(message, path, key)
     assert SECRET not in message
     assert SECRET.split(":")[1] not in message
+
+
+def test_example_policies_match_the_regulation(tmp_path: Path) -> None:
+    """The example spells out the regulation's policies; they behave like the built-ins."""
+    from datetime import datetime
+
+    from workflows.model import Priority
+    from workflows.sla import compute_deadlines, default_policies
+
+    config = load_config(EXAMPLE_PATH)
+    builtin = default_policies(config.tz)
+    friday = datetime(2026, 11, 20, 16, 0, tzinfo=config.tz)
+    for name in ("incident_management", "pos", "kuzbass_online", "governor"):
+        for priority in (Priority.NORMAL, Priority.FAST_TRACK):
+            assert (compute_deadlines(config.policies[name], priority, friday)
+                    == compute_deadlines(builtin[name], priority, friday)), (name, priority)
+
+
+def test_a_policy_of_its_own_with_a_lunch_break(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from workflows.model import Priority
+    from workflows.sla import compute_deadlines
+
+    path = tmp_path / "otklik.toml"
+    path.write_text(EXAMPLE_PATH.read_text(encoding="utf-8").replace(
+        'default_policy = "incident_management"', 'default_policy = "district"') + """
+[sla.policies.district]
+title = "Обращения в администрацию"
+hours = "09:00-18:00"
+lunch = "13:00-14:00"
+answer = "4wh"
+""", encoding="utf-8")
+    config = load_config(path)
+    start = datetime(2026, 11, 23, 11, 0, tzinfo=config.tz)  # Monday
+    due = compute_deadlines(config.policies["district"], Priority.NORMAL, start).answer
+    assert due == datetime(2026, 11, 23, 16, 0, tzinfo=config.tz)  # 2 h, lunch, 2 h
+
+
+def test_bad_policy_values_name_the_key(tmp_path: Path) -> None:
+    base = EXAMPLE_PATH.read_text(encoding="utf-8")
+    for line, key in (('answer = "8 whs"', "sla.policies.incident_management.answer"),
+                      ('hours = "17:00-08:00"', "sla.policies.incident_management.hours"),
+                      ('reminders = ["half"]', "sla.policies.incident_management.reminders")):
+        field = line.split(" = ")[0]
+        text = base.replace(
+            {"answer": 'answer = "8wh"', "hours": 'hours = "08:00-17:00"',
+             "reminders": 'reminders = ["50%", "1wh"]'}[field], line, 1)
+        path = tmp_path / "otklik.toml"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError) as err:
+            load_config(path)
+        assert f"{path}: {key}" in str(err.value), str(err.value)
