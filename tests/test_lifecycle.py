@@ -163,3 +163,23 @@ async def test_my_and_open_lists(otklik: Harness) -> None:
     assert f"№{a}" in overview and f"№{b}" in overview
     await otklik.say(PETROV, "/open")
     assert "недоступна" in otklik.last_text(PETROV)
+
+
+async def test_reopen_after_publication_goes_back_to_the_same_executor(otklik: Harness) -> None:
+    n = await register(otklik, "Не горит фонарь у дома 3", category="ЖКХ")
+    await otklik.press(SIDOROVA, "take", n)
+    await otklik.say(SIDOROVA, "Фонарь заменили")
+    await otklik.press(SIDOROVA, "submit", n)
+    await otklik.press(COORDINATOR, "approve", n)
+    await otklik.press(COORDINATOR, "published", n)
+    await otklik.say(COORDINATOR, f"/incident {n}")
+    await otklik.press(COORDINATOR, "reopen", n)
+    await otklik.say(COORDINATOR, "Житель пишет, что фонарь снова не горит")
+    incident = await otklik.incident(n)
+    assert incident.state == "reopened" and incident.executor_id is not None
+    reopened = otklik.last_text(SIDOROVA)
+    assert "переоткрыто" in reopened and "снова не горит" in reopened
+    await otklik.press(SIDOROVA, "take", n)
+    assert (await otklik.incident(n)).state == "in_progress"
+    # The previous draft was cleared: a fresh answer starts from nothing.
+    assert await otklik.app.service.draft(n) is None  # type: ignore[union-attr]
