@@ -13,11 +13,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiogram import Bot, Dispatcher
+from aiohttp import web
 
 from bot.config import Config
 from bot.outbox import OutboxSender, RateLimits
 from bot.scheduler import start_scheduler
 from bot.service import Service
+from bot.sources.http_intake import make_app as make_intake_app
 from bot.store import Store
 from bot.telegram_api import TelegramTransport, make_bot
 from bot.templates import Templates
@@ -85,6 +87,7 @@ class App:
         """Poll Telegram, deliver the outbox and sweep the SLA timers until cancelled."""
         sender = asyncio.create_task(self.outbox.run(), name="outbox")
         scheduler = start_scheduler(self.service, every_seconds=sweep_every)
+        intake = await self.start_http_intake()
         try:
             while True:
                 try:
@@ -95,8 +98,24 @@ class App:
                     log.exception("polling failed; retrying in 5 s")
                     await asyncio.sleep(5)
         finally:
+            if intake is not None:
+                await intake.cleanup()
             scheduler.shutdown(wait=False)
             sender.cancel()
+
+    async def start_http_intake(self) -> web.AppRunner | None:
+        listen = self.config.settings.http.listen
+        if not listen:
+            return None
+        if not self.config.http_token:
+            log.warning("http.listen is set but there is no http.token: intake not started")
+            return None
+        host, _, port = listen.rpartition(":")
+        runner = web.AppRunner(make_intake_app(self.service, self.config.http_token))
+        await runner.setup()
+        await web.TCPSite(runner, host, int(port)).start()
+        log.info("HTTP intake listening on %s", listen)
+        return runner
 
     async def close(self) -> None:
         await self.albums.close()

@@ -11,7 +11,7 @@ import difflib
 import os
 import tomllib
 from collections.abc import Iterable
-from datetime import date, time
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,6 +38,7 @@ from workflows.sla import (
 
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
 TOKEN_ENV = "OTKLIK_TELEGRAM_TOKEN"
+HTTP_TOKEN_ENV = "OTKLIK_HTTP_TOKEN"
 
 Key = Annotated[str, Field(pattern=r"^[a-z0-9_]+$", min_length=1, max_length=32)]
 
@@ -60,6 +61,22 @@ class TelegramSettings(_Section):
         if not v.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return v.rstrip("/")
+
+
+class HttpSettings(_Section):
+    """The HTTP intake for other systems; off while ``listen`` is empty."""
+
+    listen: str = ""
+    token: SecretStr = SecretStr("")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        if v:
+            host, _, port = v.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"expected host:port such as '127.0.0.1:8080', got {v!r}")
+        return v
 
 
 class CalendarSettings(_Section):
@@ -148,6 +165,15 @@ class SlaSettings(_Section):
     # Which policy applies to incidents of a source ("vk", "telegram", "manual", "pos", ...).
     sources: dict[str, str] = {}
     policies: dict[str, PolicySettings] = {}
+    # How long a published final answer waits for the resident's reply before closing.
+    feedback_window: str = "2d"
+
+    @field_validator("feedback_window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        if parse_duration(v).kind.is_working:
+            raise ValueError("expected calendar time such as '2d' or '48h', not working time")
+        return v
 
 
 class DepartmentSettings(_Section):
@@ -178,6 +204,7 @@ class Settings(_Section):
     files_dir: str = "otklik-files"
     language: Literal["ru"] = "ru"
     telegram: TelegramSettings = TelegramSettings()
+    http: HttpSettings = HttpSettings()
     calendar: CalendarSettings = CalendarSettings()
     sla: SlaSettings = SlaSettings()
     departments: list[DepartmentSettings] = Field(min_length=1)
@@ -254,10 +281,15 @@ class Config:
         token = os.environ.get(TOKEN_ENV) or settings.telegram.token.get_secret_value()
         self.telegram_token = token.strip()
         self.telegram_api_base = settings.telegram.api_base
+        self.http_token = (os.environ.get(HTTP_TOKEN_ENV)
+                           or settings.http.token.get_secret_value()).strip()
         self.categories = {
             c.key: Category(c.key, c.name, c.block, c.department) for c in settings.categories
         }
         self.departments = {d.key: d.name for d in settings.departments}
+        window = parse_duration(settings.sla.feedback_window)
+        self.feedback_window = (timedelta(days=window.amount) if isinstance(window.amount, int)
+                                else window.amount)
         cal = settings.calendar
         self.policies = default_policies(self.tz, cal.extra_days_off, cal.extra_working_days)
         for name, spec in settings.sla.policies.items():

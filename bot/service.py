@@ -33,6 +33,7 @@ from workflows.model import (
     Person,
     Priority,
     Role,
+    Sighting,
     State,
 )
 from workflows.routing import pick_executor
@@ -157,30 +158,41 @@ class Service:
 
     # --- registration ------------------------------------------------------------------------
 
-    async def register(self, actor: Person, *, source: str, text: str, category_key: str,
-                       url: str | None = None, author: str | None = None,
-                       attachments: Sequence[Attachment] = (), external_id: str | None = None,
-                       priority: Priority = Priority.NORMAL) -> Result:
-        """Register an incident and route it by its category to an executor."""
+    async def register(self, actor: Person | None, seen: Sighting) -> Result:
+        """Register an incident (``actor`` None: found by a source) and route it by its
+        category to an executor.
+
+        Idempotent by the source's natural key: a message seen again gives the incident it
+        already became (``code`` "existing"); a further complaint of the same author in the
+        same thread is linked to the open incident as a repeat (``code`` "repeat").
+        """
         now = self.clock()
-        category = self.config.categories.get(category_key)
+        category = self.config.categories.get(seen.category or "")
         if category is None:
             return Result(False, "unknown_category")
-        policy = self.policy_for(source)
-        deadlines = compute_deadlines(policy, priority, now)
+        policy = self.policy_for(seen.source)
+        deadlines = compute_deadlines(policy, seen.priority, now)
         async with self.store.tx() as tx:
+            existing = await tx.incident_by_external(seen.source, seen.external_id)
+            if existing is not None:
+                return Result(True, "existing", existing)
+            if seen.thread and seen.author_id:
+                open_one = await tx.open_in_thread(seen.thread, seen.author_id)
+                if open_one is not None:
+                    await self._link_repeat(tx, open_one, seen, now)
+                    return Result(True, "repeat", open_one)
             incident_id = await tx.next_incident_id()
             try:
                 out = core.register(
-                    incident_id, source=source, text=text, category=category.key,
-                    department=category.department, priority=priority, now=now, actor=actor,
-                    url=url, author=author, first_response_due=deadlines.first_response,
-                    answer_due=deadlines.answer)
+                    incident_id, source=seen.source, text=seen.text, category=category.key,
+                    department=category.department, priority=seen.priority, now=now,
+                    actor=actor, url=seen.url, author=seen.author,
+                    first_response_due=deadlines.first_response, answer_due=deadlines.answer)
             except core.Refused as r:
                 await tx.add_audit(r.audit)
                 return Result(False, r.code)
-            await tx.insert_incident(out.incident, now, external_id)
-            await tx.add_incident_attachments(incident_id, attachments)
+            await tx.insert_incident(out.incident, now, seen)
+            await tx.add_incident_attachments(incident_id, seen.attachments)
             await tx.add_audit(out.audit)
             incident = out.incident
             await self._schedule(tx, incident, 0)
@@ -189,10 +201,23 @@ class Service:
                 routed = core.assign(incident, None, executor, now)
                 incident = await self._commit(tx, incident, routed)
             await self._deliver(tx, incident, [Notification(
-                actor.id, "registered", {"routed": executor is not None},
+                actor.id if actor else core.COORDINATORS, "registered",
+                {"routed": executor is not None, "found": actor is None},
                 ((Button("first_response", incident.id), Button("reassign", incident.id)),))],
                 actor)
-        return Result(True, incident=incident)
+        return Result(True, "registered", incident)
+
+    async def _link_repeat(self, tx: Tx, incident: Incident, seen: Sighting,
+                           now: datetime) -> None:
+        await tx.add_repeat(seen, incident.id, now)
+        await tx.add_audit(AuditEntry(incident.id, None, "repeat", incident.state,
+                                      incident.state, now, seen.text[:500]))
+        audience: list[int | str] = [core.COORDINATORS]
+        if incident.executor_id is not None:
+            audience.append(incident.executor_id)
+        await self._deliver(tx, incident, [
+            Notification(to, "repeat", {"text": seen.text},
+                         ((Button("show", incident.id),),)) for to in audience], None)
 
     async def add_intake(self, actor: Person, chat_id: int, *, source: str, text: str,
                          url: str | None, author: str | None,
@@ -309,7 +334,8 @@ class Service:
             case "published":
                 draft = await tx.draft(inc.id)
                 return core.mark_published(inc, actor, now, version=version,
-                                           promised_at=draft.promised_date if draft else None)
+                                           promised_at=draft.promised_date if draft else None,
+                                           feedback_window=self.config.feedback_window)
             case "redirect":
                 to, _, note = (text or "").strip().partition("\n")
                 return core.redirect(inc, actor, to.strip(), note.strip(), now, version=version)
@@ -353,6 +379,9 @@ class Service:
         if incident.state is State.WAITING:
             await tx.set_sla_state(incident.id, step, incident.promised_at)
             return
+        if incident.state is State.AWAITING_FEEDBACK:
+            await tx.set_sla_state(incident.id, step, incident.feedback_until)
+            return
         policy = self.policy_for(incident.source)
         await tx.set_sla_state(incident.id, step, next_action(incident, policy, step=step))
 
@@ -388,6 +417,13 @@ class Service:
             await self._commit(tx, incident, out)
             await tx.delete_draft(incident.id)  # the interim draft is kept in answers
             return len(out.notifications)
+        if incident.state is State.AWAITING_FEEDBACK:
+            if incident.feedback_until is not None and incident.feedback_until <= now:
+                out = core.close(incident, None, now)  # the window passed quietly
+                await self._commit(tx, incident, out)
+                return len(out.notifications)
+            await tx.set_sla_state(incident.id, step, incident.feedback_until)
+            return 0
         d = due(incident, policy, step=step, now=now)
         for kind in dict.fromkeys(str(p.context["kind"]) for p in d.pings):
             await tx.add_audit(AuditEntry(incident.id, None, f"sla_{kind}", incident.state,
@@ -561,13 +597,14 @@ class Service:
                 attachments = draft.attachments if draft else ()
             elif note.attach == "incident":
                 attachments = await tx.incident_attachments(incident.id)
+            links = [a.file_id for a in attachments if a.kind == "link"]
             draft = await tx.draft(incident.id) if note.template in {"review"} else None
             context: dict[str, Any] = {
                 "incident": incident, "draft": draft, "names": names,
                 "category": self.config.categories.get(incident.category or ""),
                 "department": self.config.departments.get(incident.department or "", ""),
                 "executor": names.get(incident.executor_id or 0, ""),
-                "actor": actor.name if actor else "Отклик",
+                "actor": actor.name if actor else "Отклик", "links": links,
             }
             text = self.templates.render(note.template, **(context | note.context))
             for person in recipients:

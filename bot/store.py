@@ -28,6 +28,7 @@ from workflows.model import (
     Person,
     Priority,
     Role,
+    Sighting,
     State,
 )
 
@@ -227,23 +228,54 @@ class Tx:
             first_response_at=parse_ts(row["first_response_at"]),
             promised_at=parse_ts(row["promised_at"]),
             clock_start=parse_ts(row["clock_start"]),
+            feedback_until=parse_ts(row["feedback_until"]),
         )
 
     async def next_incident_id(self) -> int:
         row = await self._one("SELECT COALESCE(MAX(id), 0) + 1 FROM incidents")
         return int(row[0]) if row else 1
 
-    async def insert_incident(self, inc: Incident, now: datetime,
-                              external_id: str | None = None) -> None:
+    async def insert_incident(self, inc: Incident, now: datetime, seen: Sighting) -> None:
         await self.conn.execute(
             "INSERT INTO incidents (id, state, source, external_id, text, category, department,"
             " executor_id, priority, registered_at, url, author, first_response_due, answer_due,"
-            " version, updated_at, clock_start)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (inc.id, inc.state, inc.source, external_id, inc.text, inc.category, inc.department,
-             inc.executor_id, inc.priority, ts(inc.registered_at), inc.url, inc.author,
-             ts(inc.first_response_due), ts(inc.answer_due), inc.version, ts(now),
-             ts(inc.clock_start or inc.registered_at)))
+            " version, updated_at, clock_start, author_id, thread, reply_to)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (inc.id, inc.state, inc.source, seen.external_id, inc.text, inc.category,
+             inc.department, inc.executor_id, inc.priority, ts(inc.registered_at), inc.url,
+             inc.author, ts(inc.first_response_due), ts(inc.answer_due), inc.version, ts(now),
+             ts(inc.clock_start or inc.registered_at), seen.author_id, seen.thread,
+             seen.reply_to))
+
+    async def incident_by_external(self, source: str, external_id: str) -> Incident | None:
+        """The incident a source message became, directly or as a linked repeat."""
+        row = await self._one(
+            "SELECT * FROM incidents WHERE source = ? AND external_id = ?", (source, external_id))
+        if row is None:
+            row = await self._one(
+                "SELECT i.* FROM incidents i JOIN repeats r ON r.incident_id = i.id"
+                " WHERE r.source = ? AND r.external_id = ?", (source, external_id))
+        return self._incident(row) if row else None
+
+    async def open_in_thread(self, thread: str, author_id: str) -> Incident | None:
+        row = await self._one(
+            "SELECT * FROM incidents WHERE thread = ? AND author_id = ?"
+            " AND state NOT IN ('closed', 'redirected', 'rejected') ORDER BY id DESC LIMIT 1",
+            (thread, author_id))
+        return self._incident(row) if row else None
+
+    async def add_repeat(self, seen: Sighting, incident_id: int, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO repeats (source, external_id, incident_id, text, at)"
+            " VALUES (?, ?, ?, ?, ?)", (seen.source, seen.external_id, incident_id, seen.text,
+                                        ts(now)))
+
+    async def origin(self, incident_id: int) -> dict[str, str | None]:
+        """Where the resident wrote: external id, author id, thread, the message to answer."""
+        row = await self._one(
+            "SELECT external_id, author_id, thread, reply_to FROM incidents WHERE id = ?",
+            (incident_id,))
+        return dict(row) if row else {}
 
     async def update_incident(self, inc: Incident, now: datetime, expected_version: int
                               ) -> None:
@@ -252,13 +284,13 @@ class Tx:
             "UPDATE incidents SET state = ?, category = ?, department = ?, executor_id = ?,"
             " priority = ?, first_response_due = ?, answer_due = ?, approved_text = ?,"
             " approved_kind = ?, redirected_to = ?, version = ?, updated_at = ?,"
-            " first_response_at = ?, promised_at = ?, clock_start = ?"
+            " first_response_at = ?, promised_at = ?, clock_start = ?, feedback_until = ?"
             " WHERE id = ? AND version = ?",
             (inc.state, inc.category, inc.department, inc.executor_id, inc.priority,
              ts(inc.first_response_due), ts(inc.answer_due), inc.approved_text,
              inc.approved_kind, inc.redirected_to, inc.version, ts(now),
              ts(inc.first_response_at), ts(inc.promised_at), ts(inc.clock_start),
-             inc.id, expected_version)) as cur:
+             ts(inc.feedback_until), inc.id, expected_version)) as cur:
             if cur.rowcount != 1:
                 raise RuntimeError(f"incident {inc.id} changed concurrently")
 

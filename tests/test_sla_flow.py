@@ -224,3 +224,22 @@ async def test_running_app_sweeps_on_its_scheduler(otklik: Harness) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert count(otklik, PETROV, "Напоминание") == 1
+
+
+async def test_quiet_feedback_window_closes_the_incident(otklik: Harness) -> None:
+    otklik.clock.now = local(2026, 11, 23, 9)
+    n = await register(otklik)
+    await otklik.press(PETROV, "take", n)
+    await otklik.say(PETROV, "Яму засыпали")
+    await otklik.press(PETROV, "submit", n)
+    await otklik.press(COORDINATOR, "approve", n)
+    await otklik.press(COORDINATOR, "published", n)
+    incident = await otklik.incident(n)
+    assert incident.feedback_until == local(2026, 11, 25, 9)  # the default 2 days
+    await sweep_at(otklik, local(2026, 11, 25, 8, 59))
+    assert (await otklik.incident(n)).state == "awaiting_feedback"
+    await sweep_at(otklik, local(2026, 11, 25, 9))
+    assert (await otklik.incident(n)).state == "closed"
+    assert "закрыто" in otklik.last_text(PETROV)
+    (row,) = [e for e in await otklik.audit() if e.action == "close"]
+    assert row.actor_id is None

@@ -97,8 +97,28 @@ class Incident:
     promised_at: datetime | None = None
     # When the current answer clock started: registration, or the end of an interim wait.
     clock_start: datetime | None = None
+    # After a final answer: until when a reply of the resident reopens the incident.
+    feedback_until: datetime | None = None
     # Bumped by every transition; buttons carry it so a press on an outdated card is caught.
     version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A resident's message found by a source (or forwarded by a coordinator): what it says,
+    where it is, and its natural key on the source, so that seeing it twice changes nothing."""
+
+    source: str
+    external_id: str
+    text: str
+    category: str | None
+    url: str | None = None
+    author: str | None = None
+    author_id: str | None = None
+    thread: str | None = None
+    reply_to: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    priority: Priority = Priority.NORMAL
 
 
 @dataclass(frozen=True, slots=True)

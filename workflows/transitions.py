@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from workflows.model import (
     AuditEntry,
@@ -310,14 +310,16 @@ def set_priority(incident: Incident, actor: Person, priority: Priority, now: dat
 
 
 def mark_published(incident: Incident, actor: Person | None, now: datetime, *,
-                   version: int | None = None, promised_at: datetime | None = None) -> Outcome:
-    """The approved answer is out: a final answer awaits the resident's reaction, an interim
-    one waits for the promised date."""
+                   version: int | None = None, promised_at: datetime | None = None,
+                   feedback_window: timedelta = timedelta(days=2)) -> Outcome:
+    """The approved answer is out: a final answer awaits the resident's reaction for the
+    feedback window, an interim one waits for the promised date."""
     _guard(incident, actor, "publish", now, states={State.APPROVED}, role=Role.COORDINATOR,
            version=version)
     interim = incident.approved_kind is DraftKind.INTERIM
     new = replace(incident, state=State.WAITING if interim else State.AWAITING_FEEDBACK,
-                  promised_at=promised_at if interim else None)
+                  promised_at=promised_at if interim else None,
+                  feedback_until=None if interim else now + feedback_window)
     notes = []
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "published", {"interim": interim}))

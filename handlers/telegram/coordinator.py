@@ -23,7 +23,7 @@ from handlers.telegram.common import (
 from handlers.telegram.executor import save_file
 from handlers.telegram.render import Act
 from handlers.telegram.routes import Routes
-from workflows.model import Attachment, Button, Person, Role
+from workflows.model import Attachment, Button, Person, Role, Sighting
 
 router = Routes("coordinator")
 
@@ -107,10 +107,10 @@ async def pick_category(query: CallbackQuery, callback_data: Act, service: Servi
         return
     atts = [Attachment(a["kind"], a["file_id"], a["file_name"], a["mime_type"], a["local_path"])
             for a in json.loads(row["attachments"])]
-    result = await service.register(
-        person, source=row["source"], text=row["text"], category_key=callback_data.x,
-        url=row["url"], author=row["author"], attachments=atts,
-        external_id=f"intake:{row['id']}")
+    result = await service.register(person, Sighting(
+        source=row["source"], external_id=f"intake:{row['id']}", text=row["text"],
+        category=callback_data.x, url=row["url"], author=row["author"],
+        attachments=tuple(atts)))
     if result.ok and result.incident is not None:
         async with service.store.tx() as tx:
             await tx.update_intake(row["id"], incident_id=result.incident.id)
