@@ -1,7 +1,7 @@
 """The Russian lemmatizer for ``workflows.detection``: pymorphy3 behind a plain function.
 
 ``make_lemmatizer()`` loads one ``MorphAnalyzer`` (the dictionaries are read from disk:
-about 60–80 ms, plus about 100 ms for the first import of pymorphy3) and returns a cached
+about 65 ms, plus about 30 ms for the first import of pymorphy3) and returns a cached
 function of a lower-case word. Each call makes its own analyzer; keep the function, not the
 module, around.
 

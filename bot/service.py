@@ -13,10 +13,11 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.config import Config
+from bot.publishers import Publisher, PublishFailed, PublishLater
 from bot.store import Store, Tx
 from bot.templates import Templates
 from workflows import transitions as core
@@ -65,7 +66,8 @@ class Result:
 class Service:
     def __init__(self, store: Store, config: Config, templates: Templates,
                  channels: Sequence[Channel], policies: dict[str, Policy], clock: Clock,
-                 wake_outbox: Callable[[], None] = lambda: None) -> None:
+                 wake_outbox: Callable[[], None] = lambda: None,
+                 publishers: dict[str, Publisher] | None = None) -> None:
         self.store = store
         self.config = config
         self.templates = templates
@@ -73,6 +75,8 @@ class Service:
         self.policies = policies
         self.clock = clock
         self.wake_outbox = wake_outbox
+        # source → the publisher that posts approved answers there by itself
+        self.publishers = publishers or {}
 
     # --- people ------------------------------------------------------------------------------
 
@@ -297,7 +301,8 @@ class Service:
                 edited = text if action == "edit_approve" else None
                 if action == "edit_approve" and edited is None:
                     edited = ""
-                return core.approve(inc, actor, draft, now, edited_text=edited, version=version)
+                return core.approve(inc, actor, draft, now, edited_text=edited, version=version,
+                                    auto_publish=inc.source in self.publishers)
             case "return":
                 return core.return_draft(inc, actor, text or "", now, version=version)
             case "assign" | "reassign":
@@ -348,15 +353,18 @@ class Service:
         raise core.Refused("unknown_action", AuditEntry(
             inc.id, actor.id, action, inc.state, None, now, "unknown_action", False))
 
-    async def _after(self, tx: Tx, incident: Incident, action: str, actor: Person,
+    async def _after(self, tx: Tx, incident: Incident, action: str, actor: Person | None,
                      now: datetime) -> None:
-        """Bookkeeping that follows some transitions: the published answer is kept; a draft
-        that has served is cleared for the next round."""
+        """Bookkeeping that follows some transitions: an approved answer is queued for its
+        publisher; the published answer is kept; a draft that has served is cleared."""
+        if action in {"approve", "edit_approve"} and incident.source in self.publishers:
+            await tx.add_publication(incident.id, incident.version, now)
         if action == "published":
             draft = await tx.draft(incident.id)
             await tx.add_answer(incident.id, incident.approved_kind or DraftKind.FINAL,
                                 _published_text(incident, draft),
-                                draft.attachments if draft else (), now, actor.id)
+                                draft.attachments if draft else (), now,
+                                actor.id if actor else None)
         if action in {"reassign", "reopen", "decline"}:
             await tx.delete_draft(incident.id)
 
@@ -403,6 +411,8 @@ class Service:
                     sent += await self._sweep_one(tx, incident, step, now)
             if len(rows) < batch:
                 break
+        if self.publishers:
+            sent += await self.publish_due()
         await self.daily_digest()
         return sent
 
@@ -431,6 +441,63 @@ class Service:
         await self._deliver(tx, incident, d.pings, None)
         await tx.set_sla_state(incident.id, d.step, d.next_action_at)
         return len(d.pings)
+
+    async def publish_due(self, batch: int = 20) -> int:
+        """Post approved answers through their publishers; the number published.
+
+        The network call happens outside any transaction; its outcome is committed with the
+        state change. A permanent failure hands the coordinators the package to publish by
+        hand, with the reason; the answer is never lost.
+        """
+        now = self.clock()
+        async with self.store.read() as tx:
+            due_rows = await tx.due_publications(now, batch)
+        done = 0
+        for incident_id, round_, attempts in due_rows:
+            async with self.store.read() as tx:
+                incident = await tx.incident(incident_id)
+                draft = await tx.draft(incident_id)
+                origin = await tx.origin(incident_id)
+            if incident is None or incident.state is not State.APPROVED \
+                    or incident.version != round_:
+                async with self.store.tx() as tx:  # overtaken (published by hand, reassigned)
+                    await tx.finish_publication(incident_id, round_, "done", result="skipped")
+                continue
+            publisher = self.publishers[incident.source]
+            text = _published_text(incident, draft)
+            try:
+                posted = await publisher.publish(incident, origin, text,
+                                                 draft.attachments if draft else ())
+            except PublishLater as e:
+                delay = timedelta(seconds=min(30 * 2 ** attempts, 3600))
+                async with self.store.tx() as tx:
+                    await tx.finish_publication(incident_id, round_, "pending", error=str(e),
+                                                retry_at=self.clock() + delay)
+                continue
+            except PublishFailed as e:
+                await self._publish_by_hand(incident, round_, str(e))
+                continue
+            async with self.store.tx() as tx:
+                now = self.clock()
+                out = core.mark_published(incident, None, now, promised_at=(
+                    draft.promised_date if draft else None),
+                    feedback_window=self.config.feedback_window)
+                incident = await self._commit(tx, incident, out)
+                await self._after(tx, incident, "published", None, now)
+                await tx.finish_publication(incident_id, round_, "done", result=posted)
+            done += 1
+        return done
+
+    async def _publish_by_hand(self, incident: Incident, round_: int, reason: str) -> None:
+        async with self.store.tx() as tx:
+            await tx.finish_publication(incident.id, round_, "failed", error=reason)
+            await tx.add_audit(AuditEntry(incident.id, None, "publish_failed", incident.state,
+                                          incident.state, self.clock(), reason))
+            draft = await tx.draft(incident.id)
+            await self._deliver(tx, incident, [Notification(
+                core.COORDINATORS, "publish_package",
+                {"text": _published_text(incident, draft), "failure": reason},
+                ((Button("published", incident.id),),), attach="draft")], None)
 
     async def daily_digest(self) -> bool:
         """At the start of each working day, once: the coordinators' digest of what is due

@@ -432,6 +432,29 @@ class Tx:
             " published_by) VALUES (?, ?, ?, ?, ?, ?)",
             (incident_id, kind, text, payload, ts(now), by))
 
+    # --- publications ----------------------------------------------------------------------
+
+    async def add_publication(self, incident_id: int, round_: int, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT OR IGNORE INTO publications (incident_id, round, next_attempt_at)"
+            " VALUES (?, ?, ?)", (incident_id, round_, ts(now)))
+
+    async def due_publications(self, now: datetime, limit: int) -> list[tuple[int, int, int]]:
+        """(incident id, round, attempts) of publications due now."""
+        rows = await self._all(
+            "SELECT incident_id, round, attempts FROM publications WHERE status = 'pending'"
+            " AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?", (ts(now), limit))
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def finish_publication(self, incident_id: int, round_: int, status: str,
+                                 *, error: str | None = None, result: str | None = None,
+                                 retry_at: datetime | None = None) -> None:
+        await self.conn.execute(
+            "UPDATE publications SET status = ?, attempts = attempts + 1, last_error = ?,"
+            " result = COALESCE(?, result), next_attempt_at = COALESCE(?, next_attempt_at)"
+            " WHERE incident_id = ? AND round = ?",
+            (status, error, result, ts(retry_at), incident_id, round_))
+
     # --- audit -------------------------------------------------------------------------------
 
     async def add_audit(self, e: AuditEntry) -> None:

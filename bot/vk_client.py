@@ -204,6 +204,11 @@ def _classify(api: vk_api.VkApi, method: str, exc: Exception) -> VkError:
         return kind(-1, f"HTTP {status}", method)
     if isinstance(exc, Captcha):
         return VkPermanentError(exc.code, "Captcha needed", method)
+    response = getattr(exc, "response", None)
+    if isinstance(exc, requests.HTTPError) and response is not None:
+        status = response.status_code
+        kind = VkTemporaryError if status >= 500 or status == 429 else VkPermanentError
+        return kind(-1, f"HTTP {status}", method)
     if isinstance(exc, requests.RequestException):
         return VkTemporaryError(-1, scrub(f"{type(exc).__name__}: {exc}", token), method)
     return VkPermanentError(-1, scrub(f"{type(exc).__name__}: {exc}", token), method)
@@ -217,8 +222,6 @@ async def _with_retries(api: vk_api.VkApi, retry: RetryPolicy, method: str,
             return await asyncio.to_thread(attempt_once)
         except (VkApiError, requests.RequestException) as exc:
             error = _classify(api, method, exc)
-        except VkError as exc:
-            error = exc
         # Raised outside the except block: vk_api's exceptions carry the token in their
         # request parameters, so they must not ride along as __context__.
         if isinstance(error, VkPermanentError) or attempt == retry.attempts:
@@ -230,13 +233,27 @@ async def _with_retries(api: vk_api.VkApi, retry: RetryPolicy, method: str,
     raise AssertionError("unreachable")  # attempts >= 1
 
 
+def _form_value(value: Any) -> Any:
+    """VK's encoding of a parameter: 1/0 for booleans (requests would send "True"), comma
+    separated lists, JSON for objects (keyboard, event_data)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (list, tuple, set)):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
 async def call(vk: VkClient | vk_api.VkApi, method: str, /, **params: Any) -> Any:
     """``vk.method(method, params)`` off the event loop; the answer's ``response``.
 
-    Transient failures are retried with backoff and end in :class:`VkTemporaryError`; other
-    API errors raise :class:`VkPermanentError` at once (``.code`` is VK's error code)."""
+    ``None`` values are left out; booleans, lists and dicts are encoded as VK expects (see
+    :func:`_form_value`). Transient failures are retried with backoff and end in
+    :class:`VkTemporaryError`; other API errors raise :class:`VkPermanentError` at once
+    (``.code`` is VK's error code)."""
     api, retry = _unwrap(vk)
-    values = {k: v for k, v in params.items() if v is not None}
+    values = {k: _form_value(v) for k, v in params.items() if v is not None}
     return await _with_retries(api, retry, method, lambda: api.method(method, values))
 
 

@@ -50,7 +50,7 @@ from typing import TypeAlias
 __all__ = ["Detector", "Lemmatize", "Match", "Rule", "tokenize"]
 
 # A word (lower case, «ё» as «е») → its lemma, or its candidate lemmas, most probable first.
-Lemmatize: TypeAlias = Callable[[str], "str | Sequence[str]"]
+Lemmatize: TypeAlias = Callable[[str], str | Sequence[str]]
 
 # Dropped before tokenizing: they are not the resident's words and would only add noise
 # (a domain or a user name may well contain a keyword).

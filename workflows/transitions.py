@@ -264,8 +264,10 @@ def submit(incident: Incident, actor: Person, draft: Draft, now: datetime) -> Ou
 
 
 def approve(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
-            edited_text: str | None = None, version: int | None = None) -> Outcome:
-    """Approve the draft, optionally with the coordinator's own wording."""
+            edited_text: str | None = None, version: int | None = None,
+            auto_publish: bool = False) -> Outcome:
+    """Approve the draft, optionally with the coordinator's own wording. Where no publisher
+    posts the answer automatically, the coordinator gets the package to publish by hand."""
     action = "approve" if edited_text is None else "edit_approve"
     _guard(incident, actor, action, now, states={State.ON_REVIEW}, role=Role.COORDINATOR,
            version=version)
@@ -276,6 +278,7 @@ def approve(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
     notes = [
         Notification(incident.executor_id, "approved", {"edited": edited_text is not None})
         if incident.executor_id is not None else None,
+        Notification(actor.id, "publishing", {}) if auto_publish else
         Notification(actor.id, "publish_package", {"text": text},
                      ((Button("published", new.id),),), attach="draft"),
     ]

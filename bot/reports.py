@@ -1,0 +1,749 @@
+"""The weekly analytic note and the exports: load a period from the store, compute, write files.
+
+``build_report`` loads the incidents, the audit log and the answers, computes the figures of the
+period and of the one before it (``workflows.metrics``) and the ratings
+(``workflows.ratings``), and produces:
+
+- ``text``: the note in Russian, HTML for Telegram, from ``templates/weekly_report.html``;
+- ``chart``: one PNG with two panels — new incidents per day stacked by the state they are in
+  at the end of the period, and a category × department heat map of the new incidents
+  (matplotlib ``Figure`` with the Agg canvas, no pyplot; drawn in a worker thread). None for
+  an empty period;
+- ``xlsx``: a workbook with the sheets «Сводка», «Рейтинги» and «Инциденты»;
+- ``csv``: the «Инциденты» sheet as CSV for Excel: UTF-8 with a BOM, «;» between fields and
+  a decimal comma (what Excel expects in a Russian locale).
+
+Times in the files are local to the deployment (``Config.tz``), without the zone, as Excel
+wants them; the note and the summary sheet name the zone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import re
+import textwrap
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.config import Config
+from bot.store import Store, parse_ts, ts
+from bot.templates import Templates
+from workflows.calendar import EVERY_DAY, MON_FRI
+from workflows.metrics import Answer, Change, IncidentRow, Metrics, compare, compute
+from workflows.model import AuditEntry, DraftKind, Incident, State
+from workflows.ratings import FORMULA, RatingRow, Ratings, rate
+from workflows.sla import Duration, DurationKind, Policy, Rule, Until
+
+__all__ = [
+    "INCIDENT_COLUMNS",
+    "Report",
+    "build_report",
+    "period_from_args",
+    "previous_period",
+]
+
+# Days a period may span at most (a year and a day for leap years).
+MAX_DAYS = 366
+TELEGRAM_TEXT_LIMIT = 4096
+WEEKDAYS = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
+
+INCIDENT_COLUMNS = (
+    "№", "Зарегистрирован", "Срок первичного ответа", "Первичный ответ", "Первая публикация",
+    "Срок ответа", "Ответ в срок", "Рабочих часов до ответа", "Состояние", "Категория",
+    "Подразделение", "Исполнитель", "Политика SLA", "Просрочен в периоде", "Повторный",
+)
+RATING_COLUMNS = (
+    "Место", "Название", "Сроков в периоде", "Ответов в срок", "Проектов ответа",
+    "Возвратов на доработку", "Опубликовано ответов", "Своевременность", "Полнота", "Объём",
+    "Балл",
+)
+# Labels of the compared figures, in the order of the summary sheet.
+FIGURE_LABELS = {
+    "new": "Новые инциденты",
+    "repeat": "из них повторные",
+    "overdue": "Просроченные",
+    "postponed": "Отложенные (промежуточный ответ)",
+    "closed": "Закрытые",
+    "reopened": "Переоткрытые",
+    "redirected": "Перенаправленные по компетенции",
+    "rejected": "Признанные не инцидентом",
+    "answered": "С опубликованным ответом",
+    "first_response_rate": "Первичный ответ в срок, доля",
+    "answer_rate": "Ответ в срок, доля",
+    "median_hours": "Время до ответа, медиана, рабочих часов",
+    "p90_hours": "Время до ответа, 90-й перцентиль, рабочих часов",
+    "returns_per_submission": "Возвратов на доработку на проект ответа",
+    "reopen_rate": "Доля переоткрытых среди окончательных ответов",
+}
+RATES = frozenset({"first_response_rate", "answer_rate", "reopen_rate"})
+HOURS = frozenset({"median_hours", "p90_hours"})
+_COUNTS = frozenset(FIGURE_LABELS) - RATES - HOURS - {"returns_per_submission"}
+
+_STATE_COLORS = {
+    State.NEW: "#9e9e9e",
+    State.ASSIGNED: "#bdbdbd",
+    State.IN_PROGRESS: "#42a5f5",
+    State.ON_REVIEW: "#7e57c2",
+    State.APPROVED: "#26c6da",
+    State.WAITING: "#ffb300",
+    State.AWAITING_FEEDBACK: "#9ccc65",
+    State.REOPENED: "#ef5350",
+    State.CLOSED: "#2e7d32",
+    State.REDIRECTED: "#8d6e63",
+    State.REJECTED: "#616161",
+}
+
+
+@dataclass(frozen=True)
+class Report:
+    start: datetime
+    end: datetime
+    text: str
+    chart: Path | None
+    xlsx: Path
+    csv: Path
+    metrics: Metrics
+    previous: Metrics
+    changes: dict[str, Change]
+    ratings: Ratings
+
+
+# -- periods ----------------------------------------------------------------------------------
+
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_RU = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+_USAGE = ("Укажите период: /report week (прошлая неделя), /report month (прошлый месяц) или "
+          "/report С ПО — даты в виде ГГГГ-ММ-ДД или ДД.ММ.ГГГГ, например "
+          "/report 01.11.2025 15.11.2025.")
+
+
+def _midnight(d: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(d, time(0, 0), tzinfo=tz)
+
+
+def _parse_day(text: str) -> date:
+    found = _ISO.match(text)
+    if found:
+        y, m, d = (int(g) for g in found.groups())
+    else:
+        found = _RU.match(text)
+        if not found:
+            raise ValueError(f"Не понимаю дату «{text}»: нужна дата в виде ГГГГ-ММ-ДД "
+                             "или ДД.ММ.ГГГГ, например 2025-11-01 или 01.11.2025.")
+        d, m, y = (int(g) for g in found.groups())
+    try:
+        return date(y, m, d)
+    except ValueError:
+        raise ValueError(f"Такой даты нет: «{text}».") from None
+
+
+def period_from_args(args: str, now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The period of ``/report week|month|FROM TO`` as ``[start, end)`` in local time.
+
+    Nothing (or ``week``/``неделя``): the previous full week, Monday to Sunday. ``month``
+    (``месяц``): the previous calendar month. ``FROM TO``: two dates (``YYYY-MM-DD`` or
+    ``DD.MM.YYYY``), TO included. A bad request raises ``ValueError`` with a message in Russian
+    for the person who typed it.
+    """
+    words = args.split()
+    today = now.astimezone(tz).date()
+    if len(words) <= 1:
+        word = words[0].lower() if words else "week"
+        if word in ("week", "неделя"):
+            monday = today - timedelta(days=today.weekday())
+            return _midnight(monday - timedelta(days=7), tz), _midnight(monday, tz)
+        if word in ("month", "месяц"):
+            first = today.replace(day=1)
+            previous = (first - timedelta(days=1)).replace(day=1)
+            return _midnight(previous, tz), _midnight(first, tz)
+        if len(words) == 1 and (_ISO.match(word) or _RU.match(word)):
+            raise ValueError("Нужны две даты — начало и конец периода, например "
+                             "/report 01.11.2025 15.11.2025.")
+        raise ValueError(f"Не понимаю период «{args.strip()}». {_USAGE}")
+    if len(words) != 2:
+        raise ValueError(f"Не понимаю период «{args.strip()}». {_USAGE}")
+    first_day, last_day = (_parse_day(w) for w in words)
+    if first_day > last_day:
+        raise ValueError(f"Начало периода {first_day:%d.%m.%Y} позже его конца "
+                         f"{last_day:%d.%m.%Y}: поменяйте даты местами.")
+    if first_day > today:
+        raise ValueError(f"Период начинается {first_day:%d.%m.%Y}, это ещё не наступило.")
+    if (last_day - first_day).days + 1 > MAX_DAYS:
+        raise ValueError(f"Период длиннее {MAX_DAYS} дней: разбейте его на части.")
+    return _midnight(first_day, tz), _midnight(last_day + timedelta(days=1), tz)
+
+
+def previous_period(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The period before ``[start, end)`` to compare with: the previous calendar month(s) when
+    the period is whole months, else as many local days (or as long) just before it."""
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    midnights = a.time() == time(0) and b.time() == time(0)
+    if midnights and a.day == 1 and b.day == 1:
+        months = (b.year - a.year) * 12 + b.month - a.month
+        index = a.year * 12 + a.month - 1 - months
+        first = date(index // 12, index % 12 + 1, 1)
+        return _midnight(first, tz), start
+    if midnights:
+        days = (b.date() - a.date()).days
+        return _midnight(a.date() - timedelta(days=days), tz), start
+    return start - (end - start), start
+
+
+def _comparison(start: datetime, end: datetime, tz: ZoneInfo) -> str:
+    """How the note names the previous period: "week", "month" or "period"."""
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    if a.time() == time(0) and b.time() == time(0):
+        if a.weekday() == 0 and (b.date() - a.date()).days == 7:
+            return "week"
+        if a.day == 1 and b.day == 1 and (b.year * 12 + b.month) - (a.year * 12 + a.month) == 1:
+            return "month"
+    return "period"
+
+
+def _days_label(start: datetime, end: datetime, tz: ZoneInfo) -> str:
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    if a.time() == time(0) and b.time() == time(0):
+        last = b.date() - timedelta(days=1)
+        if last == a.date():
+            return f"{a:%d.%m.%Y}"
+        return f"{a:%d.%m.%Y} – {last:%d.%m.%Y}"
+    return f"{a:%d.%m.%Y %H:%M} – {b:%d.%m.%Y %H:%M}"
+
+
+def _tz_label(tz: ZoneInfo, at: datetime) -> str:
+    offset = at.astimezone(tz).utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "−"
+    h, m = divmod(abs(minutes), 60)
+    return f"{tz.key}, UTC{sign}{h:02d}:{m:02d}"
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Data:
+    incidents: list[Incident]
+    audit: list[AuditEntry]
+    answers: list[Answer]
+    people: dict[int, str]
+
+
+async def _load(store: Store, end: datetime) -> _Data:
+    """Everything registered, done and published before ``end`` (refusals left out)."""
+    until = ts(end)
+    async with store.read() as tx:
+        incidents = [i for i in await tx.incidents() if i.registered_at < end]
+        async with tx.conn.execute(
+            "SELECT incident_id, actor_id, action, from_state, to_state, reason, at FROM audit"
+            " WHERE ok = 1 AND incident_id IS NOT NULL AND at < ? ORDER BY at, id",
+            (until,)) as cur:
+            audit_rows = await cur.fetchall()
+        async with tx.conn.execute(
+            "SELECT incident_id, kind, published_at, published_by, attachments FROM answers"
+            " WHERE published_at < ? ORDER BY published_at, id", (until,)) as cur:
+            answer_rows = await cur.fetchall()
+        people = {p.id: p.name for p in await tx.people()}
+    audit = [
+        AuditEntry(r["incident_id"], r["actor_id"], r["action"],
+                   State(r["from_state"]) if r["from_state"] else None,
+                   State(r["to_state"]) if r["to_state"] else None,
+                   parse_ts(r["at"]), r["reason"], True)  # type: ignore[arg-type]
+        for r in audit_rows
+    ]
+    answers = [
+        Answer(r["incident_id"], DraftKind(r["kind"]), parse_ts(r["published_at"]),  # type: ignore[arg-type]
+               r["published_by"], _count_attachments(r["attachments"]))
+        for r in answer_rows
+    ]
+    return _Data(incidents, audit, answers, people)
+
+
+def _count_attachments(raw: str | None) -> int:
+    try:
+        value = json.loads(raw or "[]")
+    except ValueError:
+        return 0
+    return len(value) if isinstance(value, list) else 0
+
+
+def policies_for(config: Config) -> Callable[[Incident], Policy]:
+    """The SLA policy of an incident, by its source (as the service picks it)."""
+    sla = config.settings.sla
+
+    def pick(incident: Incident) -> Policy:
+        return config.policies[sla.sources.get(incident.source, sla.default_policy)]
+
+    return pick
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+async def build_report(config: Config, store: Store, start: datetime, end: datetime, *,
+                       out_dir: Path, templates: Templates | None = None) -> Report:
+    """The analytic note of ``[start, end)`` with its chart, workbook and CSV in ``out_dir``."""
+    for t, what in ((start, "start"), (end, "end")):
+        if t.tzinfo is None or t.utcoffset() is None:
+            raise ValueError(f"{what} must be a timezone-aware datetime, got naive {t!r}")
+    if end <= start:
+        raise ValueError(f"the period must end after it starts, got {start} – {end}")
+    tz = config.tz
+    templates = templates or Templates(tz)
+    prev_start, prev_end = previous_period(start, end, tz)
+    data = await _load(store, end)
+    pick = policies_for(config)
+
+    def figures(a: datetime, b: datetime) -> Metrics:
+        return compute(data.incidents, data.audit, data.answers, start=a, end=b,
+                       policies_for=pick, categories=config.categories,
+                       departments=config.departments)
+
+    metrics = figures(start, end)
+    previous = figures(prev_start, prev_end)
+    changes = compare(metrics, previous)
+    ratings = rate(metrics, departments=config.departments, people=data.people)
+    ctx = _Context(config, templates, metrics, previous, changes, ratings, data.people)
+
+    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+    local_start = start.astimezone(tz).date()
+    local_last = (end - timedelta(microseconds=1)).astimezone(tz).date()
+    stem = f"otklik_{local_start:%Y-%m-%d}_{local_last:%Y-%m-%d}"
+    chart_path = out_dir / f"{stem}.png"
+    xlsx_path = out_dir / f"{stem}.xlsx"
+    csv_path = out_dir / f"{stem}.csv"
+    chart = None
+    if not metrics.is_empty:
+        chart = await asyncio.to_thread(draw_chart, ctx, chart_path)
+    await asyncio.to_thread(write_xlsx, ctx, xlsx_path)
+    await asyncio.to_thread(write_csv, ctx, csv_path)
+    return Report(start=start, end=end, text=render_text(ctx), chart=chart, xlsx=xlsx_path,
+                  csv=csv_path, metrics=metrics, previous=previous, changes=changes,
+                  ratings=ratings)
+
+
+@dataclass(frozen=True)
+class _Context:
+    config: Config
+    templates: Templates
+    metrics: Metrics
+    previous: Metrics
+    changes: dict[str, Change]
+    ratings: Ratings
+    people: dict[int, str]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.config.tz
+
+    def period(self) -> str:
+        return _days_label(self.metrics.start, self.metrics.end, self.tz)
+
+    def previous_label(self) -> str:
+        return _days_label(self.previous.start, self.previous.end, self.tz)
+
+    def zone(self) -> str:
+        return _tz_label(self.tz, self.metrics.start)
+
+    def category(self, key: str | None) -> str:
+        if not key:
+            return "Без категории"
+        c = self.config.categories.get(key)
+        return c.name if c else key
+
+    def department(self, key: str | None) -> str:
+        if not key:
+            return "Без подразделения"
+        return self.config.departments.get(key, key)
+
+    def executor(self, person_id: int | None) -> str:
+        if person_id is None:
+            return ""
+        return self.people.get(person_id, f"#{person_id}")
+
+    def state(self, state: State) -> str:
+        return self.templates.phrase_raw("states", state.value, default=state.value)
+
+    def policies(self) -> list[dict[str, Any]]:
+        counts = self.metrics.policy_counts
+        return [
+            {"title": p.title, "calendar": describe_calendar(p), "rules": describe_rules(p),
+             "count": counts.get(name, 0)}
+            for name, p in self.config.policies.items()
+        ]
+
+
+# -- wording of numbers and rules -------------------------------------------------------------
+
+
+def _num(x: float, digits: int = 1) -> str:
+    return f"{x:.{digits}f}".replace(".", ",").replace("-", "−")
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{round(x * 100)} %"
+
+
+def _value(key: str, x: float | None) -> str:
+    if x is None:
+        return "—"
+    if key in RATES:
+        return _pct(x)
+    if key in HOURS:
+        return _num(x)
+    if key == "returns_per_submission":
+        return _num(x, 2)
+    return str(int(x))
+
+
+def _delta(change: Change) -> str:
+    d = change.delta
+    if d is None:
+        return ""
+    if change.key in RATES:
+        points = round(d * 100)
+        return "без изменений" if points == 0 else f"{points:+d} п. п.".replace("-", "−")
+    if change.key in HOURS:
+        return "без изменений" if abs(d) < 0.05 else (("+" if d > 0 else "") + _num(d) + " ч")
+    if change.key == "returns_per_submission":
+        return "без изменений" if abs(d) < 0.005 else ("+" if d > 0 else "") + _num(d, 2)
+    n = int(d)
+    return "без изменений" if n == 0 else f"{n:+d}".replace("-", "−")
+
+
+def _duration(d: Duration) -> str:
+    if isinstance(d.amount, int):
+        return f"{d.amount} {'раб. дн.' if d.kind is DurationKind.WORKING_DAYS else 'дн.'}"
+    working = "раб. " if d.kind is DurationKind.WORKING_TIME else ""
+    minutes = int(d.amount.total_seconds() // 60)
+    if minutes % 60 == 0:
+        return f"{minutes // 60} {working}ч"
+    return f"{minutes} {working}мин"
+
+
+def _rule(rule: Rule) -> str:
+    return f"до {rule.at:%H:%M}" if isinstance(rule, Until) else _duration(rule)
+
+
+def describe_rules(policy: Policy) -> str:
+    parts = []
+    if policy.first_response is not None:
+        parts.append(f"первичный ответ — {_rule(policy.first_response)}")
+    if policy.answer is not None:
+        parts.append(f"ответ — {_rule(policy.answer)}")
+    if policy.answer_fast_track is not None:
+        parts.append(f"фаст-трек — {_rule(policy.answer_fast_track)}")
+    return ", ".join(parts)
+
+
+def describe_calendar(policy: Policy) -> str:
+    cal = policy.calendar
+    days = {MON_FRI: "пн–пт", MON_FRI | {5}: "пн–сб", EVERY_DAY: "ежедневно"}.get(
+        cal.weekdays, ", ".join(WEEKDAYS[d] for d in sorted(cal.weekdays)))
+    hours = ("круглосуточно" if cal.around_the_clock
+             else f"{cal.start:%H:%M}–{'24:00' if cal.end == time(0) else f'{cal.end:%H:%M}'}")
+    holidays = ", кроме праздничных дней" if cal.production_calendar else ""
+    return f"{days} {hours}{holidays}"
+
+
+# -- the text ---------------------------------------------------------------------------------
+
+
+def _rating_lines(rows: Sequence[RatingRow]) -> list[dict[str, str]]:
+    return [{"rank": str(r.rank), "name": r.name, "score": _num(r.score, 2),
+             "timeliness": _pct(r.timeliness), "completeness": _pct(r.completeness),
+             "answered": str(r.answered)} for r in rows]
+
+
+def render_text(ctx: _Context, *, limit: int = TELEGRAM_TEXT_LIMIT) -> str:
+    """The note; lists are cut shorter until it fits a Telegram message."""
+    m = ctx.metrics
+    values = {k: _value(k, getattr(m, k)) for k in FIGURE_LABELS}
+    deltas = {k: _delta(c) for k, c in ctx.changes.items()}
+    text = ""
+    for cap in (10, 5, 3, 1):
+        text = ctx.templates.render(
+            "weekly_report",
+            period=ctx.period(), zone=ctx.zone(), previous_period=ctx.previous_label(),
+            comparison=_comparison(m.start, m.end, ctx.tz), empty=m.is_empty, m=m, v=values,
+            previous=ctx.previous,
+            d=deltas, policies=ctx.policies(),
+            blocks=m.by_block[:cap], topics=m.top_topics[:cap], places=m.top_places[:cap],
+            departments=_rating_lines(ctx.ratings.departments[:cap]),
+            executors=_rating_lines(ctx.ratings.executors[:cap]),
+            more_departments=max(0, len(ctx.ratings.departments) - cap),
+            more_executors=max(0, len(ctx.ratings.executors) - cap),
+            formula=FORMULA,
+        )
+        if len(text) <= limit:
+            break
+    return text
+
+
+# -- the chart --------------------------------------------------------------------------------
+
+
+def _short(name: str, width: int) -> str:
+    head = name.split(":")[0].strip() or name
+    return "\n".join(textwrap.wrap(head, width)) or head
+
+
+def draw_chart(ctx: _Context, path: Path) -> Path:
+    """Two panels in one PNG: new incidents per day by their state at the end of the period
+    (stacked bars), and the new incidents by category × department (a heat map)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    m, tz = ctx.metrics, ctx.tz
+    first = m.start.astimezone(tz).date()
+    last = (m.end - timedelta(microseconds=1)).astimezone(tz).date()
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    new = [r for r in m.rows if r.registered_in_period]
+    per_day: Counter[tuple[date, State]] = Counter(
+        (r.registered_at.astimezone(tz).date(), r.state) for r in new)
+    states = [s for s in State if any(per_day[(d, s)] for d in days)]
+
+    fig = Figure(figsize=(11, 10), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, height_ratios=(1, 1.25))
+
+    x = list(range(len(days)))
+    base = [0] * len(days)
+    for s in states:
+        heights = [per_day[(d, s)] for d in days]
+        top.bar(x, heights, bottom=base, color=_STATE_COLORS[s], label=ctx.state(s),
+                edgecolor="white", linewidth=0.5)
+        base = [b + h for b, h in zip(base, heights, strict=True)]
+    for i, total in enumerate(base):
+        if total:
+            top.annotate(str(total), (i, total), ha="center", va="bottom", fontsize=9,
+                         xytext=(0, 2), textcoords="offset points")
+    step = max(1, len(days) // 16)
+    top.set_xticks(x[::step], [f"{WEEKDAYS[d.weekday()]}\n{d:%d.%m}" for d in days][::step])
+    top.yaxis.set_major_locator(MaxNLocator(integer=True))
+    top.set_ylim(0, max([*base, 1]) * 1.15)
+    top.set_ylabel("новых инцидентов")
+    top.set_title(f"Новые инциденты по дням, {ctx.period()} ({ctx.zone()}): "
+                  "состояние на конец периода", fontsize=11)
+    top.grid(axis="y", alpha=0.3)
+    top.set_axisbelow(True)
+    if states:
+        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    else:
+        top.text(0.5, 0.5, "новых инцидентов в периоде нет", ha="center", va="center",
+                 transform=top.transAxes, color="#616161")
+
+    pairs = Counter((r.category or "", r.department or "") for r in new)
+    cats = sorted({c for c, _ in pairs}, key=lambda k: ctx.category(k).casefold())
+    deps = sorted({d for _, d in pairs}, key=lambda k: ctx.department(k).casefold())
+    bottom.set_title("Новые инциденты: категория × подразделение", fontsize=11)
+    if pairs:
+        grid = [[pairs[(c, d)] for d in deps] for c in cats]
+        image = bottom.imshow(grid, cmap="YlOrRd", aspect="auto", vmin=0)
+        peak = max(max(row) for row in grid)
+        for i, row in enumerate(grid):
+            for j, n in enumerate(row):
+                if n:
+                    bottom.text(j, i, str(n), ha="center", va="center", fontsize=10,
+                                color="white" if n > peak * 0.6 else "black")
+        bottom.set_xticks(range(len(deps)), [_short(ctx.department(d), 18) for d in deps],
+                          fontsize=8)
+        bottom.set_yticks(range(len(cats)), [_short(ctx.category(c), 24) for c in cats],
+                          fontsize=9)
+        fig.colorbar(image, ax=bottom, label="инцидентов", shrink=0.8)
+    else:
+        bottom.set_axis_off()
+        bottom.text(0.5, 0.5, "новых инцидентов в периоде нет", ha="center", va="center",
+                    transform=bottom.transAxes, color="#616161")
+    fig.savefig(path, format="png")
+    return path
+
+
+# -- the incident table -----------------------------------------------------------------------
+
+
+def _local(t: datetime | None, tz: ZoneInfo) -> datetime | None:
+    return None if t is None else t.astimezone(tz).replace(tzinfo=None)
+
+
+def _yes_no(flag: bool | None) -> str:
+    return "" if flag is None else ("да" if flag else "нет")
+
+
+def _on_time(row: IncidentRow, end: datetime) -> str:
+    if row.on_time is None and row.answer_due is not None and row.answer_due >= end \
+            and row.answered_at is None:
+        return "срок не наступил"
+    return _yes_no(row.on_time)
+
+
+def incident_table(ctx: _Context) -> list[list[Any]]:
+    """One row per involved incident, in ``INCIDENT_COLUMNS`` order; times are local naive
+    datetimes, working hours a float (2 decimals), None where there is nothing."""
+    tz, end = ctx.tz, ctx.metrics.end
+    titles = {name: p.title for name, p in ctx.config.policies.items()}
+    table = []
+    for r in ctx.metrics.rows:
+        hours = r.hours_to_answer
+        table.append([
+            r.incident_id, _local(r.registered_at, tz), _local(r.first_response_due, tz),
+            _local(r.first_response_at, tz), _local(r.first_published_at, tz),
+            _local(r.answer_due, tz), _on_time(r, end),
+            None if hours is None else round(hours, 2), ctx.state(r.state),
+            ctx.category(r.category), ctx.department(r.department), ctx.executor(r.executor_id),
+            titles.get(r.policy, r.policy), _yes_no(r.overdue),
+            _yes_no(r.repeat) if r.registered_in_period else "",
+        ])
+    return table
+
+
+def write_csv(ctx: _Context, path: Path) -> Path:
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f, delimiter=";")
+        writer.writerow(INCIDENT_COLUMNS)
+        for row in incident_table(ctx):
+            writer.writerow([_csv_cell(v) for v in row])
+    return path
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return f"{value:%d.%m.%Y %H:%M}"
+    if isinstance(value, float):
+        return f"{value:.2f}".replace(".", ",")
+    return str(value)
+
+
+# -- the workbook -----------------------------------------------------------------------------
+
+
+def write_xlsx(ctx: _Context, path: Path) -> Path:
+    import xlsxwriter
+
+    m = ctx.metrics
+    wb = xlsxwriter.Workbook(str(path))
+    try:
+        bold = wb.add_format({"bold": True})
+        title = wb.add_format({"bold": True, "font_size": 14})
+        head = wb.add_format({"bold": True, "bg_color": "#e0e0e0", "text_wrap": True,
+                              "valign": "top", "border": 1})
+        when = wb.add_format({"num_format": "dd.mm.yyyy hh:mm"})
+        pct = wb.add_format({"num_format": "0%"})
+        dec = wb.add_format({"num_format": "0.00"})
+        wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+
+        # Сводка
+        ws = wb.add_worksheet("Сводка")
+        ws.set_column(0, 0, 52)
+        ws.set_column(1, 3, 18)
+        ws.write(0, 0, "Аналитическая записка МЦУ (Отклик)", title)
+        ws.write(1, 0, "Период")
+        ws.write(1, 1, ctx.period())
+        ws.write(2, 0, "Часовой пояс")
+        ws.write(2, 1, ctx.zone())
+        ws.write(3, 0, "Предыдущий период")
+        ws.write(3, 1, ctx.previous_label())
+        row = 5
+        ws.write(row, 0, "Политики SLA", bold)
+        for p in ctx.policies():
+            row += 1
+            ws.write(row, 0, p["title"])
+            ws.write(row, 1, f"{p['calendar']}; {p['rules']}")
+            ws.write(row, 3, p["count"])
+        row += 2
+        for col, name in enumerate(("Показатель", "Значение", "Предыдущий период",
+                                    "Изменение")):
+            ws.write(row, col, name, head)
+        for key, label in FIGURE_LABELS.items():
+            row += 1
+            change = ctx.changes[key]
+            fmt = pct if key in RATES else (dec if key not in _COUNTS else None)
+            ws.write(row, 0, label)
+            for col, value in ((1, change.current), (2, change.previous), (3, change.delta)):
+                if value is None:
+                    ws.write_blank(row, col, None)
+                else:
+                    ws.write_number(row, col, value, fmt)
+        row += 1
+        ws.write(row, 0, "Просроченные с прошлых периодов (входят в просроченные)")
+        ws.write_number(row, 1, m.overdue_carried)
+        for heading, groups in (("По категориям", m.by_category), ("По блокам", m.by_block),
+                                ("По подразделениям", m.by_department)):
+            row += 2
+            for col, name in enumerate((heading, "Новые", "Повторные", "Просроченные",
+                                        "Отложенные")):
+                ws.write(row, col, name, head)
+            for g in groups:
+                row += 1
+                ws.write_row(row, 0, (g.name, g.new, g.repeat, g.overdue, g.postponed))
+        for heading, items in (("Главные темы", m.top_topics), ("Места", m.top_places)):
+            row += 2
+            ws.write(row, 0, heading, head)
+            ws.write(row, 1, "Новых инцидентов", head)
+            for name, count in items:
+                row += 1
+                ws.write_row(row, 0, (name, count))
+        if m.is_empty:
+            row += 2
+            ws.write(row, 0, "За период инцидентов не было.", bold)
+
+        # Рейтинги
+        ws = wb.add_worksheet("Рейтинги")
+        ws.set_column(0, 0, 7)
+        ws.set_column(1, 1, 36)
+        ws.set_column(2, len(RATING_COLUMNS) - 1, 13)
+        ws.merge_range(0, 0, 0, len(RATING_COLUMNS) - 1, FORMULA, wrap)
+        ws.set_row(0, 75)
+        row = 2
+        for heading, rows in (("Подразделения", ctx.ratings.departments),
+                              ("Исполнители", ctx.ratings.executors)):
+            ws.write(row, 0, heading, bold)
+            row += 1
+            ws.write_row(row, 0, RATING_COLUMNS, head)
+            for r in rows:
+                row += 1
+                ws.write_row(row, 0, (r.rank, r.name, r.due, r.on_time, r.submissions,
+                                      r.returns, r.answered))
+                ws.write_number(row, 7, r.timeliness, pct)
+                ws.write_number(row, 8, r.completeness, pct)
+                ws.write_number(row, 9, r.volume, pct)
+                ws.write_number(row, 10, r.score, dec)
+            row += 2
+
+        # Инциденты
+        ws = wb.add_worksheet("Инциденты")
+        ws.write_row(0, 0, INCIDENT_COLUMNS, head)
+        ws.set_row(0, 45)
+        ws.set_column(0, 0, 7)
+        ws.set_column(1, 5, 16)
+        ws.set_column(6, 7, 11)
+        ws.set_column(8, 12, 28)
+        ws.set_column(13, 14, 11)
+        ws.freeze_panes(1, 1)
+        table = incident_table(ctx)
+        for i, values in enumerate(table, start=1):
+            for col, value in enumerate(values):
+                if value is None:
+                    ws.write_blank(i, col, None)
+                elif isinstance(value, datetime):
+                    ws.write_datetime(i, col, value, when)
+                elif isinstance(value, float):
+                    ws.write_number(i, col, value, dec)
+                else:
+                    ws.write(i, col, value)
+        if table:
+            ws.autofilter(0, 0, len(table), len(INCIDENT_COLUMNS) - 1)
+    finally:
+        wb.close()
+    return path
+
