@@ -16,17 +16,20 @@ from aiogram import Bot, Dispatcher
 from aiohttp import web
 
 from bot.config import Config
+from bot.morphology import make_lemmatizer
 from bot.outbox import OutboxSender, RateLimits
+from bot.publishers.telegram_group import TelegramGroupPublisher
 from bot.scheduler import start_scheduler
 from bot.service import Service
 from bot.sources.http_intake import make_app as make_intake_app
 from bot.store import Store
 from bot.telegram_api import TelegramTransport, make_bot
 from bot.templates import Templates
-from handlers.telegram import coordinator, executor, onboarding, views
+from handlers.telegram import coordinator, executor, groups, onboarding, views
 from handlers.telegram.albums import Albums
 from handlers.telegram.common import Context
 from handlers.telegram.render import TelegramChannel
+from workflows.detection import Detector
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +53,26 @@ class App:
         self.templates = Templates(config.tz)
         self.bot: Bot = make_bot(config.telegram_token, config.telegram_api_base)
         self.service = Service(self.store, config, self.templates,
-                               [TelegramChannel(self.templates)], config.policies, self.clock)
+                               [TelegramChannel(self.templates)], config.policies, self.clock,
+                               publishers={groups.SOURCE: TelegramGroupPublisher(self.bot)})
         self.outbox = OutboxSender(self.store, TelegramTransport(self.bot), self.clock,
                                    limits=self.limits,
                                    on_unreachable=self.service.tell_unreachable)
         self.service.wake_outbox = self.outbox.wake
         await self.service.seed_people()
         me = await self.bot.get_me()
+        detection = config.settings.detection
+        detector = Detector.from_config(
+            ((c.key, c.keywords, c.stop_words) for c in config.settings.categories),
+            make_lemmatizer(), min_length=detection.min_length, stop_words=detection.stop_words)
         self.dispatcher = Dispatcher(service=self.service, albums=self.albums,
-                                     bot_username=me.username or "")
+                                     bot_username=me.username or "", detector=detector)
         self.dispatcher.update.outer_middleware(Context(self.service))
         # Order matters: commands first, then modes (a reason being typed), then the
         # coordinator's intake, then the executor's draft, then the fallback.
         self.dispatcher.include_routers(*(routes.build() for routes in (
-            onboarding.router, views.router, coordinator.router, executor.router,
-            views.fallback)))
+            groups.router, onboarding.router, views.router, coordinator.router,
+            executor.router, views.fallback)))
 
     async def poll_once(self, long_poll: int = 0) -> int:
         """Fetch one batch of updates and handle them in order; the number handled."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Iterable
 from datetime import date, time, timedelta
@@ -181,13 +182,39 @@ class DepartmentSettings(_Section):
     name: str = Field(min_length=1)
 
 
+class DetectionSettings(_Section):
+    """How messages in watched threads are matched to categories (keywords on lemmas)."""
+
+    min_length: int = Field(default=15, ge=0)
+    # Words that veto every category (ads, job offers, sales).
+    stop_words: list[str] = ["реклама", "продам", "куплю", "вакансия", "розыгрыш"]
+
+
 class CategorySettings(_Section):
     key: Key
     name: str = Field(min_length=1)
     block: str = Field(min_length=1)
     department: str
+    # Detection in watched threads: words or phrases, in dictionary form («яма», «вывоз
+    # мусора»); every inflection matches. A stop word vetoes the category.
     keywords: list[str] = []
     stop_words: list[str] = []
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, v: list[str]) -> list[str]:
+        for word in v:
+            if not re.search(r"[^\W\d_]", word):
+                raise ValueError(f"keyword {word!r} has no letters")
+        return v
+
+    @field_validator("stop_words")
+    @classmethod
+    def _stop_words(cls, v: list[str]) -> list[str]:
+        for word in v:
+            if len(word.split()) != 1:
+                raise ValueError(f"stop word {word!r}: expected a single word")
+        return v
 
 
 class PersonSettings(_Section):
@@ -205,6 +232,7 @@ class Settings(_Section):
     language: Literal["ru"] = "ru"
     telegram: TelegramSettings = TelegramSettings()
     http: HttpSettings = HttpSettings()
+    detection: DetectionSettings = DetectionSettings()
     calendar: CalendarSettings = CalendarSettings()
     sla: SlaSettings = SlaSettings()
     departments: list[DepartmentSettings] = Field(min_length=1)

@@ -58,6 +58,7 @@ INCIDENT_COLUMNS = (
     "№", "Зарегистрирован", "Срок первичного ответа", "Первичный ответ", "Первая публикация",
     "Срок ответа", "Ответ в срок", "Рабочих часов до ответа", "Состояние", "Категория",
     "Подразделение", "Исполнитель", "Политика SLA", "Просрочен в периоде", "Повторный",
+    "Повторных жалоб в периоде",
 )
 RATING_COLUMNS = (
     "Место", "Название", "Сроков в периоде", "Ответов в срок", "Проектов ответа",
@@ -68,6 +69,7 @@ RATING_COLUMNS = (
 FIGURE_LABELS = {
     "new": "Новые инциденты",
     "repeat": "из них повторные",
+    "repeat_complaints": "Повторные жалобы к открытым инцидентам",
     "overdue": "Просроченные",
     "postponed": "Отложенные (промежуточный ответ)",
     "closed": "Закрытые",
@@ -600,7 +602,7 @@ def incident_table(ctx: _Context) -> list[list[Any]]:
             None if hours is None else round(hours, 2), ctx.state(r.state),
             ctx.category(r.category), ctx.department(r.department), ctx.executor(r.executor_id),
             titles.get(r.policy, r.policy), _yes_no(r.overdue),
-            _yes_no(r.repeat) if r.registered_in_period else "",
+            _yes_no(r.repeat) if r.registered_in_period else "", r.repeat_complaints,
         ])
     return table
 
@@ -681,11 +683,12 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
                                 ("По подразделениям", m.by_department)):
             row += 2
             for col, name in enumerate((heading, "Новые", "Повторные", "Просроченные",
-                                        "Отложенные")):
+                                        "Отложенные", "Повторные жалобы")):
                 ws.write(row, col, name, head)
             for g in groups:
                 row += 1
-                ws.write_row(row, 0, (g.name, g.new, g.repeat, g.overdue, g.postponed))
+                ws.write_row(row, 0, (g.name, g.new, g.repeat, g.overdue, g.postponed,
+                                      g.repeat_complaints))
         for heading, items in (("Главные темы", m.top_topics), ("Места", m.top_places)):
             row += 2
             ws.write(row, 0, heading, head)
@@ -728,7 +731,7 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
         ws.set_column(1, 5, 16)
         ws.set_column(6, 7, 11)
         ws.set_column(8, 12, 28)
-        ws.set_column(13, 14, 11)
+        ws.set_column(13, 15, 11)
         ws.freeze_panes(1, 1)
         table = incident_table(ctx)
         for i, values in enumerate(table, start=1):

@@ -211,6 +211,30 @@ class Service:
                 actor)
         return Result(True, "registered", incident)
 
+    async def observe(self, seen: Sighting) -> Result:
+        """A message in a watched thread (a VK post's comments, a Telegram group).
+
+        From the author of an incident whose final answer is out and still in its feedback
+        window, it reopens the incident to the same executor, quoting the resident. Otherwise,
+        when it matched a category (``seen.category``), it becomes an incident or a repeat.
+        """
+        if seen.thread and seen.author_id:
+            now = self.clock()
+            async with self.store.tx() as tx:
+                waiting = await tx.open_in_thread(seen.thread, seen.author_id)
+                if (waiting is not None and waiting.state is State.AWAITING_FEEDBACK
+                        and waiting.feedback_until is not None and now < waiting.feedback_until):
+                    if await tx.incident_by_external(seen.source, seen.external_id):
+                        return Result(True, "existing", waiting)
+                    await tx.add_repeat(seen, waiting.id, now)  # remembers this reply was seen
+                    out = core.reopen(waiting, None, f"Житель ответил: {seen.text}", now)
+                    incident = await self._commit(tx, waiting, out)
+                    await tx.delete_draft(incident.id)
+                    return Result(True, "reopened", incident)
+        if seen.category is None:
+            return Result(False, "no_match")
+        return await self.register(None, seen)
+
     async def _link_repeat(self, tx: Tx, incident: Incident, seen: Sighting,
                            now: datetime) -> None:
         await tx.add_repeat(seen, incident.id, now)

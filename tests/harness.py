@@ -53,12 +53,15 @@ key = "roads"
 name = "Дороги"
 block = "Дороги и транспорт"
 department = "roads"
+keywords = ["яма", "асфальт", "дорога"]
 
 [[categories]]
 key = "housing"
 name = "ЖКХ"
 block = "ЖКХ"
 department = "housing"
+keywords = ["отопление", "батарея", "горячая вода"]
+stop_words = ["сантехник"]
 
 [[people]]
 name = "Иванова Анна"

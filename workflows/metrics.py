@@ -21,7 +21,10 @@ department and executor): the report uses those as they are now.
   (compared case-insensitively, spaces trimmed) and the same category registered within the
   30 days before (``registered - 30 days <= other < registered``; at the very same moment the
   lower id is the earlier). Incidents without an author or a category are never repeats by this
-  rule. ``repeat_ids`` adds explicit repeats (links made by people) on top.
+  rule. ``repeat_ids`` adds explicit repeats (incidents marked as such by people) on top.
+- **repeat complaints** — further complaints of a resident linked to their open incident
+  instead of becoming a new one (``repeat`` audit rows in the period; issue 4's links). They
+  are not incidents, so they are not among the new ones: the note gives them apart.
 - **closed / reopened / redirected / rejected** — incidents with at least one ``close`` /
   ``reopen`` / ``redirect`` / ``reject`` in the period (each incident counted once).
 - **postponed** — incidents with an interim answer published in the period.
@@ -57,7 +60,7 @@ department and executor): the report uses those as they are now.
 - **Reopen rate** (resident dissatisfaction) = reopened incidents / final answers published in
   the period.
 - **Breakdowns** by category, block and department count, per group, the new, repeat, overdue
-  and postponed incidents (groups with all zeros are left out).
+  and postponed incidents and the repeat complaints (groups with all zeros are left out).
 - **Busiest topics** — the five categories with the most new incidents (ties by name).
 - **Busiest places** — the five places named most often in the texts of the new incidents
   (each incident counts a place once; ties by name). A place is the word after «ул.», «улица»
@@ -68,7 +71,8 @@ department and executor): the report uses those as they are now.
   («ул. Карла Маркса» gives «ул. Карла»), and names written in small letters or before the
   word («Садовая улица») are not found: a rough guide, not a gazetteer.
 - **Involved incidents** (one row each, for the exports): registered before ``end`` and
-  registered in the period, or with an audit row or a published answer in the period, or with
+  registered in the period, or with an audit row (a repeat complaint, an SLA ping, any
+  transition) or a published answer in the period, or with
   a first-response or answer deadline in the period, or overdue in it. The period is **empty**
   when no incident is involved.
 """
@@ -145,6 +149,7 @@ class IncidentRow:
     working_to_answer: timedelta | None  # registration → first answer, working time
     registered_in_period: bool
     repeat: bool
+    repeat_complaints: int  # linked in the period
     due_in_period: bool  # counted in the answer on-time rate
     overdue: bool
     overdue_carried: bool
@@ -184,6 +189,7 @@ class GroupCount:
     repeat: int = 0
     overdue: int = 0
     postponed: int = 0
+    repeat_complaints: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,7 @@ class Metrics:
     end: datetime
     new: int
     repeat: int
+    repeat_complaints: int
     closed: int
     overdue: int
     overdue_carried: int
@@ -391,6 +398,7 @@ def compute(
         closed_off: datetime | None = None
         last_author: int | None = None
         touched = False
+        complaints = 0
         for e in entries:
             if e.to_state is not None:
                 state = e.to_state
@@ -410,6 +418,8 @@ def compute(
                 events.append(WorkEvent("return", inc.id, e.at, last_author, inc.department))
             if e.action in counted and inside:
                 counted[e.action].add(inc.id)
+            if e.action == "repeat" and inside:
+                complaints += 1
         if first_response is None and inc.first_response_at is not None \
                 and inc.first_response_at < end:
             first_response = inc.first_response_at
@@ -483,7 +493,8 @@ def compute(
             first_response_on_time=fr_ok, first_published_at=first_published,
             answer_due=due, answered_at=answered_at, on_time=on_time,
             working_to_answer=working, registered_in_period=new,
-            repeat=new and inc.id in repeats, due_in_period=due_in_period,
+            repeat=new and inc.id in repeats, repeat_complaints=complaints,
+            due_in_period=due_in_period,
             overdue=overdue or carried, overdue_carried=carried, postponed=postponed,
         ))
 
@@ -493,6 +504,7 @@ def compute(
         start=start, end=end,
         new=sum(r.registered_in_period for r in rows),
         repeat=sum(r.repeat for r in rows),
+        repeat_complaints=sum(r.repeat_complaints for r in rows),
         closed=len(counted["close"]),
         overdue=sum(r.overdue for r in rows),
         overdue_carried=sum(r.overdue_carried for r in rows),
@@ -548,13 +560,14 @@ def _breakdown(
     key: Callable[[IncidentRow], str],
     name: Callable[[str], str],
 ) -> tuple[GroupCount, ...]:
-    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     for r in rows:
         s = sums[key(r)]
         s[0] += r.registered_in_period
         s[1] += r.repeat
         s[2] += r.overdue
         s[3] += r.postponed
+        s[4] += r.repeat_complaints
     groups = [GroupCount(k, name(k), *s) for k, s in sums.items() if any(s)]
     groups.sort(key=lambda g: (-g.new, -g.overdue, g.name.casefold()))
     return tuple(groups)
@@ -563,9 +576,9 @@ def _breakdown(
 # -- week over week ---------------------------------------------------------------------------
 
 COMPARED: tuple[str, ...] = (
-    "new", "repeat", "closed", "overdue", "postponed", "reopened", "redirected", "rejected",
-    "answered", "first_response_rate", "answer_rate", "median_hours", "p90_hours",
-    "returns_per_submission", "reopen_rate",
+    "new", "repeat", "repeat_complaints", "closed", "overdue", "postponed", "reopened",
+    "redirected", "rejected", "answered", "first_response_rate", "answer_rate",
+    "median_hours", "p90_hours", "returns_per_submission", "reopen_rate",
 )
 
 

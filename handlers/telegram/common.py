@@ -47,8 +47,13 @@ class Context(BaseMiddleware):
                       event: Update, data: dict[str, Any]) -> Any:
         user = data.get("event_from_user")
         chat = data.get("event_chat")
-        if user is None or (chat is not None and chat.type != "private"):
-            return None  # group chats are incident sources, not a place to work
+        if user is None:
+            return None
+        if chat is not None and chat.type != "private":
+            # Group chats are incident sources, not a place to work: no person, no refusal.
+            data["person"] = None
+            data["chat_state"] = None
+            return await handler(event, data)
         person = await self.service.person_for_chat(PLATFORM, user.id)
         if person is None and not _is_start(event):
             await self.service.refuse_stranger(PLATFORM, user.id, _describe(event))

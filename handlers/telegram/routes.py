@@ -10,14 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aiogram import Router
+from aiogram import F, Router
 
 Handler = Callable[..., Any]
 
 
 class Routes:
-    def __init__(self, name: str) -> None:
+    """Handlers of one feature; ``chat_types`` are the chats they serve (private by default:
+    group chats are incident sources, handled by their own routes)."""
+
+    def __init__(self, name: str, chat_types: tuple[str, ...] = ("private",)) -> None:
         self.name = name
+        self.chat_types = chat_types
         self._entries: list[tuple[str, tuple[Any, ...], Handler]] = []
 
     def _on(self, kind: str, filters: tuple[Any, ...]) -> Callable[[Handler], Handler]:
@@ -34,6 +38,8 @@ class Routes:
 
     def build(self) -> Router:
         router = Router(name=self.name)
+        router.message.filter(F.chat.type.in_(set(self.chat_types)))
+        router.callback_query.filter(F.message.chat.type.in_(set(self.chat_types)))
         for kind, filters, handler in self._entries:
             getattr(router, kind).register(handler, *filters)
         return router

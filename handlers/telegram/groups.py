@@ -1,0 +1,38 @@
+"""Telegram group chats the bot is a member of: residents' complaints become incidents, and a
+resident's reply after an answer reopens it."""
+
+from __future__ import annotations
+
+from aiogram import F
+from aiogram.types import Message
+
+from bot.service import Service
+from handlers.telegram.routes import Routes
+from workflows.detection import Detector
+from workflows.model import Sighting
+
+router = Routes("groups", chat_types=("group", "supergroup"))
+SOURCE = "telegram_group"
+
+
+def message_link(message: Message) -> str | None:
+    chat = message.chat
+    if chat.username:
+        return f"https://t.me/{chat.username}/{message.message_id}"
+    if str(chat.id).startswith("-100"):  # a supergroup without a public name
+        return f"https://t.me/c/{str(chat.id)[4:]}/{message.message_id}"
+    return None
+
+
+@router.message(F.text | F.caption)
+async def group_message(message: Message, service: Service, detector: Detector) -> None:
+    user = message.from_user
+    if user is None or user.is_bot:
+        return
+    text = message.text or message.caption or ""
+    found = detector.match(text)
+    await service.observe(Sighting(
+        source=SOURCE, external_id=f"{message.chat.id}:{message.message_id}", text=text,
+        category=found.category if found else None, url=message_link(message),
+        author=user.full_name, author_id=str(user.id), thread=f"tg:{message.chat.id}",
+        reply_to=str(message.message_id)))

@@ -1,0 +1,98 @@
+"""Telegram group chats as a source: complaints found on lemmas, answers published as
+replies, a resident's reply reopening the incident."""
+
+from __future__ import annotations
+
+from bot.fakes.telegram import FakeUser
+from tests.harness import COORDINATOR, PETROV, Harness
+
+GROUP = -1001234567890
+RESIDENT = FakeUser(7007, "Галина", "Жительница")
+NEIGHBOUR = FakeUser(7008, "Сосед")
+
+
+async def complain(otklik: Harness, text: str, user: FakeUser = RESIDENT) -> dict:
+    update = otklik.server.message(user, text, chat_id=GROUP)
+    await otklik.step()
+    return update
+
+
+async def answer_and_approve(otklik: Harness, n: int) -> None:
+    await otklik.press(PETROV, "take", n)
+    await otklik.say(PETROV, "Яму засыпали щебнем, асфальт положим весной.")
+    await otklik.press(PETROV, "submit", n)
+    await otklik.press(COORDINATOR, "approve", n)
+
+
+async def test_group_complaint_becomes_an_incident_once(otklik: Harness) -> None:
+    update = await complain(otklik, "Опять огромные ямами вся улица Кирова, сколько можно!")
+    incident = await otklik.incident(1)
+    assert incident is not None and incident.category == "roads"
+    assert incident.url == f"https://t.me/c/1234567890/{update['message']['message_id']}"
+    assert "Найдено и зарегистрировано обращение №1" in otklik.last_text(COORDINATOR)
+    assert "Обращение №1" in otklik.last_text(PETROV)
+    otklik.server.redeliver(update["update_id"])
+    await otklik.step()
+    assert await otklik.incident(2) is None
+    # Chatter without a keyword, or too short, is not an incident; the group gets no reply.
+    await complain(otklik, "Всем доброе утро, соседи!", NEIGHBOUR)
+    await complain(otklik, "Яма!", NEIGHBOUR)
+    assert await otklik.incident(2) is None
+    assert otklik.server.sent_to(GROUP) == []
+
+
+async def test_a_second_complaint_of_the_same_author_is_a_repeat(otklik: Harness) -> None:
+    await complain(otklik, "Во дворе дома 5 яма, машины бьются")
+    await complain(otklik, "Напоминаю про яму во дворе дома 5, никто не приехал")
+    assert await otklik.incident(2) is None
+    assert "Повторное обращение жителя по №1" in otklik.last_text(PETROV)
+    assert any(e.action == "repeat" for e in await otklik.audit())
+
+
+async def test_answer_is_published_as_a_reply_and_a_reply_reopens(otklik: Harness) -> None:
+    update = await complain(otklik, "Во дворе дома 5 огромная яма, машины бьются")
+    await answer_and_approve(otklik, 1)
+    assert "будет опубликован автоматически" in otklik.last_text(COORDINATOR)
+    assert otklik.app is not None
+    await otklik.app.service.sweep()
+    await otklik.step()
+    (reply,) = otklik.server.sent_to(GROUP)
+    assert reply.params["reply_parameters"]["message_id"] == update["message"]["message_id"]
+    assert reply.text == "Яму засыпали щебнем, асфальт положим весной."
+    assert (await otklik.incident(1)).state == "awaiting_feedback"
+    # Someone else's message does not reopen it; the resident's own reply does.
+    await complain(otklik, "А у нас во дворе тоже плохо", NEIGHBOUR)
+    assert (await otklik.incident(1)).state == "awaiting_feedback"
+    await complain(otklik, "Ничего не засыпали, яма на месте!")
+    incident = await otklik.incident(1)
+    assert incident.state == "reopened" and incident.executor_id is not None
+    assert "Ничего не засыпали" in otklik.last_text(PETROV)
+
+
+async def test_reply_after_the_window_does_not_reopen(otklik: Harness) -> None:
+    await complain(otklik, "Во дворе дома 5 огромная яма, машины бьются")
+    await answer_and_approve(otklik, 1)
+    assert otklik.app is not None
+    await otklik.app.service.sweep()
+    otklik.clock.advance(days=2, seconds=1)
+    await otklik.app.service.sweep()
+    assert (await otklik.incident(1)).state == "closed"
+    await complain(otklik, "Спасибо, но там снова яма появилась")
+    incident = await otklik.incident(1)
+    assert incident.state == "closed"
+    assert await otklik.incident(2) is not None  # a new complaint, a new incident
+
+
+async def test_deleted_message_falls_back_to_the_manual_package(otklik: Harness) -> None:
+    update = await complain(otklik, "Во дворе дома 5 огромная яма, машины бьются")
+    assert otklik.app is not None
+    await otklik.app.bot.delete_message(GROUP, update["message"]["message_id"])
+    await answer_and_approve(otklik, 1)
+    await otklik.app.service.sweep()
+    await otklik.step()
+    (package,) = [t for t in otklik.texts(COORDINATOR) if "Не удалось опубликовать" in t]
+    assert "Не удалось опубликовать" in package and "сообщение жителя удалено" in package
+    assert "Яму засыпали щебнем" in package
+    assert (await otklik.incident(1)).state == "approved"
+    await otklik.press(COORDINATOR, "published", 1)
+    assert (await otklik.incident(1)).state == "awaiting_feedback"
