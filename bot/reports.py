@@ -500,6 +500,7 @@ def _short(name: str, width: int) -> str:
 def draw_chart(ctx: _Context, path: Path) -> Path:
     """Two panels in one PNG: new incidents per day by their state at the end of the period
     (stacked bars), and the new incidents by category × department (a heat map)."""
+    from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -513,9 +514,9 @@ def draw_chart(ctx: _Context, path: Path) -> Path:
         (r.registered_at.astimezone(tz).date(), r.state) for r in new)
     states = [s for s in State if any(per_day[(d, s)] for d in days)]
 
-    fig = Figure(figsize=(11, 10), dpi=110, layout="constrained")
+    fig = Figure(figsize=(11, 11), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, height_ratios=(1, 1.25))
+    top, bottom = fig.subplots(2, 1, height_ratios=(1, 1.2))
 
     x = list(range(len(days)))
     base = [0] * len(days)
@@ -533,12 +534,13 @@ def draw_chart(ctx: _Context, path: Path) -> Path:
     top.yaxis.set_major_locator(MaxNLocator(integer=True))
     top.set_ylim(0, max([*base, 1]) * 1.15)
     top.set_ylabel("новых инцидентов")
-    top.set_title(f"Новые инциденты по дням, {ctx.period()} ({ctx.zone()}): "
-                  "состояние на конец периода", fontsize=11)
+    top.set_title(f"Новые инциденты по дням, {ctx.period()} ({ctx.zone()})\n"
+                  "цвет — состояние на конец периода", fontsize=11)
     top.grid(axis="y", alpha=0.3)
     top.set_axisbelow(True)
     if states:
-        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+        top.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=3, fontsize=8,
+                   frameon=False)
     else:
         top.text(0.5, 0.5, "новых инцидентов в периоде нет", ha="center", va="center",
                  transform=top.transAxes, color="#616161")
@@ -549,15 +551,22 @@ def draw_chart(ctx: _Context, path: Path) -> Path:
     bottom.set_title("Новые инциденты: категория × подразделение", fontsize=11)
     if pairs:
         grid = [[pairs[(c, d)] for d in deps] for c in cats]
-        image = bottom.imshow(grid, cmap="YlOrRd", aspect="auto", vmin=0)
         peak = max(max(row) for row in grid)
+        # Empty cells stay white, so the few filled ones stand out.
+        cmap = colormaps["YlOrRd"].with_extremes(bad="white")
+        shown = [[n if n else float("nan") for n in row] for row in grid]
+        image = bottom.imshow(shown, cmap=cmap, aspect="auto", vmin=0, vmax=peak)
+        bottom.set_xticks([j - 0.5 for j in range(1, len(deps))], minor=True)
+        bottom.set_yticks([i - 0.5 for i in range(1, len(cats))], minor=True)
+        bottom.grid(which="minor", color="#e0e0e0", linewidth=0.8)
+        bottom.tick_params(which="minor", length=0)
         for i, row in enumerate(grid):
             for j, n in enumerate(row):
                 if n:
                     bottom.text(j, i, str(n), ha="center", va="center", fontsize=10,
                                 color="white" if n > peak * 0.6 else "black")
-        bottom.set_xticks(range(len(deps)), [_short(ctx.department(d), 18) for d in deps],
-                          fontsize=8)
+        bottom.set_xticks(range(len(deps)), [_short(ctx.department(d), 22) for d in deps],
+                          fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
         bottom.set_yticks(range(len(cats)), [_short(ctx.category(c), 24) for c in cats],
                           fontsize=9)
         fig.colorbar(image, ax=bottom, label="инцидентов", shrink=0.8)

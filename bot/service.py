@@ -490,8 +490,8 @@ class Service:
             publisher = self.publishers[incident.source]
             text = _published_text(incident, draft)
             try:
-                posted = await publisher.publish(incident, origin, text,
-                                                 draft.attachments if draft else ())
+                posted, note = await publisher.publish(incident, origin, text,
+                                                       draft.attachments if draft else ())
             except PublishLater as e:
                 delay = timedelta(seconds=min(30 * 2 ** attempts, 3600))
                 async with self.store.tx() as tx:
@@ -509,6 +509,9 @@ class Service:
                 incident = await self._commit(tx, incident, out)
                 await self._after(tx, incident, "published", None, now)
                 await tx.finish_publication(incident_id, round_, "done", result=posted)
+                if note:
+                    await self._deliver(tx, incident, [Notification(
+                        core.COORDINATORS, "published_note", {"note": note})], None)
             done += 1
         return done
 

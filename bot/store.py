@@ -432,6 +432,19 @@ class Tx:
             " published_by) VALUES (?, ?, ?, ?, ?, ?)",
             (incident_id, kind, text, payload, ts(now), by))
 
+    # --- source cursors ----------------------------------------------------------------------
+
+    async def cursor(self, source: str, key: str) -> int:
+        row = await self._one("SELECT value FROM source_cursors WHERE source = ? AND key = ?",
+                              (source, key))
+        return int(row[0]) if row else 0
+
+    async def set_cursor(self, source: str, key: str, value: int) -> None:
+        await self.conn.execute(
+            "INSERT INTO source_cursors (source, key, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (source, key) DO UPDATE SET value = MAX(value, excluded.value)",
+            (source, key, value))
+
     # --- publications ----------------------------------------------------------------------
 
     async def add_publication(self, incident_id: int, round_: int, now: datetime) -> None:

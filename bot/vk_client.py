@@ -184,7 +184,7 @@ def scrub(text: str, *secrets: str | None) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    return text
+    return _TOKEN_PARAM_RE.sub(r"\1***", text)
 
 
 def _token(api: vk_api.VkApi) -> str | None:

@@ -139,7 +139,9 @@ async def test_report_of_the_hand_checked_week(config: Config, store: Store,
         pytest.approx(1 / 3)
     assert find(summary, "Инцидент Менеджмент")[3] == 7
     assert find(summary, "Повторные жалобы к открытым инцидентам")[1:4] == (1, 0, 1)
-    assert find(summary, "Дороги: ямы, очистка от снега")[1:6] == (4, 1, 2, 0, 1)
+    by_category, top_topic = [r for r in summary if r[0] == "Дороги: ямы, очистка от снега"]
+    assert by_category[1:6] == (4, 1, 2, 0, 1)  # new, repeat, overdue, postponed, complaints
+    assert top_topic[1] == 4
 
     ratings = cells(wb["Рейтинги"])
     assert "0,4 × своевременность" in str(ratings[0][0])
@@ -293,7 +295,7 @@ def realistic_week(config: Config, end: datetime, seed: int = 7
                 if fate not in ("assigned", "in_progress"):
                     kind = DraftKind.INTERIM if fate == "waiting" else DraftKind.FINAL
                     kept = [kind]
-                    t = cal.add_working(t, timedelta(minutes=rng.randint(60, 660)))
+                    t = cal.add_working(t, timedelta(minutes=rng.randint(60, 540)))
                     story.append(("submit", S.IN_PROGRESS, S.ON_REVIEW, t, executor,
                                   kind.value))
                     if rng.random() < 0.25:
@@ -325,7 +327,7 @@ def realistic_week(config: Config, end: datetime, seed: int = 7
                 text=f"{category.name.split(':')[0]}: проблема, {street}, д. {rng.randint(1, 80)}",
                 category=key, department=category.department,
                 executor_id=None if fate in ("rejected", "redirected") else executor,
-                priority=priority, registered_at=t0, author=f"resident{rng.randint(1, 40)}",
+                priority=priority, registered_at=t0, author=f"resident{rng.randint(1, 300)}",
                 first_response_due=deadlines.first_response, answer_due=deadlines.answer,
                 clock_start=t0))
     return incidents, audit, answers

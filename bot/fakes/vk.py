@@ -35,7 +35,7 @@ Choices where VK's answer is not documented (say so if you learn better):
   client left at vk_api's default 5.92 fails loudly instead of getting other shapes.
 - Not modelled: privacy of walls, bans, captcha, the 1-hour window of ``random_id``, access
   keys of photos, ``peer_ids`` beyond the basic answer, community tokens commenting on other
-  communities' walls (allowed here).
+  communities' walls (allowed here). The long poll serves the bot's community only.
 """
 
 from __future__ import annotations
@@ -573,13 +573,7 @@ class FakeVkServer:
         self.longpoll_requests += 1
         query = request.query
         if self._lp_failures:
-            failed = self._lp_failures.pop(0)
-            if failed in (2, 3):
-                self._lp_key = secrets.token_hex(20)
-            body: dict[str, Any] = {"failed": failed}
-            if failed == 1:
-                body["ts"] = str(self._next_ts)
-            return web.json_response(body)
+            return self._longpoll_failure()
         if query.get("act") != "a_check" or query.get("key") != self._lp_key:
             return web.json_response({"failed": 2})
         try:
@@ -599,9 +593,18 @@ class FakeVkServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), remaining)
         if self._lp_failures and ts == self._next_ts:
-            return await self._handle_longpoll(request)
+            return self._longpoll_failure()
         updates = self._events[ts - self._first_ts:]
         return web.json_response({"ts": str(self._next_ts), "updates": updates})
+
+    def _longpoll_failure(self) -> web.Response:
+        failed = self._lp_failures.pop(0)
+        if failed in (2, 3):
+            self._lp_key = secrets.token_hex(20)
+        body: dict[str, Any] = {"failed": failed}
+        if failed == 1:
+            body["ts"] = str(self._next_ts)
+        return web.json_response(body)
 
     @property
     def _next_ts(self) -> int:

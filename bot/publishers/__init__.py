@@ -1,7 +1,8 @@
 """Publishers post an approved answer back where the resident wrote.
 
 A publisher gets the incident, where it came from (thread, the message to answer) and the
-answer with its files, and returns the id of what it posted. It raises
+answer with its files, and returns the id of what it posted with an optional note for the
+coordinator (say, the photos had to be left out). It raises
 :class:`PublishLater` for what may pass (rate limits, network) and :class:`PublishFailed`
 with a reason a coordinator can read for what will not (post deleted, comments closed, no
 rights): the coordinator then gets the ready package to publish by hand.
@@ -25,4 +26,4 @@ class PublishFailed(Exception):
 
 class Publisher(Protocol):
     async def publish(self, incident: Incident, origin: dict[str, str | None], text: str,
-                      attachments: Sequence[Attachment]) -> str: ...
+                      attachments: Sequence[Attachment]) -> tuple[str, str | None]: ...

@@ -23,7 +23,7 @@ class TelegramGroupPublisher:
         self.bot = bot
 
     async def publish(self, incident: Incident, origin: dict[str, str | None], text: str,
-                      attachments: Sequence[Attachment]) -> str:
+                      attachments: Sequence[Attachment]) -> tuple[str, str | None]:
         thread, reply_to = origin.get("thread") or "", origin.get("reply_to")
         if not thread.startswith("tg:") or not reply_to:
             raise PublishFailed("неизвестно, где писал житель")
@@ -47,4 +47,4 @@ class TelegramGroupPublisher:
             if "replied not found" in e.message or "reply" in e.message.lower():
                 raise PublishFailed("сообщение жителя удалено") from None
             raise PublishFailed(f"Telegram отклонил ответ: {e.message}") from None
-        return f"{chat_id}:{sent.message_id}"
+        return f"{chat_id}:{sent.message_id}", None
