@@ -25,7 +25,7 @@ from bot.sources.http_intake import make_app as make_intake_app
 from bot.store import Store
 from bot.telegram_api import TelegramTransport, make_bot
 from bot.templates import Templates
-from handlers.telegram import coordinator, executor, groups, onboarding, views
+from handlers.telegram import chat, groups
 from handlers.telegram.albums import Albums
 from handlers.telegram.common import Context
 from handlers.telegram.render import TelegramChannel
@@ -68,11 +68,7 @@ class App:
         self.dispatcher = Dispatcher(service=self.service, albums=self.albums,
                                      bot_username=me.username or "", detector=detector)
         self.dispatcher.update.outer_middleware(Context(self.service))
-        # Order matters: commands first, then modes (a reason being typed), then the
-        # coordinator's intake, then the executor's draft, then the fallback.
-        self.dispatcher.include_routers(*(routes.build() for routes in (
-            groups.router, onboarding.router, views.router, coordinator.router,
-            executor.router, views.fallback)))
+        self.dispatcher.include_routers(groups.router.build(), chat.router.build())
 
     async def poll_once(self, long_poll: int = 0) -> int:
         """Fetch one batch of updates and handle them in order; the number handled."""

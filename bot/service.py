@@ -250,7 +250,8 @@ class Service:
     async def add_intake(self, actor: Person, chat_id: int, *, source: str, text: str,
                          url: str | None, author: str | None,
                          attachments: list[dict[str, Any]], media_group_id: str | None,
-                         category_buttons: Sequence[Sequence[Button]]) -> None:
+                         category_buttons: Sequence[Sequence[Button]],
+                         platform: str = "telegram") -> None:
         """Keep a post the coordinator sent and ask for its category, in one transaction.
 
         The items of an album after the first join the same intake (or, once registered,
@@ -268,7 +269,7 @@ class Service:
             intake_id = await tx.add_intake(actor.id, source, text, url, author, attachments,
                                             media_group_id, now)
             rows = [[replace(b, incident_id=intake_id) for b in row] for row in category_buttons]
-            await self._send(tx, "telegram", chat_id, self.templates.phrase("pick_category"),
+            await self._send(tx, platform, chat_id, self.templates.phrase("pick_category"),
                              rows)
 
     def policy_for(self, source: str) -> Policy:

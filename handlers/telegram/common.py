@@ -1,4 +1,4 @@
-"""What every Telegram handler shares: who is writing, in which mode, and how to answer.
+"""The outer middleware of every Telegram update: who is writing, and in which mode.
 
 ``Context`` is the outer middleware of every update: it drops redeliveries (by update id),
 looks up the bound person, refuses strangers politely (with an audit row), and passes the
@@ -13,14 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.filters import Filter
-from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+from aiogram.types import TelegramObject, Update
 
-from bot.service import Result, Service
-from bot.store import ChatState
-from bot.templates import Templates
-from handlers.telegram.render import Act
-from workflows.model import Person
+from bot.service import Service
 
 log = logging.getLogger(__name__)
 PLATFORM = "telegram"
@@ -81,42 +76,3 @@ def _describe(event: Update) -> str:
     if event.callback_query is not None:
         return f"button {event.callback_query.data}"
     return event.event_type
-
-
-class Mode(Filter):
-    """Matches when the person's chat is in one of the given modes (``None``: no mode)."""
-
-    def __init__(self, *modes: str | None) -> None:
-        self.modes = modes
-
-    async def __call__(self, event: TelegramObject, chat_state: ChatState | None = None) -> bool:
-        return (chat_state.mode if chat_state else None) in self.modes
-
-
-class HasRole(Filter):
-    def __init__(self, *roles: str) -> None:
-        self.roles = roles
-
-    async def __call__(self, event: TelegramObject, person: Person | None = None) -> bool:
-        return person is not None and any(person.has(r) for r in self.roles)  # type: ignore[arg-type]
-
-
-async def say(service: Service, chat_id: int, text: str, *args: Any, **kwargs: Any) -> None:
-    await service.say(PLATFORM, chat_id, text, *args, **kwargs)
-
-
-async def answer_result(query: CallbackQuery, templates: Templates, result: Result,
-                        n: int, ok_text: str | None = None) -> None:
-    """Answer a button press: a short confirmation, or why it was refused (as an alert)."""
-    if result.ok:
-        await query.answer(ok_text or templates.phrase("done"))
-    else:
-        await query.answer(templates.refusal(result.code, n=n), show_alert=True)
-
-
-async def refuse_message(service: Service, message: Message, result: Result, n: int) -> None:
-    await say(service, message.chat.id, service.templates.refusal(result.code, n=n))
-
-
-def version_of(data: Act) -> int | None:
-    return None if data.v < 0 else data.v

@@ -1,0 +1,593 @@
+"""The conversations of Otklik, the same on every platform.
+
+A front end (Telegram, VK) turns an update into a :class:`Turn` — who is writing, from which
+chat, in which mode — and calls :func:`press` for a button, :func:`text` for a message,
+:func:`attach` for a photo or document. The flows call the service and answer through the
+outbox on the turn's platform; the answer to a button press (a short toast, or the reason it
+was refused) is left on the turn for the front end to show its own way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from bot.service import Result, Service
+from bot.store import ChatState
+from workflows.dates import parse_local
+from workflows.model import Attachment, Button, DraftKind, Person, Role, Sighting, State
+from workflows.transitions import actions_for
+
+WRITING = "writing"
+OVERSEERS = (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER, Role.ADMIN)
+URL = re.compile(r"https?://\S+")
+
+# Buttons that need a text first: the chat mode, the prompt, and the action (with its
+# argument) that the text completes.
+NEEDS_TEXT = {
+    "decline": ("decline_reason", "decline_prompt", ("decline", "")),
+    "return": ("return_reason", "return_prompt", ("return", "")),
+    "edit_approve": ("edit_text", "edit_prompt", ("edit_approve", "")),
+    "redirect": ("redirect_text", "redirect_prompt", ("redirect", "")),
+    "reject": ("reject_reason", "reject_prompt", ("reject", "")),
+    "reopen": ("reopen_reason", "reopen_prompt", ("reopen", "")),
+    "urgent": ("urgent_deadline", "urgent_prompt", ("priority", "urgent")),
+    "extend": ("extend_text", "extend_prompt", ("extend", "")),
+}
+MODE_ACTION = {mode: action for mode, _, action in NEEDS_TEXT.values()}
+# Buttons that act at once.
+DIRECT = {"take", "approve", "published", "close", "remind"}
+
+
+@dataclass
+class Turn:
+    """One update being handled: where to answer, and the answer to a button press."""
+
+    service: Service
+    platform: str
+    chat_id: int
+    person: Person | None
+    chat_state: ChatState | None = None
+    invite_link: Callable[[str], str] = lambda token: token
+    # The answer to a button press; blank: answer silently (a message follows instead).
+    toast: str = ""
+    alert: bool = False
+
+    @property
+    def templates(self) -> Any:
+        return self.service.templates
+
+    @property
+    def me(self) -> Person:
+        assert self.person is not None
+        return self.person
+
+    async def say(self, text: str, buttons: Sequence[Sequence[Button]] = (), **kw: Any) -> None:
+        await self.service.say(self.platform, self.chat_id, text, buttons, **kw)
+
+    def answer(self, result: Result, n: int, ok: str = "") -> bool:
+        """Leave the answer to a press: ``ok`` (or «Готово»), or the refusal as an alert."""
+        if result.ok:
+            self.toast = ok or self.templates.phrase("done")
+        else:
+            self.toast, self.alert = self.templates.refusal(result.code, n=n), True
+        return result.ok
+
+    async def refuse(self, result: Result, n: int) -> None:
+        await self.say(self.templates.refusal(result.code, n=n))
+
+    async def set_mode(self, mode: str, n: int | None, data: dict[str, Any] | None = None
+                       ) -> None:
+        await self.service.set_mode(self.me, self.platform, mode, n, data)
+
+    async def clear_mode(self) -> None:
+        await self.service.clear_mode(self.me, self.platform)
+
+
+# --- buttons ---------------------------------------------------------------------------------
+
+async def press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
+    """A button press: action ``a`` on incident (or intake) ``n`` from a card of version
+    ``v``, with argument ``x``."""
+    handler = PRESSES.get(a)
+    if a in NEEDS_TEXT:
+        await _ask_text(turn, a, n, v)
+    elif a in DIRECT:
+        result = await turn.service.act(turn.me, n, a, version=v)
+        if turn.answer(result, n) and a == "take":
+            await _start_writing(turn, n)
+    elif handler is not None:
+        await handler(turn, n, v, x)
+    else:
+        turn.toast, turn.alert = turn.templates.refusal("unknown_action"), True
+
+
+async def _ask_text(turn: Turn, a: str, n: int, v: int | None) -> None:
+    mode, prompt, (action, arg) = NEEDS_TEXT[a]
+    check = await turn.service.act(turn.me, n, action, version=v, dry_run=True,
+                                   arg=arg if arg != "urgent" else None)
+    if not turn.answer(check, n, ok=" "):
+        return
+    await turn.set_mode(mode, n, {"v": v})
+    await turn.say(turn.templates.phrase(prompt, n=n), [[Button("abort", n)]])
+    if a == "edit_approve":
+        draft = await turn.service.draft(n)
+        if draft and draft.text:
+            await turn.say(f"<code>{_escape(draft.text)}</code>")
+
+
+async def _priority(turn: Turn, n: int, v: int | None, x: str) -> None:
+    turn.answer(await turn.service.act(turn.me, n, "priority", arg=x), n)
+
+
+async def _abort(turn: Turn, n: int, v: int | None, x: str) -> None:
+    await turn.clear_mode()
+    turn.toast = turn.templates.phrase("aborted")
+
+
+async def _show(turn: Turn, n: int, v: int | None, x: str) -> None:
+    turn.toast = " "
+    await show(turn, n)
+
+
+async def _answer(turn: Turn, n: int, v: int | None, x: str) -> None:
+    incident = await turn.service.incident(n)
+    code = ""
+    if incident is None:
+        code = "not_found"
+    elif incident.executor_id != turn.me.id:
+        code = "not_assigned"
+    elif incident.state is not State.IN_PROGRESS:
+        code = "wrong_state"
+    if not turn.answer(Result(not code, code), n, ok=" "):
+        return
+    await _start_writing(turn, n)
+
+
+async def _submit(turn: Turn, n: int, v: int | None, x: str) -> None:
+    result = await turn.service.act(turn.me, n, "submit")
+    if not result.ok and result.code == "empty_reason":
+        turn.toast, turn.alert = turn.templates.phrase("draft_needs_text"), True
+        return
+    if turn.answer(result, n, ok=turn.templates.phrase("draft_submitted", n=n)):
+        await turn.clear_mode()
+        await turn.say(turn.templates.phrase("draft_submitted", n=n))
+
+
+async def _clear_attachments(turn: Turn, n: int, v: int | None, x: str) -> None:
+    result = await turn.service.draft_clear_attachments(turn.me, n)
+    if turn.answer(result, n, ok=turn.templates.phrase("draft_cleared")):
+        await send_preview(turn, n)
+
+
+async def _cancel_draft(turn: Turn, n: int, v: int | None, x: str) -> None:
+    result = await turn.service.draft_cancel(turn.me, n)
+    if turn.answer(result, n):
+        await turn.clear_mode()
+        await turn.say(turn.templates.phrase("draft_cancelled", n=n))
+
+
+async def _interim(turn: Turn, n: int, v: int | None, x: str) -> None:
+    turn.toast = " "
+    await turn.say(turn.templates.phrase("promise_prompt"),
+                   [[Button("promise", n, "1"), Button("promise", n, "3"),
+                     Button("promise", n, "7")], [Button("promise", n, "pick")]])
+
+
+async def _promise(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if x == "pick":
+        turn.toast = " "
+        await turn.set_mode("promise_date", n)
+        await turn.say(turn.templates.phrase("promise_prompt"), [[Button("abort", n)]])
+        return
+    today = turn.service.clock().astimezone(turn.service.config.tz).date()
+    await _promise_day(turn, n, today + timedelta(days=int(x or "1")))
+
+
+async def _promise_day(turn: Turn, n: int, day: date) -> None:
+    # The executor is asked for the final answer at the start of the promised working day.
+    incident = await turn.service.incident(n)
+    calendar = turn.service.policy_for(incident.source if incident else "").calendar
+    at = calendar.next_working_moment(datetime.combine(day, time(0, 0), tzinfo=calendar.tz))
+    result = await turn.service.draft_kind(turn.me, n, DraftKind.INTERIM, at)
+    if turn.answer(result, n):
+        await send_preview(turn, n)
+    else:
+        await turn.refuse(result, n)
+
+
+async def _final(turn: Turn, n: int, v: int | None, x: str) -> None:
+    result = await turn.service.draft_kind(turn.me, n, DraftKind.FINAL, None)
+    if turn.answer(result, n):
+        await send_preview(turn, n)
+
+
+async def _reassign(turn: Turn, n: int, v: int | None, x: str) -> None:
+    t = turn.templates
+    if not turn.me.has(Role.COORDINATOR):
+        await turn.service.act(turn.me, n, "reassign", target=turn.me.id)  # audited refusal
+        turn.toast, turn.alert = t.refusal("wrong_role"), True
+        return
+    check = await turn.service.act(turn.me, n, "reassign", version=v, dry_run=True)
+    if not turn.answer(check, n, ok=" "):
+        return
+    incident = check.incident
+    executors = [p for p in await turn.service.people() if p.has(Role.EXECUTOR)
+                 and (incident is None or p.id != incident.executor_id)]
+    if not executors:
+        await turn.say(t.phrase("no_executors"))
+        return
+    departments = turn.service.config.departments
+
+    def who(p: Person) -> str:
+        names = ", ".join(departments.get(d, d) for d in sorted(p.departments))
+        return f"{p.name} ({names})" if names else p.name
+
+    await turn.say(t.phrase("pick_executor", n=n),
+                   [[Button("to", n, str(p.id), label=who(p))] for p in executors],
+                   version=incident.version if incident else None)
+
+
+async def _reassign_to(turn: Turn, n: int, v: int | None, x: str) -> None:
+    turn.answer(await turn.service.act(turn.me, n, "reassign", version=v, target=int(x)), n)
+
+
+async def _first_response(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """One tap: the primary answer naming the deadline, ready to publish."""
+    check = await turn.service.act(turn.me, n, "first_response", dry_run=True)
+    if not turn.answer(check, n, ok=" ") or check.incident is None:
+        return
+    await turn.say(turn.templates.render("first_response_package", incident=check.incident),
+                   [[Button("fr_published", n)]])
+
+
+async def _first_response_published(turn: Turn, n: int, v: int | None, x: str) -> None:
+    turn.answer(await turn.service.act(turn.me, n, "first_response"), n)
+
+
+async def _category(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """The coordinator picked the category of a post they sent: register it."""
+    t = turn.templates
+    async with turn.service.store.read() as tx:
+        row = await tx.intake(n)
+    if row is None or row["person_id"] != turn.me.id:
+        turn.toast, turn.alert = t.refusal("not_found"), True
+        return
+    if row["incident_id"] is not None:
+        turn.toast, turn.alert = t.phrase("intake_gone"), True
+        return
+    atts = tuple(Attachment(a["kind"], a["file_id"], a["file_name"], a["mime_type"],
+                            a["local_path"]) for a in json.loads(row["attachments"]))
+    result = await turn.service.register(turn.me, Sighting(
+        source=row["source"], external_id=f"intake:{row['id']}", text=row["text"],
+        category=x, url=row["url"], author=row["author"], attachments=atts))
+    if result.ok and result.incident is not None:
+        async with turn.service.store.tx() as tx:
+            await tx.update_intake(row["id"], incident_id=result.incident.id)
+    turn.answer(result, 0)
+
+
+async def _invite_role(turn: Turn, n: int, v: int | None, x: str) -> None:
+    t = turn.templates
+    if not turn.me.has(Role.ADMIN):
+        turn.toast, turn.alert = t.refusal("wrong_role"), True
+        return
+    turn.toast = " "
+    rows = [[Button("inv_dept", 0, f"{x}/{key}", label=name)]
+            for key, name in turn.service.config.departments.items()]
+    if x != Role.EXECUTOR:
+        rows.append([Button("inv_dept", 0, f"{x}/", label="—")])
+    await turn.say(t.phrase("invite_pick_department"), rows)
+
+
+async def _invite_department(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if not turn.me.has(Role.ADMIN):
+        turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
+        return
+    role, _, department = x.partition("/")
+    await turn.set_mode("invite_name", None, {"role": role, "department": department or None})
+    turn.toast = " "
+    await turn.say(turn.templates.phrase("invite_ask_name"))
+
+
+PRESSES: dict[str, Callable[[Turn, int, int | None, str], Awaitable[None]]] = {
+    "priority": _priority, "abort": _abort, "show": _show, "answer": _answer,
+    "edit_text": _answer, "submit": _submit, "clear_attachments": _clear_attachments,
+    "cancel": _cancel_draft, "interim": _interim, "promise": _promise, "final": _final,
+    "reassign": _reassign, "to": _reassign_to, "first_response": _first_response,
+    "fr_published": _first_response_published, "cat": _category,
+    "inv_role": _invite_role, "inv_dept": _invite_department,
+}
+
+
+# --- messages --------------------------------------------------------------------------------
+
+async def text(turn: Turn, body: str) -> None:
+    """A text message: a command, the text a mode waits for, a draft, or a post to register."""
+    t = turn.templates
+    if body.startswith("/"):
+        await command(turn, body)
+        return
+    state = turn.chat_state
+    mode = state.mode if state else None
+    if mode in MODE_ACTION and state is not None:
+        await _mode_text(turn, state, body)
+    elif mode == "promise_date" and state is not None:
+        n = state.incident_id or 0
+        when = parse_local(body, turn.service.clock(), turn.service.config.tz)
+        today = turn.service.clock().astimezone(turn.service.config.tz).date()
+        if when is None or when.date() <= today:
+            await turn.say(t.refusal("bad_deadline"))
+            return
+        await turn.set_mode(WRITING, n)
+        await _promise_day(turn, n, when.date())
+    elif mode == "invite_name" and state is not None:
+        await turn.clear_mode()
+        await _issue_invite(turn, Role(state.data["role"]), state.data["department"],
+                            body.strip())
+    elif mode == WRITING or (mode is None and turn.me.has(Role.EXECUTOR)
+                             and not turn.me.has(Role.COORDINATOR)):
+        n = await _draft_target(turn)
+        if n is None:
+            return
+        result = await turn.service.draft_text(turn.me, n, body)
+        if not result.ok:
+            await turn.refuse(result, n)
+            return
+        await send_preview(turn, n)
+    elif turn.me.has(Role.COORDINATOR):
+        await intake(turn, body, [], source="manual", url=None, author=None)
+    else:
+        await turn.say(t.phrase("unknown_input"))
+
+
+async def _mode_text(turn: Turn, state: ChatState, body: str) -> None:
+    n = state.incident_id or 0
+    action, arg = MODE_ACTION[state.mode]
+    result = await turn.service.act(turn.me, n, action, version=state.data.get("v"),
+                                    text=body, arg=arg or None)
+    if result.ok or result.code not in {"empty_reason", "bad_deadline"}:
+        await turn.clear_mode()
+    if not result.ok:
+        await turn.refuse(result, n)
+    elif action != "edit_approve":  # approval answers with the publication package itself
+        await turn.say(turn.templates.phrase("reason_received"))
+
+
+async def attach(turn: Turn, attachment: Attachment | None, unique_id: str,
+                 media_group_id: str | None, caption: str | None,
+                 settle_later: Callable[[str, Callable[[], Awaitable[object]]], None]) -> None:
+    """A photo or document: part of the executor's draft, or of a post the coordinator sends.
+    ``settle_later`` shows one preview once an album has stopped growing."""
+    t = turn.templates
+    mode = turn.chat_state.mode if turn.chat_state else None
+    if mode != WRITING and turn.me.has(Role.COORDINATOR):
+        await intake(turn, caption or "", [attachment] if attachment else [],
+                     source="manual", url=None, author=None, media_group_id=media_group_id)
+        return
+    if mode not in (WRITING, None) or not turn.me.has(Role.EXECUTOR):
+        await turn.say(t.phrase("unknown_input"))
+        return
+    n = await _draft_target(turn)
+    if n is None:
+        return
+    if attachment is None:
+        await turn.say(t.phrase("unsupported_file"))
+        return
+    result = await turn.service.draft_attach(turn.me, n, attachment, unique_id, media_group_id)
+    if not result.ok:
+        await turn.refuse(result, n)
+        return
+    if caption:
+        await turn.service.draft_text(turn.me, n, caption)
+    settle_later(f"draft:{turn.platform}:{turn.me.id}:{n}", lambda: send_preview(turn, n))
+
+
+async def intake(turn: Turn, body: str, attachments: list[Attachment], *, source: str,
+                 url: str | None, author: str | None, media_group_id: str | None = None
+                 ) -> None:
+    """A post the coordinator sent (forwarded, or its text with a link and photos): keep it
+    and ask for the category."""
+    found = URL.search(body)
+    url = url or (found.group(0) if found else None)
+    if url and ("vk.com" in url or "vk.ru" in url):
+        source = "vk"
+    rows = [[Button("cat", 0, key, label=c.name)]
+            for key, c in turn.service.config.categories.items()]
+    await turn.service.add_intake(
+        turn.me, turn.chat_id, source=source, text=body, url=url, author=author,
+        attachments=[_att_dict(a) for a in attachments], media_group_id=media_group_id,
+        category_buttons=rows, platform=turn.platform)
+
+
+def _att_dict(a: Attachment) -> dict[str, str | None]:
+    return {"kind": a.kind, "file_id": a.file_id, "file_name": a.file_name,
+            "mime_type": a.mime_type, "local_path": a.local_path}
+
+
+async def _draft_target(turn: Turn) -> int | None:
+    """Which incident a draft message belongs to: the one being written, or the only one in
+    progress. With several in progress the executor is asked to pick (nothing is lost: the
+    message stays in the chat)."""
+    state = turn.chat_state
+    if state is not None and state.mode == WRITING and state.incident_id:
+        return state.incident_id
+    mine = [i for i in await turn.service.visible_incidents(turn.me)
+            if i.executor_id == turn.me.id and i.state is State.IN_PROGRESS]
+    if len(mine) == 1:
+        await turn.set_mode(WRITING, mine[0].id)
+        return mine[0].id
+    t = turn.templates
+    if not mine:
+        await turn.say(t.phrase("no_active"))
+    else:
+        await turn.say(t.phrase("pick_incident"),
+                       [[Button("answer", i.id, label=f"№{i.id}: {i.text[:30]}")] for i in mine])
+    return None
+
+
+async def _start_writing(turn: Turn, n: int) -> None:
+    """Writing mode; a draft already saved (returned, or written before a restart) is shown
+    with its buttons so that nothing has to be typed again."""
+    await turn.set_mode(WRITING, n)
+    await turn.say(turn.templates.phrase("write_answer", n=n))
+    if await turn.service.draft(n) is not None:
+        await send_preview(turn, n)
+
+
+async def send_preview(turn: Turn, n: int) -> None:
+    service = turn.service
+    draft = await service.draft(n)
+    incident = await service.incident(n)
+    if incident is None:
+        return
+    atts = draft.attachments if draft else ()
+    body = turn.templates.render(
+        "preview", incident=incident, draft=draft,
+        photos=sum(a.kind == "photo" for a in atts),
+        documents=sum(a.kind == "document" for a in atts))
+    interim = draft is not None and draft.kind is DraftKind.INTERIM
+    rows = [[Button("submit", n)], [Button("edit_text", n), Button("clear_attachments", n)],
+            [Button("final", n) if interim else Button("interim", n), Button("cancel", n)]]
+    if not atts:
+        rows[1] = [Button("edit_text", n)]
+    await turn.say(body, rows)
+
+
+# --- commands --------------------------------------------------------------------------------
+
+async def command(turn: Turn, body: str) -> None:
+    name, _, args = body.partition(" ")
+    name = name.split("@", 1)[0].lower()
+    args = args.strip()
+    t = turn.templates
+    match name:
+        case "/start":
+            await start(turn, args)
+        case "/help":
+            await turn.say(t.phrase("help"))
+        case "/cancel":
+            await turn.clear_mode()
+            await turn.say(t.phrase("aborted"))
+        case "/my":
+            await my(turn)
+        case "/open":
+            await open_incidents(turn)
+        case "/incident":
+            number = args.lstrip("№#")
+            if not number.isdigit():
+                await turn.say(t.phrase("incident_usage"))
+            else:
+                await show(turn, int(number))
+        case "/invite":
+            await invite(turn, args)
+        case _:
+            await turn.say(t.phrase("unknown_input"))
+
+
+async def start(turn: Turn, token: str) -> None:
+    t = turn.templates
+    person = turn.person
+    if token:
+        bound = await turn.service.accept_invite(token, turn.platform, turn.chat_id)
+        if bound is None:
+            await turn.say(t.phrase("invite_used"))
+            return
+        person = bound
+    if person is None:
+        await turn.service.refuse_stranger(turn.platform, turn.chat_id, "/start")
+        return
+    roles = ", ".join(t.phrase_raw("roles", r) for r in sorted(person.roles))
+    await turn.say(t.phrase("welcome", name=person.name, roles=roles))
+
+
+async def invite(turn: Turn, args: str) -> None:
+    t = turn.templates
+    if not turn.me.has(Role.ADMIN):
+        await turn.service.invite(turn.me, Role.EXECUTOR, None, "")  # audited refusal
+        await turn.say(t.refusal("wrong_role"))
+        return
+    if not args:
+        await turn.say(t.phrase("invite_pick_role"),
+                       [[Button("inv_role", 0, r.value, label=t.phrase_raw("roles", r.value))]
+                        for r in Role])
+        return
+    parts = args.split(maxsplit=2)
+    try:
+        role = Role(parts[0])
+    except ValueError:
+        await turn.say(t.phrase("invite_usage"))
+        return
+    departments = turn.service.config.departments
+    department = parts[1] if len(parts) > 1 and parts[1] in departments else None
+    name = " ".join(parts[2 if department else 1:]).strip()
+    if not name:
+        await turn.say(t.phrase("invite_usage"))
+        return
+    await _issue_invite(turn, role, department, name)
+
+
+async def _issue_invite(turn: Turn, role: Role, department: str | None, name: str) -> None:
+    t = turn.templates
+    result = await turn.service.invite(turn.me, role, department, name)
+    if not result.ok:
+        await turn.say(t.refusal(result.code))
+        return
+    await turn.say(t.phrase("invite_link", name=name, role=t.phrase_raw("roles", role.value),
+                            link=turn.invite_link(result.code), token=result.code))
+
+
+async def my(turn: Turn) -> None:
+    mine = [i for i in await turn.service.visible_incidents(turn.me)
+            if i.executor_id == turn.me.id]
+    t = turn.templates
+    if not mine:
+        await turn.say(t.phrase("nothing_open"))
+        return
+    body = t.render("list", title="Мои обращения", groups=group_by_state(mine), names={})
+    await turn.say(body, [[Button("show", i.id, label=f"№{i.id}")] for i in mine[:50]])
+
+
+async def open_incidents(turn: Turn) -> None:
+    t = turn.templates
+    if not any(turn.me.has(r) for r in OVERSEERS):
+        await turn.say(t.phrase("not_allowed") + " /my")
+        return
+    incidents = await turn.service.visible_incidents(turn.me)
+    if not incidents:
+        await turn.say(t.phrase("nothing_open"))
+        return
+    names = {p.id: p.name for p in await turn.service.people()}
+    await turn.say(t.render("list", title="Открытые обращения",
+                            groups=group_by_state(incidents), names=names))
+
+
+async def show(turn: Turn, n: int) -> None:
+    t, service = turn.templates, turn.service
+    incident = await service.incident(n)
+    if incident is None or not service.may_see(turn.me, incident):
+        await turn.say(t.refusal("not_found" if incident is None else "not_visible"))
+        return
+    names = {p.id: p.name for p in await service.people()}
+    body = t.render(
+        "detail", incident=incident, history=await service.history(n), names=names,
+        category=service.config.categories.get(incident.category or ""),
+        department=service.config.departments.get(incident.department or "", ""),
+        executor=names.get(incident.executor_id or 0, ""))
+    await turn.say(body, actions_for(incident, turn.me), version=incident.version)
+
+
+def group_by_state(incidents: list[Any]) -> list[tuple[State, list[Any]]]:
+    order = list(State)
+    out: dict[State, list[Any]] = {}
+    for i in sorted(incidents, key=lambda i: (order.index(i.state), i.id)):
+        out.setdefault(i.state, []).append(i)
+    return list(out.items())
+
+
+def _escape(body: str) -> str:
+    return body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
