@@ -40,6 +40,8 @@ from workflows.sla import (
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
 TOKEN_ENV = "OTKLIK_TELEGRAM_TOKEN"
 HTTP_TOKEN_ENV = "OTKLIK_HTTP_TOKEN"
+VK_TOKEN_ENVS = {"token": "OTKLIK_VK_TOKEN", "service_token": "OTKLIK_VK_SERVICE_TOKEN",
+                 "user_token": "OTKLIK_VK_USER_TOKEN"}
 
 Key = Annotated[str, Field(pattern=r"^[a-z0-9_]+$", min_length=1, max_length=32)]
 
@@ -62,6 +64,41 @@ class TelegramSettings(_Section):
         if not v.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return v.rstrip("/")
+
+
+class VkSettings(_Section):
+    """VK: the community bot and publisher (``token``), reading other communities' walls
+    (``service_token``), wall photo uploads (``user_token`` of a community admin)."""
+
+    token: SecretStr = SecretStr("")
+    service_token: SecretStr = SecretStr("")
+    user_token: SecretStr = SecretStr("")
+    group_id: int = Field(default=0, ge=0)
+    communities: list[int] = []
+    api_base: str = ""
+    poll_every: str = "5m"
+
+    @field_validator("api_base")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL, or nothing for VK itself")
+        return v.rstrip("/")
+
+    @field_validator("communities")
+    @classmethod
+    def _owners(cls, v: list[int]) -> list[int]:
+        for owner in v:
+            if owner == 0:
+                raise ValueError("expected owner ids: negative for communities (-123), "
+                                 "positive for users")
+        return v
+
+    @field_validator("poll_every")
+    @classmethod
+    def _every(cls, v: str) -> str:
+        parse_duration(v)
+        return v
 
 
 class HttpSettings(_Section):
@@ -232,6 +269,7 @@ class Settings(_Section):
     language: Literal["ru"] = "ru"
     telegram: TelegramSettings = TelegramSettings()
     http: HttpSettings = HttpSettings()
+    vk: VkSettings = VkSettings()
     detection: DetectionSettings = DetectionSettings()
     calendar: CalendarSettings = CalendarSettings()
     sla: SlaSettings = SlaSettings()
@@ -269,6 +307,10 @@ class Settings(_Section):
                 raise _KeyError(f"people[{i}].departments",
                                 "an executor needs at least one department")
         _unique("people", "telegram_id", [p.telegram_id for p in self.people])
+        _unique("people", "vk_id", [p.vk_id for p in self.people])
+        if self.vk.token.get_secret_value() and not self.vk.group_id:
+            raise _KeyError("vk.group_id", "the community's id is needed with vk.token "
+                                           "(expected a positive number such as 123456)")
         policies = [*default_policies(self.timezone),
                     *(p for p in self.sla.policies if p not in default_policies(self.timezone))]
         for key, policy in [("sla.default_policy", self.sla.default_policy),
@@ -311,6 +353,12 @@ class Config:
         self.telegram_api_base = settings.telegram.api_base
         self.http_token = (os.environ.get(HTTP_TOKEN_ENV)
                            or settings.http.token.get_secret_value()).strip()
+        vk = settings.vk
+        self.vk_tokens = {
+            key: (os.environ.get(env) or getattr(vk, key).get_secret_value()).strip()
+            for key, env in VK_TOKEN_ENVS.items()
+        }
+        self.vk_api_base = vk.api_base or None
         self.categories = {
             c.key: Category(c.key, c.name, c.block, c.department) for c in settings.categories
         }
