@@ -1,11 +1,14 @@
-"""Command line: ``python -m bot run|check-config|demo|deadline`` (also installed as ``otklik``)."""
+"""Command line: ``python -m bot run|check-config|demo|deadline|report``, also installed as
+``otklik``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import html
 import logging
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     deadline.add_argument("--policy", required=True)
     deadline.add_argument("--priority", default="normal", choices=["normal", "fast_track"])
     deadline.add_argument("--at", required=True, help='local time, "YYYY-MM-DD HH:MM"')
+    report = sub.add_parser("report", help="write the analytic note, chart, XLSX and CSV of a "
+                                           "period to a folder")
+    report.add_argument("--config", required=True)
+    report.add_argument("--from", dest="first", required=True,
+                        help="first day, YYYY-MM-DD or DD.MM.YYYY")
+    report.add_argument("--to", dest="last", required=True,
+                        help="last day (included), YYYY-MM-DD or DD.MM.YYYY")
+    report.add_argument("--out", required=True, help="folder for the files")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.command != "run" else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -42,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                 return asyncio.run(run_demo(args.config))
             case "deadline":
                 return print_deadlines(args.config, args.policy, args.priority, args.at)
+            case "report":
+                return asyncio.run(write_report(args.config, args.first, args.last, args.out))
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2
@@ -103,4 +116,34 @@ def print_deadlines(path: str, policy_name: str, priority: str, at: str) -> int:
     for name, value in (("first_response", d.first_response), ("answer", d.answer)):
         shown = value.astimezone(config.tz).strftime("%Y-%m-%d %H:%M") if value else "—"
         print(f"{name}: {shown}")
+    return 0
+
+
+async def write_report(path: str, first: str, last: str, out: str) -> int:
+    """The report of the days ``first``–``last`` from the configured database, without the
+    chat: prints the note and the paths of the files."""
+    from bot.reports import build_report, period_from_args
+    from bot.store import Store
+
+    config = load_config(path)
+    if str(config.database) != ":memory:" and not config.database.exists():
+        print(f"{path}: database: {config.database} does not exist (has the bot run yet?)",
+              file=sys.stderr)
+        return 2
+    try:
+        start, end = period_from_args(f"{first} {last}", datetime.now(config.tz), config.tz,
+                                      command="otklik report --from … --to …")
+    except ValueError as e:
+        print(f"period: {e}", file=sys.stderr)
+        return 2
+    store = await Store.open(config.database)
+    try:
+        report = await build_report(config, store, start, end, out_dir=Path(out))
+    finally:
+        await store.close()
+    print(html.unescape(re.sub(r"<[^>]+>", "", report.text)))
+    print()
+    for f in (report.chart, report.xlsx, report.csv):
+        if f is not None:
+            print(f"wrote {f}")
     return 0

@@ -107,6 +107,7 @@ _STATE_COLORS = {
 class Report:
     start: datetime
     end: datetime
+    period_label: str  # "17.11.2025 – 23.11.2025 (Asia/Novokuznetsk, UTC+07:00)"
     text: str
     chart: Path | None
     xlsx: Path
@@ -121,9 +122,9 @@ class Report:
 
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _RU = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
-_USAGE = ("Укажите период: /report week (прошлая неделя), /report month (прошлый месяц) или "
-          "/report С ПО — даты в виде ГГГГ-ММ-ДД или ДД.ММ.ГГГГ, например "
-          "/report 01.11.2025 15.11.2025.")
+_USAGE = ("Укажите период: {cmd} week (прошлая неделя), {cmd} month (прошлый месяц) или "
+          "{cmd} С ПО — даты в виде ГГГГ-ММ-ДД или ДД.ММ.ГГГГ, например "
+          "{cmd} 01.11.2025 15.11.2025.")
 
 
 def _midnight(d: date, tz: ZoneInfo) -> datetime:
@@ -146,7 +147,8 @@ def _parse_day(text: str) -> date:
         raise ValueError(f"Такой даты нет: «{text}».") from None
 
 
-def period_from_args(args: str, now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+def period_from_args(args: str, now: datetime, tz: ZoneInfo, *,
+                     command: str = "/report") -> tuple[datetime, datetime]:
     """The period of ``/report week|month|FROM TO`` as ``[start, end)`` in local time.
 
     Nothing (or ``week``/``неделя``): the previous full week, Monday to Sunday. ``month``
@@ -156,6 +158,7 @@ def period_from_args(args: str, now: datetime, tz: ZoneInfo) -> tuple[datetime, 
     """
     words = args.split()
     today = now.astimezone(tz).date()
+    usage = _USAGE.format(cmd=command)
     if len(words) <= 1:
         word = words[0].lower() if words else "week"
         if word in ("week", "неделя"):
@@ -167,10 +170,10 @@ def period_from_args(args: str, now: datetime, tz: ZoneInfo) -> tuple[datetime, 
             return _midnight(previous, tz), _midnight(first, tz)
         if len(words) == 1 and (_ISO.match(word) or _RU.match(word)):
             raise ValueError("Нужны две даты — начало и конец периода, например "
-                             "/report 01.11.2025 15.11.2025.")
-        raise ValueError(f"Не понимаю период «{args.strip()}». {_USAGE}")
+                             f"{command} 01.11.2025 15.11.2025.")
+        raise ValueError(f"Не понимаю период «{args.strip()}». {usage}")
     if len(words) != 2:
-        raise ValueError(f"Не понимаю период «{args.strip()}». {_USAGE}")
+        raise ValueError(f"Не понимаю период «{args.strip()}». {usage}")
     first_day, last_day = (_parse_day(w) for w in words)
     if first_day > last_day:
         raise ValueError(f"Начало периода {first_day:%d.%m.%Y} позже его конца "
@@ -326,7 +329,8 @@ async def build_report(config: Config, store: Store, start: datetime, end: datet
         chart = await asyncio.to_thread(draw_chart, ctx, chart_path)
     await asyncio.to_thread(write_xlsx, ctx, xlsx_path)
     await asyncio.to_thread(write_csv, ctx, csv_path)
-    return Report(start=start, end=end, text=render_text(ctx), chart=chart, xlsx=xlsx_path,
+    return Report(start=start, end=end, period_label=f"{ctx.period()} ({ctx.zone()})",
+                  text=render_text(ctx), chart=chart, xlsx=xlsx_path,
                   csv=csv_path, metrics=metrics, previous=previous, changes=changes,
                   ratings=ratings)
 

@@ -1,4 +1,5 @@
-"""The periodic jobs, on APScheduler: the SLA sweep (which also sends the daily digest).
+"""The periodic jobs, on APScheduler: the SLA sweep (which also sends the daily digest) and
+the weekly analytic note.
 
 All timer state lives in the database (``incidents.next_action_at``, ``daily_jobs``), so the
 scheduler only has to call the sweep regularly: a job missed during a restart is simply done
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.analytics import weekly_note
 from bot.service import Service
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,16 @@ def start_scheduler(service: Service, *, every_seconds: float = 30.0) -> AsyncIO
             log.info("SLA sweep sent %d pings", sent)
 
     scheduler.add_job(sweep, "interval", seconds=every_seconds, id="sla_sweep",
+                      next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
+
+    async def weekly() -> None:
+        try:
+            if await weekly_note(service):
+                log.info("weekly analytic note sent")
+        except Exception:
+            log.exception("weekly note failed; the next run retries")
+
+    scheduler.add_job(weekly, "interval", minutes=5, id="weekly_note",
                       next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
     scheduler.start()
     return scheduler

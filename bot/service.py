@@ -556,12 +556,18 @@ class Service:
             names = {p.id: p.name for p in people}
             text = self.templates.render("digest", day=local, groups=groups, names=names,
                                          per_department=sorted(per_department.items()))
-            for person in people:
-                if person.has(Role.COORDINATOR):
-                    for platform, chat_id in await tx.chats_of(person.id):
-                        if platform in self.channels:
-                            await self._send(tx, platform, chat_id, text)
+            await self.send_to_role(tx, Role.COORDINATOR, text)
         return True
+
+    async def send_to_role(self, tx: Tx, role: Role, text: str, *,
+                           attachments: Sequence[Attachment] = ()) -> None:
+        """A message to every chat of everyone with ``role``, in the caller's transaction."""
+        for person in await tx.people():
+            if person.has(role):
+                for platform, chat_id in await tx.chats_of(person.id):
+                    if platform in self.channels:
+                        await self._send(tx, platform, chat_id, text,
+                                         attachments=attachments)
 
     # --- drafts ------------------------------------------------------------------------------
 

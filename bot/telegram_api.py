@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aiogram import Bot, methods
@@ -18,7 +19,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto
+from aiogram.types import FSInputFile, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto
 
 from bot.outbox import Rejected, Retry, Unreachable
 
@@ -40,12 +41,25 @@ def build_method(method: str, payload: dict[str, Any]) -> methods.TelegramMethod
     params = dict(payload)
     if "reply_markup" in params:
         params["reply_markup"] = InlineKeyboardMarkup.model_validate(params["reply_markup"])
+    for key in ("photo", "document"):
+        if isinstance(params.get(key), dict):
+            params[key] = _upload(params[key])
     if "media" in params:
         params["media"] = [
-            (InputMediaPhoto if m["type"] == "photo" else InputMediaDocument).model_validate(m)
+            (InputMediaPhoto if m["type"] == "photo" else InputMediaDocument).model_validate(
+                {**m, "media": _upload(m["media"]) if isinstance(m["media"], dict)
+                 else m["media"]})
             for m in params["media"]
         ]
     return cls(**params)
+
+
+def _upload(spec: dict[str, Any]) -> FSInputFile:
+    """A file on disk to upload (``{"path": …, "name": …}``); gone files are refused for good."""
+    path = spec.get("path") or ""
+    if not os.path.isfile(path):
+        raise Rejected(f"file to upload is gone: {path}")
+    return FSInputFile(path, filename=spec.get("name") or None)
 
 
 class TelegramTransport:

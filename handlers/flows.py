@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from bot import analytics
+from bot.reports import period_from_args
 from bot.service import Result, Service
 from bot.store import ChatState
 from workflows.dates import parse_local
@@ -485,8 +487,31 @@ async def command(turn: Turn, body: str) -> None:
                 await show(turn, int(number))
         case "/invite":
             await invite(turn, args)
+        case "/report" | "/export":
+            await report(turn, name, args)
         case _:
             await turn.say(t.phrase("unknown_input"))
+
+
+async def report(turn: Turn, name: str, args: str) -> None:
+    """``/report week|month|FROM TO``: the analytic note with its chart and workbook;
+    ``/export FROM TO``: the incidents as CSV and XLSX. For those who oversee the work."""
+    t, service = turn.templates, turn.service
+    if not any(turn.me.has(r) for r in OVERSEERS):
+        await turn.say(t.phrase("not_allowed"))
+        return
+    try:
+        start_at, end_at = period_from_args(args, service.clock(), service.config.tz,
+                                            command=name)
+    except ValueError as e:
+        await turn.say(_escape(str(e)))
+        return
+    built = await analytics.build(service, start_at, end_at)
+    if name == "/export":
+        await turn.say(t.phrase("export_ready", period=built.period_label),
+                       attachments=analytics.export_files(built))
+    else:
+        await turn.say(built.text, attachments=analytics.note_files(built))
 
 
 async def start(turn: Turn, token: str) -> None:

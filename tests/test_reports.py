@@ -26,7 +26,7 @@ from workflows.metrics import Answer
 from workflows.model import AuditEntry, DraftKind, Incident, Priority, Sighting, State
 from workflows.sla import compute_deadlines
 
-CONFIG_PATH = "/work/main/config.example.toml"
+CONFIG_PATH = Path(__file__).resolve().parents[1] / "config.example.toml"
 TZ = ZoneInfo("Asia/Novokuznetsk")
 S = State
 

@@ -56,10 +56,10 @@ def messages(templates: Templates, chat_id: int, text: str,
         for i in range(0, len(files), ALBUM_LIMIT):
             group = files[i:i + ALBUM_LIMIT]
             if len(group) == 1:
-                calls.append((single, {"chat_id": chat_id, kind: group[0].file_id}))
+                calls.append((single, {"chat_id": chat_id, kind: _media(group[0])}))
             else:
                 calls.append(("sendMediaGroup", {"chat_id": chat_id, "media": [
-                    {"type": kind, "media": a.file_id} for a in group]}))
+                    {"type": kind, "media": _media(a)} for a in group]}))
     parts = split_html(text, TEXT_LIMIT)
     markup = keyboard(templates, buttons, version)
     for i, part in enumerate(parts):
@@ -69,6 +69,11 @@ def messages(templates: Templates, chat_id: int, text: str,
             payload["reply_markup"] = markup
         calls.append(("sendMessage", payload))
     return calls
+
+
+def _media(a: Attachment) -> str | dict[str, str | None]:
+    """A Telegram file id, or, for a file Otklik made itself (a report), the file to upload."""
+    return a.file_id or {"path": a.local_path, "name": a.file_name}
 
 
 _TOKEN = re.compile(r"<[^>]+>|&[#\w]+;|[^<&]+|[<&]")

@@ -1,0 +1,77 @@
+"""Analytic notes and exports delivered to the chats: on demand and every week.
+
+``/report`` sends the note with its chart and workbook, ``/export`` the CSV and the workbook
+of incidents, and :func:`weekly_note` sends last week's note to the curators once a week, at
+the start of the first working day. The files are written under ``files_dir/reports`` and
+leave through the outbox like every other message, so a restart neither loses nor repeats
+them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from bot.reports import Report, build_report
+from bot.service import Service
+from workflows.model import Attachment, Role
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+WEEKLY_JOB = "weekly_note"
+
+
+async def build(service: Service, start: datetime, end: datetime) -> Report:
+    """The report of ``[start, end)`` in a folder of its own (files wait there for the outbox)."""
+    stamp = service.clock().astimezone(service.config.tz).strftime("%Y%m%d-%H%M%S")
+    folder = Path(service.config.files_dir) / "reports" / f"{stamp}-{secrets.token_hex(3)}"
+    return await build_report(service.config, service.store, start, end, out_dir=folder,
+                              templates=service.templates)
+
+
+def note_files(report: Report) -> list[Attachment]:
+    """The note's attachments: the chart (when there is data) and the workbook."""
+    files = [_file("document", report.xlsx, XLSX)]
+    if report.chart is not None:
+        files.insert(0, _file("photo", report.chart, "image/png"))
+    return files
+
+
+def export_files(report: Report) -> list[Attachment]:
+    return [_file("document", report.csv, "text/csv"), _file("document", report.xlsx, XLSX)]
+
+
+def _file(kind: str, path: Path, mime: str) -> Attachment:
+    return Attachment(kind, "", path.name, mime, str(path))
+
+
+async def weekly_note(service: Service) -> bool:
+    """Once a week, at the start of its first working day: last week's note to the curators.
+
+    When the bot was down then, the note goes at the first call after (never skipped).
+    Whether this week's note went out is kept in the database (``daily_jobs``), so calling
+    this as often as the scheduler likes sends it exactly once.
+    """
+    now = service.clock()
+    calendar = service.policies[service.config.settings.sla.default_policy].calendar
+    local = now.astimezone(service.config.tz)
+    day = local.date()
+    if not calendar.is_working_day(day) or local.time() < calendar.start:
+        return False
+    monday = day - timedelta(days=day.weekday())
+    async with service.store.read() as tx:
+        if await tx.daily_job_day(WEEKLY_JOB) == monday.isoformat():
+            return False
+    report = await build(service, _midnight(service, monday - timedelta(days=7)),
+                         _midnight(service, monday))
+    async with service.store.tx() as tx:
+        if await tx.daily_job_day(WEEKLY_JOB) == monday.isoformat():
+            return False  # another run got there first
+        await tx.set_daily_job_day(WEEKLY_JOB, monday.isoformat())
+        await service.send_to_role(tx, Role.CURATOR, report.text,
+                                   attachments=note_files(report))
+    return True
+
+
+def _midnight(service: Service, d: date) -> datetime:
+    return datetime.combine(d, datetime.min.time(), tzinfo=service.config.tz)
