@@ -2,8 +2,10 @@
 
 A coordinator invites an executor, registers a resident's post, one executor declines it,
 another answers with photos, the coordinator returns the draft, then edits and approves it,
-publishes it and closes the incident; the curator looks at the overview. The chat is printed
-as a transcript. Nothing leaves the machine.
+publishes it and closes the incident; the curator looks at the overview. Then a resident's
+comment in a watched VK community (a fake VK API) becomes an incident, the executor answers in
+Telegram, and after approval the answer appears under the comment. The chat is printed as a
+transcript. Nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -17,12 +19,21 @@ from pathlib import Path
 from bot.config import Config, load_config
 from bot.fakes.driver import Clock, Driver
 from bot.fakes.telegram import FakeTelegramServer, FakeUser
+from bot.fakes.vk import GROUP_ID, GROUP_NAME, FakeVkServer
 
 COORDINATOR = FakeUser(1001, "Анна", "Иванова")
 PETROV = FakeUser(2001, "Павел", "Петров")
 SIDOROVA = FakeUser(2002, "Мария", "Сидорова")
 NOVIKOV = FakeUser(2003, "Илья", "Новиков")
 CURATOR = FakeUser(3001, "Олег", "Кузнецов")
+# VK: the fake's tokens by type, the watched community and a resident who comments there.
+VK_TOKENS = {"demo-community-token": "group", "demo-service-token": "service",
+             "demo-user-token": "user"}
+VK_COMMUNITY = -5550001
+VK_COMMUNITY_NAME = "Подслушано Новокузнецк"
+VK_RESIDENT = (7000001, "Галина", "Жительница")
+VK_COMPLAINT = ("Во дворе дома 3 по ул. Народной вторую неделю не вывозят мусор, "
+                "контейнеры переполнены!")
 RESIDENT_POST = (
     "Третий день не вывозят мусор во дворе дома 12 по ул. Кирова, контейнеры переполнены, "
     "мусор разносит ветер. Когда уберут?? <жалоба> & фото прилагаю")
@@ -49,6 +60,7 @@ key = "waste"
 name = "ТКО: вывоз мусора"
 block = "ЖКХ"
 department = "waste"
+keywords = ["мусор", "контейнер", "свалка"]
 
 [[categories]]
 key = "improvement"
@@ -77,6 +89,14 @@ telegram_id = 2002
 name = "Кузнецов Олег (куратор)"
 roles = ["curator"]
 telegram_id = 3001
+
+[vk]
+token = "demo-community-token"
+service_token = "demo-service-token"
+user_token = "demo-user-token"
+group_id = {group_id}
+communities = [{community}]
+api_base = "{vk_api_base}"
 """
 
 NAMES = {COORDINATOR.id: "Координатор Иванова", PETROV.id: "Исполнитель Петров",
@@ -87,23 +107,29 @@ NAMES = {COORDINATOR.id: "Координатор Иванова", PETROV.id: "И
 async def run_demo(config_path: str | None = None, *, out: Callable[[str], None] = print) -> int:
     """Play the script; 0 when the incident went all the way to closed."""
     with tempfile.TemporaryDirectory(prefix="otklik-demo-") as tmp:
-        async with FakeTelegramServer() as server:
-            config = _config(Path(tmp), server, config_path)
+        async with FakeTelegramServer() as server, FakeVkServer(tokens=VK_TOKENS) as vk:
+            config = _config(Path(tmp), server, vk, config_path)
             # Monday 23 November 2026, 09:00 in Novokuznetsk.
             clock = Clock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
             driver = Driver(server, config, clock)
             await driver.start()
             try:
-                return await _script(driver, clock, out)
+                code = await _script(driver, clock, out)
+                if config_path:  # the VK part needs the demo's own config (the fake VK)
+                    return code
+                return await _vk_script(driver, vk, clock, out) or code
             finally:
                 await driver.close()
 
 
-def _config(directory: Path, server: FakeTelegramServer, config_path: str | None) -> Config:
+def _config(directory: Path, server: FakeTelegramServer, vk: FakeVkServer,
+            config_path: str | None) -> Config:
     if config_path:
         return load_config(config_path)
     path = directory / "demo.toml"
-    path.write_text(DEMO_CONFIG.format(api_base=server.api_base), encoding="utf-8")
+    path.write_text(DEMO_CONFIG.format(api_base=server.api_base, vk_api_base=vk.api_base,
+                                       group_id=GROUP_ID, community=VK_COMMUNITY),
+                    encoding="utf-8")
     return load_config(path)
 
 
@@ -179,3 +205,76 @@ async def _script(d: Driver, clock: Clock, out: Callable[[str], None]) -> int:
     shown_state = d.app.templates.phrase_raw("states", state) if state else "не найдено"
     out(f"\nИтог: обращение №{n} — {shown_state}.")
     return 0 if state == "closed" else 1
+
+
+async def _vk_script(d: Driver, vk: FakeVkServer, clock: Clock,
+                     out: Callable[[str], None]) -> int:
+    """A complaint in a VK community's comments, answered in Telegram, published under it."""
+    assert d.app is not None and d.app.vk_wall is not None
+    app, wall = d.app, d.app.vk_wall
+    shown = len(d.server.transcript(NAMES))
+
+    def show_chat() -> None:
+        nonlocal shown
+        lines = d.server.transcript(NAMES)
+        for line in lines[shown:]:
+            out(f"  {line}")
+        shown = len(lines)
+
+    def scene(title: str) -> None:
+        out(f"\n▶ {title}")
+        clock.advance(minutes=7)
+
+    out("\n——— ВКонтакте ———")
+    resident_id, first, last = VK_RESIDENT
+    vk.add_group(-VK_COMMUNITY, VK_COMMUNITY_NAME)
+    vk.add_user(resident_id, first, last)
+    post = vk.add_post(VK_COMMUNITY, "Как у вас во дворах после снегопада? Пишите в комментариях")
+    scene(f"Жительница комментирует пост в сообществе «{VK_COMMUNITY_NAME}»")
+    complaint = vk.add_comment(VK_COMMUNITY, post["id"], VK_COMPLAINT, resident_id)
+    out(f"  ВКонтакте · {first} {last}: {VK_COMPLAINT}")
+    scene("«Отклик» читает стену сообщества и находит жалобу")
+    await wall.poll_once()
+    await d.step()
+    show_chat()
+    n = int(re.findall(r"№(\d+)", d.last_text(COORDINATOR))[0])
+    executor = next(u for u in (PETROV, NOVIKOV, SIDOROVA) if _has_button(d, u, "take", n))
+    scene(f"{NAMES[executor.id]} берёт в работу")
+    await d.press(executor, "take", n)
+    show_chat()
+    scene("…пишет ответ и прикладывает фото")
+    await d.say(executor, "Здравствуйте! Мусор у дома 3 по ул. Народной вывезен, контейнеры "
+                          "вывозят ежедневно. Спасибо, что сообщили!")
+    d.server.message(executor, photo=b"\xff\xd8demo-vk-after")
+    await d.step()
+    show_chat()
+    scene("…и отправляет на согласование")
+    await d.press(executor, "submit", n)
+    show_chat()
+    scene("Координатор согласует")
+    await d.press(COORDINATOR, "approve", n)
+    show_chat()
+    scene("«Отклик» публикует ответ под комментарием жительницы")
+    await app.service.sweep()
+    await d.step()
+    show_chat()
+    replies = [c for c in vk.comments(VK_COMMUNITY, post["id"])
+               if c["from_id"] == -GROUP_ID and c.get("reply_to_comment") == complaint["id"]]
+    for reply in replies:
+        photos = [a for a in reply.get("attachments", []) if a["type"] == "photo"]
+        out(f"  ВКонтакте · {GROUP_NAME} → {first}: {reply['text']}"
+            + (f" [фото: {len(photos)}]" if photos else ""))
+    incident = await app.service.incident(n)
+    state = incident.state if incident else None
+    shown_state = app.templates.phrase_raw("states", state) if state else "не найдено"
+    where = "ответ опубликован под комментарием жительницы" if replies else "ответ не опубликован"
+    out(f"\nИтог ВКонтакте: обращение №{n} — {where}; статус: {shown_state}.")
+    return 0 if replies and state == "awaiting_feedback" else 1
+
+
+def _has_button(d: Driver, user: FakeUser, action: str, n: int) -> bool:
+    try:
+        d.button(user, action, n)
+    except AssertionError:
+        return False
+    return True

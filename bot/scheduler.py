@@ -1,5 +1,5 @@
-"""The periodic jobs, on APScheduler: the SLA sweep (which also sends the daily digest) and
-the weekly analytic note.
+"""The periodic jobs, on APScheduler: the SLA sweep (which also sends the daily digest),
+the weekly analytic note, and the polling of sources (the watched VK walls).
 
 All timer state lives in the database (``incidents.next_action_at``, ``daily_jobs``), so the
 scheduler only has to call the sweep regularly: a job missed during a restart is simply done
@@ -9,6 +9,7 @@ by the next run, never lost and never repeated.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -18,8 +19,12 @@ from bot.service import Service
 
 log = logging.getLogger(__name__)
 
+# A source polled on its own schedule: (job id, every so many seconds, the poll).
+Poller = tuple[str, float, Callable[[], Awaitable[object]]]
 
-def start_scheduler(service: Service, *, every_seconds: float = 30.0) -> AsyncIOScheduler:
+
+def start_scheduler(service: Service, *, every_seconds: float = 30.0,
+                    pollers: Sequence[Poller] = ()) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC)
 
     async def sweep() -> None:
@@ -43,5 +48,22 @@ def start_scheduler(service: Service, *, every_seconds: float = 30.0) -> AsyncIO
 
     scheduler.add_job(weekly, "interval", minutes=5, id="weekly_note",
                       next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
+
+    for job_id, seconds, poll in pollers:
+        scheduler.add_job(_logged(job_id, poll), "interval", seconds=seconds, id=job_id,
+                          next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
     scheduler.start()
     return scheduler
+
+
+def _logged(job_id: str, poll: Callable[[], Awaitable[object]]
+            ) -> Callable[[], Awaitable[None]]:
+    """The poll, with a failure logged instead of raised: the next run tries again."""
+
+    async def job() -> None:
+        try:
+            await poll()
+        except Exception:
+            log.exception("%s failed; the next run retries", job_id)
+
+    return job

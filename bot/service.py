@@ -153,7 +153,9 @@ class Service:
                 if not person.has(Role.COORDINATOR) or (who and person.id == who.id):
                     continue
                 for p, chat in await tx.chats_of(person.id):
-                    if (p, chat) != (platform, chat_id):
+                    # (a chat on a platform that is not wired, such as a vk_id without the
+                    # VK chat, is skipped as in _deliver)
+                    if (p, chat) != (platform, chat_id) and p in self.channels:
                         await self._send(tx, p, chat, text)
 
     async def people(self) -> list[Person]:
@@ -231,6 +233,12 @@ class Service:
                     incident = await self._commit(tx, waiting, out)
                     await tx.delete_draft(incident.id)
                     return Result(True, "reopened", incident)
+                if (waiting is not None and waiting.state is State.AWAITING_FEEDBACK
+                        and waiting.feedback_until is not None):
+                    # The window has passed but no sweep has closed it yet: close it as the
+                    # sweep would, so that the message is judged as a new complaint and not
+                    # linked as a repeat to an incident that is about to close.
+                    await self._commit(tx, waiting, core.close(waiting, None, now))
         if seen.category is None:
             return Result(False, "no_match")
         return await self.register(None, seen)

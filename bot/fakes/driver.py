@@ -7,6 +7,7 @@ the tests and by the offline demo.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,11 @@ from bot.app import App
 from bot.config import Config
 from bot.fakes.telegram import Call, FakeTelegramServer, FakeUser
 from bot.outbox import RateLimits
+from bot.vk_client import RetryPolicy
 
 FAST = RateLimits(per_second=10_000, per_chat_interval=0.0, group_per_minute=10_000)
+# VK backoff that still backs off (and can be measured), in milliseconds.
+FAST_VK_RETRY = RetryPolicy(attempts=4, base_delay=0.02, max_delay=0.1)
 
 
 def _now() -> datetime:
@@ -46,7 +50,8 @@ class Driver:
         self.app: App | None = None
 
     async def start(self) -> App:
-        self.app = App(self.config, clock=self.clock, limits=FAST, album_delay=0.05)
+        self.app = App(self.config, clock=self.clock, limits=FAST, album_delay=0.05,
+                       vk_retry=FAST_VK_RETRY, vk_rps=math.inf)
         await self.app.start()
         return self.app
 

@@ -14,8 +14,12 @@ the method (``vk_methods.json``, generated from VK's schema by ``gen_vk_methods.
 token and its type (``access_token_type``), required parameters and their types, and models
 walls with posts and threaded comments, wall photo uploads (``/upload/wall``), community
 messages with keyboards and ``random_id`` dedupe, callback button events and the Bots Long
-Poll (``/lp``); photos of incoming messages are served under ``/photos/``. Every API call is
-recorded in ``calls``; ``fail_next`` injects errors.
+Poll (``/lp``); photos of incoming messages are served under ``/photos/``. Files the
+community sends in messages are uploaded as VK does: photos through
+``photos.getMessagesUploadServer`` → ``/upload/message`` → ``photos.saveMessagesPhoto``,
+documents through ``docs.getMessagesUploadServer`` → ``/upload/doc`` → ``docs.save``
+(served under ``/docs/``, as are documents residents send, made with :meth:`add_doc`).
+Every API call is recorded in ``calls``; ``fail_next`` injects errors.
 
 Tokens: ``tokens`` maps a token to ``"user"``, ``"group"`` or ``"service"``, optionally with
 an id: ``"user:42"`` (default :data:`ADMIN_USER_ID`), ``"group:7"`` (default ``group_id``,
@@ -33,6 +37,10 @@ Choices where VK's answer is not documented (say so if you learn better):
   service token → 28 (VK's wording).
 - Deliberate deviation: a ``v`` other than ``api_version`` is refused with error 8, so a
   client left at vk_api's default 5.92 fails loudly instead of getting other shapes.
+- Upload servers for messages answer ``user_id`` 0 and ``group_id`` for a community
+  token; photos and documents the community uploads belong to it (negative ``owner_id``).
+  A user who forbade messages (:meth:`forbid_messages`) gets 901 from the upload servers
+  too, as VK's schema lists for them.
 - Not modelled: privacy of walls, bans, captcha, the 1-hour window of ``random_id``, access
   keys of photos, ``peer_ids`` beyond the basic answer, community tokens commenting on other
   communities' walls (allowed here). The long poll serves the bot's community only.
@@ -171,6 +179,7 @@ class Upload:
     content: bytes
     hash: str
     saved: bool = False
+    target: str = "wall"  # "message": for photos.saveMessagesPhoto
 
 
 @dataclass
@@ -221,6 +230,10 @@ class FakeVkServer:
         self._photos: dict[tuple[int, int], dict[str, Any]] = {}
         self._photo_content: dict[tuple[int, int], bytes] = {}
         self._next_photo_id = 457239001
+        self._docs: dict[tuple[int, int], dict[str, Any]] = {}
+        self._doc_content: dict[tuple[int, int], bytes] = {}
+        self._doc_uploads: dict[str, tuple[int, str, bytes]] = {}  # file → (uid, name, bytes)
+        self._next_doc_id = 650000001
         self._messages: list[dict[str, Any]] = []  # every message of the community, both ways
         self._random_ids: dict[tuple[int, int], dict[str, Any]] = {}
         self._cmids: dict[int, int] = {}
@@ -249,6 +262,9 @@ class FakeVkServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/method/{name}", self._handle_method)
         app.router.add_post("/upload/wall", self._handle_upload)
+        app.router.add_post("/upload/message", self._handle_upload)
+        app.router.add_post("/upload/doc", self._handle_doc_upload)
+        app.router.add_get("/docs/{key}", self._handle_doc)
         app.router.add_get("/photos/{key}/{size}.jpg", self._handle_photo)
         app.router.add_get("/lp", self._handle_longpoll)
         self._closing = False
@@ -364,11 +380,14 @@ class FakeVkServer:
 
     def push_message_new(self, from_id: int, text: str = "",
                          attachments: list[bytes | dict[str, Any]] | None = None, *,
-                         payload: dict[str, Any] | None = None, peer_id: int | None = None
+                         payload: dict[str, Any] | None = None, peer_id: int | None = None,
+                         ref: str | None = None, ref_source: str | None = None
                          ) -> dict[str, Any]:
         """A message from user ``from_id`` to the community. ``attachments``: photo bytes
         (served under ``/photos/``, with ``sizes`` as VK gives them) or ready attachment
-        dicts. ``payload``: the payload of the text button pressed, if any."""
+        dicts (:meth:`add_doc`). ``payload``: the payload of the text button pressed, if
+        any. ``ref``/``ref_source``: the parameters of the ``vk.me`` link the user came by
+        (VK passes them with the first message after following the link)."""
         self._ensure_author(from_id)
         peer = from_id if peer_id is None else peer_id
         items = [item if isinstance(item, dict)
@@ -376,6 +395,10 @@ class FakeVkServer:
                                                                    item)}
                  for item in attachments or []]
         message = self._new_message(peer, from_id, text, out=0, attachments=items)
+        if ref is not None:
+            message["ref"] = ref
+        if ref_source is not None:
+            message["ref_source"] = ref_source
         if payload is not None:
             message["payload"] = json.dumps(payload, ensure_ascii=False)
         return self.push_event("message_new", {"message": message,
@@ -395,6 +418,11 @@ class FakeVkServer:
         obj = {"user_id": user_id, "peer_id": peer, "event_id": event_id, "payload": payload,
                "conversation_message_id": conversation_message_id}
         return self.push_event("message_event", obj)
+
+    def add_doc(self, owner_id: int, title: str, content: bytes) -> dict[str, Any]:
+        """A document of ``owner_id`` (served under ``/docs/``), as the attachment dict of a
+        message: ``{"type": "doc", "doc": {...}}``."""
+        return {"type": "doc", "doc": self._store_doc(owner_id, title, content)}
 
     def fail_longpoll(self, failed: int) -> None:
         """The next long poll request answers ``{"failed": failed}`` (1: ts lost, with the
@@ -427,6 +455,13 @@ class FakeVkServer:
     def posts(self, owner_id: int) -> list[dict[str, Any]]:
         wall = self._wall(owner_id)
         return [p for i, p in sorted(wall.posts.items()) if i not in wall.deleted]
+
+    def doc_content(self, attachment: str) -> bytes:
+        """The bytes behind ``doc{owner_id}_{id}`` (an uploaded or incoming document)."""
+        m = _ATTACHMENT_RE.fullmatch(attachment)
+        if m is None or m[1] != "doc":
+            raise KeyError(attachment)
+        return self._doc_content[(int(m[2]), int(m[3]))]
 
     def photo_content(self, attachment: str) -> bytes:
         """The bytes behind ``photo{owner_id}_{id}`` (an uploaded or incoming photo)."""
@@ -555,11 +590,30 @@ class FakeVkServer:
         digest = hashlib.md5(key.encode() + content).hexdigest()
         gid = request.query.get("gid")
         upload = Upload(key, server, int(request.query.get("uid", "0")),
-                        int(gid) if gid else None, content, digest)
+                        int(gid) if gid else None, content, digest,
+                        target="message" if request.path == "/upload/message" else "wall")
         self.uploads.append(upload)
         photo = json.dumps([{"markers_restarted": True, "photo": key, "sizes": [],
                              "latitude": 0, "longitude": 0, "kid": secrets.token_hex(16)}])
         return web.json_response({"server": server, "photo": photo, "hash": digest})
+
+    async def _handle_doc_upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        part = form.get("file")
+        if not isinstance(part, web.FileField):
+            return web.json_response({"error": "no_file", "error_descr": "file is missing"})
+        key = secrets.token_hex(24)
+        self._doc_uploads[key] = (int(request.query.get("uid", "0")), part.filename or "file",
+                                  part.file.read())
+        return web.json_response({"file": key})
+
+    async def _handle_doc(self, request: web.Request) -> web.Response:
+        owner, _, doc_id = request.match_info["key"].partition("_")
+        try:
+            content = self._doc_content[(int(owner), int(doc_id))]
+        except (KeyError, ValueError):
+            raise web.HTTPNotFound() from None
+        return web.Response(body=content, content_type="application/octet-stream")
 
     async def _handle_photo(self, request: web.Request) -> web.Response:
         owner, _, photo_id = request.match_info["key"].partition("_")
@@ -728,9 +782,24 @@ class FakeVkServer:
                 if photo is None:
                     raise param_error(f"attachment {ref} is invalid")
                 out.append({"type": "photo", "photo": photo})
+            elif kind == "doc" and (owner, item) in self._docs:
+                out.append({"type": "doc", "doc": self._docs[(owner, item)]})
             else:
                 out.append({"type": kind, kind: {"owner_id": owner, "id": item}})
         return out
+
+    def _store_doc(self, owner_id: int, title: str, content: bytes) -> dict[str, Any]:
+        doc_id = self._next_doc_id
+        self._next_doc_id += 1
+        ext = title.rpartition(".")[2].lower() if "." in title else ""
+        doc = {"id": doc_id, "owner_id": owner_id, "title": title, "size": len(content),
+               "ext": ext, "date": self._now(), "type": 1 if ext in ("pdf", "doc", "docx",
+                                                                    "txt") else 8,
+               "url": f"{self.api_base}/docs/{owner_id}_{doc_id}",
+               "access_key": secrets.token_hex(9)}
+        self._docs[(owner_id, doc_id)] = doc
+        self._doc_content[(owner_id, doc_id)] = content
+        return doc
 
     def _new_message(self, peer_id: int, from_id: int, text: str, *, out: int,
                      attachments: list[dict[str, Any]], random_id: int = 0,
@@ -960,6 +1029,50 @@ class FakeVkServer:
             if p.get("caption"):
                 saved[-1]["text"] = p["caption"]
         return saved
+
+    # --- methods: files sent in messages
+
+    def _api_photos_getMessagesUploadServer(self, p: Params, me: Identity) -> Any:
+        if p.get("peer_id") in self._no_messages:
+            raise VkFault(901)
+        server = next(self._upload_servers)
+        url = f"{self.api_base}/upload/message?srv={server}&uid={me.id}"
+        return {"album_id": MESSAGE_ALBUM_ID, "upload_url": url,
+                "user_id": 0 if me.kind == "group" else me.id,
+                "group_id": me.id if me.kind == "group" else 0}
+
+    def _api_photos_saveMessagesPhoto(self, p: Params, me: Identity) -> Any:
+        try:
+            keys = [item["photo"] for item in json.loads(p["photo"])]
+        except (ValueError, TypeError, KeyError):
+            keys = []
+        uploads = [u for u in self.uploads if u.key in keys and not u.saved]
+        if not keys or len(uploads) != len(keys) or any(u.target != "message" for u in uploads):
+            raise param_error("photo is invalid")
+        saved = []
+        for upload in uploads:
+            if p.get("server") != upload.server or upload.user_id != me.id:
+                raise VkFault(118)
+            if p.get("hash") != upload.hash:
+                raise VkFault(121)
+            upload.saved = True
+            saved.append(self._store_photo(me.owner_id, MESSAGE_ALBUM_ID, upload.content))
+        return saved
+
+    def _api_docs_getMessagesUploadServer(self, p: Params, me: Identity) -> Any:
+        if p.get("type", "doc") not in ("doc", "audio_message", "graffiti"):
+            raise param_error("type is invalid")
+        if p.get("peer_id") in self._no_messages:
+            raise VkFault(901)
+        return {"upload_url": f"{self.api_base}/upload/doc?uid={me.id}"}
+
+    def _api_docs_save(self, p: Params, me: Identity) -> Any:
+        upload = self._doc_uploads.pop(p["file"], None)
+        if upload is None or upload[0] != me.id:
+            raise param_error("file is invalid")
+        _, name, content = upload
+        return {"type": "doc", "doc": self._store_doc(me.owner_id, p.get("title") or name,
+                                                      content)}
 
     # --- methods: groups and users
 

@@ -12,7 +12,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InputMediaPhoto, ReplyParameters
+from aiogram.types import FSInputFile, InputFile, InputMediaPhoto, ReplyParameters
 
 from bot.publishers import PublishFailed, PublishLater
 from workflows.model import Attachment, Incident
@@ -29,14 +29,15 @@ class TelegramGroupPublisher:
             raise PublishFailed("неизвестно, где писал житель")
         chat_id = int(thread.removeprefix("tg:"))
         reply = ReplyParameters(message_id=int(reply_to), allow_sending_without_reply=False)
-        photos = [a for a in attachments if a.kind == "photo"][:10]
+        photos = [a for a in attachments if a.kind == "photo" and (a.file_id or a.local_path)
+                  ][:10]
         try:
             if len(photos) > 1:
                 await self.bot.send_media_group(
-                    chat_id, [InputMediaPhoto(media=a.file_id) for a in photos],
+                    chat_id, [InputMediaPhoto(media=_media(a)) for a in photos],
                     reply_parameters=reply)
             elif photos:
-                await self.bot.send_photo(chat_id, photos[0].file_id, reply_parameters=reply)
+                await self.bot.send_photo(chat_id, _media(photos[0]), reply_parameters=reply)
             sent = await self.bot.send_message(chat_id, text, parse_mode=None,
                                                reply_parameters=reply)
         except (TelegramRetryAfter, TelegramNetworkError, TelegramServerError) as e:
@@ -48,3 +49,8 @@ class TelegramGroupPublisher:
                 raise PublishFailed("сообщение жителя удалено") from None
             raise PublishFailed(f"Telegram отклонил ответ: {e.message}") from None
         return f"{chat_id}:{sent.message_id}", None
+
+
+def _media(a: Attachment) -> str | InputFile:
+    """A Telegram file id, or the file on disk (photos sent from VK have no Telegram id)."""
+    return a.file_id or FSInputFile(a.local_path or "")

@@ -1,15 +1,27 @@
 """Answers to VK incidents: a reply comment from the community under the resident's post or
-comment, with the draft's photos uploaded to the community's wall."""
+comment, with the draft's photos uploaded to the community's wall.
+
+Tokens: the comment is made with the community token (``wall.createComment`` with
+``from_group``); photos are uploaded with a community admin's user token
+(``photos.getWallUploadServer`` and ``photos.saveWallPhoto`` take user tokens only) — without
+one, or when the upload is refused, the answer goes out without photos and the coordinator is
+told. ``wall.getComments`` takes a user or service token, not the community's: the check for
+an answer already posted before a crash reads with ``reader`` (the service token) and is
+skipped without one; the ``guid`` of the comment guards the same case on VK's side.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from bot.publishers import PublishFailed, PublishLater
 from bot.vk_client import VkClient, VkPermanentError, VkTemporaryError
 from workflows.model import Attachment, Incident
+
+log = logging.getLogger(__name__)
 
 # What VK's refusals mean for the coordinator.
 REASONS = {
@@ -23,13 +35,24 @@ REASONS = {
     222: "ссылки в комментариях запрещены",
     223: "слишком много ответов в ветке",
 }
+# Refusals of the reading token that mean the resident's post itself is gone.
+POST_GONE_CODES = frozenset({15, 18, 100, 212})
+# The same for the photo upload, made with the user token.
+UPLOAD_REASONS = {
+    5: "токен vk.user_token недействителен",
+    7: "у владельца vk.user_token нет прав администратора сообщества",
+    15: "у владельца vk.user_token нет прав администратора сообщества",
+    27: "vk.user_token — не пользовательский токен",
+    28: "vk.user_token — не пользовательский токен",
+}
 
 
 class VkPublisher:
     def __init__(self, community: VkClient, group_id: int,
-                 user: VkClient | None = None) -> None:
+                 user: VkClient | None = None, *, reader: VkClient | None = None) -> None:
         self.community = community  # community token: comments from the community
         self.user = user  # a community admin's user token: wall photo uploads
+        self.reader = reader  # a service (or user) token: reading comments back
         self.group_id = abs(group_id)
 
     async def publish(self, incident: Incident, origin: dict[str, str | None], text: str,
@@ -48,7 +71,8 @@ class VkPublisher:
                 "wall.createComment", owner_id=owner_id, post_id=post_id,
                 from_group=self.group_id, message=text,
                 reply_to_comment=int(origin["reply_to"]) if origin.get("reply_to") else None,
-                attachments=",".join(photos) or None)
+                attachments=",".join(photos) or None,
+                guid=f"otklik-{incident.id}-{incident.version}")
         except VkTemporaryError as e:
             raise PublishLater(str(e)) from None
         except VkPermanentError as e:
@@ -56,9 +80,18 @@ class VkPublisher:
         return f"{owner_id}_{post_id}_{answer['comment_id']}", note
 
     async def _already_posted(self, owner_id: int, post_id: int, text: str) -> str | None:
-        comments = await self.community.call("wall.getComments", owner_id=owner_id,
-                                             post_id=post_id, count=100, sort="desc",
-                                             thread_items_count=10)
+        if self.reader is None:
+            return None
+        try:
+            comments = await self.reader.call("wall.getComments", owner_id=owner_id,
+                                              post_id=post_id, count=100, sort="desc",
+                                              thread_items_count=10)
+        except VkPermanentError as e:
+            if e.code in POST_GONE_CODES:
+                raise
+            # A problem of the reading token only: the comment's guid still guards repeats.
+            log.warning("VK answers under %s_%s not checked: %s", owner_id, post_id, e)
+            return None
         for comment in comments.get("items", []):
             for c in [comment, *comment.get("thread", {}).get("items", [])]:
                 if c.get("from_id") == -self.group_id and c.get("text") == text:
@@ -71,7 +104,12 @@ class VkPublisher:
             return [], None
         if self.user is None:
             return [], f"фото ({len(photos)}) не приложены: не задан vk.user_token"
-        return await self.user.upload_wall_photos(self.group_id, photos), None
+        try:
+            return await self.user.upload_wall_photos(self.group_id, photos), None
+        except VkPermanentError as e:  # the answer still goes out; the photos are in the chat
+            log.warning("VK photo upload refused: %s", e)
+            reason = UPLOAD_REASONS.get(e.code, f"VK ответил ошибкой {e.code}")
+            return [], f"фото ({len(photos)}) не приложены: {reason}"
 
 
 def _read_photos(attachments: Sequence[Attachment]) -> list[bytes]:

@@ -5,20 +5,44 @@ the cursor kept in the database, skips what the community itself wrote, and hand
 message to :meth:`Service.observe`: a match on a category's keywords becomes an incident (or
 a repeat of the author's open one), a resident's reply after an answer reopens it. Natural
 keys (``owner_post`` and ``owner_post_comment``) make a message seen twice change nothing.
+
+Faults: transient ones (errors 1, 6, 9, 10, network) are retried with backoff by
+:mod:`bot.vk_client` and, when retries run out, only logged: the next poll tries again. A
+refusal (a bad token, a closed or deleted wall, a wrong id: errors 5, 15, 18, 27, 28, 100 and
+the like) is reported to the coordinators once per community and error, not on every poll,
+and once more when the community can be read again. What was reported is kept in memory: a
+restart reports a standing fault once more.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from bot.service import Service
-from bot.vk_client import VkClient, VkError
+from bot.vk_client import VkClient, VkError, VkPermanentError
 from workflows.detection import Detector
-from workflows.model import Sighting
+from workflows.model import Attachment, Role, Sighting
+from workflows.sla import parse_duration
 
 log = logging.getLogger(__name__)
 SOURCE = "vk"
+# A post whose comments cannot be read (closed: 212; deleted between wall.get and
+# wall.getComments: 15) is skipped; it does not stop the rest of the community.
+SKIPPED_POST_CODES = frozenset({15, 212})
+
+
+def poll_seconds(every: str) -> float:
+    """``vk.poll_every`` ("5m", "1h", "1d") in seconds; working-time units count as clock
+    time here (a poll is no deadline)."""
+    amount = parse_duration(every).amount
+    span = timedelta(days=amount) if isinstance(amount, int) else amount
+    return max(span.total_seconds(), 1.0)
+
+
+def community_link(owner_id: int) -> str:
+    return f"https://vk.com/club{-owner_id}" if owner_id < 0 else f"https://vk.com/id{owner_id}"
 
 
 class VkWallSource:
@@ -30,6 +54,7 @@ class VkWallSource:
         self.communities = communities
         self.own_ids = {-abs(group_id)} if group_id else set()
         self.posts_per_poll = posts_per_poll
+        self.faults: dict[int, int] = {}  # owner id → the error code the coordinators know of
 
     async def poll_once(self) -> int:
         """Read what is new; the number of messages handed on."""
@@ -37,9 +62,35 @@ class VkWallSource:
         for owner_id in self.communities:
             try:
                 seen += await self._poll_community(owner_id)
-            except VkError as e:
+            except VkPermanentError as e:
                 log.warning("VK community %s not read: %s", owner_id, e)
+                await self._report_fault(owner_id, e)
+            except VkError as e:  # retries ran out: the next poll tries again
+                log.warning("VK community %s not read: %s", owner_id, e)
+            else:
+                await self._report_recovery(owner_id)
         return seen
+
+    async def _report_fault(self, owner_id: int, error: VkError) -> None:
+        if self.faults.get(owner_id) == error.code:
+            return
+        self.faults[owner_id] = error.code
+        templates = self.service.templates
+        reason = templates.phrase_raw("vk_errors", str(error.code),
+                                      default=templates.phrase_raw("vk_errors", "default"))
+        text = templates.phrase("vk_source_failed", community=community_link(owner_id),
+                                code=error.code, reason=reason)
+        await self._tell_coordinators(text)
+
+    async def _report_recovery(self, owner_id: int) -> None:
+        if self.faults.pop(owner_id, None) is None:
+            return
+        await self._tell_coordinators(self.service.templates.phrase(
+            "vk_source_recovered", community=community_link(owner_id)))
+
+    async def _tell_coordinators(self, text: str) -> None:
+        async with self.service.store.tx() as tx:
+            await self.service.send_to_role(tx, Role.COORDINATOR, text)
 
     async def _poll_community(self, owner_id: int) -> int:
         wall = await self.client.call("wall.get", owner_id=owner_id, count=self.posts_per_poll)
@@ -54,7 +105,12 @@ class VkWallSource:
                 handled += 1
             if post.get("comments", {}).get("count", 1) == 0:
                 continue
-            handled += await self._poll_comments(owner_id, post_id, own)
+            try:
+                handled += await self._poll_comments(owner_id, post_id, own)
+            except VkPermanentError as e:
+                if e.code not in SKIPPED_POST_CODES:
+                    raise
+                log.info("VK post %s: comments not read: %s", key, e)
         return handled
 
     async def _poll_comments(self, owner_id: int, post_id: int, own: set[int]) -> int:
@@ -94,7 +150,7 @@ class VkWallSource:
             category=found.category if found else None, url=url,
             author=author or (f"https://vk.com/id{from_id}" if from_id else None),
             author_id=str(from_id) if from_id else None, thread=f"vk:{thread}",
-            reply_to=reply_to))
+            reply_to=reply_to, attachments=_photo_links(item)))
 
     async def _cursor(self, key: str) -> int:
         async with self.service.store.read() as tx:
@@ -106,6 +162,18 @@ class VkWallSource:
     async def _advance(self, key: str, value: int) -> None:
         async with self.service.store.tx() as tx:
             await tx.set_cursor(SOURCE, key, value)
+
+
+def _photo_links(item: dict[str, Any]) -> tuple[Attachment, ...]:
+    """The resident's photos as links (their largest copy) for the executor's card."""
+    links = []
+    for attachment in item.get("attachments") or []:
+        sizes = (attachment.get("photo") or {}).get("sizes") or []
+        if attachment.get("type") == "photo" and sizes:
+            biggest = max(sizes, key=lambda s: s.get("width", 0) * s.get("height", 0))
+            if biggest.get("url"):
+                links.append(Attachment("link", biggest["url"]))
+    return tuple(links[:10])
 
 
 def _names(answer: dict[str, Any]) -> dict[int, str]:

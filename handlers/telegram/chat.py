@@ -15,6 +15,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.service import Service
 from bot.store import ChatState
 from handlers import flows
+from handlers.invites import invite_links
 from handlers.telegram.albums import Albums
 from handlers.telegram.common import PLATFORM
 from handlers.telegram.render import Act
@@ -34,7 +35,7 @@ ACCEPTED_DOCUMENTS = {
 def turn_for(service: Service, chat_id: int, person: Person | None,
              chat_state: ChatState | None, bot_username: str) -> flows.Turn:
     return flows.Turn(service, PLATFORM, chat_id, person, chat_state,
-                      invite_link=lambda token: f"https://t.me/{bot_username}?start={token}")
+                      invite_link=invite_links(service, bot_username))
 
 
 @router.callback_query(Act.filter())

@@ -1,0 +1,39 @@
+"""The VK chat of the community as the app runs it: long poll, event handling, one HTTP
+session for the long poll and for downloading files."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from bot.service import Service
+from bot.vk_client import LOOPBACK_HOSTS, VkClient
+from handlers.invites import invite_links
+from handlers.vk.chat import SettleLater, VkChat
+from handlers.vk.longpoll import WAIT, BotsLongPoll
+
+
+class VkFrontEnd:
+    def __init__(self, service: Service, client: VkClient, group_id: int, *,
+                 settle_later: SettleLater, telegram_username: str | None,
+                 api_base: str | None = None) -> None:
+        # Environment proxies for VK itself, never for a server on loopback (the test fake).
+        host = urlsplit(api_base).hostname if api_base else None
+        self.http = aiohttp.ClientSession(trust_env=host not in LOOPBACK_HOSTS)
+        self.chat = VkChat(service, client, self.http, settle_later=settle_later,
+                           invite_link=invite_links(service, telegram_username))
+        self.longpoll = BotsLongPoll(client, group_id, self.http, service.store,
+                                     self.chat.handle)
+
+    async def start(self) -> None:
+        await self.longpoll.start()
+
+    async def poll_once(self, wait: int = 0) -> int:
+        return await self.longpoll.poll_once(wait)
+
+    async def run(self, wait: int = WAIT) -> None:
+        await self.longpoll.run(wait)
+
+    async def close(self) -> None:
+        await self.http.close()
