@@ -59,7 +59,7 @@ class App:
         self.vk_retry = vk_retry
         self.vk_rps = vk_rps
         self.vk_wall: VkWallSource | None = None
-        self._vk_clients: list[VkClient] = []
+        self._vk_clients: dict[str, VkClient] = {}  # one per token: one rate limit per token
         # VK community chat (handlers/vk): set up by _start_vk_chat when configured.
         self.vk_chat: VkFrontEnd | None = None
         self.vk_outbox: OutboxSender | None = None
@@ -166,10 +166,12 @@ class App:
                 self._vk_client(tokens["token"], GROUP_RPS), vk.group_id, user, reader=reader)
 
     def _vk_client(self, token: str, rps: float) -> VkClient:
-        client = VkClient(token, self.config.vk_api_base, rps=self.vk_rps or rps,
-                          retry=self.vk_retry)
-        self._vk_clients.append(client)
-        return client
+        """The client of a token, shared by everything that uses the token, so that VK's
+        per-token request limit is kept by one limiter."""
+        if token not in self._vk_clients:
+            self._vk_clients[token] = VkClient(token, self.config.vk_api_base,
+                                               rps=self.vk_rps or rps, retry=self.vk_retry)
+        return self._vk_clients[token]
 
     def _pollers(self) -> list[Poller]:
         if self.vk_wall is None:
@@ -219,7 +221,7 @@ class App:
     async def close(self) -> None:
         if self.vk_chat is not None:
             await self.vk_chat.close()
-        for client in self._vk_clients:
+        for client in self._vk_clients.values():
             client.api.http.close()
         await self.albums.close()
         await self.bot.session.close()

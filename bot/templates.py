@@ -31,6 +31,7 @@ class Templates:
         )
         self.env.filters["local"] = self.local
         self.env.filters["state"] = lambda s: self.phrase_raw("states", str(s))
+        self.env.filters["source"] = lambda s: self.phrase_raw("sources", str(s), default=str(s))
         self.env.filters["priority"] = lambda s: self.phrase_raw("priorities", str(s))
         self.env.filters["action"] = lambda s: self.phrase_raw("actions", str(s), default=str(s))
         self.env.filters["hours"] = hours

@@ -40,3 +40,14 @@ def test_every_state_and_priority_has_a_russian_name(templates: Templates) -> No
 def test_every_template_file_is_valid_jinja(templates: Templates) -> None:
     for path in DEFAULT_DIR.glob("*.html"):
         templates.env.get_template(path.name)  # raises on a syntax error
+
+
+@pytest.mark.parametrize(("source", "shown"), [("vk", "Источник: ВКонтакте"),
+                                               ("pos", "Источник: Платформа обратной связи"),
+                                               ("crm_export", "Источник: crm_export")])
+def test_the_card_names_the_source_in_russian(templates: Templates, source: str,
+                                              shown: str) -> None:
+    incident = Incident(7, State.ASSIGNED, source, "Яма", "roads", "roads", 1,
+                        Priority.NORMAL, NOW)
+    assert shown in templates.render("card", incident=incident, names={}, category=None,
+                                     department="", executor="", reassigned=False)
