@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import html
 import logging
-import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -124,6 +122,7 @@ async def write_report(path: str, first: str, last: str, out: str) -> int:
     chat: prints the note and the paths of the files."""
     from bot.reports import build_report, period_from_args
     from bot.store import Store
+    from bot.templates import plain_text
 
     config = load_config(path)
     if str(config.database) != ":memory:" and not config.database.exists():
@@ -141,7 +140,7 @@ async def write_report(path: str, first: str, last: str, out: str) -> int:
         report = await build_report(config, store, start, end, out_dir=Path(out))
     finally:
         await store.close()
-    print(html.unescape(re.sub(r"<[^>]+>", "", report.text)))
+    print(plain_text(report.text))
     print()
     for f in (report.chart, report.xlsx, report.csv):
         if f is not None:

@@ -7,6 +7,8 @@ environment with autoescaping, so a resident's ``<b>`` or ``&`` shows as typed.
 
 from __future__ import annotations
 
+import html
+import re
 import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -81,3 +83,45 @@ def hours(span: timedelta) -> str:
     if h and m:
         return f"{h} ч {m} мин"
     return f"{h} ч" if h else f"{m} мин"
+
+
+# --- text measures shared by the front ends ----------------------------------------------------
+
+_LINK = re.compile(r"<a\s[^>]*?href=\"([^\"]*)\"[^>]*>(.*?)</a>", re.DOTALL | re.IGNORECASE)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def plain_text(markup: str) -> str:
+    """Template HTML as plain text (VK, the shell): no tags, entities decoded, line breaks
+    kept, links as ``label (url)``.
+
+    Only real tags are removed: what residents typed reaches the templates escaped
+    (``&lt;b&gt;``), so it comes out as typed."""
+
+    def link(m: re.Match[str]) -> str:
+        href = html.unescape(m.group(1))
+        label = html.unescape(_TAG.sub("", m.group(2))).strip()
+        return href if not label or label == href else f"{label} ({href})"
+
+    text = _LINK.sub(lambda m: link(m).replace("&", "&amp;").replace("<", "&lt;"), markup)
+    text = re.sub(r"<blockquote[^>]*>", "«", text, flags=re.IGNORECASE)
+    text = re.sub(r"</blockquote>", "»", text, flags=re.IGNORECASE)
+    text = re.sub(r"<br\s*/?>", "\n", text, flags=re.IGNORECASE)
+    return html.unescape(_TAG.sub("", text))
+
+
+def utf16_units(s: str) -> int:
+    """Length in UTF-16 code units, as Telegram counts (never less than VK's count)."""
+    return len(s.encode("utf-16-le")) // 2
+
+
+def fit_units(s: str, room: int) -> str:
+    """The longest prefix of ``s`` of at most ``room`` UTF-16 code units."""
+    taken = units = 0
+    for ch in s:
+        u = 2 if ord(ch) > 0xFFFF else 1
+        if units + u > room:
+            break
+        units += u
+        taken += 1
+    return s[:taken]

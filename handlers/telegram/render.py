@@ -14,7 +14,7 @@ from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
 
-from bot.templates import Templates
+from bot.templates import Templates, fit_units, utf16_units
 from workflows.model import Attachment, Button
 
 TEXT_LIMIT = 4096
@@ -85,10 +85,6 @@ def visible_length(text: str) -> int:
     return len(html.unescape(plain).encode("utf-16-le")) // 2
 
 
-def _units(s: str) -> int:
-    return len(s.encode("utf-16-le")) // 2
-
-
 def split_html(text: str, limit: int) -> list[str]:
     """Split HTML into parts of at most ``limit`` visible characters each.
 
@@ -128,11 +124,11 @@ def split_html(text: str, limit: int) -> list[str]:
         rest = token
         while rest:
             room = limit - used
-            if _units(rest) <= room:
+            if utf16_units(rest) <= room:
                 current.append(rest)
-                used += _units(rest)
+                used += utf16_units(rest)
                 break
-            piece = _fit(rest, room)
+            piece = fit_units(rest, room)
             window = piece
             brk = max(window.rfind("\n"), window.rfind(" "))
             if brk > len(window) // 2:
@@ -143,20 +139,6 @@ def split_html(text: str, limit: int) -> list[str]:
             cut()
     cut()
     return [p for p in parts if visible_length(p) > 0]
-
-
-def _fit(s: str, room: int) -> str:
-    """The longest prefix of ``s`` that takes at most ``room`` UTF-16 code units."""
-    if room <= 0:
-        return ""
-    taken, units = 0, 0
-    for ch in s:
-        u = 2 if ord(ch) > 0xFFFF else 1
-        if units + u > room:
-            break
-        units += u
-        taken += 1
-    return s[:taken]
 
 
 class TelegramChannel:

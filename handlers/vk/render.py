@@ -16,16 +16,14 @@ and VK does not deliver a message twice.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
-import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.templates import Templates
+from bot.templates import Templates, fit_units, plain_text, utf16_units
 from workflows.model import Attachment, Button
 
 log = logging.getLogger(__name__)
@@ -52,50 +50,12 @@ def random_id() -> int:
 
 # --- text ----------------------------------------------------------------------------------
 
-_LINK = re.compile(r"<a\s[^>]*?href=\"([^\"]*)\"[^>]*>(.*?)</a>", re.DOTALL | re.IGNORECASE)
-_TAG = re.compile(r"<[^>]+>")
-
-
-def plain_text(markup: str) -> str:
-    """Template HTML as VK shows it: no tags, entities decoded, line breaks kept.
-
-    Only real tags are removed: what residents typed reaches the templates escaped
-    (``&lt;b&gt;``), so it comes out as typed."""
-
-    def link(m: re.Match[str]) -> str:
-        href = html.unescape(m.group(1))
-        label = html.unescape(_TAG.sub("", m.group(2))).strip()
-        return href if not label or label == href else f"{label} ({href})"
-
-    text = _LINK.sub(lambda m: link(m).replace("&", "&amp;").replace("<", "&lt;"), markup)
-    text = re.sub(r"<blockquote[^>]*>", "«", text, flags=re.IGNORECASE)
-    text = re.sub(r"</blockquote>", "»", text, flags=re.IGNORECASE)
-    text = re.sub(r"<br\s*/?>", "\n", text, flags=re.IGNORECASE)
-    return html.unescape(_TAG.sub("", text))
-
-
-def _units(s: str) -> int:
-    """Length in UTF-16 code units: never less than VK's count of characters."""
-    return len(s.encode("utf-16-le")) // 2
-
-
-def _fit(s: str, room: int) -> str:
-    taken = units = 0
-    for ch in s:
-        u = 2 if ord(ch) > 0xFFFF else 1
-        if units + u > room:
-            break
-        units += u
-        taken += 1
-    return s[:taken]
-
-
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     """Parts of at most ``limit`` characters, cut at a line break, else at a space."""
     parts: list[str] = []
     rest = text.strip()
-    while _units(rest) > limit:
-        window = _fit(rest, limit)
+    while utf16_units(rest) > limit:
+        window = fit_units(rest, limit)
         cut = window.rfind("\n")
         if cut <= len(window) // 2:
             cut = window.rfind(" ")
