@@ -52,12 +52,10 @@ async def weekly_note(service: Service) -> bool:
     Whether this week's note went out is kept in the database (``daily_jobs``), so calling
     this as often as the scheduler likes sends it exactly once.
     """
-    now = service.clock()
-    calendar = service.policies[service.config.settings.sla.default_policy].calendar
-    local = now.astimezone(service.config.tz)
-    day = local.date()
-    if not calendar.is_working_day(day) or local.time() < calendar.start:
+    local = service.working_day_started()
+    if local is None:
         return False
+    day = local.date()
     monday = day - timedelta(days=day.weekday())
     async with service.store.read() as tx:
         if await tx.daily_job_day(WEEKLY_JOB) == monday.isoformat():

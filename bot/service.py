@@ -21,6 +21,7 @@ from bot.publishers import Publisher, PublishFailed, PublishLater
 from bot.store import Store, Tx
 from bot.templates import Templates
 from workflows import transitions as core
+from workflows.calendar import WorkingCalendar
 from workflows.dates import parse_local
 from workflows.ladder import OWED, due, ladder_changed, next_action, restart_step
 from workflows.model import (
@@ -535,15 +536,27 @@ class Service:
                 {"text": _published_text(incident, draft), "failure": reason},
                 ((Button("published", incident.id),),), attach="draft")], None)
 
+    @property
+    def office_calendar(self) -> WorkingCalendar:
+        """The working calendar of the default policy: when digests and notes go out."""
+        return self.policies[self.config.settings.sla.default_policy].calendar
+
+    def working_day_started(self) -> datetime | None:
+        """The local time now, when it is a working day and its working hours have begun."""
+        local = self.clock().astimezone(self.config.tz)
+        calendar = self.office_calendar
+        if not calendar.is_working_day(local.date()) or local.time() < calendar.start:
+            return None
+        return local
+
     async def daily_digest(self) -> bool:
         """At the start of each working day, once: the coordinators' digest of what is due
         today, overdue, waiting for review and waiting for interim dates, per department."""
         now = self.clock()
-        calendar = self.policies[self.config.settings.sla.default_policy].calendar
-        local = now.astimezone(self.config.tz)
-        day = local.date()
-        if not calendar.is_working_day(day) or local.time() < calendar.start:
+        local = self.working_day_started()
+        if local is None:
             return False
+        day, calendar = local.date(), self.office_calendar
         async with self.store.tx() as tx:
             if await tx.daily_job_day("digest") == day.isoformat():
                 return False
