@@ -19,7 +19,7 @@ from PIL import Image
 
 from bot import analytics
 from bot.cli import main
-from bot.fakes.telegram import Call, FakeTelegramServer
+from bot.fakes.telegram import FakeTelegramServer
 from bot.store import Store
 from tests import test_metrics as hand
 from tests.harness import COORDINATOR, CURATOR, PETROV, Harness
@@ -58,25 +58,13 @@ async def seed(otklik: Harness) -> None:
                                               category))
 
 
-def uploads(server: FakeTelegramServer, chat_id: int) -> dict[str, bytes]:
-    """File name → bytes of everything uploaded to a chat (photos named by their part)."""
-    out: dict[str, bytes] = {}
-    for call in server.sent_to(chat_id):
-        for name, content in call.files.items():
-            out[_file_name(call, name)] = content
-    return out
+def uploads(server: FakeTelegramServer, chat_id: int) -> list[bytes]:
+    """The bytes of every file uploaded to a chat, in order."""
+    return [content for call in server.sent_to(chat_id) for content in call.files.values()]
 
 
-def _file_name(call: Call, part: str) -> str:
-    for key in ("document", "photo"):
-        doc = (call.result or {}).get(key) if isinstance(call.result, dict) else None
-        if isinstance(doc, dict) and doc.get("file_name"):
-            return str(doc["file_name"])
-    return part
-
-
-def by_suffix(files: dict[str, bytes], suffix: str) -> bytes:
-    (content,) = [c for name, c in files.items() if _kind(c) == suffix]
+def by_kind(files: list[bytes], kind: str) -> bytes:
+    (content,) = [c for c in files if _kind(c) == kind]
     return content
 
 
@@ -100,13 +88,13 @@ async def test_report_week_sends_the_note_its_chart_and_workbook(otklik: Harness
     assert "Asia/Novokuznetsk, UTC+07:00" in note
     assert "Новые: <b>3</b> (+2)" in note  # 3 last week against 1 the week before
     files = uploads(server, COORDINATOR.id)
-    with Image.open(io.BytesIO(by_suffix(files, "png"))) as chart:
+    with Image.open(io.BytesIO(by_kind(files, "png"))) as chart:
         assert chart.size[0] >= 800 and len(chart.getcolors(1 << 16) or ()) > 20
-    wb = load_workbook(io.BytesIO(by_suffix(files, "xlsx")))
+    wb = load_workbook(io.BytesIO(by_kind(files, "xlsx")))
     rows = list(wb["Инциденты"].iter_rows(values_only=True))
     # One row per incident the week touched: №4 is older but was open and overdue in it.
     assert [r[0] for r in rows[1:]] == [1, 2, 3, 4]
-    assert "csv" not in {_kind(c) for c in files.values()}
+    assert "csv" not in {_kind(c) for c in files}
 
 
 async def test_export_sends_csv_and_xlsx_of_the_days_asked(otklik: Harness,
@@ -117,12 +105,12 @@ async def test_export_sends_csv_and_xlsx_of_the_days_asked(otklik: Harness,
 
     assert "Выгрузка обращений за 12.11.2026 – 18.11.2026" in otklik.last_text(COORDINATOR)
     files = uploads(server, COORDINATOR.id)
-    text = by_suffix(files, "csv").decode("utf-8-sig")
+    text = by_kind(files, "csv").decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert [r[0] for r in rows[1:]] == ["1", "2", "4"]
-    wb = load_workbook(io.BytesIO(by_suffix(files, "xlsx")))
+    wb = load_workbook(io.BytesIO(by_kind(files, "xlsx")))
     assert [r[0] for r in list(wb["Инциденты"].iter_rows(values_only=True))[1:]] == [1, 2, 4]
-    assert "png" not in {_kind(c) for c in files.values()}
+    assert "png" not in {_kind(c) for c in files}
 
 
 async def test_reports_are_for_those_who_oversee(otklik: Harness,
@@ -160,7 +148,7 @@ async def test_weekly_note_goes_to_the_curator_once(otklik: Harness,
     assert await analytics.weekly_note(app.service)
     await otklik.step()
     assert "Период: <b>16.11.2026 – 22.11.2026</b>" in otklik.last_text(CURATOR)
-    assert {_kind(c) for c in uploads(server, CURATOR.id).values()} == {"png", "xlsx"}
+    assert sorted(_kind(c) for c in uploads(server, CURATOR.id)) == ["png", "xlsx"]
     assert not uploads(server, COORDINATOR.id)
 
     sent = len(server.sent_to(CURATOR.id))
