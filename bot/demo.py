@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -114,10 +115,11 @@ async def run_demo(config_path: str | None = None, *, out: Callable[[str], None]
             driver = Driver(server, config, clock)
             await driver.start()
             try:
-                code = await _script(driver, clock, out)
+                tell = _Narrator(driver, clock, out)
+                code = await _script(tell)
                 if config_path:  # the VK part needs the demo's own config (the fake VK)
                     return code
-                return await _vk_script(driver, vk, clock, out) or code
+                return await _vk_script(tell, vk) or code
             finally:
                 await driver.close()
 
@@ -133,24 +135,42 @@ def _config(directory: Path, server: FakeTelegramServer, vk: FakeVkServer,
     return load_config(path)
 
 
-async def _script(d: Driver, clock: Clock, out: Callable[[str], None]) -> int:
-    shown = 0
+@dataclass
+class _Narrator:
+    """Prints the scenes and what the chat gained since the last look; each scene takes
+    seven minutes of the demo's clock."""
 
-    def scene(title: str) -> None:
-        out(f"\n▶ {title}")
-        clock.advance(minutes=7)
+    d: Driver
+    clock: Clock
+    out: Callable[[str], None]
+    shown: int = 0
 
-    def show_chat() -> None:
-        nonlocal shown
-        lines = d.server.transcript(NAMES)
-        for line in lines[shown:]:
-            out(f"  {line}")
-        shown = len(lines)
+    def scene(self, title: str) -> None:
+        self.out(f"\n▶ {title}")
+        self.clock.advance(minutes=7)
 
-    async def then(title: str, action: Callable[[], Awaitable[object]]) -> None:
-        scene(title)
+    def show_chat(self) -> None:
+        lines = self.d.server.transcript(NAMES)
+        for line in lines[self.shown:]:
+            self.out(f"  {line}")
+        self.shown = len(lines)
+
+    async def then(self, title: str, action: Callable[[], Awaitable[object]]) -> None:
+        self.scene(title)
         await action()
-        show_chat()
+        self.show_chat()
+
+    async def state_of(self, n: int) -> tuple[str | None, str]:
+        """The state of incident ``n`` and its Russian name."""
+        assert self.d.app is not None
+        incident = await self.d.app.service.incident(n)
+        state = incident.state if incident else None
+        return state, self.d.app.templates.phrase_raw("states", state) if state else "не найдено"
+
+
+async def _script(tell: _Narrator) -> int:
+    d, out = tell.d, tell.out
+    then, scene, show_chat = tell.then, tell.scene, tell.show_chat
 
     await then("Незнакомец пишет боту — ему вежливо отказывают",
                lambda: d.say(FakeUser(9999, "Незнакомец"), "Здравствуйте, у меня вопрос"))
@@ -199,31 +219,16 @@ async def _script(d: Driver, clock: Clock, out: Callable[[str], None]) -> int:
     await then("Координатор открывает карточку с историей",
                lambda: d.say(COORDINATOR, f"/incident {n}"))
     await then("…и закрывает обращение", lambda: d.press(COORDINATOR, "close", n))
-    assert d.app is not None
-    incident = await d.app.service.incident(n)
-    state = incident.state if incident else None
-    shown_state = d.app.templates.phrase_raw("states", state) if state else "не найдено"
+    state, shown_state = await tell.state_of(n)
     out(f"\nИтог: обращение №{n} — {shown_state}.")
     return 0 if state == "closed" else 1
 
 
-async def _vk_script(d: Driver, vk: FakeVkServer, clock: Clock,
-                     out: Callable[[str], None]) -> int:
+async def _vk_script(tell: _Narrator, vk: FakeVkServer) -> int:
     """A complaint in a VK community's comments, answered in Telegram, published under it."""
+    d, out, scene, show_chat = tell.d, tell.out, tell.scene, tell.show_chat
     assert d.app is not None and d.app.vk_wall is not None
     app, wall = d.app, d.app.vk_wall
-    shown = len(d.server.transcript(NAMES))
-
-    def show_chat() -> None:
-        nonlocal shown
-        lines = d.server.transcript(NAMES)
-        for line in lines[shown:]:
-            out(f"  {line}")
-        shown = len(lines)
-
-    def scene(title: str) -> None:
-        out(f"\n▶ {title}")
-        clock.advance(minutes=7)
 
     out("\n——— ВКонтакте ———")
     resident_id, first, last = VK_RESIDENT
@@ -264,9 +269,7 @@ async def _vk_script(d: Driver, vk: FakeVkServer, clock: Clock,
         photos = [a for a in reply.get("attachments", []) if a["type"] == "photo"]
         out(f"  ВКонтакте · {GROUP_NAME} → {first}: {reply['text']}"
             + (f" [фото: {len(photos)}]" if photos else ""))
-    incident = await app.service.incident(n)
-    state = incident.state if incident else None
-    shown_state = app.templates.phrase_raw("states", state) if state else "не найдено"
+    state, shown_state = await tell.state_of(n)
     where = "ответ опубликован под комментарием жительницы" if replies else "ответ не опубликован"
     out(f"\nИтог ВКонтакте: обращение №{n} — {where}; статус: {shown_state}.")
     return 0 if replies and state == "awaiting_feedback" else 1
