@@ -608,20 +608,10 @@ class FakeVkServer:
         return web.json_response({"file": key})
 
     async def _handle_doc(self, request: web.Request) -> web.Response:
-        owner, _, doc_id = request.match_info["key"].partition("_")
-        try:
-            content = self._doc_content[(int(owner), int(doc_id))]
-        except (KeyError, ValueError):
-            raise web.HTTPNotFound() from None
-        return web.Response(body=content, content_type="application/octet-stream")
+        return _serve(self._doc_content, request, "application/octet-stream")
 
     async def _handle_photo(self, request: web.Request) -> web.Response:
-        owner, _, photo_id = request.match_info["key"].partition("_")
-        try:
-            content = self._photo_content[(int(owner), int(photo_id))]
-        except (KeyError, ValueError):
-            raise web.HTTPNotFound() from None
-        return web.Response(body=content, content_type="image/jpeg")
+        return _serve(self._photo_content, request, "image/jpeg")
 
     async def _handle_longpoll(self, request: web.Request) -> web.Response:
         self.longpoll_requests += 1
@@ -1190,6 +1180,17 @@ class FakeVkServer:
         if not allowed or group_id != self.group_id:
             raise VkFault(15, "Access denied: no access to this group")
         return {"key": self._lp_key, "server": f"{self.api_base}/lp", "ts": str(self._next_ts)}
+
+
+def _serve(files: dict[tuple[int, int], bytes], request: web.Request,
+           content_type: str) -> web.Response:
+    """A stored file by its ``{owner}_{id}`` key, or 404."""
+    owner, _, item_id = request.match_info["key"].partition("_")
+    try:
+        content = files[(int(owner), int(item_id))]
+    except (KeyError, ValueError):
+        raise web.HTTPNotFound() from None
+    return web.Response(body=content, content_type=content_type)
 
 
 def _parse_identity(spec: str, group_id: int) -> Identity:
