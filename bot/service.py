@@ -226,20 +226,20 @@ class Service:
             async with self.store.tx() as tx:
                 waiting = await tx.open_in_thread(seen.thread, seen.author_id)
                 if (waiting is not None and waiting.state is State.AWAITING_FEEDBACK
-                        and waiting.feedback_until is not None and now < waiting.feedback_until):
-                    if await tx.incident_by_external(seen.source, seen.external_id):
-                        return Result(True, "existing", waiting)
-                    await tx.add_repeat(seen, waiting.id, now)  # remembers this reply was seen
-                    out = core.reopen(waiting, None, f"Житель ответил: {seen.text}", now)
-                    incident = await self._commit(tx, waiting, out)
-                    await tx.delete_draft(incident.id)
-                    return Result(True, "reopened", incident)
-                if (waiting is not None and waiting.state is State.AWAITING_FEEDBACK
                         and waiting.feedback_until is not None):
-                    # The window has passed but no sweep has closed it yet: close it as the
-                    # sweep would, so that the message is judged as a new complaint and not
-                    # linked as a repeat to an incident that is about to close.
-                    await self._commit(tx, waiting, core.close(waiting, None, now))
+                    if now >= waiting.feedback_until:
+                        # The window has passed but no sweep has closed it yet: close it as
+                        # the sweep would, so that the message is judged as a new complaint
+                        # and not linked as a repeat to an incident that is about to close.
+                        await self._commit(tx, waiting, core.close(waiting, None, now))
+                    elif await tx.incident_by_external(seen.source, seen.external_id):
+                        return Result(True, "existing", waiting)
+                    else:
+                        await tx.add_repeat(seen, waiting.id, now)  # this reply was seen
+                        out = core.reopen(waiting, None, f"Житель ответил: {seen.text}", now)
+                        incident = await self._commit(tx, waiting, out)
+                        await tx.delete_draft(incident.id)
+                        return Result(True, "reopened", incident)
         if seen.category is None:
             return Result(False, "no_match")
         return await self.register(None, seen)
