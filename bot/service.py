@@ -585,10 +585,18 @@ class Service:
         """A message to every chat of everyone with ``role``, in the caller's transaction."""
         for person in await tx.people():
             if person.has(role):
-                for platform, chat_id in await tx.chats_of(person.id):
-                    if platform in self.channels:
-                        await self._send(tx, platform, chat_id, text,
-                                         attachments=attachments)
+                await self._send_to(tx, person, text, attachments=attachments)
+
+    async def _send_to(self, tx: Tx, person: Person, text: str, buttons: Rows = (), *,
+                       version: int | None = None,
+                       attachments: Sequence[Attachment] = ()) -> bool:
+        """A message to every chat of ``person`` on a wired platform; False: no chat at all."""
+        chats = await tx.chats_of(person.id)
+        for platform, chat_id in chats:
+            if platform in self.channels:
+                await self._send(tx, platform, chat_id, text, buttons, version=version,
+                                 attachments=attachments)
+        return bool(chats)
 
     # --- drafts ------------------------------------------------------------------------------
 
@@ -714,13 +722,13 @@ class Service:
             if not recipients:
                 continue
             attachments: Sequence[Attachment] = ()
+            wants_draft = note.attach == "draft" or note.template == "review"
+            draft = await tx.draft(incident.id) if wants_draft else None
             if note.attach == "draft":
-                draft = await tx.draft(incident.id)
                 attachments = draft.attachments if draft else ()
             elif note.attach == "incident":
                 attachments = await tx.incident_attachments(incident.id)
             links = [a.file_id for a in attachments if a.kind == "link"]
-            draft = await tx.draft(incident.id) if note.template in {"review"} else None
             context: dict[str, Any] = {
                 "incident": incident, "draft": draft, "names": names,
                 "category": self.config.categories.get(incident.category or ""),
@@ -730,14 +738,10 @@ class Service:
             }
             text = self.templates.render(note.template, **(context | note.context))
             for person in recipients:
-                chats = await tx.chats_of(person.id)
-                if not chats:
+                if not await self._send_to(tx, person, text, note.buttons,
+                                           version=incident.version, attachments=attachments):
                     log.warning("person %s has no bound chat; %s not delivered",
                                 person.id, note.template)
-                for platform, chat_id in chats:
-                    if platform in self.channels:
-                        await self._send(tx, platform, chat_id, text, note.buttons,
-                                         version=incident.version, attachments=attachments)
 
     @staticmethod
     def _audience(to: int | str, people: Sequence[Person], actor: Person | None) -> list[Person]:
