@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Call = tuple[str, dict[str, Any]]
 Rows = Sequence[Sequence[Button]]
+# What a dry run puts in place of the text to come, so that the guard itself is judged (a
+# deadline that does not parse would be refused before the guard is asked).
+DRY_RUN_TEXT = {"extend": "завтра 12:00\n…"}
 
 
 class Channel(Protocol):
@@ -304,7 +307,7 @@ class Service:
             try:
                 out = await self._transition(
                     tx, incident, actor, action, now, version=version,
-                    text="…" if dry_run and not text else text,
+                    text=DRY_RUN_TEXT.get(action, "…") if dry_run and not text else text,
                     target=incident.executor_id if dry_run and target is None else target,
                     arg=arg)
             except core.Refused as r:

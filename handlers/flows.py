@@ -21,7 +21,16 @@ from bot.reports import period_from_args
 from bot.service import Result, Service
 from bot.store import ChatState
 from workflows.dates import parse_local
-from workflows.model import Attachment, Button, DraftKind, Person, Role, Sighting, State
+from workflows.model import (
+    Attachment,
+    Button,
+    DraftKind,
+    Person,
+    Priority,
+    Role,
+    Sighting,
+    State,
+)
 from workflows.transitions import actions_for
 
 WRITING = "writing"
@@ -43,6 +52,21 @@ NEEDS_TEXT = {
 MODE_ACTION = {mode: action for mode, _, action in NEEDS_TEXT.values()}
 # Buttons that act at once.
 DIRECT = {"take", "approve", "published", "close", "remind"}
+# Incident, intake and card numbers Otklik makes stay far below this; a bigger one is forged.
+MAX_NUMBER = 2**53
+ARG_LIMIT = 64
+PROMISE_DAYS = 366  # the longest promise a button may carry
+
+
+class BadButton(Exception):
+    """A press whose data no button of Otklik carries (forged, mangled or outdated)."""
+
+
+def _number(x: str, low: int, high: int) -> int:
+    """The argument of a press as a number within ``[low, high]``, or :class:`BadButton`."""
+    if not (x.isascii() and x.isdigit()) or not low <= int(x) <= high:
+        raise BadButton(x)
+    return int(x)
 
 
 @dataclass
@@ -95,6 +119,17 @@ class Turn:
 async def press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
     """A button press: action ``a`` on incident (or intake) ``n`` from a card of version
     ``v``, with argument ``x``."""
+    if (not 0 <= n <= MAX_NUMBER or (v is not None and not 0 <= v <= MAX_NUMBER)
+            or len(x) > ARG_LIMIT):
+        turn.toast, turn.alert = turn.templates.refusal("bad_button"), True
+        return
+    try:
+        await _press(turn, a, n, v, x)
+    except BadButton:
+        turn.toast, turn.alert = turn.templates.refusal("bad_button"), True
+
+
+async def _press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
     handler = PRESSES.get(a)
     if a in NEEDS_TEXT:
         await _ask_text(turn, a, n, v)
@@ -123,6 +158,8 @@ async def _ask_text(turn: Turn, a: str, n: int, v: int | None) -> None:
 
 
 async def _priority(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if x not in {p.value for p in Priority} - {Priority.URGENT.value}:
+        raise BadButton(x)  # urgent needs its deadline typed: the «urgent» button
     turn.answer(await turn.service.act(turn.me, n, "priority", arg=x), n)
 
 
@@ -136,7 +173,8 @@ async def _show(turn: Turn, n: int, v: int | None, x: str) -> None:
     await show(turn, n)
 
 
-async def _answer(turn: Turn, n: int, v: int | None, x: str) -> None:
+async def _writing_check(turn: Turn, n: int) -> bool:
+    """Whether the person writes the answer to ``n`` now; if not, the press is refused."""
     incident = await turn.service.incident(n)
     code = ""
     if incident is None:
@@ -145,7 +183,11 @@ async def _answer(turn: Turn, n: int, v: int | None, x: str) -> None:
         code = "not_assigned"
     elif incident.state is not State.IN_PROGRESS:
         code = "wrong_state"
-    if not turn.answer(Result(not code, code), n, ok=" "):
+    return turn.answer(Result(not code, code), n, ok=" ")
+
+
+async def _answer(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if not await _writing_check(turn, n):
         return
     await _start_writing(turn, n)
 
@@ -174,20 +216,23 @@ async def _cancel_draft(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 
 async def _interim(turn: Turn, n: int, v: int | None, x: str) -> None:
-    turn.toast = " "
+    if not await _writing_check(turn, n):
+        return
     await turn.say(turn.templates.phrase("promise_prompt"),
                    [[Button("promise", n, "1"), Button("promise", n, "3"),
                      Button("promise", n, "7")], [Button("promise", n, "pick")]])
 
 
 async def _promise(turn: Turn, n: int, v: int | None, x: str) -> None:
+    days = _number(x, 1, PROMISE_DAYS) if x != "pick" else 0
+    if not await _writing_check(turn, n):
+        return
     if x == "pick":
-        turn.toast = " "
         await turn.set_mode("promise_date", n)
         await turn.say(turn.templates.phrase("promise_prompt"), [[Button("abort", n)]])
         return
     today = turn.service.clock().astimezone(turn.service.config.tz).date()
-    await _promise_day(turn, n, today + timedelta(days=int(x or "1")))
+    await _promise_day(turn, n, today + timedelta(days=days))
 
 
 async def _promise_day(turn: Turn, n: int, day: date) -> None:
@@ -235,7 +280,8 @@ async def _reassign(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 
 async def _reassign_to(turn: Turn, n: int, v: int | None, x: str) -> None:
-    turn.answer(await turn.service.act(turn.me, n, "reassign", version=v, target=int(x)), n)
+    target = _number(x, 1, MAX_NUMBER)
+    turn.answer(await turn.service.act(turn.me, n, "reassign", version=v, target=target), n)
 
 
 async def _first_response(turn: Turn, n: int, v: int | None, x: str) -> None:
@@ -278,6 +324,8 @@ async def _invite_role(turn: Turn, n: int, v: int | None, x: str) -> None:
     if not turn.me.has(Role.ADMIN):
         turn.toast, turn.alert = t.refusal("wrong_role"), True
         return
+    if x not in {r.value for r in Role}:
+        raise BadButton(x)
     turn.toast = " "
     rows = [[Button("inv_dept", 0, f"{x}/{key}", label=name)]
             for key, name in turn.service.config.departments.items()]
@@ -291,6 +339,10 @@ async def _invite_department(turn: Turn, n: int, v: int | None, x: str) -> None:
         turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
         return
     role, _, department = x.partition("/")
+    if (role not in {r.value for r in Role}
+            or (department and department not in turn.service.config.departments)
+            or (role == Role.EXECUTOR and not department)):
+        raise BadButton(x)
     await turn.set_mode("invite_name", None, {"role": role, "department": department or None})
     turn.toast = " "
     await turn.say(turn.templates.phrase("invite_ask_name"))
