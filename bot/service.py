@@ -40,6 +40,7 @@ from workflows.model import (
 )
 from workflows.routing import pick_executor
 from workflows.sla import Policy, compute_deadlines
+from workflows.visibility import may_see, out_of_scope, sees_everything
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +305,10 @@ class Service:
             incident = await tx.incident(incident_id)
             if incident is None:
                 return Result(False, "not_found")
+            if out_of_scope(actor, incident):
+                await tx.add_audit(AuditEntry(incident.id, actor.id, action, incident.state,
+                                              None, now, "not_visible", ok=False))
+                return Result(False, "not_visible", incident)
             try:
                 out = await self._transition(
                     tx, incident, actor, action, now, version=version,
@@ -668,19 +673,12 @@ class Service:
         block owners, their own work for executors."""
         states = [s for s in State if s.is_open] if open_only else None
         async with self.store.read() as tx:
-            if person.has(Role.COORDINATOR) or person.has(Role.CURATOR) or person.has(Role.ADMIN):
-                return await tx.incidents(states=states)
-            if person.has(Role.BLOCK_OWNER):
-                return [i for i in await tx.incidents(states=states)
-                        if i.department in person.departments]
+            if person.has(Role.BLOCK_OWNER) or sees_everything(person):
+                return [i for i in await tx.incidents(states=states) if may_see(person, i)]
             return await tx.incidents(states=states, executor_id=person.id)
 
     def may_see(self, person: Person, incident: Incident) -> bool:
-        if person.has(Role.COORDINATOR) or person.has(Role.CURATOR) or person.has(Role.ADMIN):
-            return True
-        if person.has(Role.BLOCK_OWNER) and incident.department in person.departments:
-            return True
-        return incident.executor_id == person.id
+        return may_see(person, incident)
 
     async def history(self, incident_id: int) -> list[AuditEntry]:
         async with self.store.read() as tx:

@@ -558,7 +558,7 @@ async def report(turn: Turn, name: str, args: str) -> None:
     except ValueError as e:
         await turn.say(_escape(str(e)))
         return
-    built = await analytics.build(service, start_at, end_at)
+    built = await analytics.build(service, start_at, end_at, turn.me)
     if name == "/export":
         await turn.say(t.phrase("export_ready", period=built.period_label),
                        attachments=analytics.export_files(built))
