@@ -10,8 +10,8 @@ them.
 from __future__ import annotations
 
 import secrets
-from functools import partial
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from bot.reports import Report, build_report
