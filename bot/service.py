@@ -86,16 +86,107 @@ class Service:
     # --- people ------------------------------------------------------------------------------
 
     async def seed_people(self) -> None:
-        """Create the people declared in the config (once) and bind their declared chats."""
+        """Make the people of the config what the config says: it is the truth for them.
+
+        New people are added; names, roles and departments are applied; people removed from
+        the config are deactivated (their open incidents go back to the coordinators with a
+        reassign button); people invited in the chat are kept. People are keyed by the
+        config's ``key``, else their ids (:attr:`PersonSettings.identity`), never by name. A
+        chat bound to another active person is never moved. Every change is audited.
+        """
+        now = self.clock()
         async with self.store.tx() as tx:
-            for spec, person in self.config.seed_people():
-                existing = await tx.person_by_name(person.name)
-                if existing is None:
-                    existing = await tx.add_person(person, from_config=True)
-                if spec.telegram_id:
-                    await tx.bind(existing.id, "telegram", spec.telegram_id)
-                if spec.vk_id:
-                    await tx.bind(existing.id, "vk", spec.vk_id)
+            known = await tx.config_people()
+            unkeyed = [p for p, key in known if key is None]
+            seen: set[int] = set()
+            for spec, wanted in self.config.seed_people():
+                key = spec.identity
+                person = await tx.person_by_key(key)
+                if person is None:  # a database from before keys: adopt the row once
+                    person = await _legacy_match(tx, spec, unkeyed)
+                    if person is not None:
+                        unkeyed.remove(person)
+                        await tx.set_person_key(person.id, key)
+                if person is None:
+                    person = await tx.add_person(wanted, from_config=True, key=key)
+                    await self._audit_person(tx, person, "person_added", _describe(person), now)
+                elif replace(wanted, id=person.id) != person:
+                    updated = replace(wanted, id=person.id)
+                    await tx.update_person(updated)
+                    await self._audit_person(tx, person, "person_updated",
+                                             f"{_describe(person)} → {_describe(updated)}", now)
+                    person = updated
+                seen.add(person.id)
+                for platform, chat_id in (("telegram", spec.telegram_id), ("vk", spec.vk_id)):
+                    if chat_id:
+                        await self._seed_binding(tx, person, platform, chat_id, now)
+            for person, _ in known:
+                if person.id not in seen and person.active:
+                    await self._deactivate(tx, person, now)
+
+    async def _audit_person(self, tx: Tx, person: Person, action: str, reason: str,
+                            now: datetime, ok: bool = True) -> None:
+        await tx.add_audit(AuditEntry(None, person.id, action, None, None, now,
+                                      reason=reason, ok=ok))
+
+    async def _seed_binding(self, tx: Tx, person: Person, platform: str, chat_id: int,
+                            now: datetime) -> None:
+        current = await tx.person_by_chat(platform, chat_id)
+        if current is not None and current.id == person.id:
+            return
+        if current is not None and current.active:
+            # The chat is someone else's: never moved silently (an admin rebinds by /invite).
+            log.warning("%s chat %s of [[people]] %r is bound to person %s; left as it is",
+                        platform, chat_id, person.name, current.id)
+            await self._audit_person(tx, person, "bind_conflict",
+                                     f"{platform}:{chat_id} is bound to {current.name} "
+                                     f"(#{current.id})", now, ok=False)
+            return
+        old = await tx.chat_of(person.id, platform)
+        await tx.bind(person.id, platform, chat_id)
+        await self._audit_person(tx, person, "bind", f"{platform}:{chat_id}", now)
+        if old is not None and platform in self.channels:
+            await self._send(tx, platform, old, self.templates.phrase("chat_unbound",
+                                                                      name=person.name))
+
+    async def _deactivate(self, tx: Tx, person: Person, now: datetime) -> None:
+        """A person gone from the config: refused from now on; their open incidents go back
+        to the coordinators with a reassign button."""
+        await tx.update_person(replace(person, active=False))
+        await self._audit_person(tx, person, "person_deactivated", _describe(person), now)
+        for incident in await tx.incidents(states=[s for s in State if s.is_open],
+                                           executor_id=person.id):
+            await tx.add_audit(AuditEntry(incident.id, None, "executor_deactivated",
+                                          incident.state, incident.state, now, person.name))
+            text = self.templates.phrase("executor_deactivated", n=incident.id,
+                                         name=person.name)
+            for coordinator in await tx.people():
+                if coordinator.has(Role.COORDINATOR):
+                    await self._send_to(tx, coordinator, text,
+                                        ((Button("reassign", incident.id),),),
+                                        version=incident.version)
+
+    async def refuse_inactive(self, person: Person, platform: str, chat_id: int,
+                              what: str) -> None:
+        """A deactivated person wrote or pressed: «Доступ закрыт»; audited."""
+        now = self.clock()
+        async with self.store.tx() as tx:
+            await self._audit_person(tx, person, "inactive", f"{platform}:{chat_id}: {what}",
+                                     now, ok=False)
+            await self._send(tx, platform, chat_id, self.templates.phrase("access_closed"))
+
+    async def leave_group(self, chat_id: int) -> None:
+        """A Telegram group not in ``[telegram] groups``: say once that it is not configured
+        there, and leave it (both through the outbox, in this order)."""
+        now = self.clock()
+        async with self.store.tx() as tx:
+            if not await tx.leave_group(chat_id, now):
+                return
+            await tx.add_audit(AuditEntry(None, None, "group_left", None, None, now,
+                                          reason=f"telegram:{chat_id}"))
+            await self._send(tx, "telegram", chat_id,
+                             self.templates.phrase("group_not_watched", chat_id=chat_id))
+            await tx.enqueue("telegram", chat_id, "leaveChat", {"chat_id": chat_id}, now)
 
     async def person_for_chat(self, platform: str, chat_id: int) -> Person | None:
         async with self.store.read() as tx:
@@ -110,8 +201,13 @@ class Service:
             await self._send(tx, platform, chat_id, self.templates.phrase("not_registered"))
 
     async def invite(self, admin: Person, role: Role, department: str | None,
-                     name: str) -> Result:
-        """A one-time invitation token for a new (or not yet bound) person."""
+                     name: str, *, new: bool = False, rebind: int | None = None) -> Result:
+        """A one-time invitation token for a new person.
+
+        A name that an active person already has is never taken over: the answer is
+        ``namesake`` and the admin chooses, explicitly, a new person (``new``) or moving that
+        person's chat (``rebind``: their id; whoever opens the link becomes that person, and
+        the old chat is told)."""
         now = self.clock()
         if not admin.has(Role.ADMIN):
             async with self.store.tx() as tx:
@@ -124,29 +220,55 @@ class Service:
             return Result(False, "department_required")
         token = secrets.token_urlsafe(12)
         async with self.store.tx() as tx:
-            person = await tx.person_by_name(name)
-            if person is None or role not in person.roles:
+            if rebind is not None:
+                person = await tx.person(rebind)
+                if person is None or not person.active or person.name != name:
+                    return Result(False, "not_found")
+                action = "invite_rebind"
+            else:
+                if not new and await tx.people_named(name):
+                    return Result(False, "namesake")
                 person = await tx.add_person(Person(
                     0, name, frozenset({role}),
                     frozenset({department}) if department else frozenset()))
+                action = "invite"
             await tx.add_invite(token, person.id, admin.id, now)
-            await tx.add_audit(AuditEntry(None, admin.id, "invite", None, None, now,
-                                          reason=f"{name} ({role.value})"))
+            await tx.add_audit(AuditEntry(None, admin.id, action, None, None, now,
+                                          reason=f"{name} ({role.value}) #{person.id}"))
         return Result(True, token)
 
-    async def accept_invite(self, token: str, platform: str, chat_id: int) -> Person | None:
+    async def accept_invite(self, token: str, platform: str, chat_id: int
+                            ) -> tuple[Person | None, str]:
+        """Bind the chat to the invited person: (the person, ""), or (None, why not):
+        ``used`` (an unknown or used token), ``chat_taken`` (the chat is already another
+        active person's; the invitation stays unused). The person's previous chat on the
+        platform (a rebinding the admin chose) is told it is no longer connected."""
         now = self.clock()
         async with self.store.tx() as tx:
+            holder = await tx.person_by_chat(platform, chat_id)
+            invited = await tx.invited(token)
+            if invited is not None and holder is not None and holder.active \
+                    and holder.id != invited:
+                await tx.add_audit(AuditEntry(None, holder.id, "accept_invite", None, None,
+                                              now, reason=f"{platform}:{chat_id}: chat_taken",
+                                              ok=False))
+                return holder, "chat_taken"
             person_id = await tx.use_invite(token, now)
             if person_id is None:
                 await tx.add_audit(AuditEntry(None, None, "accept_invite", None, None, now,
                                               reason=f"{platform}:{chat_id}: bad token", ok=False))
-                return None
+                return None, "used"
+            old = await tx.chat_of(person_id, platform)
             await tx.bind(person_id, platform, chat_id)
             await tx.clear_unreachable(platform, chat_id)
             await tx.add_audit(AuditEntry(None, person_id, "accept_invite", None, None, now,
-                                          reason=platform))
-            return await tx.person(person_id)
+                                          reason=platform if old in (None, chat_id) else
+                                          f"{platform}: rebound from {old} to {chat_id}"))
+            person = await tx.person(person_id)
+            if old not in (None, chat_id) and person is not None:
+                await self._send(tx, platform, old, self.templates.phrase("chat_unbound",
+                                                                          name=person.name))
+            return person, ""
 
     async def tell_unreachable(self, platform: str, chat_id: int, reason: str) -> None:
         """Tell the coordinators, once, that somebody's chat cannot be reached."""
@@ -764,3 +886,21 @@ class Service:
 
 def _published_text(incident: Incident, draft: Draft | None) -> str:
     return incident.approved_text or (draft.text if draft else "")
+
+
+async def _legacy_match(tx: Tx, spec: Any, unkeyed: list[Person]) -> Person | None:
+    """The row a config person had before people were keyed: by their bound chat, else (the
+    only such row) by name."""
+    for person in unkeyed:
+        for platform, chat_id in (("telegram", spec.telegram_id), ("vk", spec.vk_id)):
+            if chat_id and await tx.chat_of(person.id, platform) == chat_id:
+                return person
+    named = [p for p in unkeyed if p.name == spec.name]
+    return named[0] if len(named) == 1 else None
+
+
+def _describe(person: Person) -> str:
+    roles = ",".join(sorted(person.roles))
+    departments = ",".join(sorted(person.departments))
+    state = "" if person.active else ", inactive"
+    return f"{person.name} [{roles}]" + (f" ({departments})" if departments else "") + state

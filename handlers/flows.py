@@ -570,7 +570,10 @@ async def start(turn: Turn, token: str) -> None:
     t = turn.templates
     person = turn.person
     if token:
-        bound = await turn.service.accept_invite(token, turn.platform, turn.chat_id)
+        bound, why = await turn.service.accept_invite(token, turn.platform, turn.chat_id)
+        if why == "chat_taken" and bound is not None:
+            await turn.say(t.phrase("chat_taken", name=bound.name))
+            return
         if bound is None:
             await turn.say(t.phrase("invite_used"))
             return
@@ -609,8 +612,52 @@ async def invite(turn: Turn, args: str) -> None:
 
 
 async def _issue_invite(turn: Turn, role: Role, department: str | None, name: str) -> None:
-    t = turn.templates
     result = await turn.service.invite(turn.me, role, department, name)
+    if not result.ok and result.code == "namesake":
+        await _ask_namesake(turn, role, department, name)
+        return
+    await _invite_issued(turn, result, role, name)
+
+
+async def _ask_namesake(turn: Turn, role: Role, department: str | None, name: str) -> None:
+    """Somebody of that name is registered: a new person, or (explicitly) moving that
+    person's chat to whoever opens the link."""
+    t = turn.templates
+    await turn.set_mode("invite_namesake", None,
+                        {"role": role.value, "department": department, "name": name})
+    namesakes = [p for p in await turn.service.people() if p.active and p.name == name]
+    rows = [[Button("inv_new", 0, label=t.phrase("invite_new_person"))]]
+    for p in namesakes:
+        roles = ", ".join(t.phrase_raw("roles", r) for r in sorted(p.roles))
+        rows.append([Button("inv_rebind", p.id,
+                            label=t.phrase("invite_rebind_person", name=p.name, roles=roles))])
+    rows.append([Button("abort", 0)])
+    await turn.say(t.phrase("invite_namesake", name=name), rows)
+
+
+async def _invite_namesake_choice(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """«Новый участник» (``inv_new``) or «Перепривязать» (``inv_rebind``, n: the person)."""
+    if not turn.me.has(Role.ADMIN):
+        turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
+        return
+    state = turn.chat_state
+    if state is None or state.mode != "invite_namesake":
+        raise BadButton("no invitation waits for this choice")
+    data = state.data
+    role = Role(data["role"])
+    result = await turn.service.invite(turn.me, role, data["department"], data["name"],
+                                       new=n == 0, rebind=n or None)
+    if not turn.answer(result, n, ok=" "):
+        return
+    await turn.clear_mode()
+    await _invite_issued(turn, result, role, data["name"])
+
+
+PRESSES.update(inv_new=_invite_namesake_choice, inv_rebind=_invite_namesake_choice)
+
+
+async def _invite_issued(turn: Turn, result: Result, role: Role, name: str) -> None:
+    t = turn.templates
     if not result.ok:
         await turn.say(t.refusal(result.code))
         return
