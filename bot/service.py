@@ -160,11 +160,9 @@ class Service:
                                           incident.state, incident.state, now, person.name))
             text = self.templates.phrase("executor_deactivated", n=incident.id,
                                          name=person.name)
-            for coordinator in await tx.people():
-                if coordinator.has(Role.COORDINATOR):
-                    await self._send_to(tx, coordinator, text,
-                                        ((Button("reassign", incident.id),),),
-                                        version=incident.version)
+            await self.send_to_role(tx, Role.COORDINATOR, text,
+                                    buttons=((Button("reassign", incident.id),),),
+                                    version=incident.version)
 
     async def refuse_inactive(self, person: Person, platform: str, chat_id: int,
                               what: str) -> None:
@@ -329,7 +327,11 @@ class Service:
             await tx.add_audit(out.audit)
             incident = out.incident
             await self._schedule(tx, incident, 0)
-            executor = pick_executor(category, await tx.people(), await tx.open_load())
+            people = await tx.people()
+            reachable = {p.id for p in people if p.has(Role.EXECUTOR)
+                         and category.department in p.departments
+                         and await tx.reachable(p.id, self.channels)}
+            executor = pick_executor(category, people, await tx.open_load(), reachable)
             if executor is not None:
                 routed = core.assign(incident, None, executor, now)
                 incident = await self._commit(tx, incident, routed)
@@ -338,6 +340,13 @@ class Service:
                 {"routed": executor is not None, "found": actor is None},
                 ((Button("first_response", incident.id), Button("reassign", incident.id)),))],
                 actor)
+            if executor is None:  # nobody of the department can receive it: say so at once
+                department = self.config.departments.get(category.department,
+                                                          category.department)
+                await self.send_to_role(
+                    tx, Role.COORDINATOR, self.templates.phrase(
+                        "no_connected_executors", department=department, n=incident.id),
+                    buttons=((Button("reassign", incident.id),),), version=incident.version)
         return Result(True, "registered", incident)
 
     async def observe(self, seen: Sighting) -> Result:
@@ -711,11 +720,13 @@ class Service:
         return True
 
     async def send_to_role(self, tx: Tx, role: Role, text: str, *,
-                           attachments: Sequence[Attachment] = ()) -> None:
+                           attachments: Sequence[Attachment] = (), buttons: Rows = (),
+                           version: int | None = None) -> None:
         """A message to every chat of everyone with ``role``, in the caller's transaction."""
         for person in await tx.people():
             if person.has(role):
-                await self._send_to(tx, person, text, attachments=attachments)
+                await self._send_to(tx, person, text, buttons, version=version,
+                                    attachments=attachments)
 
     async def _send_to(self, tx: Tx, person: Person, text: str, buttons: Rows = (), *,
                        version: int | None = None,
