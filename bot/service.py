@@ -47,6 +47,13 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Call = tuple[str, dict[str, Any]]
 Rows = Sequence[Sequence[Button]]
+# The command menu of each role (setMyCommands for the person's Telegram chat), in order.
+OVERSEE = (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER, Role.ADMIN)
+COMMANDS: tuple[tuple[str, tuple[Role, ...]], ...] = (
+    ("my", (Role.EXECUTOR,)), ("open", OVERSEE), ("incident", tuple(Role)),
+    ("report", OVERSEE), ("export", OVERSEE), ("invite", (Role.ADMIN,)),
+    ("cancel", tuple(Role)), ("help", tuple(Role)),
+)
 # What a dry run puts in place of the text to come, so that the guard itself is judged (a
 # deadline that does not parse would be refused before the guard is asked).
 DRY_RUN_TEXT = {"extend": "завтра 12:00\n…"}
@@ -123,6 +130,26 @@ class Service:
             for person, _ in known:
                 if person.id not in seen and person.active:
                     await self._deactivate(tx, person, now)
+                    seen.add(person.id)  # (their menu is taken away below)
+            for person in await tx.people():
+                if person.active or person.id in seen:
+                    await self._command_menu(tx, person, now)
+
+    async def _command_menu(self, tx: Tx, person: Person, now: datetime) -> None:
+        """The commands of the person's roles as the menu of their Telegram chat (none for
+        a deactivated person)."""
+        chat_id = await tx.chat_of(person.id, "telegram")
+        if chat_id is None or "telegram" not in self.channels:
+            return
+        scope = {"type": "chat", "chat_id": chat_id}
+        commands = [{"command": c, "description": self.templates.phrase(f"command_{c}")}
+                    for c, roles in COMMANDS if any(person.has(r) for r in roles)]
+        if commands:
+            await tx.enqueue("telegram", chat_id, "setMyCommands",
+                             {"commands": commands, "scope": scope}, now)
+        else:
+            await tx.enqueue("telegram", chat_id, "deleteMyCommands", {"scope": scope}, now)
+        self.wake_outbox()
 
     async def _audit_person(self, tx: Tx, person: Person, action: str, reason: str,
                             now: datetime, ok: bool = True) -> None:
@@ -263,6 +290,8 @@ class Service:
                                           reason=platform if old in (None, chat_id) else
                                           f"{platform}: rebound from {old} to {chat_id}"))
             person = await tx.person(person_id)
+            if person is not None and platform == "telegram":
+                await self._command_menu(tx, person, now)
             if old not in (None, chat_id) and person is not None:
                 await self._send(tx, platform, old, self.templates.phrase("chat_unbound",
                                                                           name=person.name))
@@ -395,8 +424,9 @@ class Service:
                          url: str | None, author: str | None,
                          attachments: list[dict[str, Any]], media_group_id: str | None,
                          category_buttons: Sequence[Sequence[Button]],
-                         platform: str = "telegram") -> None:
-        """Keep a post the coordinator sent and ask for its category, in one transaction.
+                         platform: str = "telegram", confirm: bool = False) -> None:
+        """Keep a post the coordinator sent and ask for its category, in one transaction
+        (``confirm``: a plain text, first asked whether to register it at all).
 
         The items of an album after the first join the same intake (or, once registered,
         the incident) silently: one prompt per post.
@@ -412,6 +442,12 @@ class Service:
                 return
             intake_id = await tx.add_intake(actor.id, source, text, url, author, attachments,
                                             media_group_id, now)
+            if confirm:
+                t = self.templates
+                await self._send(tx, platform, chat_id, t.phrase("intake_confirm"), [[
+                    Button("intake_yes", intake_id, label=t.phrase("intake_yes")),
+                    Button("intake_no", intake_id, label=t.phrase("intake_no"))]])
+                return
             rows = [[replace(b, incident_id=intake_id) for b in row] for row in category_buttons]
             await self._send(tx, platform, chat_id, self.templates.phrase("pick_category"),
                              rows)

@@ -665,6 +665,11 @@ class Tx:
     async def intake(self, intake_id: int) -> aiosqlite.Row | None:
         return await self._one("SELECT * FROM intake WHERE id = ?", (intake_id,))
 
+    async def drop_intake(self, intake_id: int) -> None:
+        """A post the coordinator decided not to register (never one that became an incident)."""
+        await self.conn.execute("DELETE FROM intake WHERE id = ? AND incident_id IS NULL",
+                                (intake_id,))
+
     async def intake_by_group(self, person_id: int, media_group_id: str) -> aiosqlite.Row | None:
         return await self._one(
             "SELECT * FROM intake WHERE person_id = ? AND media_group_id = ?"

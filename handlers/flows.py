@@ -393,8 +393,9 @@ async def text(turn: Turn, body: str) -> None:
             await turn.refuse(result, n)
             return
         await send_preview(turn, n)
-    elif turn.me.has(Role.COORDINATOR):
-        await intake(turn, body, [], source="manual", url=None, author=None)
+    elif turn.me.has(Role.COORDINATOR):  # a plain text is first asked about; a link is not
+        await intake(turn, body, [], source="manual", url=None, author=None,
+                     confirm=URL.search(body) is None)
     else:
         await turn.say(t.phrase("unknown_input"))
 
@@ -442,20 +443,54 @@ async def attach(turn: Turn, attachment: Attachment | None, unique_id: str,
 
 
 async def intake(turn: Turn, body: str, attachments: list[Attachment], *, source: str,
-                 url: str | None, author: str | None, media_group_id: str | None = None
-                 ) -> None:
+                 url: str | None, author: str | None, media_group_id: str | None = None,
+                 confirm: bool = False) -> None:
     """A post the coordinator sent (forwarded, or its text with a link and photos): keep it
-    and ask for the category."""
+    and ask for the category (``confirm``: first whether to register it at all)."""
     found = URL.search(body)
     url = url or (found.group(0) if found else None)
     if url and ("vk.com" in url or "vk.ru" in url):
         source = "vk"
-    rows = [[Button("cat", 0, key, label=c.name)]
-            for key, c in turn.service.config.categories.items()]
     await turn.service.add_intake(
         turn.me, turn.chat_id, source=source, text=body, url=url, author=author,
         attachments=[_att_dict(a) for a in attachments], media_group_id=media_group_id,
-        category_buttons=rows, platform=turn.platform)
+        category_buttons=_category_rows(turn, 0), platform=turn.platform, confirm=confirm)
+
+
+def _category_rows(turn: Turn, n: int) -> list[list[Button]]:
+    return [[Button("cat", n, key, label=c.name)]
+            for key, c in turn.service.config.categories.items()]
+
+
+async def _own_intake(turn: Turn, n: int) -> Any:
+    """The coordinator's own post waiting for a decision, or None (the press is answered)."""
+    async with turn.service.store.read() as tx:
+        row = await tx.intake(n)
+    if row is None or row["person_id"] != turn.me.id:
+        raise BadButton(str(n))
+    if row["incident_id"] is not None:
+        turn.toast, turn.alert = turn.templates.phrase("intake_gone"), True
+        return None
+    return row
+
+
+async def _intake_yes(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if await _own_intake(turn, n) is None:
+        return
+    turn.toast = " "
+    await turn.say(turn.templates.phrase("pick_category"), _category_rows(turn, n))
+
+
+async def _intake_no(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if await _own_intake(turn, n) is None:
+        return
+    async with turn.service.store.tx() as tx:
+        await tx.drop_intake(n)
+    turn.toast = turn.templates.phrase("aborted")
+    await turn.say(turn.templates.phrase("intake_dropped"))
+
+
+PRESSES.update(intake_yes=_intake_yes, intake_no=_intake_no)
 
 
 def _att_dict(a: Attachment) -> dict[str, str | None]:

@@ -23,6 +23,7 @@ vk_otklik = test_vk_chat.otklik
 
 async def register_and_take(otklik: Harness) -> int:
     await otklik.say(COORDINATOR, "Яма на Ленина, 5")
+    await otklik.press(COORDINATOR, "intake_yes")  # a plain text: registered on «Да»
     await otklik.press(COORDINATOR, "cat", label="Дороги")
     n = incident_number(otklik.last_text(COORDINATOR))
     await otklik.press(PETROV, "take", n)

@@ -13,6 +13,7 @@ async def register(otklik: Harness, text: str) -> int:
     """Register a roads incident as the coordinator; its number (they go 1, 2, 3, …)."""
     global registered
     await otklik.say(COORDINATOR, text)
+    await otklik.press(COORDINATOR, "intake_yes")  # a plain text: registered on «Да»
     await otklik.press(COORDINATOR, "cat", label="Дороги")
     registered += 1
     assert await otklik.incident(registered) is not None

@@ -164,6 +164,8 @@ class VkHarness(Harness):
 
     async def register(self, text: str, category: str = "Дороги") -> int:
         await self.say(COORDINATOR, text)
+        if "http" not in text:  # a plain text is registered on «Да»; a link goes straight on
+            await self.press(COORDINATOR, "intake_yes")
         await self.press(COORDINATOR, "cat", label=category)
         return incident_number(self.last_text(COORDINATOR))
 
@@ -422,6 +424,7 @@ async def test_user_who_forbade_messages_is_reported_to_the_coordinator_once(
     otklik.vk.forbid_messages(VASILIEV)
     for text in ("Яма 1", "Яма 2"):
         await otklik.say(COORDINATOR, text)
+        await otklik.press(COORDINATOR, "intake_yes")
         await otklik.press(COORDINATOR, "cat", label="Дороги")
     warnings = [t for t in otklik.texts(COORDINATOR) if "Не удалось доставить" in t]
     assert len(warnings) == 1
