@@ -275,16 +275,19 @@ class PersonSettings(_Section):
     key: Key | None = None
 
     @property
+    def identities(self) -> list[str]:
+        """What may identify the person, the strongest first: ``key``, the Telegram id, the VK
+        id, and only when nothing else is given the name (then unique in the config)."""
+        found = [f"key:{self.key}" if self.key else "",
+                 f"telegram:{self.telegram_id}" if self.telegram_id is not None else "",
+                 f"vk:{self.vk_id}" if self.vk_id is not None else "",
+                 f"name:{self.name.strip()}"]
+        return [i for i in found if i]
+
+    @property
     def identity(self) -> str:
-        """The stable key of the person: never the name, unless nothing else is given (and
-        then the name is unique in the config)."""
-        if self.key:
-            return f"key:{self.key}"
-        if self.telegram_id is not None:
-            return f"telegram:{self.telegram_id}"
-        if self.vk_id is not None:
-            return f"vk:{self.vk_id}"
-        return f"name:{self.name.strip()}"
+        """The stable key of the person (see :attr:`identities`)."""
+        return self.identities[0]
 
 
 class Settings(_Section):

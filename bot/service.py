@@ -106,9 +106,19 @@ class Service:
             known = await tx.config_people()
             unkeyed = [p for p, key in known if key is None]
             seen: set[int] = set()
-            for spec, wanted in self.config.seed_people():
+            specs = self.config.seed_people()
+            primary = {spec.identity for spec, _ in specs}
+            for spec, wanted in specs:
                 key = spec.identity
                 person = await tx.person_by_key(key)
+                for other in spec.identities[1:] if person is None else ():
+                    # Known before under a weaker key (an id added, or a `key` given since):
+                    # the same account, now under the stronger key.
+                    found = None if other in primary else await tx.person_by_key(other)
+                    if found is not None and found.id not in seen:
+                        person = found
+                        await tx.set_person_key(found.id, key)
+                        break
                 if person is None:  # a database from before keys: adopt the row once
                     person = await _legacy_match(tx, spec, unkeyed)
                     if person is not None:

@@ -616,6 +616,9 @@ async def start(turn: Turn, token: str) -> None:
     if person is None:
         await turn.service.refuse_stranger(turn.platform, turn.chat_id, "/start")
         return
+    if not person.active:
+        await turn.service.refuse_inactive(person, turn.platform, turn.chat_id, "/start")
+        return
     roles = ", ".join(t.phrase_raw("roles", r) for r in sorted(person.roles))
     await turn.say(t.phrase("welcome", name=person.name, roles=roles))
 

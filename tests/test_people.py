@@ -188,3 +188,48 @@ async def test_people_of_a_database_from_before_keys_are_adopted(otklik: Harness
     assert await otklik.app.service.people() == before
     actions = [e.action for e in await otklik.audit()]
     assert "person_deactivated" not in actions and actions.count("person_added") == 5
+
+
+async def test_adding_an_id_or_a_key_keeps_the_account(server: FakeTelegramServer,
+                                                       tmp_path: Path) -> None:
+    people = """
+[[people]]
+name = "Иванова Анна"
+roles = ["coordinator", "admin"]
+telegram_id = 1001
+
+[[people]]
+name = "Петров Павел"
+roles = ["executor"]
+departments = ["roads"]
+"""
+    otklik = Harness(server, load_config(write(tmp_path, server, people)), make_clock())
+    await otklik.start()
+    try:
+        assert otklik.app is not None
+        (petrov,) = [p for p in await otklik.app.service.people() if p.name == "Петров Павел"]
+        for step, change in enumerate((
+                ('departments = ["roads"]\n', 'departments = ["roads"]\ntelegram_id = 2001\n'),
+                ("telegram_id = 2001\n", 'telegram_id = 2001\nkey = "petrov"\n'),
+                ("telegram_id = 2001\n", "telegram_id = 2011\n"))):
+            people = people.replace(*change)
+            otklik.config = load_config(write(tmp_path, server, people, f"v{step}.toml"))
+            await otklik.restart()
+            (now,) = [p for p in await otklik.app.service.people() if p.name == "Петров Павел"]
+            assert now.id == petrov.id and now.active
+        assert not [e for e in await otklik.audit() if e.action == "person_deactivated"]
+        # His new Telegram account is bound (the key kept him); the old chat was told.
+        assert await person_of(otklik, FakeUser(2011, "Павел")) == petrov
+        assert "больше не подключён" in otklik.last_text(PETROV)
+    finally:
+        await otklik.close()
+
+
+def test_telegram_groups_must_be_group_ids(server: FakeTelegramServer, tmp_path: Path) -> None:
+    path = write(tmp_path, server, NAMESAKES)
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "groups = [-1001234567890]", "groups = [-1001234567890, 12345]"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"telegram\.groups: 12345 is not a group's chat id"):
+        load_config(path)
+    path.write_text(path.read_text(encoding="utf-8").replace(", 12345", ""), encoding="utf-8")
+    assert load_config(path).telegram_groups == {-1001234567890}
