@@ -11,22 +11,27 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from bot.reports import Report, build_report
 from bot.service import Service
-from workflows.model import Attachment, Role
+from workflows.model import Attachment, Person, Role
+from workflows.visibility import may_see
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 WEEKLY_JOB = "weekly_note"
 
 
-async def build(service: Service, start: datetime, end: datetime) -> Report:
-    """The report of ``[start, end)`` in a folder of its own (files wait there for the outbox)."""
+async def build(service: Service, start: datetime, end: datetime,
+                reader: Person | None = None) -> Report:
+    """The report of ``[start, end)`` in a folder of its own (files wait there for the outbox),
+    of the incidents ``reader`` may see (all when None)."""
+    scope = None if reader is None else partial(may_see, reader)
     stamp = service.clock().astimezone(service.config.tz).strftime("%Y%m%d-%H%M%S")
     folder = Path(service.config.files_dir) / "reports" / f"{stamp}-{secrets.token_hex(3)}"
     return await build_report(service.config, service.store, start, end, out_dir=folder,
-                              templates=service.templates)
+                              templates=service.templates, scope=scope)
 
 
 def note_files(report: Report) -> list[Attachment]:

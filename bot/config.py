@@ -57,6 +57,17 @@ class _Section(BaseModel):
 class TelegramSettings(_Section):
     token: SecretStr = SecretStr("")
     api_base: str = PUBLIC_TELEGRAM_API
+    # Group chats watched for residents' complaints; the bot leaves any other group.
+    groups: list[int] = []
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, v: list[int]) -> list[int]:
+        for chat_id in v:
+            if chat_id >= 0:
+                raise ValueError(f"{chat_id} is not a group's chat id (expected a negative "
+                                 "number such as -1001234567890)")
+        return v
 
     @field_validator("api_base")
     @classmethod
@@ -260,6 +271,23 @@ class PersonSettings(_Section):
     departments: list[str] = []
     telegram_id: int | None = None
     vk_id: int | None = None
+    # What identifies the person across restarts; without it, their telegram_id or vk_id.
+    key: Key | None = None
+
+    @property
+    def identities(self) -> list[str]:
+        """What may identify the person, the strongest first: ``key``, the Telegram id, the VK
+        id, and only when nothing else is given the name (then unique in the config)."""
+        found = [f"key:{self.key}" if self.key else "",
+                 f"telegram:{self.telegram_id}" if self.telegram_id is not None else "",
+                 f"vk:{self.vk_id}" if self.vk_id is not None else "",
+                 f"name:{self.name.strip()}"]
+        return [i for i in found if i]
+
+    @property
+    def identity(self) -> str:
+        """The stable key of the person (see :attr:`identities`)."""
+        return self.identities[0]
 
 
 class Settings(_Section):
@@ -307,6 +335,14 @@ class Settings(_Section):
                 raise _KeyError(f"people[{i}].departments",
                                 "an executor needs at least one department")
         _unique("people", "telegram_id", [p.telegram_id for p in self.people])
+        _unique("people", "key", [p.key for p in self.people])
+        named: dict[str, int] = {}
+        for i, p in enumerate(self.people):
+            first = named.setdefault(p.name.strip().casefold(), i)
+            if first != i and not (p.key and self.people[first].key):
+                raise _KeyError(f"people[{i}].name",
+                                f"duplicate {p.name!r}, already used by people[{first}]: "
+                                "namesakes need a distinct key each (key = \"ivanova_2\")")
         _unique("people", "vk_id", [p.vk_id for p in self.people])
         if self.vk.token.get_secret_value() and not self.vk.group_id:
             raise _KeyError("vk.group_id", "the community's id is needed with vk.token "
@@ -351,6 +387,7 @@ class Config:
         token = os.environ.get(TOKEN_ENV) or settings.telegram.token.get_secret_value()
         self.telegram_token = token.strip()
         self.telegram_api_base = settings.telegram.api_base
+        self.telegram_groups = frozenset(settings.telegram.groups)
         self.http_token = (os.environ.get(HTTP_TOKEN_ENV)
                            or settings.http.token.get_secret_value()).strip()
         vk = settings.vk

@@ -241,11 +241,14 @@ class _Data:
     people: dict[int, str]
 
 
-async def _load(store: Store, end: datetime) -> _Data:
-    """Everything registered, done and published before ``end`` (refusals left out)."""
+async def _load(store: Store, end: datetime,
+                scope: Callable[[Incident], bool] | None = None) -> _Data:
+    """Everything registered, done and published before ``end`` (refusals left out), of the
+    incidents in ``scope`` (all when None)."""
     until = ts(end)
     async with store.read() as tx:
-        incidents = [i for i in await tx.incidents() if i.registered_at < end]
+        incidents = [i for i in await tx.incidents() if i.registered_at < end
+                     and (scope is None or scope(i))]
         async with tx.conn.execute(
             "SELECT incident_id, actor_id, action, from_state, to_state, reason, at FROM audit"
             " WHERE ok = 1 AND incident_id IS NOT NULL AND at < ? ORDER BY at, id",
@@ -256,6 +259,10 @@ async def _load(store: Store, end: datetime) -> _Data:
             " WHERE published_at < ? ORDER BY published_at, id", (until,)) as cur:
             answer_rows = await cur.fetchall()
         people = {p.id: p.name for p in await tx.people()}
+    if scope is not None:
+        kept = {i.id for i in incidents}
+        audit_rows = [r for r in audit_rows if r["incident_id"] in kept]
+        answer_rows = [r for r in answer_rows if r["incident_id"] in kept]
     audit = [
         AuditEntry(r["incident_id"], r["actor_id"], r["action"],
                    State(r["from_state"]) if r["from_state"] else None,
@@ -293,8 +300,10 @@ def policies_for(config: Config) -> Callable[[Incident], Policy]:
 
 
 async def build_report(config: Config, store: Store, start: datetime, end: datetime, *,
-                       out_dir: Path, templates: Templates | None = None) -> Report:
-    """The analytic note of ``[start, end)`` with its chart, workbook and CSV in ``out_dir``."""
+                       out_dir: Path, templates: Templates | None = None,
+                       scope: Callable[[Incident], bool] | None = None) -> Report:
+    """The analytic note of ``[start, end)`` with its chart, workbook and CSV in ``out_dir``;
+    ``scope`` keeps only the incidents a reader may see (all when None)."""
     for t, what in ((start, "start"), (end, "end")):
         if t.tzinfo is None or t.utcoffset() is None:
             raise ValueError(f"{what} must be a timezone-aware datetime, got naive {t!r}")
@@ -303,7 +312,7 @@ async def build_report(config: Config, store: Store, start: datetime, end: datet
     tz = config.tz
     templates = templates or Templates(tz)
     prev_start, prev_end = previous_period(start, end, tz)
-    data = await _load(store, end)
+    data = await _load(store, end, scope)
     pick = policies_for(config)
 
     def figures(a: datetime, b: datetime) -> Metrics:

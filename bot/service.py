@@ -40,12 +40,23 @@ from workflows.model import (
 )
 from workflows.routing import pick_executor
 from workflows.sla import Policy, compute_deadlines
+from workflows.visibility import may_see, out_of_scope, sees_everything
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Call = tuple[str, dict[str, Any]]
 Rows = Sequence[Sequence[Button]]
+# The command menu of each role (setMyCommands for the person's Telegram chat), in order.
+OVERSEE = (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER, Role.ADMIN)
+COMMANDS: tuple[tuple[str, tuple[Role, ...]], ...] = (
+    ("my", (Role.EXECUTOR,)), ("open", OVERSEE), ("incident", tuple(Role)),
+    ("report", OVERSEE), ("export", OVERSEE), ("invite", (Role.ADMIN,)),
+    ("cancel", tuple(Role)), ("help", tuple(Role)),
+)
+# What a dry run puts in place of the text to come, so that the guard itself is judged (a
+# deadline that does not parse would be refused before the guard is asked).
+DRY_RUN_TEXT = {"extend": "завтра 12:00\n…"}
 
 
 class Channel(Protocol):
@@ -82,16 +93,135 @@ class Service:
     # --- people ------------------------------------------------------------------------------
 
     async def seed_people(self) -> None:
-        """Create the people declared in the config (once) and bind their declared chats."""
+        """Make the people of the config what the config says: it is the truth for them.
+
+        New people are added; names, roles and departments are applied; people removed from
+        the config are deactivated (their open incidents go back to the coordinators with a
+        reassign button); people invited in the chat are kept. People are keyed by the
+        config's ``key``, else their ids (:attr:`PersonSettings.identity`), never by name. A
+        chat bound to another active person is never moved. Every change is audited.
+        """
+        now = self.clock()
         async with self.store.tx() as tx:
-            for spec, person in self.config.seed_people():
-                existing = await tx.person_by_name(person.name)
-                if existing is None:
-                    existing = await tx.add_person(person, from_config=True)
-                if spec.telegram_id:
-                    await tx.bind(existing.id, "telegram", spec.telegram_id)
-                if spec.vk_id:
-                    await tx.bind(existing.id, "vk", spec.vk_id)
+            known = await tx.config_people()
+            unkeyed = [p for p, key in known if key is None]
+            seen: set[int] = set()
+            specs = self.config.seed_people()
+            primary = {spec.identity for spec, _ in specs}
+            for spec, wanted in specs:
+                key = spec.identity
+                person = await tx.person_by_key(key)
+                for other in spec.identities[1:] if person is None else ():
+                    # Known before under a weaker key (an id added, or a `key` given since):
+                    # the same account, now under the stronger key.
+                    found = None if other in primary else await tx.person_by_key(other)
+                    if found is not None and found.id not in seen:
+                        person = found
+                        await tx.set_person_key(found.id, key)
+                        break
+                if person is None:  # a database from before keys: adopt the row once
+                    person = await _legacy_match(tx, spec, unkeyed)
+                    if person is not None:
+                        unkeyed.remove(person)
+                        await tx.set_person_key(person.id, key)
+                if person is None:
+                    person = await tx.add_person(wanted, from_config=True, key=key)
+                    await self._audit_person(tx, person, "person_added", _describe(person), now)
+                elif replace(wanted, id=person.id) != person:
+                    updated = replace(wanted, id=person.id)
+                    await tx.update_person(updated)
+                    await self._audit_person(tx, person, "person_updated",
+                                             f"{_describe(person)} → {_describe(updated)}", now)
+                    person = updated
+                seen.add(person.id)
+                for platform, chat_id in (("telegram", spec.telegram_id), ("vk", spec.vk_id)):
+                    if chat_id:
+                        await self._seed_binding(tx, person, platform, chat_id, now)
+            for person, _ in known:
+                if person.id not in seen and person.active:
+                    await self._deactivate(tx, person, now)
+                    seen.add(person.id)  # (their menu is taken away below)
+            for person in await tx.people():
+                if person.active or person.id in seen:
+                    await self._command_menu(tx, person, now)
+
+    async def _command_menu(self, tx: Tx, person: Person, now: datetime) -> None:
+        """The commands of the person's roles as the menu of their Telegram chat (none for
+        a deactivated person)."""
+        chat_id = await tx.chat_of(person.id, "telegram")
+        if chat_id is None or "telegram" not in self.channels:
+            return
+        scope = {"type": "chat", "chat_id": chat_id}
+        commands = [{"command": c, "description": self.templates.phrase(f"command_{c}")}
+                    for c, roles in COMMANDS if any(person.has(r) for r in roles)]
+        if commands:
+            await tx.enqueue("telegram", chat_id, "setMyCommands",
+                             {"commands": commands, "scope": scope}, now)
+        else:
+            await tx.enqueue("telegram", chat_id, "deleteMyCommands", {"scope": scope}, now)
+        self.wake_outbox()
+
+    async def _audit_person(self, tx: Tx, person: Person, action: str, reason: str,
+                            now: datetime, ok: bool = True) -> None:
+        await tx.add_audit(AuditEntry(None, person.id, action, None, None, now,
+                                      reason=reason, ok=ok))
+
+    async def _seed_binding(self, tx: Tx, person: Person, platform: str, chat_id: int,
+                            now: datetime) -> None:
+        current = await tx.person_by_chat(platform, chat_id)
+        if current is not None and current.id == person.id:
+            return
+        if current is not None and current.active:
+            # The chat is someone else's: never moved silently (an admin rebinds by /invite).
+            log.warning("%s chat %s of [[people]] %r is bound to person %s; left as it is",
+                        platform, chat_id, person.name, current.id)
+            await self._audit_person(tx, person, "bind_conflict",
+                                     f"{platform}:{chat_id} is bound to {current.name} "
+                                     f"(#{current.id})", now, ok=False)
+            return
+        old = await tx.chat_of(person.id, platform)
+        await tx.bind(person.id, platform, chat_id)
+        await self._audit_person(tx, person, "bind", f"{platform}:{chat_id}", now)
+        if old is not None and platform in self.channels:
+            await self._send(tx, platform, old, self.templates.phrase("chat_unbound",
+                                                                      name=person.name))
+
+    async def _deactivate(self, tx: Tx, person: Person, now: datetime) -> None:
+        """A person gone from the config: refused from now on; their open incidents go back
+        to the coordinators with a reassign button."""
+        await tx.update_person(replace(person, active=False))
+        await self._audit_person(tx, person, "person_deactivated", _describe(person), now)
+        for incident in await tx.incidents(states=[s for s in State if s.is_open],
+                                           executor_id=person.id):
+            await tx.add_audit(AuditEntry(incident.id, None, "executor_deactivated",
+                                          incident.state, incident.state, now, person.name))
+            text = self.templates.phrase("executor_deactivated", n=incident.id,
+                                         name=person.name)
+            await self.send_to_role(tx, Role.COORDINATOR, text,
+                                    buttons=((Button("reassign", incident.id),),),
+                                    version=incident.version)
+
+    async def refuse_inactive(self, person: Person, platform: str, chat_id: int,
+                              what: str) -> None:
+        """A deactivated person wrote or pressed: «Доступ закрыт»; audited."""
+        now = self.clock()
+        async with self.store.tx() as tx:
+            await self._audit_person(tx, person, "inactive", f"{platform}:{chat_id}: {what}",
+                                     now, ok=False)
+            await self._send(tx, platform, chat_id, self.templates.phrase("access_closed"))
+
+    async def leave_group(self, chat_id: int) -> None:
+        """A Telegram group not in ``[telegram] groups``: say once that it is not configured
+        there, and leave it (both through the outbox, in this order)."""
+        now = self.clock()
+        async with self.store.tx() as tx:
+            if not await tx.leave_group(chat_id, now):
+                return
+            await tx.add_audit(AuditEntry(None, None, "group_left", None, None, now,
+                                          reason=f"telegram:{chat_id}"))
+            await self._send(tx, "telegram", chat_id,
+                             self.templates.phrase("group_not_watched", chat_id=chat_id))
+            await tx.enqueue("telegram", chat_id, "leaveChat", {"chat_id": chat_id}, now)
 
     async def person_for_chat(self, platform: str, chat_id: int) -> Person | None:
         async with self.store.read() as tx:
@@ -106,8 +236,13 @@ class Service:
             await self._send(tx, platform, chat_id, self.templates.phrase("not_registered"))
 
     async def invite(self, admin: Person, role: Role, department: str | None,
-                     name: str) -> Result:
-        """A one-time invitation token for a new (or not yet bound) person."""
+                     name: str, *, new: bool = False, rebind: int | None = None) -> Result:
+        """A one-time invitation token for a new person.
+
+        A name that an active person already has is never taken over: the answer is
+        ``namesake`` and the admin chooses, explicitly, a new person (``new``) or moving that
+        person's chat (``rebind``: their id; whoever opens the link becomes that person, and
+        the old chat is told)."""
         now = self.clock()
         if not admin.has(Role.ADMIN):
             async with self.store.tx() as tx:
@@ -120,29 +255,57 @@ class Service:
             return Result(False, "department_required")
         token = secrets.token_urlsafe(12)
         async with self.store.tx() as tx:
-            person = await tx.person_by_name(name)
-            if person is None or role not in person.roles:
+            if rebind is not None:
+                person = await tx.person(rebind)
+                if person is None or not person.active or person.name != name:
+                    return Result(False, "not_found")
+                action = "invite_rebind"
+            else:
+                if not new and await tx.people_named(name):
+                    return Result(False, "namesake")
                 person = await tx.add_person(Person(
                     0, name, frozenset({role}),
                     frozenset({department}) if department else frozenset()))
+                action = "invite"
             await tx.add_invite(token, person.id, admin.id, now)
-            await tx.add_audit(AuditEntry(None, admin.id, "invite", None, None, now,
-                                          reason=f"{name} ({role.value})"))
+            await tx.add_audit(AuditEntry(None, admin.id, action, None, None, now,
+                                          reason=f"{name} ({role.value}) #{person.id}"))
         return Result(True, token)
 
-    async def accept_invite(self, token: str, platform: str, chat_id: int) -> Person | None:
+    async def accept_invite(self, token: str, platform: str, chat_id: int
+                            ) -> tuple[Person | None, str]:
+        """Bind the chat to the invited person: (the person, ""), or (None, why not):
+        ``used`` (an unknown or used token), ``chat_taken`` (the chat is already another
+        active person's; the invitation stays unused). The person's previous chat on the
+        platform (a rebinding the admin chose) is told it is no longer connected."""
         now = self.clock()
         async with self.store.tx() as tx:
+            holder = await tx.person_by_chat(platform, chat_id)
+            invited = await tx.invited(token)
+            if invited is not None and holder is not None and holder.active \
+                    and holder.id != invited:
+                await tx.add_audit(AuditEntry(None, holder.id, "accept_invite", None, None,
+                                              now, reason=f"{platform}:{chat_id}: chat_taken",
+                                              ok=False))
+                return holder, "chat_taken"
             person_id = await tx.use_invite(token, now)
             if person_id is None:
                 await tx.add_audit(AuditEntry(None, None, "accept_invite", None, None, now,
                                               reason=f"{platform}:{chat_id}: bad token", ok=False))
-                return None
+                return None, "used"
+            old = await tx.chat_of(person_id, platform)
             await tx.bind(person_id, platform, chat_id)
             await tx.clear_unreachable(platform, chat_id)
             await tx.add_audit(AuditEntry(None, person_id, "accept_invite", None, None, now,
-                                          reason=platform))
-            return await tx.person(person_id)
+                                          reason=platform if old in (None, chat_id) else
+                                          f"{platform}: rebound from {old} to {chat_id}"))
+            person = await tx.person(person_id)
+            if person is not None and platform == "telegram":
+                await self._command_menu(tx, person, now)
+            if old not in (None, chat_id) and person is not None:
+                await self._send(tx, platform, old, self.templates.phrase("chat_unbound",
+                                                                          name=person.name))
+            return person, ""
 
     async def tell_unreachable(self, platform: str, chat_id: int, reason: str) -> None:
         """Tell the coordinators, once, that somebody's chat cannot be reached."""
@@ -203,7 +366,11 @@ class Service:
             await tx.add_audit(out.audit)
             incident = out.incident
             await self._schedule(tx, incident, 0)
-            executor = pick_executor(category, await tx.people(), await tx.open_load())
+            people = await tx.people()
+            reachable = {p.id for p in people if p.has(Role.EXECUTOR)
+                         and category.department in p.departments
+                         and await tx.reachable(p.id, self.channels)}
+            executor = pick_executor(category, people, await tx.open_load(), reachable)
             if executor is not None:
                 routed = core.assign(incident, None, executor, now)
                 incident = await self._commit(tx, incident, routed)
@@ -212,6 +379,13 @@ class Service:
                 {"routed": executor is not None, "found": actor is None},
                 ((Button("first_response", incident.id), Button("reassign", incident.id)),))],
                 actor)
+            if executor is None:  # nobody of the department can receive it: say so at once
+                department = self.config.departments.get(category.department,
+                                                          category.department)
+                await self.send_to_role(
+                    tx, Role.COORDINATOR, self.templates.phrase(
+                        "no_connected_executors", department=department, n=incident.id),
+                    buttons=((Button("reassign", incident.id),),), version=incident.version)
         return Result(True, "registered", incident)
 
     async def observe(self, seen: Sighting) -> Result:
@@ -260,8 +434,9 @@ class Service:
                          url: str | None, author: str | None,
                          attachments: list[dict[str, Any]], media_group_id: str | None,
                          category_buttons: Sequence[Sequence[Button]],
-                         platform: str = "telegram") -> None:
-        """Keep a post the coordinator sent and ask for its category, in one transaction.
+                         platform: str = "telegram", confirm: bool = False) -> None:
+        """Keep a post the coordinator sent and ask for its category, in one transaction
+        (``confirm``: a plain text, first asked whether to register it at all).
 
         The items of an album after the first join the same intake (or, once registered,
         the incident) silently: one prompt per post.
@@ -277,6 +452,12 @@ class Service:
                 return
             intake_id = await tx.add_intake(actor.id, source, text, url, author, attachments,
                                             media_group_id, now)
+            if confirm:
+                t = self.templates
+                await self._send(tx, platform, chat_id, t.phrase("intake_confirm"), [[
+                    Button("intake_yes", intake_id, label=t.phrase("intake_yes")),
+                    Button("intake_no", intake_id, label=t.phrase("intake_no"))]])
+                return
             rows = [[replace(b, incident_id=intake_id) for b in row] for row in category_buttons]
             await self._send(tx, platform, chat_id, self.templates.phrase("pick_category"),
                              rows)
@@ -301,10 +482,14 @@ class Service:
             incident = await tx.incident(incident_id)
             if incident is None:
                 return Result(False, "not_found")
+            if out_of_scope(actor, incident):
+                await tx.add_audit(AuditEntry(incident.id, actor.id, action, incident.state,
+                                              None, now, "not_visible", ok=False))
+                return Result(False, "not_visible", incident)
             try:
                 out = await self._transition(
                     tx, incident, actor, action, now, version=version,
-                    text="…" if dry_run and not text else text,
+                    text=DRY_RUN_TEXT.get(action, "…") if dry_run and not text else text,
                     target=incident.executor_id if dry_run and target is None else target,
                     arg=arg)
             except core.Refused as r:
@@ -581,11 +766,13 @@ class Service:
         return True
 
     async def send_to_role(self, tx: Tx, role: Role, text: str, *,
-                           attachments: Sequence[Attachment] = ()) -> None:
+                           attachments: Sequence[Attachment] = (), buttons: Rows = (),
+                           version: int | None = None) -> None:
         """A message to every chat of everyone with ``role``, in the caller's transaction."""
         for person in await tx.people():
             if person.has(role):
-                await self._send_to(tx, person, text, attachments=attachments)
+                await self._send_to(tx, person, text, buttons, version=version,
+                                    attachments=attachments)
 
     async def _send_to(self, tx: Tx, person: Person, text: str, buttons: Rows = (), *,
                        version: int | None = None,
@@ -665,19 +852,12 @@ class Service:
         block owners, their own work for executors."""
         states = [s for s in State if s.is_open] if open_only else None
         async with self.store.read() as tx:
-            if person.has(Role.COORDINATOR) or person.has(Role.CURATOR) or person.has(Role.ADMIN):
-                return await tx.incidents(states=states)
-            if person.has(Role.BLOCK_OWNER):
-                return [i for i in await tx.incidents(states=states)
-                        if i.department in person.departments]
+            if person.has(Role.BLOCK_OWNER) or sees_everything(person):
+                return [i for i in await tx.incidents(states=states) if may_see(person, i)]
             return await tx.incidents(states=states, executor_id=person.id)
 
     def may_see(self, person: Person, incident: Incident) -> bool:
-        if person.has(Role.COORDINATOR) or person.has(Role.CURATOR) or person.has(Role.ADMIN):
-            return True
-        if person.has(Role.BLOCK_OWNER) and incident.department in person.departments:
-            return True
-        return incident.executor_id == person.id
+        return may_see(person, incident)
 
     async def history(self, incident_id: int) -> list[AuditEntry]:
         async with self.store.read() as tx:
@@ -763,3 +943,21 @@ class Service:
 
 def _published_text(incident: Incident, draft: Draft | None) -> str:
     return incident.approved_text or (draft.text if draft else "")
+
+
+async def _legacy_match(tx: Tx, spec: Any, unkeyed: list[Person]) -> Person | None:
+    """The row a config person had before people were keyed: by their bound chat, else (the
+    only such row) by name."""
+    for person in unkeyed:
+        for platform, chat_id in (("telegram", spec.telegram_id), ("vk", spec.vk_id)):
+            if chat_id and await tx.chat_of(person.id, platform) == chat_id:
+                return person
+    named = [p for p in unkeyed if p.name == spec.name]
+    return named[0] if len(named) == 1 else None
+
+
+def _describe(person: Person) -> str:
+    roles = ",".join(sorted(person.roles))
+    departments = ",".join(sorted(person.departments))
+    state = "" if person.active else ", inactive"
+    return f"{person.name} [{roles}]" + (f" ({departments})" if departments else "") + state

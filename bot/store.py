@@ -155,12 +155,13 @@ class Tx:
             active=bool(row["active"]),
         )
 
-    async def add_person(self, person: Person, *, from_config: bool = False) -> Person:
+    async def add_person(self, person: Person, *, from_config: bool = False,
+                         key: str | None = None) -> Person:
         pid = await self._insert(
-            "INSERT INTO people (name, roles, departments, active, from_config) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO people (name, roles, departments, active, from_config, person_key) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             (person.name, ",".join(sorted(person.roles)), ",".join(sorted(person.departments)),
-             int(person.active), int(from_config)),
+             int(person.active), int(from_config), key),
         )
         return Person(pid, person.name, person.roles, person.departments, person.active)
 
@@ -188,6 +189,58 @@ class Tx:
             "INSERT OR REPLACE INTO bindings (person_id, platform, chat_id) VALUES (?, ?, ?)",
             (person_id, platform, chat_id))
 
+    # (people keyed by the config, groups left: migration 010)
+
+    async def person_by_key(self, key: str) -> Person | None:
+        row = await self._one("SELECT * FROM people WHERE person_key = ?", (key,))
+        return self._person(row) if row else None
+
+    async def config_people(self) -> list[tuple[Person, str | None]]:
+        """People declared by the config (now or before), with their keys."""
+        rows = await self._all("SELECT * FROM people WHERE from_config = 1 ORDER BY id")
+        return [(self._person(r), r["person_key"]) for r in rows]
+
+    async def set_person_key(self, person_id: int, key: str) -> None:
+        await self.conn.execute("UPDATE people SET person_key = ? WHERE id = ?",
+                                (key, person_id))
+
+    async def update_person(self, person: Person) -> None:
+        await self.conn.execute(
+            "UPDATE people SET name = ?, roles = ?, departments = ?, active = ? WHERE id = ?",
+            (person.name, ",".join(sorted(person.roles)), ",".join(sorted(person.departments)),
+             int(person.active), person.id))
+
+    async def people_named(self, name: str) -> list[Person]:
+        rows = await self._all("SELECT * FROM people WHERE name = ? AND active = 1 ORDER BY id",
+                               (name,))
+        return [self._person(r) for r in rows]
+
+    async def leave_group(self, chat_id: int, now: datetime) -> bool:
+        """Record a group the bot leaves; True the first time."""
+        async with self.conn.execute(
+                "INSERT OR IGNORE INTO left_groups (chat_id, at) VALUES (?, ?)",
+                (chat_id, ts(now))) as cur:
+            return cur.rowcount == 1
+
+    async def chat_of(self, person_id: int, platform: str) -> int | None:
+        row = await self._one(
+            "SELECT chat_id FROM bindings WHERE person_id = ? AND platform = ?",
+            (person_id, platform))
+        return int(row["chat_id"]) if row else None
+
+    async def reachable(self, person_id: int, platforms: Iterable[str]) -> bool:
+        """Whether the person has a bound chat on one of ``platforms`` that the outbox has
+        not found unreachable."""
+        wanted = list(platforms)
+        if not wanted:
+            return False
+        row = await self._one(
+            "SELECT 1 FROM bindings b LEFT JOIN unreachable_chats u"
+            " ON u.platform = b.platform AND u.chat_id = b.chat_id"
+            f" WHERE b.person_id = ? AND b.platform IN ({','.join('?' * len(wanted))})"
+            " AND u.chat_id IS NULL LIMIT 1", (person_id, *wanted))
+        return row is not None
+
     async def chats_of(self, person_id: int) -> list[tuple[str, int]]:
         rows = await self._all(
             "SELECT platform, chat_id FROM bindings WHERE person_id = ? ORDER BY platform",
@@ -199,6 +252,12 @@ class Tx:
         await self.conn.execute(
             "INSERT INTO invites (token, person_id, created_by, created_at) VALUES (?, ?, ?, ?)",
             (token, person_id, created_by, ts(now)))
+
+    async def invited(self, token: str) -> int | None:
+        """Whom an unused invitation is for."""
+        row = await self._one(
+            "SELECT person_id FROM invites WHERE token = ? AND used_at IS NULL", (token,))
+        return int(row["person_id"]) if row else None
 
     async def use_invite(self, token: str, now: datetime) -> int | None:
         """The invited person's id, once: a used or unknown token gives None."""
@@ -605,6 +664,11 @@ class Tx:
 
     async def intake(self, intake_id: int) -> aiosqlite.Row | None:
         return await self._one("SELECT * FROM intake WHERE id = ?", (intake_id,))
+
+    async def drop_intake(self, intake_id: int) -> None:
+        """A post the coordinator decided not to register (never one that became an incident)."""
+        await self.conn.execute("DELETE FROM intake WHERE id = ? AND incident_id IS NULL",
+                                (intake_id,))
 
     async def intake_by_group(self, person_id: int, media_group_id: str) -> aiosqlite.Row | None:
         return await self._one(

@@ -21,7 +21,16 @@ from bot.reports import period_from_args
 from bot.service import Result, Service
 from bot.store import ChatState
 from workflows.dates import parse_local
-from workflows.model import Attachment, Button, DraftKind, Person, Role, Sighting, State
+from workflows.model import (
+    Attachment,
+    Button,
+    DraftKind,
+    Person,
+    Priority,
+    Role,
+    Sighting,
+    State,
+)
 from workflows.transitions import actions_for
 
 WRITING = "writing"
@@ -43,6 +52,21 @@ NEEDS_TEXT = {
 MODE_ACTION = {mode: action for mode, _, action in NEEDS_TEXT.values()}
 # Buttons that act at once.
 DIRECT = {"take", "approve", "published", "close", "remind"}
+# Incident, intake and card numbers Otklik makes stay far below this; a bigger one is forged.
+MAX_NUMBER = 2**53
+ARG_LIMIT = 64
+PROMISE_DAYS = 366  # the longest promise a button may carry
+
+
+class BadButton(Exception):
+    """A press whose data no button of Otklik carries (forged, mangled or outdated)."""
+
+
+def _number(x: str, low: int, high: int) -> int:
+    """The argument of a press as a number within ``[low, high]``, or :class:`BadButton`."""
+    if not (x.isascii() and x.isdigit()) or not low <= int(x) <= high:
+        raise BadButton(x)
+    return int(x)
 
 
 @dataclass
@@ -95,6 +119,17 @@ class Turn:
 async def press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
     """A button press: action ``a`` on incident (or intake) ``n`` from a card of version
     ``v``, with argument ``x``."""
+    if (not 0 <= n <= MAX_NUMBER or (v is not None and not 0 <= v <= MAX_NUMBER)
+            or len(x) > ARG_LIMIT):
+        turn.toast, turn.alert = turn.templates.refusal("bad_button"), True
+        return
+    try:
+        await _press(turn, a, n, v, x)
+    except BadButton:
+        turn.toast, turn.alert = turn.templates.refusal("bad_button"), True
+
+
+async def _press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
     handler = PRESSES.get(a)
     if a in NEEDS_TEXT:
         await _ask_text(turn, a, n, v)
@@ -123,6 +158,8 @@ async def _ask_text(turn: Turn, a: str, n: int, v: int | None) -> None:
 
 
 async def _priority(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if x not in {p.value for p in Priority} - {Priority.URGENT.value}:
+        raise BadButton(x)  # urgent needs its deadline typed: the «urgent» button
     turn.answer(await turn.service.act(turn.me, n, "priority", arg=x), n)
 
 
@@ -136,7 +173,8 @@ async def _show(turn: Turn, n: int, v: int | None, x: str) -> None:
     await show(turn, n)
 
 
-async def _answer(turn: Turn, n: int, v: int | None, x: str) -> None:
+async def _writing_check(turn: Turn, n: int) -> bool:
+    """Whether the person writes the answer to ``n`` now; if not, the press is refused."""
     incident = await turn.service.incident(n)
     code = ""
     if incident is None:
@@ -145,7 +183,11 @@ async def _answer(turn: Turn, n: int, v: int | None, x: str) -> None:
         code = "not_assigned"
     elif incident.state is not State.IN_PROGRESS:
         code = "wrong_state"
-    if not turn.answer(Result(not code, code), n, ok=" "):
+    return turn.answer(Result(not code, code), n, ok=" ")
+
+
+async def _answer(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if not await _writing_check(turn, n):
         return
     await _start_writing(turn, n)
 
@@ -174,20 +216,23 @@ async def _cancel_draft(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 
 async def _interim(turn: Turn, n: int, v: int | None, x: str) -> None:
-    turn.toast = " "
+    if not await _writing_check(turn, n):
+        return
     await turn.say(turn.templates.phrase("promise_prompt"),
                    [[Button("promise", n, "1"), Button("promise", n, "3"),
                      Button("promise", n, "7")], [Button("promise", n, "pick")]])
 
 
 async def _promise(turn: Turn, n: int, v: int | None, x: str) -> None:
+    days = _number(x, 1, PROMISE_DAYS) if x != "pick" else 0
+    if not await _writing_check(turn, n):
+        return
     if x == "pick":
-        turn.toast = " "
         await turn.set_mode("promise_date", n)
         await turn.say(turn.templates.phrase("promise_prompt"), [[Button("abort", n)]])
         return
     today = turn.service.clock().astimezone(turn.service.config.tz).date()
-    await _promise_day(turn, n, today + timedelta(days=int(x or "1")))
+    await _promise_day(turn, n, today + timedelta(days=days))
 
 
 async def _promise_day(turn: Turn, n: int, day: date) -> None:
@@ -235,7 +280,8 @@ async def _reassign(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 
 async def _reassign_to(turn: Turn, n: int, v: int | None, x: str) -> None:
-    turn.answer(await turn.service.act(turn.me, n, "reassign", version=v, target=int(x)), n)
+    target = _number(x, 1, MAX_NUMBER)
+    turn.answer(await turn.service.act(turn.me, n, "reassign", version=v, target=target), n)
 
 
 async def _first_response(turn: Turn, n: int, v: int | None, x: str) -> None:
@@ -278,6 +324,8 @@ async def _invite_role(turn: Turn, n: int, v: int | None, x: str) -> None:
     if not turn.me.has(Role.ADMIN):
         turn.toast, turn.alert = t.refusal("wrong_role"), True
         return
+    if x not in {r.value for r in Role}:
+        raise BadButton(x)
     turn.toast = " "
     rows = [[Button("inv_dept", 0, f"{x}/{key}", label=name)]
             for key, name in turn.service.config.departments.items()]
@@ -291,6 +339,10 @@ async def _invite_department(turn: Turn, n: int, v: int | None, x: str) -> None:
         turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
         return
     role, _, department = x.partition("/")
+    if (role not in {r.value for r in Role}
+            or (department and department not in turn.service.config.departments)
+            or (role == Role.EXECUTOR and not department)):
+        raise BadButton(x)
     await turn.set_mode("invite_name", None, {"role": role, "department": department or None})
     turn.toast = " "
     await turn.say(turn.templates.phrase("invite_ask_name"))
@@ -341,8 +393,9 @@ async def text(turn: Turn, body: str) -> None:
             await turn.refuse(result, n)
             return
         await send_preview(turn, n)
-    elif turn.me.has(Role.COORDINATOR):
-        await intake(turn, body, [], source="manual", url=None, author=None)
+    elif turn.me.has(Role.COORDINATOR):  # a plain text is first asked about; a link is not
+        await intake(turn, body, [], source="manual", url=None, author=None,
+                     confirm=URL.search(body) is None)
     else:
         await turn.say(t.phrase("unknown_input"))
 
@@ -390,20 +443,54 @@ async def attach(turn: Turn, attachment: Attachment | None, unique_id: str,
 
 
 async def intake(turn: Turn, body: str, attachments: list[Attachment], *, source: str,
-                 url: str | None, author: str | None, media_group_id: str | None = None
-                 ) -> None:
+                 url: str | None, author: str | None, media_group_id: str | None = None,
+                 confirm: bool = False) -> None:
     """A post the coordinator sent (forwarded, or its text with a link and photos): keep it
-    and ask for the category."""
+    and ask for the category (``confirm``: first whether to register it at all)."""
     found = URL.search(body)
     url = url or (found.group(0) if found else None)
     if url and ("vk.com" in url or "vk.ru" in url):
         source = "vk"
-    rows = [[Button("cat", 0, key, label=c.name)]
-            for key, c in turn.service.config.categories.items()]
     await turn.service.add_intake(
         turn.me, turn.chat_id, source=source, text=body, url=url, author=author,
         attachments=[_att_dict(a) for a in attachments], media_group_id=media_group_id,
-        category_buttons=rows, platform=turn.platform)
+        category_buttons=_category_rows(turn, 0), platform=turn.platform, confirm=confirm)
+
+
+def _category_rows(turn: Turn, n: int) -> list[list[Button]]:
+    return [[Button("cat", n, key, label=c.name)]
+            for key, c in turn.service.config.categories.items()]
+
+
+async def _own_intake(turn: Turn, n: int) -> Any:
+    """The coordinator's own post waiting for a decision, or None (the press is answered)."""
+    async with turn.service.store.read() as tx:
+        row = await tx.intake(n)
+    if row is None or row["person_id"] != turn.me.id:
+        raise BadButton(str(n))
+    if row["incident_id"] is not None:
+        turn.toast, turn.alert = turn.templates.phrase("intake_gone"), True
+        return None
+    return row
+
+
+async def _intake_yes(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if await _own_intake(turn, n) is None:
+        return
+    turn.toast = " "
+    await turn.say(turn.templates.phrase("pick_category"), _category_rows(turn, n))
+
+
+async def _intake_no(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if await _own_intake(turn, n) is None:
+        return
+    async with turn.service.store.tx() as tx:
+        await tx.drop_intake(n)
+    turn.toast = turn.templates.phrase("aborted")
+    await turn.say(turn.templates.phrase("intake_dropped"))
+
+
+PRESSES.update(intake_yes=_intake_yes, intake_no=_intake_no)
 
 
 def _att_dict(a: Attachment) -> dict[str, str | None]:
@@ -506,7 +593,7 @@ async def report(turn: Turn, name: str, args: str) -> None:
     except ValueError as e:
         await turn.say(_escape(str(e)))
         return
-    built = await analytics.build(service, start_at, end_at)
+    built = await analytics.build(service, start_at, end_at, turn.me)
     if name == "/export":
         await turn.say(t.phrase("export_ready", period=built.period_label),
                        attachments=analytics.export_files(built))
@@ -518,13 +605,19 @@ async def start(turn: Turn, token: str) -> None:
     t = turn.templates
     person = turn.person
     if token:
-        bound = await turn.service.accept_invite(token, turn.platform, turn.chat_id)
+        bound, why = await turn.service.accept_invite(token, turn.platform, turn.chat_id)
+        if why == "chat_taken" and bound is not None:
+            await turn.say(t.phrase("chat_taken", name=bound.name))
+            return
         if bound is None:
             await turn.say(t.phrase("invite_used"))
             return
         person = bound
     if person is None:
         await turn.service.refuse_stranger(turn.platform, turn.chat_id, "/start")
+        return
+    if not person.active:
+        await turn.service.refuse_inactive(person, turn.platform, turn.chat_id, "/start")
         return
     roles = ", ".join(t.phrase_raw("roles", r) for r in sorted(person.roles))
     await turn.say(t.phrase("welcome", name=person.name, roles=roles))
@@ -557,8 +650,52 @@ async def invite(turn: Turn, args: str) -> None:
 
 
 async def _issue_invite(turn: Turn, role: Role, department: str | None, name: str) -> None:
-    t = turn.templates
     result = await turn.service.invite(turn.me, role, department, name)
+    if not result.ok and result.code == "namesake":
+        await _ask_namesake(turn, role, department, name)
+        return
+    await _invite_issued(turn, result, role, name)
+
+
+async def _ask_namesake(turn: Turn, role: Role, department: str | None, name: str) -> None:
+    """Somebody of that name is registered: a new person, or (explicitly) moving that
+    person's chat to whoever opens the link."""
+    t = turn.templates
+    await turn.set_mode("invite_namesake", None,
+                        {"role": role.value, "department": department, "name": name})
+    namesakes = [p for p in await turn.service.people() if p.active and p.name == name]
+    rows = [[Button("inv_new", 0, label=t.phrase("invite_new_person"))]]
+    for p in namesakes:
+        roles = ", ".join(t.phrase_raw("roles", r) for r in sorted(p.roles))
+        rows.append([Button("inv_rebind", p.id,
+                            label=t.phrase("invite_rebind_person", name=p.name, roles=roles))])
+    rows.append([Button("abort", 0)])
+    await turn.say(t.phrase("invite_namesake", name=name), rows)
+
+
+async def _invite_namesake_choice(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """«Новый участник» (``inv_new``) or «Перепривязать» (``inv_rebind``, n: the person)."""
+    if not turn.me.has(Role.ADMIN):
+        turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
+        return
+    state = turn.chat_state
+    if state is None or state.mode != "invite_namesake":
+        raise BadButton("no invitation waits for this choice")
+    data = state.data
+    role = Role(data["role"])
+    result = await turn.service.invite(turn.me, role, data["department"], data["name"],
+                                       new=n == 0, rebind=n or None)
+    if not turn.answer(result, n, ok=" "):
+        return
+    await turn.clear_mode()
+    await _invite_issued(turn, result, role, data["name"])
+
+
+PRESSES.update(inv_new=_invite_namesake_choice, inv_rebind=_invite_namesake_choice)
+
+
+async def _invite_issued(turn: Turn, result: Result, role: Role, name: str) -> None:
+    t = turn.templates
     if not result.ok:
         await turn.say(t.refusal(result.code))
         return

@@ -21,6 +21,8 @@ from aiogram.exceptions import (
 )
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import (
+    BotCommand,
+    BotCommandScopeChat,
     BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -300,3 +302,27 @@ async def test_dispatcher_polling_end_to_end(bot: Bot, server: FakeTelegramServe
         "Иван → бот: /start abc",
         "бот → Иван: Код: abc",
     ]
+
+
+async def test_leave_chat_and_command_menus_as_the_spec_says(server: FakeTelegramServer,
+                                                             bot: Bot) -> None:
+    group = -1001234
+    assert await bot.send_message(group, "Привет")
+    assert await bot.leave_chat(group) is True
+    with pytest.raises(TelegramForbiddenError, match="not a member"):
+        await bot.send_message(group, "Ещё раз")
+    with pytest.raises(TelegramBadRequest, match="private chats"):
+        await bot.leave_chat(IVAN.id)
+    menu = [BotCommand(command="my", description="Мои инциденты")]
+    assert await bot.set_my_commands(menu, scope=BotCommandScopeChat(chat_id=IVAN.id))
+    assert server.commands[("chat", IVAN.id, None, "")] == [
+        {"command": "my", "description": "Мои инциденты"}]
+    with pytest.raises(TelegramBadRequest, match="BOT_COMMAND_INVALID"):
+        await bot.set_my_commands([BotCommand(command="Bad-One", description="x")])
+    async with aiohttp.ClientSession() as http, http.post(  # a scope aiogram would not build
+            f"{server.api_base}/bot{TOKEN}/setMyCommands",
+            json={"commands": [{"command": "my", "description": "x"}],
+                  "scope": {"type": "chat"}}) as response:
+        assert response.status == 400 and "chat_id" in (await response.json())["description"]
+    assert await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id=IVAN.id))
+    assert ("chat", IVAN.id, None, "") not in server.commands

@@ -96,3 +96,28 @@ async def test_deleted_message_falls_back_to_the_manual_package(otklik: Harness)
     assert (await otklik.incident(1)).state == "approved"
     await otklik.press(COORDINATOR, "published", 1)
     assert (await otklik.incident(1)).state == "awaiting_feedback"
+
+
+async def test_a_group_not_listed_is_told_once_and_left(otklik: Harness) -> None:
+    other = -1009876543210
+    for text in ("Огромная яма на Кирова, машины бьются!", "Ещё одна яма во дворе дома 7"):
+        otklik.server.message(RESIDENT, text, chat_id=other)
+    await otklik.step()
+    assert await otklik.incident(1) is None  # not a source
+    (said,) = otklik.server.sent_to(other)
+    assert "не подключена" in (said.text or "") and str(other) in (said.text or "")
+    (left,) = otklik.server.calls_to("leaveChat")
+    assert left.ok and left.params["chat_id"] == other
+    assert other in otklik.server.left_chats
+    assert otklik.texts(PETROV) == [] and not any("яма" in t for t in otklik.texts(COORDINATOR))
+    assert [e.reason for e in await otklik.audit() if e.action == "group_left"] == [
+        f"telegram:{other}"]
+    # Added back and written to again (the record is kept): not a second notice.
+    otklik.server.left_chats.discard(other)
+    await complain_in(otklik, other, "Яма у школы номер 3, опасно")
+    assert len(otklik.server.sent_to(other)) == 1 and await otklik.incident(1) is None
+
+
+async def complain_in(otklik: Harness, chat_id: int, text: str) -> None:
+    otklik.server.message(RESIDENT, text, chat_id=chat_id)
+    await otklik.step()

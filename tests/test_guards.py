@@ -15,6 +15,7 @@ from tests.harness import (
 
 async def register(otklik: Harness, text: str = "Яма на Ленина", category: str = "Дороги") -> int:
     await otklik.say(COORDINATOR, text)
+    await otklik.press(COORDINATOR, "intake_yes")  # a plain text: registered on «Да»
     await otklik.press(COORDINATOR, "cat", label=category)
     return incident_number(otklik.last_text(COORDINATOR))
 

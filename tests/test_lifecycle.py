@@ -14,6 +14,8 @@ from tests.harness import (
 
 async def register(otklik: Harness, text: str, category: str = "Дороги", **kw: object) -> int:
     await otklik.say(COORDINATOR, text, **kw)
+    if "http" not in text:  # a plain text is registered on «Да»; a link goes straight on
+        await otklik.press(COORDINATOR, "intake_yes")
     await otklik.press(COORDINATOR, "cat", label=category)
     return incident_number(otklik.last_text(COORDINATOR))
 

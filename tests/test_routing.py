@@ -59,3 +59,9 @@ def test_no_category_means_no_routing() -> None:
 def test_the_people_may_be_a_one_shot_iterable() -> None:
     people = [person(1), person(2)]
     assert pick_executor(ROADS, iter(people), {1: 3}) == people[1]
+
+
+def test_only_executors_who_can_receive_are_candidates() -> None:
+    people = [person(1), person(2), person(3)]
+    assert pick_executor(ROADS, people, {2: 9}, reachable={2, 3}) == people[2]
+    assert pick_executor(ROADS, people, {}, reachable=set()) is None

@@ -34,6 +34,7 @@ async def sweep_at(otklik: Harness, when: datetime) -> int:
 
 async def register(otklik: Harness, text: str = "Яма на Ленина") -> int:
     await otklik.say(COORDINATOR, text)
+    await otklik.press(COORDINATOR, "intake_yes")  # a plain text: registered on «Да»
     await otklik.press(COORDINATOR, "cat", label="Дороги")
     return incident_number(otklik.last_text(COORDINATOR))
 

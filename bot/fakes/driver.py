@@ -53,6 +53,7 @@ class Driver:
         self.app = App(self.config, clock=self.clock, limits=FAST, album_delay=0.05,
                        vk_retry=FAST_VK_RETRY, vk_rps=math.inf)
         await self.app.start()
+        await self.app.settle()  # what the start queued (command menus) goes out now
         return self.app
 
     async def restart(self) -> App:

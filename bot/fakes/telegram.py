@@ -49,6 +49,12 @@ NOT_MODIFIED = (
 WRONG_FILE = "Bad Request: wrong file identifier/HTTP URL specified"
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 BLOCKED = "Forbidden: bot was blocked by the user"
+KICKED = "Forbidden: bot is not a member of the {kind} chat"
+# setMyCommands: a command is 1–32 of a-z, 0-9 and _, a description 1–256 characters.
+COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
+COMMAND_SCOPES = {"default": (), "all_private_chats": (), "all_group_chats": (),
+                  "all_chat_administrators": (), "chat": ("chat_id",),
+                  "chat_administrators": ("chat_id",), "chat_member": ("chat_id", "user_id")}
 # Successful calls of these methods count as "sent to a chat" (sent_to, last_sent).
 SENDING = frozenset(
     {"sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "copyMessage", "forwardMessage"}
@@ -306,6 +312,10 @@ class FakeTelegramServer:
         self._open_callbacks: set[str] = set()
         self._faults: list[_Fault] = []
         self._blocked: set[int] = set()
+        self.left_chats: set[int] = set()  # groups the bot left (leaveChat)
+        # setMyCommands as Telegram keeps them: (scope type, chat_id, user_id, language) →
+        # the command list
+        self.commands: dict[tuple[str, int | None, int | None, str], list[dict[str, str]]] = {}
         self._counter = 0
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -595,6 +605,8 @@ class FakeTelegramServer:
             raise bad_request("chat not found")
         if chat_id in self._blocked:
             raise ApiError(403, BLOCKED)
+        if chat_id in self.left_chats:
+            raise ApiError(403, KICKED.format(kind=self._chat(chat_id)["type"]))
 
     async def _dispatch(self, method: str, params: Params, files: Files) -> Any:
         handler = getattr(self, f"_api_{method}", None)
@@ -870,6 +882,40 @@ class FakeTelegramServer:
         if utf16_len(str(p.get("text") or "")) > 200:
             raise bad_request("MESSAGE_TOO_LONG")
         self._open_callbacks.discard(p["callback_query_id"])
+        return True
+
+    async def _api_leaveChat(self, p: Params, files: Files) -> Any:
+        chat_id = p["chat_id"]
+        if isinstance(chat_id, int) and chat_id > 0:
+            raise bad_request("chat member status can't be changed in private chats")
+        self.left_chats.add(chat_id)
+        return True
+
+    @staticmethod
+    def _command_scope(p: Params) -> tuple[str, int | None, int | None, str]:
+        scope = p.get("scope") or {"type": "default"}
+        kind = scope.get("type") if isinstance(scope, dict) else None
+        if kind not in COMMAND_SCOPES:
+            raise bad_request("unsupported bot command scope type")
+        for key in COMMAND_SCOPES[kind]:
+            if not isinstance(scope.get(key), int):
+                raise bad_request(f"{key} of the bot command scope must be an integer")
+        return kind, scope.get("chat_id"), scope.get("user_id"), str(p.get("language_code") or "")
+
+    async def _api_setMyCommands(self, p: Params, files: Files) -> Any:
+        commands = p["commands"]
+        if not isinstance(commands, list) or len(commands) > 100:
+            raise bad_request("commands must be a list of at most 100 BotCommand")
+        for c in commands:
+            if not isinstance(c, dict) or not COMMAND.match(str(c.get("command", ""))):
+                raise bad_request("BOT_COMMAND_INVALID")
+            if not 1 <= len(str(c.get("description") or "")) <= 256:
+                raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
+        self.commands[self._command_scope(p)] = commands
+        return True
+
+    async def _api_deleteMyCommands(self, p: Params, files: Files) -> Any:
+        self.commands.pop(self._command_scope(p), None)
         return True
 
     async def _api_getFile(self, p: Params, files: Files) -> Any:

@@ -56,6 +56,13 @@ class Context(BaseMiddleware):
                 await event.callback_query.answer(
                     self.service.templates.phrase("not_registered"), show_alert=True)
             return None
+        if person is not None and not person.active and not _is_start(event):
+            # Gone from the config: refused at the door, with an audit row.
+            await self.service.refuse_inactive(person, PLATFORM, user.id, _describe(event))
+            if event.callback_query is not None:
+                await event.callback_query.answer(
+                    self.service.templates.phrase("access_closed"), show_alert=True)
+            return None
         data["person"] = person
         state = None
         if person is not None:

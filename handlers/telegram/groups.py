@@ -1,5 +1,7 @@
 """Telegram group chats the bot is a member of: residents' complaints become incidents, and a
-resident's reply after an answer reopens it."""
+resident's reply after an answer reopens it. Only the groups listed in ``[telegram] groups``
+are watched; the bot says once in any other group that it is not configured there, and leaves.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +24,17 @@ def message_link(message: Message) -> str | None:
     if str(chat.id).startswith("-100"):  # a supergroup without a public name
         return f"https://t.me/c/{str(chat.id)[4:]}/{message.message_id}"
     return None
+
+
+def unwatched(message: Message, service: Service) -> bool:
+    """A group that is not in ``[telegram] groups``: not a source."""
+    return message.chat.id not in service.config.telegram_groups
+
+
+@router.message(unwatched)
+async def unwatched_group(message: Message, service: Service) -> None:
+    """Say once that the group is not configured, and leave it."""
+    await service.leave_group(message.chat.id)
 
 
 @router.message(F.text | F.caption)

@@ -113,6 +113,10 @@ class VkChat:
                                                f"button {json.dumps(obj.get('payload'))}")
             await self._answer(obj, "")
             return
+        if not person.active:  # gone from the config
+            await self.service.refuse_inactive(person, PLATFORM, user_id, "button")
+            await self._answer(obj, self.service.templates.phrase("access_closed"))
+            return
         press = Press.unpack(obj.get("payload"))
         if press is None:
             await self._answer(obj, self.service.templates.refusal("unknown_action"))
@@ -147,6 +151,9 @@ class VkChat:
         payload = _object(message.get("payload"))
         if ref:  # opened through an invitation link vk.me/club…?ref=TOKEN
             await flows.start(turn, ref)
+            return
+        if person is not None and not person.active:  # gone from the config
+            await self.service.refuse_inactive(person, PLATFORM, user_id, _describe(message))
             return
         if person is None:
             if text.startswith("/start") or payload.get("command") == "start":

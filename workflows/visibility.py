@@ -1,0 +1,29 @@
+"""Who sees which incident: one rule for the lists, the cards, the reports, the exports and
+the actions of those who oversee the work."""
+
+from __future__ import annotations
+
+from workflows.model import Incident, Person, Role
+
+# Roles that oversee every incident of the district.
+EVERYTHING = (Role.COORDINATOR, Role.CURATOR, Role.ADMIN)
+
+
+def sees_everything(person: Person) -> bool:
+    return any(person.has(r) for r in EVERYTHING)
+
+
+def may_see(person: Person, incident: Incident) -> bool:
+    """Coordinators, curators and admins see all; a block owner the incidents of their
+    departments; an executor their own work."""
+    if sees_everything(person):
+        return True
+    if person.has(Role.BLOCK_OWNER) and incident.department in person.departments:
+        return True
+    return person.active and incident.executor_id == person.id
+
+
+def out_of_scope(person: Person, incident: Incident) -> bool:
+    """An overseer with a limited scope (a block owner) acting on an incident outside it."""
+    return (person.has(Role.BLOCK_OWNER) and not sees_everything(person)
+            and not may_see(person, incident))
