@@ -64,6 +64,9 @@ def check_config(path: str) -> int:
     s = config.settings
     print(f"{path}: OK — {len(s.departments)} departments, {len(s.categories)} categories, "
           f"{len(s.people)} people, time zone {s.timezone}")
+    from bot.config_warnings import config_warnings
+    for warning in config_warnings(config):
+        print(f"warning: {warning}")
     if not config.telegram_token:
         print("note: no Telegram token (set [telegram] token or OTKLIK_TELEGRAM_TOKEN) — "
               "`run` plays the offline demo instead")
