@@ -140,7 +140,8 @@ async def write_report(path: str, first: str, last: str, out: str) -> int:
         return 2
     store = await Store.open(config.database)
     try:
-        report = await build_report(config, store, start, end, out_dir=Path(out))
+        report = await build_report(config, store, start, end, out_dir=Path(out),
+                                    now=datetime.now(config.tz))
     finally:
         await store.close()
     print(plain_text(report.text))

@@ -293,8 +293,10 @@ def policies_for(config: Config) -> Callable[[Incident], Policy]:
 
 
 async def build_report(config: Config, store: Store, start: datetime, end: datetime, *,
-                       out_dir: Path, templates: Templates | None = None) -> Report:
-    """The analytic note of ``[start, end)`` with its chart, workbook and CSV in ``out_dir``."""
+                       out_dir: Path, templates: Templates | None = None,
+                       now: datetime | None = None) -> Report:
+    """The analytic note of ``[start, end)`` with its chart, workbook and CSV in ``out_dir``,
+    taken at ``now`` (lateness is judged then, when the period has not ended yet)."""
     for t, what in ((start, "start"), (end, "end")):
         if t.tzinfo is None or t.utcoffset() is None:
             raise ValueError(f"{what} must be a timezone-aware datetime, got naive {t!r}")
@@ -309,7 +311,7 @@ async def build_report(config: Config, store: Store, start: datetime, end: datet
     def figures(a: datetime, b: datetime) -> Metrics:
         return compute(data.incidents, data.audit, data.answers, start=a, end=b,
                        policies_for=pick, categories=config.categories,
-                       departments=config.departments)
+                       departments=config.departments, now=now)
 
     metrics = figures(start, end)
     previous = figures(prev_start, prev_end)
