@@ -37,6 +37,7 @@ class Templates:
         self.env.filters["priority"] = lambda s: self.phrase_raw("priorities", str(s))
         self.env.filters["action"] = lambda s: self.phrase_raw("actions", str(s), default=str(s))
         self.env.filters["hours"] = hours
+        self.env.filters["plural"] = plural
         self.texts: dict[str, Any] = tomllib.loads(
             (directory / "texts.toml").read_text(encoding="utf-8"))
         self._phrases: dict[str, jinja2.Template] = {}
@@ -83,6 +84,16 @@ def hours(span: timedelta) -> str:
     if h and m:
         return f"{h} ч {m} мин"
     return f"{h} ч" if h else f"{m} мин"
+
+
+def plural(n: int, one: str, few: str, many: str) -> str:
+    """The Russian plural form for ``n``: 1 символ, 2 символа, 5 символов, 21 символ."""
+    n = abs(int(n))
+    if n % 10 == 1 and n % 100 != 11:
+        return one
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return few
+    return many
 
 
 # --- text measures shared by the front ends ----------------------------------------------------

@@ -478,8 +478,9 @@ async def test_long_poll_keeps_its_place_across_a_restart_and_failures(
     otklik.vk.push_message_new(VASILIEV, "Ответ, написанный, пока бот стоял.")
     await otklik.start()  # the stored ts: what came meanwhile is fetched, nothing twice
     await otklik.step()
+    # A second text adds to the draft (once: nothing fetched twice).
     assert (await otklik.a.service.draft(n)).text == (  # type: ignore[union-attr]
-        "Ответ, написанный, пока бот стоял.")
+        "Первая часть ответа.\n\nОтвет, написанный, пока бот стоял.")
     previews = [t for t in otklik.vk_texts(VASILIEV) if t.startswith("📝 Проект ответа")]
     assert len(previews) == 2
     otklik.vk.fail_longpoll(1)  # history lost: go on from the ts VK gives
