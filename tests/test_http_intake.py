@@ -35,7 +35,7 @@ async def test_new_incident_is_registered_and_routed(otklik: Harness, client: Te
     assert body["result"] == "registered" and body["state"] == "assigned"
     await otklik.step()
     card = otklik.last_text(PETROV)
-    assert f"Обращение №{body['id']}" in card and "https://im.example/42/1.jpg" in card
+    assert f"Инцидент №{body['id']}" in card and "https://im.example/42/1.jpg" in card
 
 
 async def test_repeated_external_id_answers_with_the_existing_incident(
