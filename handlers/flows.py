@@ -628,7 +628,7 @@ async def my(turn: Turn) -> None:
     if not mine:
         await turn.say(t.phrase("nothing_open"))
         return
-    body = t.render("list", title="Мои обращения", groups=group_by_state(mine), names={})
+    body = t.render("list", title="Мои инциденты", groups=group_by_state(mine), names={})
     await turn.say(body, [[Button("show", i.id, label=f"№{i.id}")] for i in mine[:50]])
 
 
@@ -642,7 +642,7 @@ async def open_incidents(turn: Turn) -> None:
         await turn.say(t.phrase("nothing_open"))
         return
     names = {p.id: p.name for p in await turn.service.people()}
-    await turn.say(t.render("list", title="Открытые обращения",
+    await turn.say(t.render("list", title="Открытые инциденты",
                             groups=group_by_state(incidents), names=names))
 
 
