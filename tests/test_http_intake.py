@@ -92,6 +92,8 @@ async def test_whitespace_only_text_is_refused(client: TestClient) -> None:
     (b"{not json", "application/json", "not valid JSON"),
     (b"", "application/json", "not valid JSON"),
     (b"[1, 2]", "application/json", "expected a JSON object"),
+    (b'{"text": "x"}', "text/plain; charset=rot13", "unknown charset 'rot13'"),
+    (b'{"text": "x"', "application/json; charset=", "not valid JSON"),
 ])
 async def test_undecodable_body_is_a_400_naming_the_problem(
         client: TestClient, data: bytes, content_type: str, problem: str) -> None:
@@ -162,3 +164,12 @@ async def test_storage_fault_is_a_503_with_retry_after_and_the_retry_registers(
         other.close()
     response = await client.post("/api/incidents", json=GOOD, headers=auth())
     assert response.status == 201
+
+
+async def test_a_body_not_matching_its_content_encoding_is_a_400(client: TestClient) -> None:
+    response = await client.post("/api/incidents", data=b"not gzip at all",
+                                 headers=auth() | {"Content-Type": "application/json",
+                                                   "Content-Encoding": "gzip"})
+    assert response.status == 400
+    body = await response.json()
+    assert body["field"] == "(body)" and "gzip" in body["error"]

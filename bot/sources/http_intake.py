@@ -21,6 +21,7 @@ import sqlite3
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.service import Service
 from workflows.model import Attachment, Priority, Sighting
@@ -94,10 +95,9 @@ def decode(raw: bytes, charset: str | None) -> Any:
     name = charset or "utf-8"
     try:
         codec = codecs.lookup(name)
+        text = raw.decode(codec.name)  # LookupError as well for rot13 and other non-text codecs
     except LookupError:
         raise BadField("(body)", f"unknown charset {name!r}") from None
-    try:
-        text = raw.decode(codec.name)
     except (UnicodeDecodeError, ValueError):
         raise BadField("(body)", f"not valid {codec.name} text") from None
     try:
@@ -128,8 +128,12 @@ def make_app(service: Service, token: str) -> web.Application:
             return web.json_response({"error": "unauthorized"}, status=401,
                                      headers={"WWW-Authenticate": "Bearer"})
         try:
-            seen = parse(decode(await request.read(), request.charset),
-                         set(service.config.categories))
+            try:
+                raw = await request.read()
+            except (HttpProcessingError, web.RequestPayloadError) as e:  # e.g. not gzip
+                raise BadField("(body)", f"cannot be read: {' '.join(str(e).split())}"
+                               ) from None
+            seen = parse(decode(raw, request.charset), set(service.config.categories))
         except BadField as e:
             return web.json_response({"error": str(e), "field": e.field}, status=400)
         try:
