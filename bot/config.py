@@ -446,6 +446,11 @@ def load_config(path: str | Path) -> Config:
                           "expected the file saved in UTF-8 encoding") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return config_from_data(data, path)
+
+
+def config_from_data(data: dict[str, Any], path: Path) -> Config:
+    """The config of a parsed TOML document; :class:`ConfigError` says what is wrong."""
     settings = parse_settings(data, path)
     try:
         config = Config(settings, path)
@@ -463,6 +468,13 @@ def _unusable(target: Path, is_dir: bool) -> str | None:
     """Why the bot could not create or write ``target`` (None: it can), without creating it."""
     if str(target) == ":memory:":
         return None
+    try:
+        return _why_unusable(target, is_dir)
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte in it
+        return f"is not a usable path: {e}"
+
+
+def _why_unusable(target: Path, is_dir: bool) -> str | None:
     if target.exists():
         if is_dir != target.is_dir():
             return "is a folder, expected a file" if target.is_dir() else \

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,49 @@ def test_a_lunch_inside_the_day_and_a_bom_are_accepted(
     assert config.policies["incident_management"].calendar.lunch is not None
     assert main(["check-config", "--config", str(path)]) == 0
     assert ": OK" in capsys.readouterr().out
+
+
+# --- every key with every kind of wrong value: refused with a reason or accepted --------------
+
+WEIRD = [-1, 0, 2**63, -(2**70), 1.5, "", " ", "\x00", "x" * 5000, True, [], [1], {}, {"a": 1},
+         "2026-13-45", "00:00-24:00", "99:99-00:00", "until 25:00", "-5h", "1e9d", "@user"]
+
+
+def _leaves(node: object, path: tuple = ()) -> list[tuple]:
+    if isinstance(node, dict):
+        return [leaf for k, v in node.items() for leaf in _leaves(v, (*path, k))] or [path]
+    if isinstance(node, list) and node and isinstance(node[0], dict):
+        return [leaf for i, v in enumerate(node) for leaf in _leaves(v, (*path, i))]
+    return [path]
+
+
+def _with(data: object, path: tuple, value: object) -> object:
+    import copy
+
+    data = copy.deepcopy(data)
+    node = data
+    for part in path[:-1]:
+        node = node[part]  # type: ignore[index]
+    node[path[-1]] = value  # type: ignore[index]
+    return data
+
+
+def test_no_value_anywhere_ends_in_a_traceback(tmp_path: Path) -> None:
+    import tomllib
+
+    from bot.config import config_from_data
+
+    base = tomllib.loads(policy_with('lunch = "12:00-12:48"'))
+    base["vk"]["communities"] = [-1]
+    base["calendar"]["extra_days_off"] = [date(2026, 12, 31)]
+    path = tmp_path / "otklik.toml"
+    tried = refused = 0
+    for leaf in _leaves(base):
+        for value in WEIRD:
+            tried += 1
+            try:
+                config_from_data(_with(base, leaf, value), path)  # type: ignore[arg-type]
+            except ConfigError as e:
+                refused += 1
+                assert str(e).startswith(f"{path}: "), (leaf, value, str(e))
+    assert tried > 1000 and refused > tried // 2
