@@ -80,3 +80,17 @@ def test_no_obrashchenie_and_no_first_person_in_any_template() -> None:
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"обращени", text, re.IGNORECASE), path.name
         assert not re.search(r"\b(Не понял|не буду|я|мне)\b|\(а\)", text), path.name
+
+
+def test_when_the_gender_is_unknown_the_sentence_is_impersonal() -> None:
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from bot.templates import Templates
+
+    t = Templates(ZoneInfo("UTC"))
+    incident = SimpleNamespace(id=7)
+    assert t.render("taken", executor="Smith John", incident=incident) == \
+        "✅ Инцидент №7 взят в работу: Smith John."
+    assert t.render("taken", executor="Петрова Анна", incident=incident) == \
+        "✅ Петрова Анна взяла в работу инцидент №7."
