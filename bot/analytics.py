@@ -31,7 +31,8 @@ async def build(service: Service, start: datetime, end: datetime,
     stamp = service.clock().astimezone(service.config.tz).strftime("%Y%m%d-%H%M%S")
     folder = Path(service.config.files_dir) / "reports" / f"{stamp}-{secrets.token_hex(3)}"
     return await build_report(service.config, service.store, start, end, out_dir=folder,
-                              templates=service.templates, scope=scope)
+                              templates=service.templates, scope=scope,
+                              now=service.clock())
 
 
 def note_files(report: Report) -> list[Attachment]:

@@ -64,6 +64,9 @@ def check_config(path: str) -> int:
     s = config.settings
     print(f"{path}: OK — {len(s.departments)} departments, {len(s.categories)} categories, "
           f"{len(s.people)} people, time zone {s.timezone}")
+    from bot.config_warnings import config_warnings
+    for warning in config_warnings(config):
+        print(f"warning: {warning}")
     if not config.telegram_token:
         print("note: no Telegram token (set [telegram] token or OTKLIK_TELEGRAM_TOKEN) — "
               "`run` plays the offline demo instead")
@@ -137,7 +140,8 @@ async def write_report(path: str, first: str, last: str, out: str) -> int:
         return 2
     store = await Store.open(config.database)
     try:
-        report = await build_report(config, store, start, end, out_dir=Path(out))
+        report = await build_report(config, store, start, end, out_dir=Path(out),
+                                    now=datetime.now(config.tz))
     finally:
         await store.close()
     print(plain_text(report.text))

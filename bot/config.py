@@ -108,7 +108,7 @@ class VkSettings(_Section):
     @field_validator("poll_every")
     @classmethod
     def _every(cls, v: str) -> str:
-        parse_duration(v)
+        _parsed(parse_duration, v)
         return v
 
 
@@ -131,6 +131,16 @@ class HttpSettings(_Section):
 class CalendarSettings(_Section):
     extra_days_off: list[date] = []
     extra_working_days: list[date] = []
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> CalendarSettings:
+        both = sorted(set(self.extra_days_off) & set(self.extra_working_days))
+        if both:
+            raise _KeyError("extra_working_days",
+                            "dates also listed in extra_days_off: "
+                            + ", ".join(d.isoformat() for d in both)
+                            + " (expected each date in one list only)")
+        return self
 
 
 _DAYS = {"mon-fri": MON_FRI, "mon-sat": MON_FRI | {5}, "every day": EVERY_DAY}
@@ -161,22 +171,35 @@ class PolicySettings(_Section):
     @classmethod
     def _rule(cls, v: str | None) -> str | None:
         if v is not None:
-            parse_rule(v)
+            rule = _parsed(parse_rule, v)
+            if getattr(rule, "amount", None) in (0, timedelta(0)):
+                raise ValueError(f"{v!r} is no time at all (expected a positive duration such "
+                                 "as '8wh' or '1d', or 'until HH:MM')")
         return v
 
     @field_validator("reminders")
     @classmethod
     def _reminders(cls, v: list[str]) -> list[str]:
         for item in v:
-            parse_reminder(item)
+            _parsed(parse_reminder, item)
         return v
 
     @field_validator("escalate_after")
     @classmethod
     def _duration(cls, v: str | None) -> str | None:
         if v is not None:
-            parse_duration(v)
+            _parsed(parse_duration, v)
         return v
+
+    @model_validator(mode="after")
+    def _lunch_inside_day(self) -> PolicySettings:
+        start, end = _parse_span(self.hours)
+        try:
+            WorkingCalendar(tz=ZoneInfo("UTC"), weekdays=_DAYS[self.days], start=start, end=end,
+                            lunch=_parse_span(self.lunch) if self.lunch else None)
+        except ValueError as e:
+            raise _KeyError("lunch" if self.lunch else "hours", str(e)) from None
+        return self
 
     def build(self, name: str, tz: ZoneInfo, off: Iterable[date], on: Iterable[date]) -> Policy:
         start, end = _parse_span(self.hours)
@@ -194,6 +217,19 @@ class PolicySettings(_Section):
                                if self.answer_fast_track else None),
             reminders=tuple(parse_reminder(r) for r in self.reminders),
             escalate_after=parse_duration(self.escalate_after) if self.escalate_after else None)
+
+
+def _parsed(parse: Any, text: str) -> Any:
+    """``parse(text)``, with a number too large for a date refused as a ValueError."""
+    try:
+        parsed = parse(text)
+    except (OverflowError, TypeError):
+        parsed = None
+    amount = getattr(getattr(parsed, "before", None) or parsed, "amount", None)
+    days = amount.days if isinstance(amount, timedelta) else amount
+    if parsed is None or (isinstance(days, int) and days > 3660):
+        raise ValueError(f"{text!r}: the number is too large (expected at most 10 years)")
+    return parsed
 
 
 def _parse_span(text: str) -> tuple[time, time]:
@@ -220,7 +256,7 @@ class SlaSettings(_Section):
     @field_validator("feedback_window")
     @classmethod
     def _window(cls, v: str) -> str:
-        if parse_duration(v).kind.is_working:
+        if _parsed(parse_duration, v).kind.is_working:
             raise ValueError("expected calendar time such as '2d' or '48h', not working time")
         return v
 
@@ -269,8 +305,8 @@ class PersonSettings(_Section):
     name: str = Field(min_length=1)
     roles: list[Role] = Field(min_length=1)
     departments: list[str] = []
-    telegram_id: int | None = None
-    vk_id: int | None = None
+    telegram_id: int | None = Field(default=None, gt=0)
+    vk_id: int | None = Field(default=None, gt=0)
     # What identifies the person across restarts; without it, their telegram_id or vk_id.
     key: Key | None = None
 
@@ -288,6 +324,14 @@ class PersonSettings(_Section):
     def identity(self) -> str:
         """The stable key of the person (see :attr:`identities`)."""
         return self.identities[0]
+
+    @field_validator("telegram_id", mode="before")
+    @classmethod
+    def _numeric_telegram_id(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().startswith("@"):
+            raise ValueError("telegram_id must be the numeric id (a user sees it with "
+                             "@userinfobot), not a @username")
+        return v
 
 
 class Settings(_Section):
@@ -431,14 +475,56 @@ def load_config(path: str | Path) -> Config:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config file: {e.strerror or e}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: a byte order mark, as Windows editors save it, is not part of the TOML.
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
         raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x}); "
                           "expected the file saved in UTF-8 encoding") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    return Config(parse_settings(data, path), path)
+    return config_from_data(data, path)
+
+
+def config_from_data(data: dict[str, Any], path: Path) -> Config:
+    """The config of a parsed TOML document; :class:`ConfigError` says what is wrong."""
+    settings = parse_settings(data, path)
+    try:
+        config = Config(settings, path)
+    except (ValueError, TypeError, OverflowError) as e:  # a rule the validators missed
+        raise ConfigError(f"{path}: {e}") from None
+    for key, target, is_dir in (("database", config.database, False),
+                                ("files_dir", config.files_dir, True)):
+        problem = _unusable(target, is_dir)
+        if problem:
+            raise ConfigError(f"{path}: {key}: {target} {problem}")
+    return config
+
+
+def _unusable(target: Path, is_dir: bool) -> str | None:
+    """Why the bot could not create or write ``target`` (None: it can), without creating it."""
+    if str(target) == ":memory:":
+        return None
+    try:
+        return _why_unusable(target, is_dir)
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte in it
+        return f"is not a usable path: {e}"
+
+
+def _why_unusable(target: Path, is_dir: bool) -> str | None:
+    if target.exists():
+        if is_dir != target.is_dir():
+            return "is a folder, expected a file" if target.is_dir() else \
+                "is a file, expected a folder"
+        return None if os.access(target, os.W_OK) else "is not writable"
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot be created: {parent} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be created: the folder {parent} is not writable"
+    return None
 
 
 def parse_settings(data: dict[str, object], path: Path) -> Settings:

@@ -215,12 +215,12 @@ async def _script(tell: _Narrator) -> int:
                      "вывозят ежедневно в 7:00. Спасибо, что сообщили!"))
     await then("Координатор публикует ответ и нажимает «Опубликовано»",
                lambda: d.press(COORDINATOR, "published", n))
-    await then("Куратор смотрит открытые обращения", lambda: d.say(CURATOR, "/open"))
+    await then("Куратор смотрит открытые инциденты", lambda: d.say(CURATOR, "/open"))
     await then("Координатор открывает карточку с историей",
                lambda: d.say(COORDINATOR, f"/incident {n}"))
-    await then("…и закрывает обращение", lambda: d.press(COORDINATOR, "close", n))
+    await then("…и закрывает инцидент", lambda: d.press(COORDINATOR, "close", n))
     state, shown_state = await tell.state_of(n)
-    out(f"\nИтог: обращение №{n} — {shown_state}.")
+    out(f"\nИтог: инцидент №{n} — {shown_state}.")
     return 0 if state == "closed" else 1
 
 
@@ -271,7 +271,7 @@ async def _vk_script(tell: _Narrator, vk: FakeVkServer) -> int:
             + (f" [фото: {len(photos)}]" if photos else ""))
     state, shown_state = await tell.state_of(n)
     where = "ответ опубликован под комментарием жительницы" if replies else "ответ не опубликован"
-    out(f"\nИтог ВКонтакте: обращение №{n} — {where}; статус: {shown_state}.")
+    out(f"\nИтог ВКонтакте: инцидент №{n} — {where}; статус: {shown_state}.")
     return 0 if replies and state == "awaiting_feedback" else 1
 
 

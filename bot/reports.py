@@ -301,9 +301,11 @@ def policies_for(config: Config) -> Callable[[Incident], Policy]:
 
 async def build_report(config: Config, store: Store, start: datetime, end: datetime, *,
                        out_dir: Path, templates: Templates | None = None,
-                       scope: Callable[[Incident], bool] | None = None) -> Report:
-    """The analytic note of ``[start, end)`` with its chart, workbook and CSV in ``out_dir``;
-    ``scope`` keeps only the incidents a reader may see (all when None)."""
+                       scope: Callable[[Incident], bool] | None = None,
+                       now: datetime | None = None) -> Report:
+    """The analytic note of ``[start, end)`` with its chart, workbook and CSV in ``out_dir``,
+    taken at ``now`` (lateness is judged then, when the period has not ended yet); ``scope``
+    keeps only the incidents a reader may see (all when None)."""
     for t, what in ((start, "start"), (end, "end")):
         if t.tzinfo is None or t.utcoffset() is None:
             raise ValueError(f"{what} must be a timezone-aware datetime, got naive {t!r}")
@@ -318,7 +320,7 @@ async def build_report(config: Config, store: Store, start: datetime, end: datet
     def figures(a: datetime, b: datetime) -> Metrics:
         return compute(data.incidents, data.audit, data.answers, start=a, end=b,
                        policies_for=pick, categories=config.categories,
-                       departments=config.departments)
+                       departments=config.departments, now=now)
 
     metrics = figures(start, end)
     previous = figures(prev_start, prev_end)

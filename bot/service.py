@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from bot.config import Config
 from bot.publishers import Publisher, PublishFailed, PublishLater
-from bot.store import Store, Tx
+from bot.store import ChatState, Store, Tx
 from bot.templates import Templates
 from workflows import transitions as core
 from workflows.calendar import WorkingCalendar
@@ -792,6 +792,17 @@ class Service:
                                         lambda tx, now: tx.save_draft_text(
                                             incident_id, actor.id, text, now))
 
+    async def draft_add_text(self, actor: Person, incident_id: int, text: str) -> Result:
+        """Add ``text`` to the draft's text as a new paragraph (a first text starts it), so
+        that an answer longer than one message can be written and a caption replaces
+        nothing."""
+        async def add(tx: Tx, now: datetime) -> None:
+            draft = await tx.draft(incident_id)
+            before = draft.text.rstrip() if draft and draft.text else ""
+            await tx.save_draft_text(incident_id, actor.id,
+                                     f"{before}\n\n{text}" if before.strip() else text, now)
+        return await self._draft_change(actor, incident_id, "draft_text", add)
+
     async def draft_attach(self, actor: Person, incident_id: int, attachment: Attachment,
                            file_unique_id: str, media_group_id: str | None) -> Result:
         return await self._draft_change(actor, incident_id, "draft_attach",
@@ -869,6 +880,10 @@ class Service:
                        incident_id: int | None, data: dict[str, Any] | None = None) -> None:
         async with self.store.tx() as tx:
             await tx.set_chat_state(person.id, platform, mode, incident_id, data)
+
+    async def mode(self, person: Person, platform: str) -> ChatState | None:
+        async with self.store.read() as tx:
+            return await tx.chat_state(person.id, platform)
 
     async def clear_mode(self, person: Person, platform: str) -> None:
         async with self.store.tx() as tx:

@@ -19,13 +19,22 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import FSInputFile, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto
+from aiogram.types import (
+    FSInputFile,
+    InlineKeyboardMarkup,
+    InputMediaDocument,
+    InputMediaPhoto,
+    InputMediaVideo,
+)
 
 from bot.outbox import Rejected, Retry, Unreachable
 
 # Telegram's words for a chat that is gone for good.
 _GONE = ("chat not found", "user is deactivated", "bot was blocked", "bot was kicked",
          "have no rights to send", "not enough rights", "group chat was upgraded")
+
+
+INPUT_MEDIA = {"photo": InputMediaPhoto, "video": InputMediaVideo}
 
 
 def make_bot(token: str, api_base: str) -> Bot:
@@ -41,12 +50,12 @@ def build_method(method: str, payload: dict[str, Any]) -> methods.TelegramMethod
     params = dict(payload)
     if "reply_markup" in params:
         params["reply_markup"] = InlineKeyboardMarkup.model_validate(params["reply_markup"])
-    for key in ("photo", "document"):
+    for key in ("photo", "video", "document"):
         if isinstance(params.get(key), dict):
             params[key] = _upload(params[key])
     if "media" in params:
         params["media"] = [
-            (InputMediaPhoto if m["type"] == "photo" else InputMediaDocument).model_validate(
+            INPUT_MEDIA.get(m["type"], InputMediaDocument).model_validate(
                 {**m, "media": _upload(m["media"]) if isinstance(m["media"], dict)
                  else m["media"]})
             for m in params["media"]

@@ -16,6 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from petrovich.enums import Case, Gender
+from petrovich.main import Petrovich
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -37,6 +39,10 @@ class Templates:
         self.env.filters["priority"] = lambda s: self.phrase_raw("priorities", str(s))
         self.env.filters["action"] = lambda s: self.phrase_raw("actions", str(s), default=str(s))
         self.env.filters["hours"] = hours
+        self.env.filters["plural"] = plural
+        self.env.filters["genitive"] = lambda name: decline(name, "genitive")
+        self.env.filters["dative"] = lambda name: decline(name, "dative")
+        self.env.filters["gendered"] = gendered
         self.texts: dict[str, Any] = tomllib.loads(
             (directory / "texts.toml").read_text(encoding="utf-8"))
         self._phrases: dict[str, jinja2.Template] = {}
@@ -83,6 +89,101 @@ def hours(span: timedelta) -> str:
     if h and m:
         return f"{h} ч {m} мин"
     return f"{h} ч" if h else f"{m} мин"
+
+
+# --- people's names -----------------------------------------------------------------------------
+# Names are stored as «Фамилия Имя [Отчество]». The petrovich package declines each part; the
+# gender comes from the patronymic, else the surname's or the first name's ending.
+
+_PETROVICH = Petrovich()
+_CASES = {"genitive": Case.GENITIVE, "dative": Case.DATIVE}
+_CYRILLIC_WORD = re.compile(r"^[А-ЯЁа-яё]+(?:-[А-ЯЁа-яё]+)*$")
+_MALE_NAMES_IN_A = {"илья", "никита", "кузьма", "фома", "лука", "савва", "данила", "гаврила",
+                    "фока", "лёва", "лева", "миша", "гоша", "паша", "дима", "вова", "саша",
+                    "женя", "ваня", "петя", "коля", "толя", "федя", "серёжа", "сережа", "алёша",
+                    "алеша", "юра", "костя", "вася", "валера", "слава", "жора", "гена"}
+_EITHER = {"саша", "женя", "валя", "слава"}
+
+
+def gender_of(name: str) -> Gender | None:
+    """«male», «female» or None (unknown) for a name written «Фамилия Имя [Отчество]»."""
+    parts = [p.lower() for p in name.split()]
+    if len(parts) >= 3:
+        if parts[2].endswith(("вна", "чна", "кызы")):
+            return Gender.FEMALE
+        if parts[2].endswith(("вич", "ич", "оглы")):
+            return Gender.MALE
+    if parts:
+        last = parts[0]
+        if last.endswith(("ова", "ева", "ёва", "ина", "ына", "ская", "цкая")):
+            return Gender.FEMALE
+        if last.endswith(("ов", "ев", "ёв", "ин", "ын", "ский", "цкий")):
+            return Gender.MALE
+    if len(parts) >= 2:
+        first = parts[1]
+        if first in _EITHER:
+            return None
+        if first in _MALE_NAMES_IN_A:
+            return Gender.MALE
+        if first.endswith(("а", "я")):
+            return Gender.FEMALE
+        if re.search(r"[бвгджзклмнпрстфхцчшщй]$", first):
+            return Gender.MALE
+    return None
+
+
+def decline(name: str, case: str) -> str:
+    """A person's name in a case: «Сидорова Мария» → «Сидоровой Марии» (genitive). A name
+    that is not Russian, or whose gender is unknown, is left as it is."""
+    words = name.split()
+    gender = gender_of(name)
+    if not words or gender is None or not all(_CYRILLIC_WORD.match(w) for w in words[:3]):
+        return name
+    to = _CASES[case]
+
+    def last(w: str) -> str:
+        # Surnames in -ых, -их, -ко, -аго and on a vowel other than -а/-я never change.
+        if w.lower().endswith(("ых", "их", "ко", "аго", "яго", "е", "и", "о", "у", "ы", "ю")):
+            return w
+        return _PETROVICH.lastname(w, to, gender)
+
+    def first(w: str) -> str:
+        done = _PETROVICH.firstname(w, to, gender)
+        if done == w and w.lower().endswith(("а", "я")):  # Никита, Лука: like Анна
+            done = _PETROVICH.firstname(w, to, Gender.FEMALE)
+        return done
+
+    inflect = (last, first, lambda w: _PETROVICH.middlename(w, to, gender))
+    try:
+        done = [how(w) for how, w in zip(inflect, words, strict=False)]
+    except (KeyError, IndexError, ValueError):
+        return name
+    # After г, к, х, ж, ш, ч, щ Russian writes и, not ы (Ольги, not Ольгы).
+    return _AFTER_HUSHING.sub(r"\1и", " ".join(done + words[3:]))
+
+
+_AFTER_HUSHING = re.compile(r"([гкхжшчщ])ы\b")
+
+
+def gendered(name: str, male: str, female: str, unknown: str | None = None) -> str:
+    """The word that agrees with the person: ``gendered(name, "взял", "взяла")``."""
+    gender = gender_of(name or "")
+    if gender is Gender.MALE:
+        return male
+    if gender is Gender.FEMALE:
+        return female
+    return unknown if unknown is not None else f"{male}({female.removeprefix(male)})" \
+        if female.startswith(male) else f"{male}/{female}"
+
+
+def plural(n: int, one: str, few: str, many: str) -> str:
+    """The Russian plural form for ``n``: 1 символ, 2 символа, 5 символов, 21 символ."""
+    n = abs(int(n))
+    if n % 10 == 1 and n % 100 != 11:
+        return one
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return few
+    return many
 
 
 # --- text measures shared by the front ends ----------------------------------------------------

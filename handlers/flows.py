@@ -187,9 +187,8 @@ async def _writing_check(turn: Turn, n: int) -> bool:
 
 
 async def _answer(turn: Turn, n: int, v: int | None, x: str) -> None:
-    if not await _writing_check(turn, n):
-        return
-    await _start_writing(turn, n)
+    if await _writing_check(turn, n):
+        await _start_writing(turn, n)
 
 
 async def _submit(turn: Turn, n: int, v: int | None, x: str) -> None:
@@ -200,6 +199,26 @@ async def _submit(turn: Turn, n: int, v: int | None, x: str) -> None:
     if turn.answer(result, n, ok=turn.templates.phrase("draft_submitted", n=n)):
         await turn.clear_mode()
         await turn.say(turn.templates.phrase("draft_submitted", n=n))
+
+
+async def _edit_text(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """«Изменить текст»: the next text replaces the draft's text (later ones add to it)."""
+    if await _writing_check(turn, n):
+        await turn.set_mode(WRITING, n, {"replace": True})
+        await turn.say(turn.templates.phrase("write_new_text", n=n))
+
+
+async def _replace_text(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """«Заменить текст последним сообщением»: the draft's text becomes the last piece added."""
+    state = await turn.service.mode(turn.me, turn.platform)
+    last = state.data.get("last") if state and state.incident_id == n else None
+    if not isinstance(last, str) or not last:
+        turn.toast, turn.alert = turn.templates.refusal("stale", n=n), True
+        return
+    result = await turn.service.draft_text(turn.me, n, last)
+    if turn.answer(result, n, ok=turn.templates.phrase("draft_replaced")):
+        await turn.set_mode(WRITING, n)
+        await send_preview(turn, n)
 
 
 async def _clear_attachments(turn: Turn, n: int, v: int | None, x: str) -> None:
@@ -350,7 +369,8 @@ async def _invite_department(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 PRESSES: dict[str, Callable[[Turn, int, int | None, str], Awaitable[None]]] = {
     "priority": _priority, "abort": _abort, "show": _show, "answer": _answer,
-    "edit_text": _answer, "submit": _submit, "clear_attachments": _clear_attachments,
+    "edit_text": _edit_text, "replace_text": _replace_text, "submit": _submit,
+    "clear_attachments": _clear_attachments,
     "cancel": _cancel_draft, "interim": _interim, "promise": _promise, "final": _final,
     "reassign": _reassign, "to": _reassign_to, "first_response": _first_response,
     "fr_published": _first_response_published, "cat": _category,
@@ -388,9 +408,7 @@ async def text(turn: Turn, body: str) -> None:
         n = await _draft_target(turn)
         if n is None:
             return
-        result = await turn.service.draft_text(turn.me, n, body)
-        if not result.ok:
-            await turn.refuse(result, n)
+        if not await _add_to_draft(turn, n, body):
             return
         await send_preview(turn, n)
     elif turn.me.has(Role.COORDINATOR):  # a plain text is first asked about; a link is not
@@ -438,7 +456,7 @@ async def attach(turn: Turn, attachment: Attachment | None, unique_id: str,
         await turn.refuse(result, n)
         return
     if caption:
-        await turn.service.draft_text(turn.me, n, caption)
+        await _add_to_draft(turn, n, caption)
     settle_later(f"draft:{turn.platform}:{turn.me.id}:{n}", lambda: send_preview(turn, n))
 
 
@@ -498,6 +516,26 @@ def _att_dict(a: Attachment) -> dict[str, str | None]:
             "mime_type": a.mime_type, "local_path": a.local_path}
 
 
+async def _add_to_draft(turn: Turn, n: int, piece: str) -> bool:
+    """A text or a caption for the draft: it starts the text, replaces it right after
+    «Изменить текст», and otherwise is added to it — never replaces it silently. The piece
+    is kept in the chat's mode so that the preview can offer to replace the text with it."""
+    state = await turn.service.mode(turn.me, turn.platform)
+    replace = bool(state and state.incident_id == n and state.data.get("replace"))
+    draft = await turn.service.draft(n)
+    if replace or draft is None or not draft.text.strip():
+        result = await turn.service.draft_text(turn.me, n, piece)
+        data = None
+    else:
+        result = await turn.service.draft_add_text(turn.me, n, piece)
+        data = {"last": piece}
+    if not result.ok:
+        await turn.refuse(result, n)
+        return False
+    await turn.set_mode(WRITING, n, data)
+    return True
+
+
 async def _draft_target(turn: Turn) -> int | None:
     """Which incident a draft message belongs to: the one being written, or the only one in
     progress. With several in progress the executor is asked to pick (nothing is lost: the
@@ -528,22 +566,35 @@ async def _start_writing(turn: Turn, n: int) -> None:
         await send_preview(turn, n)
 
 
+# The preview shows at most this much of the draft's text: it must fit one message (4,096
+# characters in Telegram and VK) with its header and footer.
+PREVIEW_TEXT = 3000
+
+
 async def send_preview(turn: Turn, n: int) -> None:
     service = turn.service
     draft = await service.draft(n)
     incident = await service.incident(n)
     if incident is None:
         return
+    state = await service.mode(turn.me, turn.platform)
+    last = state.data.get("last") if state and state.incident_id == n else None
     atts = draft.attachments if draft else ()
+    text = draft.text if draft else ""
     body = turn.templates.render(
         "preview", incident=incident, draft=draft,
         photos=sum(a.kind == "photo" for a in atts),
-        documents=sum(a.kind == "document" for a in atts))
+        documents=sum(a.kind == "document" for a in atts),
+        videos=sum(a.kind == "video" for a in atts),
+        length=len(text), shown=text[:PREVIEW_TEXT].rstrip(),
+        truncated=len(text) > PREVIEW_TEXT, added=len(last) if isinstance(last, str) else 0)
     interim = draft is not None and draft.kind is DraftKind.INTERIM
     rows = [[Button("submit", n)], [Button("edit_text", n), Button("clear_attachments", n)],
             [Button("final", n) if interim else Button("interim", n), Button("cancel", n)]]
     if not atts:
         rows[1] = [Button("edit_text", n)]
+    if isinstance(last, str) and last:
+        rows.insert(1, [Button("replace_text", n)])
     await turn.say(body, rows)
 
 
@@ -710,7 +761,7 @@ async def my(turn: Turn) -> None:
     if not mine:
         await turn.say(t.phrase("nothing_open"))
         return
-    body = t.render("list", title="Мои обращения", groups=group_by_state(mine), names={})
+    body = t.render("list", title="Мои инциденты", groups=group_by_state(mine), names={})
     await turn.say(body, [[Button("show", i.id, label=f"№{i.id}")] for i in mine[:50]])
 
 
@@ -724,7 +775,7 @@ async def open_incidents(turn: Turn) -> None:
         await turn.say(t.phrase("nothing_open"))
         return
     names = {p.id: p.name for p in await turn.service.people()}
-    await turn.say(t.render("list", title="Открытые обращения",
+    await turn.say(t.render("list", title="Открытые инциденты",
                             groups=group_by_state(incidents), names=names))
 
 

@@ -103,7 +103,7 @@ async def test_export_sends_csv_and_xlsx_of_the_days_asked(otklik: Harness,
     await otklik.say(COORDINATOR, "/export 12.11.2026 18.11.2026")
     await otklik.step()
 
-    assert "Выгрузка обращений за 12.11.2026 – 18.11.2026" in otklik.last_text(COORDINATOR)
+    assert "Выгрузка инцидентов за 12.11.2026 – 18.11.2026" in otklik.last_text(COORDINATOR)
     files = uploads(server, COORDINATOR.id)
     text = by_kind(files, "csv").decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))

@@ -54,13 +54,13 @@ async def test_429_retry_after_is_honoured_nothing_lost_or_doubled(otklik: Harne
     assert otklik.server.sent_to(PETROV.id) == []
     # Petrov's chat waits the 7 seconds; the coordinator's message was not held up.
     assert delay is not None and 6.5 <= delay <= 7.0
-    assert "Зарегистрировано" in otklik.last_text(COORDINATOR)
+    assert "Зарегистрирован инцидент" in otklik.last_text(COORDINATOR)
     otklik.clock.advance(seconds=6)
     await otklik.app.outbox.send_due()  # type: ignore[union-attr]
     assert otklik.server.sent_to(PETROV.id) == []
     otklik.clock.advance(seconds=1)
     await otklik.app.outbox.send_due()  # type: ignore[union-attr]
-    cards = [c for c in otklik.server.sent_to(PETROV.id) if "Новое обращение" in (c.text or "")]
+    cards = [c for c in otklik.server.sent_to(PETROV.id) if "Новый инцидент" in (c.text or "")]
     assert len(cards) == 1
     async with otklik.app.store.read() as tx:  # type: ignore[union-attr]
         menus = len(otklik.server.calls_to("setMyCommands"))  # sent at the start
@@ -103,7 +103,7 @@ async def test_long_texts_are_split_never_rejected(otklik: Harness) -> None:
     assert len(card_parts) >= 3
     assert all(c.ok for c in otklik.server.calls_to("sendMessage"))
     assert card_parts[-1].buttons and not card_parts[0].buttons
-    assert f"Обращение №{n}" in card_parts[0].text
+    assert f"Инцидент №{n}" in card_parts[0].text
 
 
 def test_split_html_keeps_tags_balanced_and_within_the_limit() -> None:
@@ -157,8 +157,8 @@ async def test_restart_between_any_two_steps_loses_nothing(otklik: Harness,
     draft = await otklik.app.service.draft(1)  # type: ignore[union-attr]
     assert draft is not None and len(draft.attachments) == 1
     sent = [c.text or "" for c in otklik.server.calls_to("sendMessage") if c.ok]
-    for once in ("Новое обращение для вас", "Выберите категорию", "На согласование:",
-                 "Ответ по обращению №1 согласован", "Ваш ответ по обращению №1 опубликован"):
+    for once in ("Новый инцидент для вас", "Выберите категорию", "На согласование:",
+                 "Ответ по инциденту №1 согласован", "Ваш ответ по инциденту №1 опубликован"):
         assert len([t for t in sent if once in t]) == 1, once
 
 

@@ -97,7 +97,8 @@ async def test_forged_presses_are_answered_and_change_nothing(
     await otklik.say(PETROV, "Вторая редакция ответа")
     assert "Вторая редакция ответа" in otklik.last_text(PETROV)
     draft = await otklik.app.service.draft(n)
-    assert draft is not None and draft.text == "Вторая редакция ответа"
+    # A second text adds to the draft (it is never silently replaced).
+    assert draft is not None and draft.text == "Первая часть ответа\n\nВторая редакция ответа"
     stale = [c.params["text"] for c in otklik.server.calls_to("answerCallbackQuery")
              if "устарела" in str(c.params.get("text"))]
     assert len(stale) >= 10
@@ -150,4 +151,5 @@ async def test_forged_vk_presses_are_answered_and_change_nothing(
     assert await mode() == before
     await otklik.vk_say(VASILIEV, "Вторая редакция ответа")
     draft = await otklik.a.service.draft(n)
-    assert draft is not None and draft.text == "Вторая редакция ответа"
+    # A second text adds to the draft (it is never silently replaced).
+    assert draft is not None and draft.text == "Первая часть ответа\n\nВторая редакция ответа"

@@ -29,8 +29,8 @@ async def test_group_complaint_becomes_an_incident_once(otklik: Harness) -> None
     incident = await otklik.incident(1)
     assert incident is not None and incident.category == "roads"
     assert incident.url == f"https://t.me/c/1234567890/{update['message']['message_id']}"
-    assert "Найдено и зарегистрировано обращение №1" in otklik.last_text(COORDINATOR)
-    assert "Обращение №1" in otklik.last_text(PETROV)
+    assert "Найден и зарегистрирован инцидент №1" in otklik.last_text(COORDINATOR)
+    assert "Инцидент №1" in otklik.last_text(PETROV)
     otklik.server.redeliver(update["update_id"])
     await otklik.step()
     assert await otklik.incident(2) is None
@@ -45,7 +45,7 @@ async def test_a_second_complaint_of_the_same_author_is_a_repeat(otklik: Harness
     await complain(otklik, "Во дворе дома 5 яма, машины бьются")
     await complain(otklik, "Напоминаю про яму во дворе дома 5, никто не приехал")
     assert await otklik.incident(2) is None
-    assert "Повторное обращение жителя по №1" in otklik.last_text(PETROV)
+    assert "Повторное сообщение жителя по инциденту №1" in otklik.last_text(PETROV)
     assert any(e.action == "repeat" for e in await otklik.audit())
 
 

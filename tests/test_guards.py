@@ -47,7 +47,7 @@ async def test_another_executor_cannot_take(otklik: Harness) -> None:
     call, data = otklik.button(PETROV, "take", n)
     otklik.server.callback(SIDOROVA, call, data)
     await otklik.step()
-    assert "назначено другому исполнителю" in otklik.alerts(SIDOROVA)[-1]
+    assert "назначен другому исполнителю" in otklik.alerts(SIDOROVA)[-1]
     assert (await otklik.incident(n)).state == "assigned"
     (row,) = refusals(await otklik.audit(), "take")
     assert (row.incident_id, row.reason) == (n, "not_assigned")
@@ -120,5 +120,5 @@ async def test_executor_cannot_use_coordinator_commands(otklik: Harness) -> None
 async def test_incident_of_someone_else_is_not_shown(otklik: Harness) -> None:
     n = await register(otklik)
     await otklik.say(SIDOROVA, f"/incident {n}")
-    assert "не доступно" in otklik.last_text(SIDOROVA)
+    assert "недоступен" in otklik.last_text(SIDOROVA)
     assert "Яма на Ленина" not in otklik.last_text(SIDOROVA)

@@ -35,7 +35,7 @@ async def test_new_incident_is_registered_and_routed(otklik: Harness, client: Te
     assert body["result"] == "registered" and body["state"] == "assigned"
     await otklik.step()
     card = otklik.last_text(PETROV)
-    assert f"Обращение №{body['id']}" in card and "https://im.example/42/1.jpg" in card
+    assert f"Инцидент №{body['id']}" in card and "https://im.example/42/1.jpg" in card
 
 
 async def test_repeated_external_id_answers_with_the_existing_incident(
@@ -73,3 +73,103 @@ async def test_bad_json_and_bad_token(client: TestClient) -> None:
     assert response.status == 401
     response = await client.post("/api/incidents", json=GOOD)
     assert response.status == 401
+
+
+async def test_whitespace_only_text_is_refused(client: TestClient) -> None:
+    for blank in (" ", "\n\t  \u00a0"):
+        response = await client.post("/api/incidents", json=GOOD | {"text": blank},
+                                     headers=auth())
+        assert response.status == 400
+        body = await response.json()
+        assert body["field"] == "text" and "blank" in body["error"]
+
+
+@pytest.mark.parametrize(("data", "content_type", "problem"), [
+    (b'{"text": "x"}', "application/json; charset=bogus-8", "unknown charset 'bogus-8'"),
+    (b'{"text": "\xff\xfe"}', "application/json; charset=utf-8", "not valid utf-8 text"),
+    (b"[" * 100_000 + b"]" * 100_000, "application/json", "nested too deep"),
+    (b'{"text": 1' + b"0" * 5000 + b"}", "application/json", "not valid JSON"),
+    (b"{not json", "application/json", "not valid JSON"),
+    (b"", "application/json", "not valid JSON"),
+    (b"[1, 2]", "application/json", "expected a JSON object"),
+    (b'{"text": "x"}', "text/plain; charset=rot13", "unknown charset 'rot13'"),
+    (b'{"text": "x"', "application/json; charset=", "not valid JSON"),
+])
+async def test_undecodable_body_is_a_400_naming_the_problem(
+        client: TestClient, data: bytes, content_type: str, problem: str) -> None:
+    response = await client.post("/api/incidents", data=data,
+                                 headers=auth() | {"Content-Type": content_type})
+    assert response.status == 400, await response.text()
+    body = await response.json()
+    assert body["field"] == "(body)" and problem in body["error"]
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"category": {"a": 1}}, "category"),
+    ({"category": ["roads"]}, "category"),
+    ({"source": 7}, "source"),
+    ({"text": ["a"]}, "text"),
+    ({"priority": ["normal"]}, "priority"),
+    ({"priority": {"x": 1}}, "priority"),
+    ({"photo_urls": [1, 2]}, "photo_urls"),
+    ({"photo_urls": {"a": "https://x"}}, "photo_urls"),
+    ({"url": 5}, "url"),
+    ({"source": "   "}, "source"),
+    ({"external_id": "\t"}, "external_id"),
+])
+async def test_wrong_types_are_a_400_naming_the_field(
+        client: TestClient, change: dict, field: str) -> None:
+    response = await client.post("/api/incidents", json=GOOD | change, headers=auth())
+    assert response.status == 400, await response.text()
+    assert (await response.json())["field"] == field
+
+
+async def test_lone_surrogate_is_refused_not_stored(otklik: Harness, client: TestClient) -> None:
+    raw = ('{"source": "im", "external_id": "S-1", "category": "roads", '
+           '"text": "Яма \\ud800 у дома"}').encode()
+    response = await client.post("/api/incidents", data=raw,
+                                 headers=auth() | {"Content-Type": "application/json"})
+    assert response.status == 400
+    assert (await response.json())["field"] == "text"
+
+
+async def test_only_bearer_authorization_is_accepted(client: TestClient) -> None:
+    for header in (TOKEN, f"Basic {TOKEN}", f"Token {TOKEN}", f"Bearer{TOKEN}", "Bearer ",
+                   f"Bearer {TOKEN}x", f"Bearer {TOKEN[:-1]}"):
+        response = await client.post("/api/incidents", json=GOOD,
+                                     headers={"Authorization": header})
+        assert response.status == 401, header
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    response = await client.post("/api/incidents", json=GOOD,
+                                 headers={"Authorization": f"bearer {TOKEN}"})
+    assert response.status == 201
+
+
+async def test_storage_fault_is_a_503_with_retry_after_and_the_retry_registers(
+        otklik: Harness, client: TestClient, tmp_path) -> None:
+    import sqlite3
+
+    assert otklik.app is not None
+    # The bot's own connection waits only briefly for the lock the other process holds.
+    await otklik.app.store._conn.execute("PRAGMA busy_timeout=50")
+    other = sqlite3.connect(tmp_path / "otklik.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        response = await client.post("/api/incidents", json=GOOD, headers=auth())
+        assert response.status == 503
+        assert int(response.headers["Retry-After"]) > 0
+        assert "retry" in (await response.json())["error"]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    response = await client.post("/api/incidents", json=GOOD, headers=auth())
+    assert response.status == 201
+
+
+async def test_a_body_not_matching_its_content_encoding_is_a_400(client: TestClient) -> None:
+    response = await client.post("/api/incidents", data=b"not gzip at all",
+                                 headers=auth() | {"Content-Type": "application/json",
+                                                   "Content-Encoding": "gzip"})
+    assert response.status == 400
+    body = await response.json()
+    assert body["field"] == "(body)" and "gzip" in body["error"]

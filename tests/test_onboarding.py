@@ -33,7 +33,7 @@ async def test_invite_with_buttons_and_one_time_link(otklik: Harness) -> None:
     assert await otklik.app.service.person_for_chat("telegram", INTRUDER.id) is None  # type: ignore[union-attr]
     # The new executor now gets work routed to the department.
     await otklik.say(NEWCOMER, "/my")
-    assert "Открытых обращений нет" in otklik.last_text(NEWCOMER)
+    assert "Открытых инцидентов нет" in otklik.last_text(NEWCOMER)
 
 
 async def test_invite_in_one_command(otklik: Harness) -> None:

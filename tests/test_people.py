@@ -106,7 +106,7 @@ async def test_invite_with_an_existing_name_never_takes_that_account(otklik: Har
     assert await person_of(otklik, PETROV) == petrov  # Петров keeps his chat
     assert (await otklik.incident(n)).executor_id == petrov.id  # type: ignore[attr-defined]
     await otklik.say(NEWCOMER, "/my")
-    assert "Открытых обращений нет" in otklik.last_text(NEWCOMER)
+    assert "Открытых инцидентов нет" in otklik.last_text(NEWCOMER)
 
 
 async def test_rebinding_is_explicit_and_the_old_chat_is_told(otklik: Harness) -> None:

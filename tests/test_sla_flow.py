@@ -55,12 +55,12 @@ async def test_friday_16_00_reminders_deadline_and_escalation(otklik: Harness) -
     await sweep_at(otklik, local(2026, 11, 23, 8))
     assert count(otklik, COORDINATOR, "Истекает срок первичного ответа") == 1
     await sweep_at(otklik, local(2026, 11, 23, 11))  # 50% of 8 working hours
-    assert count(otklik, PETROV, "Напоминание: ответ по обращению") == 1
+    assert count(otklik, PETROV, "Напоминание: ответ по инциденту") == 1
     await sweep_at(otklik, local(2026, 11, 23, 14))  # 1 working hour before
-    assert count(otklik, PETROV, "Напоминание: ответ по обращению") == 2
+    assert count(otklik, PETROV, "Напоминание: ответ по инциденту") == 2
     await sweep_at(otklik, local(2026, 11, 23, 15))
-    assert count(otklik, PETROV, "Срок ответа по обращению") == 1
-    assert count(otklik, COORDINATOR, "Просрочено обращение") == 1
+    assert count(otklik, PETROV, "Срок ответа по инциденту") == 1
+    assert count(otklik, COORDINATOR, "Просрочен инцидент") == 1
     assert count(otklik, BLOCK_OWNER, "Эскалация") == 0
     # Escalation two working hours later is 17:00, the end of the working day: it waits for
     # Tuesday 08:00, two working hours late.
@@ -89,7 +89,7 @@ async def test_night_reminder_waits_for_working_hours(otklik: Harness) -> None:
     # 50% of the 8 working hours falls on Tuesday 12:00, not yet.
     assert count(otklik, PETROV, "Напоминание") == 0
     await sweep_at(otklik, local(2026, 11, 24, 12))
-    assert count(otklik, PETROV, f"обращению №{n}") >= 1
+    assert count(otklik, PETROV, f"инциденту №{n}") >= 1
 
 
 async def test_urgent_incident_on_sunday_night_pings_at_once(otklik: Harness) -> None:
@@ -112,7 +112,7 @@ async def test_bad_urgent_deadline_is_asked_again(otklik: Harness) -> None:
     await otklik.say(COORDINATOR, f"/incident {n}")
     await otklik.press(COORDINATOR, "urgent", n)
     await otklik.say(COORDINATOR, "когда-нибудь")
-    assert "Не понял срок" in otklik.last_text(COORDINATOR)
+    assert "Срок не распознан" in otklik.last_text(COORDINATOR)
     await otklik.say(COORDINATOR, "сегодня 18:00")
     assert (await otklik.incident(n)).priority == "urgent"
 
@@ -127,7 +127,7 @@ async def test_restart_between_reminder_and_escalation_sends_each_once(otklik: H
     await sweep_at(otklik, local(2026, 11, 24, 9))  # long after: everything left at once
     await otklik.restart()
     await sweep_at(otklik, local(2026, 11, 24, 10))
-    assert count(otklik, COORDINATOR, "Просрочено обращение") == 1
+    assert count(otklik, COORDINATOR, "Просрочен инцидент") == 1
     assert count(otklik, BLOCK_OWNER, "Эскалация") == 1
     assert count(otklik, CURATOR, "Эскалация") == 1
     # The 14:00 reminder and the 15:00 deadline ping fell due together: one message.
@@ -241,6 +241,6 @@ async def test_quiet_feedback_window_closes_the_incident(otklik: Harness) -> Non
     assert (await otklik.incident(n)).state == "awaiting_feedback"
     await sweep_at(otklik, local(2026, 11, 25, 9))
     assert (await otklik.incident(n)).state == "closed"
-    assert "закрыто" in otklik.last_text(PETROV)
+    assert "закрыт." in otklik.last_text(PETROV)
     (row,) = [e for e in await otklik.audit() if e.action == "close"]
     assert row.actor_id is None

@@ -42,9 +42,9 @@ async def test_a_block_owner_cannot_remind_outside_their_scope(otklik: Harness) 
         assert [e.ok for e in reminded] == [allowed]
         if not allowed:
             assert reminded[0].reason == "not_visible"
-            assert "не доступно" in otklik.alerts(BLOCK_OWNER)[-1]
+            assert "недоступен" in otklik.alerts(BLOCK_OWNER)[-1]
     await otklik.say(BLOCK_OWNER, f"/incident {housing}")
-    assert "не доступно" in otklik.last_text(BLOCK_OWNER)
+    assert "недоступен" in otklik.last_text(BLOCK_OWNER)
     await otklik.say(BLOCK_OWNER, "/open")
     assert f"№{roads}" in otklik.last_text(BLOCK_OWNER)
     assert f"№{housing}" not in otklik.last_text(BLOCK_OWNER)

@@ -209,7 +209,7 @@ async def test_executor_in_vk_answers_and_the_coordinator_in_telegram_approves(
         otklik: VkHarness) -> None:
     vk = otklik.vk
     n = await otklik.register("Яма на дороге у школы №5 https://vk.com/wall-1_10")
-    [card] = [m for m in vk.messages_to(VASILIEV) if f"Обращение №{n}" in m["text"]]
+    [card] = [m for m in vk.messages_to(VASILIEV) if f"Инцидент №{n}" in m["text"]]
     # Plain text (no tags), the resident's words in «», the link spelled out.
     assert "<b>" not in card["text"] and "«Яма на дороге у школы №5" in card["text"]
     assert "ссылка (https://vk.com/wall-1_10)" in card["text"]
@@ -223,7 +223,7 @@ async def test_executor_in_vk_answers_and_the_coordinator_in_telegram_approves(
     [answer] = vk.event_answers
     assert answer["event_id"] == event["object"]["event_id"]
     assert answer["event_data"] == {"type": "show_snackbar", "text": "Готово."}
-    assert f"по обращению №{n}" in otklik.vk_last(VASILIEV)  # asked to write the answer
+    assert f"по инциденту №{n}" in otklik.vk_last(VASILIEV)  # asked to write the answer
 
     await otklik.vk_say(VASILIEV, "Яму засыпали, фото прилагаем.",
                         [b"\xff\xd8 pothole-before", b"\xff\xd8 pothole-after"])
@@ -237,7 +237,7 @@ async def test_executor_in_vk_answers_and_the_coordinator_in_telegram_approves(
 
     await otklik.vk_press(VASILIEV, "submit", n)
     assert (await otklik.incident(n)).state == "on_review"
-    assert otklik.snackbars(VASILIEV)[-1] == f"Проект ответа по обращению №{n} отправлен на " \
+    assert otklik.snackbars(VASILIEV)[-1] == f"Проект ответа по инциденту №{n} отправлен на " \
                                              "согласование."
     # The coordinator in Telegram sees the photos (uploaded from disk) and the buttons.
     sent = otklik.server.sent_to(COORDINATOR.id)
@@ -297,8 +297,8 @@ async def test_coordinator_in_vk_returns_and_approves_with_callback_buttons(
 
 async def test_person_on_both_platforms_is_notified_on_both(otklik: VkHarness) -> None:
     n = await otklik.register("Нет отопления в доме 7", category="ЖКХ")
-    assert f"Обращение №{n}" in otklik.last_text(otklik_user(SIDOROVA_TG))
-    assert any(f"Обращение №{n}" in t for t in otklik.vk_texts(SIDOROVA_VK))
+    assert f"Инцидент №{n}" in otklik.last_text(otklik_user(SIDOROVA_TG))
+    assert any(f"Инцидент №{n}" in t for t in otklik.vk_texts(SIDOROVA_VK))
 
     await otklik.vk_press(SIDOROVA_VK, "take", n)
     # Writing in Telegram a photo and text: one draft, shown to the VK coordinator with it.
@@ -328,7 +328,7 @@ async def test_coordinator_in_vk_registers_a_shared_wall_post(otklik: VkHarness)
     incident = await otklik.incident(n)
     assert incident.url == "https://vk.com/wall-77_42" and incident.source == "vk"
     assert incident.text == "Яма у остановки" and incident.state == "assigned"
-    assert any(f"Обращение №{n}" in t for t in otklik.vk_texts(VASILIEV))
+    assert any(f"Инцидент №{n}" in t for t in otklik.vk_texts(VASILIEV))
 
 
 def otklik_user(user_id: int) -> FakeUser:
@@ -428,7 +428,7 @@ async def test_user_who_forbade_messages_is_reported_to_the_coordinator_once(
         await otklik.press(COORDINATOR, "cat", label="Дороги")
     warnings = [t for t in otklik.texts(COORDINATOR) if "Не удалось доставить" in t]
     assert len(warnings) == 1
-    assert "Васильев Виктор" in warnings[0]
+    assert "Васильеву Виктору" in warnings[0]
     assert "не разрешил сообщения от сообщества" in warnings[0]
     assert len([t for t in otklik.vk_texts(ORLOVA) if "Не удалось доставить" in t]) == 1
     assert [c.error_code for c in otklik.vk.calls_to("messages.send")
@@ -481,8 +481,9 @@ async def test_long_poll_keeps_its_place_across_a_restart_and_failures(
     otklik.vk.push_message_new(VASILIEV, "Ответ, написанный, пока бот стоял.")
     await otklik.start()  # the stored ts: what came meanwhile is fetched, nothing twice
     await otklik.step()
+    # A second text adds to the draft (once: nothing fetched twice).
     assert (await otklik.a.service.draft(n)).text == (  # type: ignore[union-attr]
-        "Ответ, написанный, пока бот стоял.")
+        "Первая часть ответа.\n\nОтвет, написанный, пока бот стоял.")
     previews = [t for t in otklik.vk_texts(VASILIEV) if t.startswith("📝 Проект ответа")]
     assert len(previews) == 2
     otklik.vk.fail_longpoll(1)  # history lost: go on from the ts VK gives
@@ -501,7 +502,7 @@ async def test_long_texts_and_many_buttons_stay_within_vk_limits(otklik: VkHarne
     parts = [m for m in otklik.vk.messages_to(VASILIEV) if m["text"]]
     assert len(parts) >= 3 and all(len(m["text"]) <= 4096 for m in parts)
     assert "keyboard" in parts[-1] and all("keyboard" not in m for m in parts[:-1])
-    assert f"Обращение №{n}" in parts[0]["text"]
+    assert f"Инцидент №{n}" in parts[0]["text"]
     assert "& <жалоба>" in parts[1]["text"]
     assert all(c.ok for c in otklik.vk.calls_to("messages.send"))
 

@@ -111,7 +111,7 @@ def answers(vk: FakeVkServer, post_id: int) -> list[dict[str, Any]]:
 
 
 def found(otklik: Harness) -> list[str]:
-    return [t for t in otklik.texts(COORDINATOR) if "Найдено и зарегистрировано" in t]
+    return [t for t in otklik.texts(COORDINATOR) if "Найден и зарегистрирован" in t]
 
 
 def source_faults(otklik: Harness) -> list[str]:
@@ -199,7 +199,7 @@ async def test_a_second_complaint_of_the_same_author_in_the_thread_is_a_repeat(
     await poll(otklik)
 
     assert await otklik.incident(2) is None
-    assert "Повторное обращение жителя по №1" in otklik.last_text(PETROV)
+    assert "Повторное сообщение жителя по инциденту №1" in otklik.last_text(PETROV)
     assert "никто не приехал" in otklik.last_text(PETROV)
     assert any(e.action == "repeat" and e.incident_id == 1 for e in await otklik.audit())
     # Under another post it is another thread: a new incident.
@@ -254,7 +254,7 @@ async def test_without_a_user_token_the_answer_goes_out_without_photos(
         assert answer["text"] == ANSWER and not answer.get("attachments")
         assert vk.calls_to("photos.getWallUploadServer") == []
         (note,) = [t for t in otklik.texts(COORDINATOR) if "не приложены" in t]
-        assert "Ответ по обращению №1 опубликован" in note
+        assert "Ответ по инциденту №1 опубликован" in note
         assert "фото (2) не приложены: не задан vk.user_token" in note
         assert (await otklik.incident(1)).state == "awaiting_feedback"
 

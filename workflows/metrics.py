@@ -43,7 +43,9 @@ department and executor): the report uses those as they are now.
 - **overdue** — (a) answers due in the period that were not on time (published late, or not
   at all before ``end``), plus (b) *carried over*: incidents whose ``answer_due`` fell before
   the period, that owed an answer then, and still have no answer and were neither redirected
-  nor rejected at ``end``. (b) is also given alone as ``overdue_carried``.
+  nor rejected at ``end``. (b) is also given alone as ``overdue_carried``. A report taken
+  before the period ends judges at the time it is taken (``now``): an answer due later that
+  day and not yet given is neither due nor overdue yet.
 - **First response** — the ``first_response`` audit (the primary answer that names the
   deadline) or, if earlier, the first published answer (an answer is more than a primary
   answer; the SLA ladder stops the first-response ping for it as well). **First-response
@@ -347,6 +349,7 @@ def compute(
     categories: Mapping[str, Category],
     departments: Mapping[str, str],
     repeat_ids: Collection[int] = (),
+    now: datetime | None = None,
 ) -> Metrics:
     """The figures of the period ``[start, end)``; see the module docstring for each one.
 
@@ -354,11 +357,17 @@ def compute(
     ``start`` as well, for the repeats) with its audit rows and answers; anything at or after
     ``end`` is ignored. ``repeat_ids`` are explicit repeats, added to those found by author
     and category.
+
+    ``now`` is when the report is taken: a deadline not yet answered is missed only when it
+    lies before ``min(end, now)`` — an answer due at 17:00 is not late at 09:00 — and until
+    then it counts neither as due nor as overdue. Without ``now`` the period is judged at its
+    end.
     """
     _aware(start, "start")
     _aware(end, "end")
     if end <= start:
         raise ValueError(f"the period must end after it starts, got {start} – {end}")
+    horizon = end if now is None else min(end, _aware(now, "now"))
     explicit_repeats = set(repeat_ids)
     known = [i for i in incidents if i.registered_at < end]
     by_id = {i.id: i for i in known}
@@ -451,9 +460,9 @@ def compute(
         if due is not None:
             if answered_at is not None:
                 on_time = answered_at <= due
-            elif due < end and owed(due):
+            elif due < horizon and owed(due):
                 on_time = False
-            due_in_period = in_period(due) and owed(due)
+            due_in_period = in_period(due) and owed(due) and on_time is not None
             overdue = due_in_period and not on_time
             carried = (due < start and owed(due) and answered_at is None
                        and closed_off is None)
@@ -465,9 +474,9 @@ def compute(
         if fr_deadline is not None:
             if fr_at is not None:
                 fr_ok = fr_at <= fr_deadline
-            elif fr_deadline < end and owed(fr_deadline):
+            elif fr_deadline < horizon and owed(fr_deadline):
                 fr_ok = False
-            if in_period(fr_deadline) and owed(fr_deadline):
+            if in_period(fr_deadline) and owed(fr_deadline) and fr_ok is not None:
                 fr_due += 1
                 fr_on_time += bool(fr_ok)
 

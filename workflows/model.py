@@ -123,7 +123,7 @@ class Sighting:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    kind: str  # "photo" | "document"
+    kind: str  # "photo" | "video" | "document" | "link"
     file_id: str
     file_name: str | None = None
     mime_type: str | None = None

@@ -57,7 +57,8 @@ COMMAND_SCOPES = {"default": (), "all_private_chats": (), "all_group_chats": (),
                   "chat_administrators": ("chat_id",), "chat_member": ("chat_id", "user_id")}
 # Successful calls of these methods count as "sent to a chat" (sent_to, last_sent).
 SENDING = frozenset(
-    {"sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "copyMessage", "forwardMessage"}
+    {"sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "copyMessage", "forwardMessage",
+     "sendVideo"}
 )
 BUTTON_ACTIONS = (
     "callback_data", "url", "web_app", "login_url", "switch_inline_query", "copy_text", "pay",
@@ -387,6 +388,7 @@ class FakeTelegramServer:
         *,
         photo: bytes | None = None,
         document: tuple[str, bytes, str] | None = None,  # (file_name, content, mime_type)
+        video: bytes | None = None,
         caption: str | None = None,
         media_group_id: str | None = None,
         forward_from_chat: dict[str, Any] | None = None,
@@ -413,6 +415,8 @@ class FakeTelegramServer:
         if document is not None:
             name, content, mime = document
             msg["document"] = self._document(self._store(content, "documents", name, name, mime))
+        if video is not None:
+            msg["video"] = self._video(self._store(video, "videos", "mp4", None, "video/mp4"))
         if caption is not None:
             msg["caption"] = caption
         if media_group_id is not None:
@@ -678,6 +682,11 @@ class FakeTelegramServer:
                  "height": h, "file_size": size} for f, w, h in ((thumb, 90, 68),
                                                                  (stored, 1280, 960))]
 
+    @classmethod
+    def _video(cls, stored: StoredFile) -> dict[str, Any]:
+        """A Video object: a document's fields plus the ones Telegram always gives."""
+        return {**cls._document(stored), "width": 1280, "height": 720, "duration": 5}
+
     @staticmethod
     def _document(stored: StoredFile) -> dict[str, Any]:
         doc: dict[str, Any] = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
@@ -797,6 +806,11 @@ class FakeTelegramServer:
         stored = self._input_file(p["document"], files, "documents", "bin")
         return self._bot_message(p, document=self._document(stored), **caption)
 
+    async def _api_sendVideo(self, p: Params, files: Files) -> Any:
+        caption = self._caption(p)
+        stored = self._input_file(p["video"], files, "videos", "mp4")
+        return self._bot_message(p, video=self._video(stored), **caption)
+
     async def _api_sendMediaGroup(self, p: Params, files: Files) -> Any:
         media = p["media"]
         if not isinstance(media, list) or len(media) < 2:
@@ -810,14 +824,16 @@ class FakeTelegramServer:
             if alone in kinds and len(kinds) > 1:
                 raise bad_request(f"{alone}s can't be mixed with other media types")
         contents = [self._caption(item) for item in media]
+        ext = {"photo": "jpg", "video": "mp4"}
         stored = [self._input_file(item.get("media"), files, f"{item['type']}s",
-                                   "jpg" if item["type"] == "photo" else "bin") for item in media]
+                                   ext.get(item["type"], "bin")) for item in media]
         self._counter += 1
         group_id = f"1{self._counter:017d}"
         messages = []
         for item, content, file in zip(media, contents, stored, strict=True):
             kind = item["type"]
-            content[kind] = self._photo_sizes(file) if kind == "photo" else self._document(file)
+            content[kind] = (self._photo_sizes(file) if kind == "photo" else
+                             self._video(file) if kind == "video" else self._document(file))
             messages.append(self._new_message(p["chat_id"], self.bot_user,
                                               media_group_id=group_id, **content))
         return messages

@@ -12,7 +12,13 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import FSInputFile, InputFile, InputMediaPhoto, ReplyParameters
+from aiogram.types import (
+    FSInputFile,
+    InputFile,
+    InputMediaPhoto,
+    InputMediaVideo,
+    ReplyParameters,
+)
 
 from bot.publishers import PublishFailed, PublishLater
 from workflows.model import Attachment, Incident
@@ -29,13 +35,16 @@ class TelegramGroupPublisher:
             raise PublishFailed("неизвестно, где писал житель")
         chat_id = int(thread.removeprefix("tg:"))
         reply = ReplyParameters(message_id=int(reply_to), allow_sending_without_reply=False)
-        photos = [a for a in attachments if a.kind == "photo" and (a.file_id or a.local_path)
-                  ][:10]
+        photos = [a for a in attachments if a.kind in ("photo", "video")
+                  and (a.file_id or a.local_path)][:10]
         try:
             if len(photos) > 1:
                 await self.bot.send_media_group(
-                    chat_id, [InputMediaPhoto(media=_media(a)) for a in photos],
+                    chat_id, [(InputMediaVideo if a.kind == "video" else InputMediaPhoto)(
+                        media=_media(a)) for a in photos],
                     reply_parameters=reply)
+            elif photos and photos[0].kind == "video":
+                await self.bot.send_video(chat_id, _media(photos[0]), reply_parameters=reply)
             elif photos:
                 await self.bot.send_photo(chat_id, _media(photos[0]), reply_parameters=reply)
             sent = await self.bot.send_message(chat_id, text, parse_mode=None,

@@ -7,19 +7,26 @@
      "photo_urls": ["https://…"], "priority": "normal"}
 
 201 with the new incident, 200 with the existing one for an external id seen before, 400
-naming the field for a bad body, 401 without the right token.
+naming the field (or ``(body)``) for a bad body, 401 without the right token, 503 with
+``Retry-After`` when the storage cannot take the incident right now.
 """
 
 from __future__ import annotations
 
+import codecs
 import hmac
 import json
+import logging
+import sqlite3
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.service import Service
 from workflows.model import Attachment, Priority, Sighting
+
+log = logging.getLogger(__name__)
 
 REQUIRED = ("source", "external_id", "text", "category")
 LIMITS = {"source": 64, "external_id": 200, "text": 20_000, "category": 32, "url": 2_000,
@@ -47,6 +54,11 @@ def parse(body: Any, categories: set[str]) -> Sighting:
             raise BadField(field, "expected a string")
         if len(value) > limit:
             raise BadField(field, f"longer than {limit} characters")
+        _check_text(field, value)
+        if field in REQUIRED and not value.strip():
+            raise BadField(field, "blank (only whitespace)")
+    if not isinstance(body.get("priority") or "normal", str):
+        raise BadField("priority", "expected normal or fast_track")
     if body["category"] not in categories:
         raise BadField("category", f"unknown category (known: {', '.join(sorted(categories))})")
     try:
@@ -59,6 +71,8 @@ def parse(body: Any, categories: set[str]) -> Sighting:
     if not isinstance(urls, list) or not all(
             isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
         raise BadField("photo_urls", "expected a list of http(s) URLs")
+    for u in urls:
+        _check_text("photo_urls", u)
     url = body.get("url")
     if url is not None and not url.startswith(("http://", "https://")):
         raise BadField("url", "expected an http(s) URL")
@@ -68,21 +82,67 @@ def parse(body: Any, categories: set[str]) -> Sighting:
         attachments=tuple(Attachment("link", u) for u in urls[:10]), priority=priority)
 
 
+def _check_text(field: str, value: str) -> None:
+    """Refuse what JSON can carry but UTF-8 (the store, Telegram) cannot: lone surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadField(field, "contains an invalid character (a lone surrogate)") from None
+
+
+def decode(raw: bytes, charset: str | None) -> Any:
+    """The JSON value of a request body; :class:`BadField` on ``(body)`` says what is wrong."""
+    name = charset or "utf-8"
+    try:
+        codec = codecs.lookup(name)
+        text = raw.decode(codec.name)  # LookupError as well for rot13 and other non-text codecs
+    except LookupError:
+        raise BadField("(body)", f"unknown charset {name!r}") from None
+    except (UnicodeDecodeError, ValueError):
+        raise BadField("(body)", f"not valid {codec.name} text") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BadField("(body)", "JSON nested too deep") from None
+    except json.JSONDecodeError as e:
+        raise BadField("(body)", f"not valid JSON ({e.msg} at line {e.lineno} "
+                                 f"column {e.colno})") from None
+    except ValueError as e:  # e.g. an integer too long to convert
+        raise BadField("(body)", f"not valid JSON ({e})") from None
+
+
+def authorized(header: str, token: str) -> bool:
+    """Only ``Authorization: Bearer <token>``, compared in constant time."""
+    scheme, _, given = header.strip().partition(" ")
+    if not token or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+RETRY_AFTER = 30
+
+
 def make_app(service: Service, token: str) -> web.Application:
     async def create(request: web.Request) -> web.Response:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not token or not hmac.compare_digest(given.encode(), token.encode()):
-            return web.json_response({"error": "unauthorized"}, status=401)
+        if not authorized(request.headers.get("Authorization", ""), token):
+            return web.json_response({"error": "unauthorized"}, status=401,
+                                     headers={"WWW-Authenticate": "Bearer"})
         try:
-            body = json.loads(await request.text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return web.json_response({"error": "(body): not valid JSON", "field": "(body)"},
-                                     status=400)
-        try:
-            seen = parse(body, set(service.config.categories))
+            try:
+                raw = await request.read()
+            except (HttpProcessingError, web.RequestPayloadError) as e:  # e.g. not gzip
+                raise BadField("(body)", f"cannot be read: {' '.join(str(e).split())}"
+                               ) from None
+            seen = parse(decode(raw, request.charset), set(service.config.categories))
         except BadField as e:
             return web.json_response({"error": str(e), "field": e.field}, status=400)
-        result = await service.register(None, seen)
+        try:
+            result = await service.register(None, seen)
+        except sqlite3.Error as e:
+            log.warning("HTTP intake: storage refused the incident (%s); asked to retry", e)
+            return web.json_response(
+                {"error": "storage unavailable, retry later"}, status=503,
+                headers={"Retry-After": str(RETRY_AFTER)})
         if not result.ok or result.incident is None:
             return web.json_response({"error": result.code}, status=400)
         incident = result.incident

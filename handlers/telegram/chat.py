@@ -78,7 +78,7 @@ async def text(message: Message, service: Service, person: Person | None,
     await flows.text(turn, message.text or "")
 
 
-@router.message(F.photo | F.document)
+@router.message(F.photo | F.document | F.video)
 async def files(message: Message, bot: Bot, service: Service, person: Person,
                 chat_state: ChatState | None, bot_username: str, albums: Albums) -> None:
     turn = turn_for(service, message.chat.id, person, chat_state, bot_username)
@@ -102,7 +102,7 @@ async def _files_or_text(message: Message, bot: Bot, service: Service, turn: flo
 
 
 def _has_file(message: Message) -> bool:
-    return bool(message.photo or message.document)
+    return bool(message.photo or message.document or message.video)
 
 
 def _origin(message: Message) -> tuple[str, str | None, str | None]:
@@ -120,12 +120,18 @@ def _origin(message: Message) -> tuple[str, str | None, str | None]:
 
 async def save_file(bot: Bot, service: Service, message: Message,
                     n: int) -> tuple[Attachment | None, str]:
-    """The photo or document of a message, downloaded to disk so that the answer survives
-    the chat being cleared. A failed download keeps the Telegram file id all the same."""
+    """The photo, video or document of a message, downloaded to disk so that the answer
+    survives the chat being cleared. A failed download (Telegram gives bots files of up to
+    20 MB) keeps the Telegram file id all the same."""
     if message.photo:
         photo = message.photo[-1]
         file_id, unique_id, kind = photo.file_id, photo.file_unique_id, "photo"
         name, mime = f"{unique_id}.jpg", "image/jpeg"
+    elif message.video:
+        video = message.video
+        file_id, unique_id, kind = video.file_id, video.file_unique_id, "video"
+        mime = video.mime_type or "video/mp4"
+        name = video.file_name or f"{unique_id}.{mime.rpartition('/')[2] or 'mp4'}"
     elif message.document:
         doc = message.document
         mime = doc.mime_type or ""

@@ -20,6 +20,7 @@ from workflows.model import Attachment, Button
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 ALBUM_LIMIT = 10
+SINGLE = {"photo": "sendPhoto", "video": "sendVideo", "document": "sendDocument"}
 
 Call = tuple[str, dict[str, Any]]
 
@@ -51,15 +52,17 @@ def messages(templates: Templates, chat_id: int, text: str,
              attachments: Iterable[Attachment] = ()) -> list[Call]:
     calls: list[Call] = []
     atts = list(attachments)
-    for kind, single in (("photo", "sendPhoto"), ("document", "sendDocument")):
-        files = [a for a in atts if a.kind == kind]
+    # Photos and videos share albums; documents go in albums of their own.
+    for kinds in (("photo", "video"), ("document",)):
+        files = [a for a in atts if a.kind in kinds]
         for i in range(0, len(files), ALBUM_LIMIT):
             group = files[i:i + ALBUM_LIMIT]
             if len(group) == 1:
-                calls.append((single, {"chat_id": chat_id, kind: _media(group[0])}))
+                kind = group[0].kind
+                calls.append((SINGLE[kind], {"chat_id": chat_id, kind: _media(group[0])}))
             else:
                 calls.append(("sendMediaGroup", {"chat_id": chat_id, "media": [
-                    {"type": kind, "media": _media(a)} for a in group]}))
+                    {"type": a.kind, "media": _media(a)} for a in group]}))
     parts = split_html(text, TEXT_LIMIT)
     markup = keyboard(templates, buttons, version)
     for i, part in enumerate(parts):

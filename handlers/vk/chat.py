@@ -41,6 +41,8 @@ DOCUMENTS = {
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "doc": "application/msword",
 }
+# Videos sent as files (VK's own video attachments cannot be downloaded by a community).
+VIDEOS = {"mp4": "video/mp4", "mov": "video/quicktime", "3gp": "video/3gpp", "webm": "video/webm"}
 # VK's photo copies from the biggest down, for photos that come without their dimensions.
 SIZE_ORDER = "wzyrqpoxms"
 
@@ -215,10 +217,11 @@ class VkChat:
         else:
             doc = item.get("doc") or {}
             ext = str(doc.get("ext") or "").lower()
-            if ext not in DOCUMENTS:
+            if ext not in DOCUMENTS and ext not in VIDEOS:
                 return None, ""
             unique_id = f"vkdoc{doc.get('owner_id')}_{doc.get('id')}"
-            url, kind, mime = doc.get("url"), "document", DOCUMENTS[ext]
+            url = doc.get("url")
+            kind, mime = ("video", VIDEOS[ext]) if ext in VIDEOS else ("document", DOCUMENTS[ext])
             name = Path(str(doc.get("title") or unique_id)).name
             if not name.lower().endswith(f".{ext}"):
                 name = f"{name}.{ext}"

@@ -35,7 +35,7 @@ ROW_LIMIT = 5  # buttons in a row
 ROWS_LIMIT = 6  # rows of an inline keyboard
 BUTTONS_LIMIT = 10  # buttons of an inline keyboard
 ATTACHMENTS_LIMIT = 10  # attachments of one message
-FILE_KINDS = ("photo", "document")
+FILE_KINDS = ("photo", "video", "document")  # a video reaches VK chats as a document file
 # Colours of the buttons that move an incident on (the rest are VK's default white).
 POSITIVE = frozenset({"take", "approve", "submit", "published", "fr_published", "close"})
 NEGATIVE = frozenset({"decline", "return", "reject"})
