@@ -8,6 +8,7 @@ checkout. Slow by nature (a build and an install, ~30–60 s), so every check sh
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,3 +99,24 @@ def test_the_installed_cli_checks_the_example_config(installed: Installed) -> No
     result = installed.run(installed.bin("otklik"), "check-config", "--config", "otklik.toml")
     assert result.returncode == 0, result.stderr
     assert "otklik.toml: OK" in result.stdout
+
+
+# --- the documentation stands alone ----------------------------------------------------------
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("doc", ["README.md", *sorted(
+    p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))])
+def test_documentation_links_stay_inside_the_repository(doc: str) -> None:
+    path = ROOT / doc
+    for target in LINK.findall(path.read_text(encoding="utf-8")):
+        if target.startswith(("https://", "http://", "mailto:", "#")):
+            continue
+        resolved = (path.parent / target.split("#")[0]).resolve()
+        assert resolved.is_relative_to(ROOT), f"{doc}: {target} points outside the repository"
+        assert resolved.exists(), f"{doc}: {target} does not exist"
+
+
+def test_the_readme_links_the_design_in_docs() -> None:
+    assert "](docs/design.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
