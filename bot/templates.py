@@ -11,6 +11,7 @@ import html
 import re
 import tomllib
 from datetime import datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +20,21 @@ import jinja2
 from petrovich.enums import Case, Gender
 from petrovich.main import Petrovich
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+def _default_dir() -> Path:
+    """The ``templates`` package: installed beside ``bot`` by a wheel, mapped to the checkout's
+    folder by an editable install. An editable install made before templates/ became a package
+    does not map it, so the folder beside bot/ is the fallback."""
+    try:
+        found = resources.files("templates")
+    except ModuleNotFoundError:
+        found = None
+    if isinstance(found, Path) and (found / "texts.toml").is_file():
+        return found
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+DEFAULT_DIR = _default_dir()
 
 
 class Templates:
