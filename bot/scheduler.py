@@ -12,9 +12,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
+from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.analytics import weekly_note
+from bot.health import Health
 from bot.service import Service
 
 log = logging.getLogger(__name__)
@@ -24,15 +26,29 @@ Poller = tuple[str, float, Callable[[], Awaitable[object]]]
 
 
 def start_scheduler(service: Service, *, every_seconds: float = 30.0,
-                    pollers: Sequence[Poller] = ()) -> AsyncIOScheduler:
+                    pollers: Sequence[Poller] = (), health: Health | None = None,
+                    on_died: Callable[[str], None] | None = None) -> AsyncIOScheduler:
+    """Start the jobs. ``health`` learns of each sweep; ``on_died`` is told when a job
+    fails in a way its own guard did not catch (the process should then exit)."""
     scheduler = AsyncIOScheduler(timezone=UTC)
+
+    async def record(ok: bool, error: str | None = None) -> None:
+        if health is None:
+            return
+        health.scheduler_ran(ok, error)
+        try:
+            await health.save(service.store)
+        except Exception as e:
+            log.warning("health not recorded: %s", e)
 
     async def sweep() -> None:
         try:
             sent = await service.sweep()
-        except Exception:
+        except Exception as e:
             log.exception("SLA sweep failed; the next run retries")
+            await record(False, f"{type(e).__name__}: {e}")
             return
+        await record(True)
         if sent:
             log.info("SLA sweep sent %d pings", sent)
 
@@ -52,6 +68,11 @@ def start_scheduler(service: Service, *, every_seconds: float = 30.0,
     for job_id, seconds, poll in pollers:
         scheduler.add_job(_logged(job_id, poll), "interval", seconds=seconds, id=job_id,
                           next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
+    if on_died is not None:
+        def job_error(event: JobExecutionEvent) -> None:
+            on_died(f"job {event.job_id} failed: {event.exception!r}")
+
+        scheduler.add_listener(job_error, EVENT_JOB_ERROR)
     scheduler.start()
     return scheduler
 
