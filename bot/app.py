@@ -98,6 +98,7 @@ class App:
         self.vk_chat: VkFrontEnd | None = None
         self.vk_outbox: OutboxSender | None = None
         self.health = health.Health(clock)
+        self.poll_backoff = 5.0  # seconds after the first failed poll, growing to 60
         # Stopping: the update in hand is finished, the next one is left for the next start.
         self._stopping = False
         self._stop_requested: asyncio.Event | None = None
@@ -231,7 +232,7 @@ class App:
             except Exception as e:
                 failures += 1
                 self.health.poll_failed(mask(f"{type(e).__name__}: {e}"))
-                pause = min(5.0 * failures, 60.0)
+                pause = min(self.poll_backoff * failures, 60.0)
                 log.warning("Telegram polling failed (%s: %s); retrying in %.0f s",
                             type(e).__name__, e, pause)
                 await self._save_health()

@@ -37,7 +37,7 @@ class Health:
         self.clock = clock
         self.sweep_every = sweep_every
         self.parts: dict[str, dict[str, Any]] = {}
-        self._written: dict[str, tuple[bool, datetime]] = {}
+        self._written: dict[str, tuple[str, datetime]] = {}
 
     def started(self) -> None:
         now = ts(self.clock())
@@ -74,15 +74,18 @@ class Health:
             "state": "ok" if error_code is None else "failing", "error_code": error_code}
 
     async def save(self, store: Store, *, force: bool = False) -> None:
-        """Write the parts that changed, or were not written for :data:`WRITE_EVERY`."""
+        """Write the parts that changed (timestamps moving on do not count), or were not
+        written for :data:`WRITE_EVERY`: a busy bot does not write on every poll."""
         now = self.clock()
         rows = []
         for name, part in self.parts.items():
             last = self._written.get(name)
-            ok = bool(part.get("ok", True))
-            if force or last is None or last[0] != ok or now - last[1] >= WRITE_EVERY:
+            shape = json.dumps({k: (v is None) if k.endswith("_at") else v
+                                for k, v in part.items()}, sort_keys=True)
+            if force or last is None or last[0] != shape or now - last[1] >= WRITE_EVERY:
+                ok = bool(part.get("ok", True))
                 rows.append((name, int(ok), ts(now), json.dumps(part, ensure_ascii=False)))
-                self._written[name] = (ok, now)
+                self._written[name] = (shape, now)
         if not rows:
             return
         async with store.tx() as tx:
