@@ -435,7 +435,8 @@ class App:
         self.vk_chat = VkFrontEnd(self.service, client, group_id,
                                   settle_later=self.albums.settle_later,
                                   telegram_username=telegram_username,
-                                  api_base=self.config.vk_api_base)
+                                  api_base=self.config.vk_api_base,
+                                  proxy=self.config.vk_proxy)
         await self.vk_chat.start()
 
     async def poll_vk_once(self) -> int:
