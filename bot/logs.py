@@ -100,18 +100,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+HANDLER_NAME = "otklik"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def setup(level: str | int = "INFO", fmt: str = "text", *, stream: object = None) -> None:
-    """Replace the root logger's handlers with one on stderr, masking secrets."""
+    """Install (or replace) Otklik's handler on the root logger: stderr, masking secrets."""
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(SecretFilter())
+    handler.set_name(HANDLER_NAME)
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
-        old.close()
+        if old.get_name() == HANDLER_NAME:  # ours from an earlier call; others stay
+            root.removeHandler(old)
+            old.close()
     root.addHandler(handler)
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     root.setLevel(numeric)

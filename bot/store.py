@@ -494,9 +494,10 @@ class Tx:
             (e.incident_id, e.actor_id, e.action, e.from_state, e.to_state, e.reason, ts(e.at),
              int(e.ok)))
         if e.ok and e.incident_id is not None and e.from_state != e.to_state:
-            self.changes.append(
-                f"incident #{e.incident_id}: {e.from_state or 'new'} → {e.to_state} "
-                f"({e.action}, by person {e.actor_id if e.actor_id is not None else 'system'})")
+            by = f"person {e.actor_id}" if e.actor_id is not None else "the system"
+            change = (f"{e.from_state} → {e.to_state}" if e.from_state is not None
+                      else f"registered as {e.to_state}")
+            self.changes.append(f"incident #{e.incident_id}: {change} ({e.action}, by {by})")
 
     async def audit(self, incident_id: int | None = None) -> list[AuditEntry]:
         if incident_id is None:
