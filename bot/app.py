@@ -36,7 +36,7 @@ from bot.morphology import make_lemmatizer
 from bot.outbox import OutboxSender, RateLimits
 from bot.publishers.telegram_group import TelegramGroupPublisher
 from bot.publishers.vk import VkPublisher
-from bot.scheduler import Poller, start_scheduler
+from bot.scheduler import Poller, start_scheduler, stop_scheduler
 from bot.service import Service
 from bot.sources import vk_wall
 from bot.sources.http_intake import make_app as make_intake_app
@@ -296,7 +296,7 @@ class App:
             stop.cancel()
             if intake is not None:
                 await intake.cleanup()
-            scheduler.shutdown(wait=False)
+            await stop_scheduler(scheduler)
             for task in (*tasks, self._poll_task):
                 task.cancel()
             await asyncio.gather(*tasks, self._poll_task, stop, return_exceptions=True)

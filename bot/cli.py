@@ -83,8 +83,8 @@ def check_config(path: str) -> int:
     print(f"{path}: OK — {len(s.departments)} departments, {len(s.categories)} categories, "
           f"{len(s.people)} people, time zone {s.timezone}")
     if not config.telegram_token:
-        print("note: no Telegram token (set [telegram] token or OTKLIK_TELEGRAM_TOKEN) — "
-              "`run` plays the offline demo instead")
+        print(f"note: no Telegram token: `run` needs {TOKEN_ENV} in the environment (or "
+              "[telegram] token)")
     return 0
 
 

@@ -8,6 +8,7 @@ by the next run, never lost and never repeated.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -52,6 +53,9 @@ def start_scheduler(service: Service, *, every_seconds: float = 30.0,
         if sent:
             log.info("SLA sweep sent %d pings", sent)
 
+    running: set[asyncio.Task[object]] = set()
+    scheduler.otklik_running = running  # type: ignore[attr-defined]
+    sweep = _tracked("sla_sweep", sweep, running)
     scheduler.add_job(sweep, "interval", seconds=every_seconds, id="sla_sweep",
                       next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
 
@@ -62,11 +66,13 @@ def start_scheduler(service: Service, *, every_seconds: float = 30.0,
         except Exception:
             log.exception("weekly note failed; the next run retries")
 
+    weekly = _tracked("weekly_note", weekly, running)
     scheduler.add_job(weekly, "interval", minutes=5, id="weekly_note",
                       next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
 
     for job_id, seconds, poll in pollers:
-        scheduler.add_job(_logged(job_id, poll), "interval", seconds=seconds, id=job_id,
+        scheduler.add_job(_tracked(job_id, _logged(job_id, poll), running), "interval",
+                          seconds=seconds, id=job_id,
                           next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
     if on_died is not None:
         def job_error(event: JobExecutionEvent) -> None:
@@ -75,6 +81,40 @@ def start_scheduler(service: Service, *, every_seconds: float = 30.0,
         scheduler.add_listener(job_error, EVENT_JOB_ERROR)
     scheduler.start()
     return scheduler
+
+
+def _tracked(job_id: str, job: Callable[[], Awaitable[None]],
+             running: set[asyncio.Task[object]]) -> Callable[[], Awaitable[None]]:
+    """The job, known to :func:`stop_scheduler` while it runs; a stop that interrupts it
+    is no failure of the job."""
+
+    async def tracked() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        running.add(task)
+        try:
+            await job()
+        except asyncio.CancelledError:
+            log.info("%s interrupted by the stop", job_id)
+        finally:
+            running.discard(task)
+
+    return tracked
+
+
+async def stop_scheduler(scheduler: AsyncIOScheduler, grace: float = 2.0) -> None:
+    """Stop starting jobs; let running ones finish for ``grace`` seconds, then cancel
+    them, so that none runs on after the database is closed."""
+    if scheduler.running:
+        scheduler.shutdown(wait=False)
+    running: set[asyncio.Task[object]] = getattr(scheduler, "otklik_running", set())
+    if not running:
+        return
+    _, late = await asyncio.wait(set(running), timeout=grace)
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.wait(late, timeout=grace)
 
 
 def _logged(job_id: str, poll: Callable[[], Awaitable[object]]
