@@ -164,3 +164,34 @@ async def test_status_of_a_missing_database_says_so(tmp_path: Path) -> None:
     code, out, err = await run_cli("status", "--config", str(path))
     assert code == 2 and out == ""
     assert "otklik.sqlite3 does not exist (has the bot run yet?)" in err
+
+
+
+async def test_healthz_shows_each_watched_vk_community(
+        server: FakeTelegramServer, tmp_path: Path, clock: Clock) -> None:
+    from bot import health
+    from bot.fakes.vk import FakeVkServer
+    from tests.test_vk_source import (
+        DISTRICT,
+        GROUP_TOKEN,
+        MISSING,
+        SERVICE_TOKEN,
+        USER_TOKEN,
+        started,
+    )
+
+    tokens = {GROUP_TOKEN: "group", SERVICE_TOKEN: "service", USER_TOKEN: "user"}
+    async with FakeVkServer(tokens=tokens) as vk:
+        vk.add_group(-DISTRICT, "Подслушано Новокузнецк")
+        async with started(server, vk, tmp_path, clock,
+                           communities=(MISSING, DISTRICT)) as h:
+            assert h.app is not None
+            [(_, _, poll)] = h.app._pollers()
+            await poll()  # as the scheduler runs it
+            doc = await health.live_report(h.app.store, h.app.health)
+            saved = await health.saved_parts(h.app.store)
+    assert sorted(doc["vk_sources"], key=lambda s: s["owner_id"] != MISSING) == [
+        {"owner_id": MISSING, "state": "failing", "error_code": 100},
+        {"owner_id": DISTRICT, "state": "ok", "error_code": None},
+    ]
+    assert saved[f"vk_source:{MISSING}"]["state"] == "failing"  # `otklik status` sees it too
