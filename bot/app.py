@@ -133,6 +133,7 @@ class App:
         self.service.wake_outbox = self.outbox.wake
         await self.service.seed_people()
         me = await self._reach_telegram()
+        log.info("connected to Telegram as @%s", me.username)
         detection = config.settings.detection
         detector = Detector.from_config(
             ((c.key, c.keywords, c.stop_words) for c in config.settings.categories),

@@ -41,6 +41,7 @@ QUIET = {
     "apscheduler.scheduler": logging.WARNING,
     "aiogram.event": logging.WARNING,
     "aiohttp.access": logging.WARNING,
+    "pymorphy3": logging.WARNING,
 }
 
 
