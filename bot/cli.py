@@ -136,6 +136,8 @@ def _demo(play: object) -> int:
     """Run the demo coroutine; any error is one line and exit 1, never a hang."""
     try:
         return asyncio.run(play)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        return 130
     except Exception as e:
         print(f"otklik demo failed: {type(e).__name__}: {logs.mask(str(e))}", file=sys.stderr)
         return 1
