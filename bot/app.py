@@ -28,6 +28,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import User
 from aiohttp import web
+from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
 from bot import backup, health
 from bot.config import TOKEN_ENV, Config
@@ -185,8 +186,9 @@ class App:
                                               "check the token's form (digits:letters) and "
                                               "[telegram] api_base") from None
             except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter,
-                    ClientDecodeError) as e:
-                reason = mask(str(e))
+                    ClientDecodeError, ProxyConnectionError, ProxyError, ProxyTimeoutError,
+                    OSError, TimeoutError) as e:
+                reason = mask(str(e) or type(e).__name__)
             left = deadline - time.monotonic()
             if left <= 0:
                 proxy = "[telegram] proxy" if self.config.telegram_proxy else \

@@ -231,3 +231,17 @@ async def test_the_demo_with_an_unusable_config_fails_in_one_line(tmp_path: Path
     last = err.strip().splitlines()[-1]
     assert last.startswith("otklik demo failed: StartError: Telegram is unreachable at")
     assert "Traceback" not in err
+
+
+async def test_a_dead_proxy_is_an_unreachable_telegram_naming_the_proxy(tmp_path: Path) -> None:
+    async with FakeTelegramServer(token=TOKEN) as tg:
+        path = config_file(tmp_path, tg.api_base, token=TOKEN)
+        text = path.read_text(encoding="utf-8").replace(
+            "[telegram]\n", f'[telegram]\nproxy = "socks5://127.0.0.1:{free_port()}"\n'
+                            "start_timeout = 1\n", 1)
+        path.write_text(text, encoding="utf-8")
+        code, _, err = await run_cli("run", "--config", str(path))
+        assert tg.calls == []  # nothing went around the proxy
+    assert code == 5, err
+    last = err.strip().splitlines()[-1]
+    assert "Couldn't connect to proxy" in last and last.endswith("check [telegram] proxy")
