@@ -269,12 +269,12 @@ class App:
         self.health.sweep_every = sweep_every
         self.health.started()
         await self._save_health(force=True)
+        intake = await self.start_http_intake()  # first: a port in use ends the start here
         tasks = {asyncio.create_task(self.outbox.run(), name="the outbox sender")}
         tasks.update(self._vk_chat_tasks())
         scheduler = start_scheduler(self.service, every_seconds=sweep_every,
                                     pollers=self._jobs(), health=self.health,
                                     on_died=self._watch("the scheduler"))
-        intake = await self.start_http_intake()
         self._poll_task = asyncio.create_task(self._poll_loop(), name="Telegram polling")
         stop = asyncio.create_task(self._stop_requested.wait(), name="stop")
         watched = {*tasks, self._poll_task}

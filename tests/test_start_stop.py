@@ -245,3 +245,17 @@ async def test_a_dead_proxy_is_an_unreachable_telegram_naming_the_proxy(tmp_path
     assert code == 5, err
     last = err.strip().splitlines()[-1]
     assert "Couldn't connect to proxy" in last and last.endswith("check [telegram] proxy")
+
+
+async def test_a_port_in_use_for_http_listen_is_a_config_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with FakeTelegramServer(token=TOKEN) as tg:
+            path = config_file(tmp_path, tg.api_base, f'\n[http]\nlisten = "127.0.0.1:{port}"\n',
+                               token=TOKEN)
+            code, _, err = await run_cli("run", "--config", str(path))
+    assert code == 2, err
+    assert err.strip().splitlines()[-1].startswith(
+        f"otklik: cannot listen on 127.0.0.1:{port} ([http] listen): ")
