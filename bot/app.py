@@ -8,19 +8,36 @@ committed, so a crash never loses an update that Telegram believes delivered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
-from collections.abc import Callable
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import User
 from aiohttp import web
+from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
-from bot.config import Config
+from bot import backup, health
+from bot.config import TOKEN_ENV, Config
+from bot.logs import mask
 from bot.morphology import make_lemmatizer
 from bot.outbox import OutboxSender, RateLimits
 from bot.publishers.telegram_group import TelegramGroupPublisher
 from bot.publishers.vk import VkPublisher
-from bot.scheduler import Poller, start_scheduler
+from bot.scheduler import Poller, start_scheduler, stop_scheduler
 from bot.service import Service
 from bot.sources import vk_wall
 from bot.sources.http_intake import make_app as make_intake_app
@@ -39,6 +56,24 @@ from handlers.vk.render import VkChannel
 from workflows.detection import Detector
 
 log = logging.getLogger(__name__)
+
+# Exit codes of a failed start (``otklik run``), for the service manager and the admin.
+EXIT_FAILED = 1  # a long-running part died: restart me
+EXIT_CONFIG = 2
+EXIT_TOKEN = 3
+EXIT_STORAGE = 4
+EXIT_NETWORK = 5
+# How long a stop waits for the update in hand (SIGTERM and Ctrl-C stop within 10 s).
+STOP_GRACE = 7.0
+
+
+class StartError(Exception):
+    """Otklik cannot start (or run on); ``message`` says what is wrong and what to do."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 def utcnow() -> datetime:
@@ -63,12 +98,33 @@ class App:
         # VK community chat (handlers/vk): set up by _start_vk_chat when configured.
         self.vk_chat: VkFrontEnd | None = None
         self.vk_outbox: OutboxSender | None = None
+        self.health = health.Health(clock)
+        self.poll_backoff = 5.0  # seconds after the first failed poll, growing to 60
+        # Stopping: the update in hand is finished, the next one is left for the next start.
+        self._stopping = False
+        self._stop_requested: asyncio.Event | None = None
+        self._handling = 0
+        self._poll_task: asyncio.Task[None] | None = None
+        self._main_task: asyncio.Task[Any] | None = None
+        self._died: asyncio.Future[str] | None = None
 
     async def start(self) -> None:
+        """Open the database, reach Telegram and wire everything; :class:`StartError` with
+        one line for the admin when that fails (everything opened so far is closed by
+        :meth:`close`)."""
         config = self.config
-        self.store = await Store.open(config.database)
+        self._main_task = asyncio.current_task()
+        try:
+            self.store = await Store.open(config.database)
+        except (sqlite3.Error, OSError, ValueError) as e:
+            reason = getattr(e, "strerror", None) or str(e)
+            raise StartError(EXIT_STORAGE, f"cannot open the database {config.database}: "
+                                           f"{reason}; check the `database` path in "
+                                           f"{config.path}, the folder's permissions and "
+                                           "free disk space") from None
         self.templates = Templates(config.tz)
-        self.bot: Bot = make_bot(config.telegram_token, config.telegram_api_base)
+        self.bot: Bot = make_bot(config.telegram_token, config.telegram_api_base,
+                                 config.telegram_proxy)
         self.service = Service(self.store, config, self.templates,
                                [TelegramChannel(self.templates)], config.policies, self.clock,
                                publishers={groups.SOURCE: TelegramGroupPublisher(self.bot)})
@@ -77,13 +133,15 @@ class App:
                                    on_unreachable=self.service.tell_unreachable)
         self.service.wake_outbox = self.outbox.wake
         await self.service.seed_people()
-        me = await self.bot.get_me()
+        me = await self._reach_telegram()
+        log.info("connected to Telegram as @%s", me.username)
         detection = config.settings.detection
         detector = Detector.from_config(
             ((c.key, c.keywords, c.stop_words) for c in config.settings.categories),
             make_lemmatizer(), min_length=detection.min_length, stop_words=detection.stop_words)
         self.dispatcher = Dispatcher(service=self.service, albums=self.albums,
                                      bot_username=me.username or "", detector=detector)
+        self.dispatcher.update.outer_middleware(self._in_hand)
         self.dispatcher.update.outer_middleware(Context(self.service))
         self.dispatcher.include_routers(groups.router.build(), chat.router.build())
         self._start_vk_sources(detector)
@@ -109,43 +167,193 @@ class App:
             await self.vk_outbox.drain()
             await self.outbox.drain()  # a VK chat found unreachable is reported in Telegram
 
-    async def run(self, sweep_every: float = 30.0) -> None:
-        """Poll Telegram, deliver the outbox and sweep the SLA timers until cancelled."""
-        sender = asyncio.create_task(self.outbox.run(), name="outbox")
-        scheduler = start_scheduler(self.service, every_seconds=sweep_every,
-                                    pollers=self._pollers())
-        intake = await self.start_http_intake()
-        vk_tasks = self._vk_chat_tasks()
+    async def _reach_telegram(self) -> User:
+        """``getMe``: a refused token is final; an unreachable Telegram is retried with
+        backoff for ``[telegram] start_timeout`` seconds."""
+        settings = self.config.settings.telegram
+        where = self.config.telegram_api_base
+        deadline = time.monotonic() + settings.start_timeout
+        delay = 1.0
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return await self.bot.get_me(request_timeout=max(int(min(left, 20)), 1))
+            except TelegramUnauthorizedError:
+                raise StartError(EXIT_TOKEN, f"Telegram refused the token (401): check "
+                                             f"{TOKEN_ENV}") from None
+            except TelegramNotFound:
+                raise StartError(EXIT_CONFIG, f"{where} answered 404 Not Found to getMe: "
+                                              "check the token's form (digits:letters) and "
+                                              "[telegram] api_base") from None
+            except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter,
+                    ClientDecodeError, ProxyConnectionError, ProxyError, ProxyTimeoutError,
+                    OSError, TimeoutError) as e:
+                reason = mask(str(e) or type(e).__name__)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                proxy = "[telegram] proxy" if self.config.telegram_proxy else \
+                    "the network, or set [telegram] proxy"
+                raise StartError(EXIT_NETWORK, f"Telegram is unreachable at {where} "
+                                               f"({reason}) after {settings.start_timeout:g} s"
+                                               f" of retries: check {proxy}")
+            pause = min(delay, left)
+            log.warning("Telegram unreachable at %s (%s); retrying in %.0f s", where, reason,
+                        pause)
+            await asyncio.sleep(pause)
+            delay = min(delay * 2, 15.0)
+
+    async def _in_hand(self, handler: Callable[[Any, dict[str, Any]], Awaitable[Any]],
+                       event: Any, data: dict[str, Any]) -> Any:
+        """Outer middleware: counts the update being handled, and once a stop is requested
+        lets no further update begin (it stays unconfirmed and comes again after a start)."""
+        if self._stopping:
+            raise asyncio.CancelledError
+        self._handling += 1
         try:
-            while True:
-                try:
-                    await self.poll_once(long_poll=25)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("polling failed; retrying in 5 s")
-                    await asyncio.sleep(5)
+            return await handler(event, data)
         finally:
+            self._handling -= 1
+
+    def request_stop(self) -> None:
+        """SIGTERM / Ctrl-C: finish the update in hand, then stop (see :meth:`run`)."""
+        if self._stop_requested is not None:
+            log.info("stopping: finishing the update in hand")
+            self._stopping = True
+            self._stop_requested.set()
+            if self._handling == 0 and self._poll_task is not None:
+                self._poll_task.cancel()  # waiting in getUpdates: nothing in hand
+        elif self._main_task is not None:  # still starting: stop at once
+            self._main_task.cancel()
+
+    async def _poll_loop(self) -> None:
+        failures = 0
+        while not self._stopping:
+            try:
+                handled = await self.poll_once(long_poll=25)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                failures += 1
+                self.health.poll_failed(mask(f"{type(e).__name__}: {e}"))
+                pause = min(self.poll_backoff * failures, 60.0)
+                log.warning("Telegram polling failed (%s: %s); retrying in %.0f s",
+                            type(e).__name__, e, pause)
+                await self._save_health()
+                await asyncio.sleep(pause)
+            else:
+                failures = 0
+                self.health.polled(handled)
+                await self._save_health()
+
+    async def _save_health(self, *, force: bool = False) -> None:
+        try:
+            await self.health.save(self.store, force=force)
+        except Exception as e:  # health must never stop the work
+            log.warning("health not recorded: %s", e)
+
+    def _watch(self, name: str) -> Callable[[str], None]:
+        """A callback for a part that must never stop: its death ends :meth:`run`."""
+        def died(reason: str) -> None:
+            if self._died is not None and not self._died.done():
+                self._died.set_result(f"{name}: {reason}")
+        return died
+
+    async def run(self, sweep_every: float = 30.0) -> None:
+        """Poll Telegram, deliver the outbox and sweep the SLA timers until cancelled or
+        :meth:`request_stop`. If a long-running part (the outbox sender, polling, the
+        scheduler, the VK long poll or outbox) dies, :class:`StartError` with
+        :data:`EXIT_FAILED`: the process must exit and be restarted, never run half-alive."""
+        loop = asyncio.get_running_loop()
+        self._stop_requested = asyncio.Event()
+        self._died = loop.create_future()
+        self.health.sweep_every = sweep_every
+        self.health.started()
+        await self._save_health(force=True)
+        intake = await self.start_http_intake()  # first: a port in use ends the start here
+        tasks = {asyncio.create_task(self.outbox.run(), name="the outbox sender")}
+        tasks.update(self._vk_chat_tasks())
+        scheduler = start_scheduler(self.service, every_seconds=sweep_every,
+                                    pollers=self._jobs(), health=self.health,
+                                    on_died=self._watch("the scheduler"))
+        self._poll_task = asyncio.create_task(self._poll_loop(), name="Telegram polling")
+        stop = asyncio.create_task(self._stop_requested.wait(), name="stop")
+        watched = {*tasks, self._poll_task}
+        try:
+            done, _ = await asyncio.wait({*watched, stop, self._died},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if stop in done:
+                await self._finish_in_hand()
+                return
+            if self._died in done:
+                reason = self._died.result()
+            else:
+                task = next(t for t in done if t in watched)
+                error = None if task.cancelled() else task.exception()
+                reason = f"{task.get_name()}: " + (
+                    f"{type(error).__name__}: {error}" if error else "stopped")
+            log.critical("%s stopped; exiting so that the service manager restarts Otklik",
+                         reason)
+            raise StartError(EXIT_FAILED, f"{mask(reason)} — stopped; exiting so that the "
+                                          "service manager restarts Otklik")
+        finally:
+            stop.cancel()
             if intake is not None:
                 await intake.cleanup()
-            scheduler.shutdown(wait=False)
-            sender.cancel()
-            for task in vk_tasks:
+            await stop_scheduler(scheduler)
+            for task in (*tasks, self._poll_task):
                 task.cancel()
+            await asyncio.gather(*tasks, self._poll_task, stop, return_exceptions=True)
+            self._poll_task = None
+            self._stop_requested = None
+            self.health.stopped()
+            await self._save_health(force=True)
+
+    async def _finish_in_hand(self) -> None:
+        """Let the update in hand and pending album follow-ups finish (at most
+        :data:`STOP_GRACE` seconds), then hand back."""
+        assert self._poll_task is not None
+        done, _ = await asyncio.wait({self._poll_task}, timeout=STOP_GRACE)
+        if not done:
+            log.warning("the update in hand did not finish in %.0f s; stopping anyway",
+                        STOP_GRACE)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.albums.settle(), timeout=2.0)
+        log.info("stopped cleanly")
 
     async def start_http_intake(self) -> web.AppRunner | None:
+        """The HTTP server of ``[http] listen``: ``GET /healthz`` always, the intake
+        (``POST /api/incidents``) when there is an intake token."""
         listen = self.config.settings.http.listen
         if not listen:
             return None
-        if not self.config.http_token:
-            log.warning("http.listen is set but there is no http.token: intake not started")
-            return None
+        if self.config.http_token:
+            app = make_intake_app(self.service, self.config.http_token)
+        else:
+            log.warning("http.listen is set but there is no http.token: only /healthz served")
+            app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
         host, _, port = listen.rpartition(":")
-        runner = web.AppRunner(make_intake_app(self.service, self.config.http_token))
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        await web.TCPSite(runner, host, int(port)).start()
-        log.info("HTTP intake listening on %s", listen)
+        try:
+            await web.TCPSite(runner, host, int(port)).start()
+        except OSError as e:
+            await runner.cleanup()
+            raise StartError(EXIT_CONFIG, f"cannot listen on {listen} ([http] listen): "
+                                          f"{e.strerror or e}") from None
+        log.info("HTTP server listening on %s (/healthz%s)", listen,
+                 ", /api/incidents" if self.config.http_token else "")
         return runner
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        try:
+            doc = await health.live_report(self.store, self.health)
+        except Exception as e:
+            return web.json_response({"status": "failing", "problems": [
+                mask(f"the database cannot be read: {e}")]}, status=503)
+        return web.json_response(doc, status=200 if doc["status"] == "ok" else 503,
+                                 dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
     # --- VK: the watched communities and the answers published there ---------------------
 
@@ -170,14 +378,40 @@ class App:
         per-token request limit is kept by one limiter."""
         if token not in self._vk_clients:
             self._vk_clients[token] = VkClient(token, self.config.vk_api_base,
-                                               rps=self.vk_rps or rps, retry=self.vk_retry)
+                                               rps=self.vk_rps or rps, retry=self.vk_retry,
+                                               proxy=self.config.vk_proxy)
         return self._vk_clients[token]
 
     def _pollers(self) -> list[Poller]:
         if self.vk_wall is None:
             return []
         every = vk_wall.poll_seconds(self.config.settings.vk.poll_every)
-        return [("vk_wall", every, self.vk_wall.poll_once)]
+        return [("vk_wall", every, self._poll_vk_wall)]
+
+    async def _poll_vk_wall(self) -> None:
+        """Poll the watched walls and record each community's state for /healthz."""
+        assert self.vk_wall is not None
+        try:
+            await self.vk_wall.poll_once()
+        finally:
+            for owner_id in self.vk_wall.communities:
+                self.health.vk_source(owner_id, self.vk_wall.faults.get(owner_id))
+            await self._save_health()
+
+    def _jobs(self) -> list[Poller]:
+        """The pollers, and the nightly backup when ``[backup] dir`` is set."""
+        jobs = self._pollers()
+        directory = self.config.backup_dir
+        if directory is not None:
+            settings = self.config.settings.backup
+            source, tz, clock = self.config.database, self.config.tz, self.clock
+            at = datetime.strptime(settings.at, "%H:%M").time()
+
+            async def nightly() -> None:
+                await backup.nightly_job(source, directory, settings.keep, clock, tz, at)
+
+            jobs.append(("backup", 600.0, nightly))
+        return jobs
 
     # --- VK: the community chat, where executors and coordinators work too ----------------
 
@@ -204,7 +438,8 @@ class App:
         self.vk_chat = VkFrontEnd(self.service, client, group_id,
                                   settle_later=self.albums.settle_later,
                                   telegram_username=telegram_username,
-                                  api_base=self.config.vk_api_base)
+                                  api_base=self.config.vk_api_base,
+                                  proxy=self.config.vk_proxy)
         await self.vk_chat.start()
 
     async def poll_vk_once(self) -> int:
@@ -219,10 +454,18 @@ class App:
                 asyncio.create_task(self.vk_outbox.run(), name="vk-outbox")]
 
     async def close(self) -> None:
+        """Close whatever :meth:`start` opened (also after a failed start); the database is
+        checkpointed, so that the ``.sqlite3`` file alone holds everything."""
         if self.vk_chat is not None:
             await self.vk_chat.close()
         for client in self._vk_clients.values():
             client.api.http.close()
         await self.albums.close()
-        await self.bot.session.close()
-        await self.store.close()
+        if hasattr(self, "bot"):
+            await self.bot.session.close()
+        if hasattr(self, "store"):
+            try:
+                await self.store.checkpoint()
+            except Exception as e:
+                log.warning("the database was not checkpointed: %s", e)
+            await self.store.close()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
+import signal
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.config import ConfigError, load_config
+from bot import logs
+from bot.config import TOKEN_ENV, ConfigError, load_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the bot (Telegram long polling); the offline demo "
                                      "when no bot token is configured")
     run.add_argument("--config", help="config file (default: otklik.toml if present)")
+    run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                     type=str.upper, help="overrides [logging] level")
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("--config", required=True)
     demo = sub.add_parser("demo", help="play a scripted incident offline and print the chat")
@@ -37,25 +40,40 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--to", dest="last", required=True,
                         help="last day (included), YYYY-MM-DD or DD.MM.YYYY")
     report.add_argument("--out", required=True, help="folder for the files")
+    status = sub.add_parser("status", help="print the health of the bot from its database")
+    status.add_argument("--config", required=True)
+    status.add_argument("--json", action="store_true", help="the /healthz document")
+    backup = sub.add_parser("backup", help="copy the database consistently (safe while the "
+                                           "bot runs)")
+    backup.add_argument("--config", required=True)
+    backup.add_argument("--out", required=True, help="the file to write")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.command != "run" else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup("INFO" if args.command == "run" else "WARNING")
     try:
         match args.command:
             case "check-config":
                 return check_config(args.config)
             case "run":
-                return run_bot(args.config)
+                return run_bot(args.config, args.log_level)
+            case "status":
+                return asyncio.run(print_status(args.config, as_json=args.json))
+            case "backup":
+                return write_backup(args.config, args.out)
             case "demo":
                 from bot.demo import run_demo
-                return asyncio.run(run_demo(args.config))
+                return _demo(run_demo(args.config))
             case "deadline":
                 return print_deadlines(args.config, args.policy, args.priority, args.at)
             case "report":
                 return asyncio.run(write_report(args.config, args.first, args.last, args.out))
     except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
+        print(f"config error: {logs.mask(str(e))}", file=sys.stderr)
         return 2
+    except Exception as e:  # never a traceback for the admin: one line, and the log has it
+        logging.getLogger(__name__).debug("failed", exc_info=True)
+        print(f"otklik {args.command}: {type(e).__name__}: {logs.mask(str(e))}",
+              file=sys.stderr)
+        return 1
     return 1
 
 
@@ -68,35 +86,64 @@ def check_config(path: str) -> int:
     for warning in config_warnings(config):
         print(f"warning: {warning}")
     if not config.telegram_token:
-        print("note: no Telegram token (set [telegram] token or OTKLIK_TELEGRAM_TOKEN) — "
-              "`run` plays the offline demo instead")
+        print(f"note: no Telegram token: `run` needs {TOKEN_ENV} in the environment (or "
+              "[telegram] token)")
     return 0
 
 
-def run_bot(path: str | None) -> int:
+def run_bot(path: str | None, log_level: str | None = None) -> int:
+    """A real run with a config (``--config`` or ./otklik.toml); the offline demo only
+    without either. A failed start is one line on stderr and an exit code: 2 config, 3 a
+    refused token, 4 storage, 5 Telegram unreachable, 1 a part that died while running."""
     if path is None and Path("otklik.toml").exists():
         path = "otklik.toml"
-    config = load_config(path) if path else None
-    if config is None or not config.telegram_token:
-        where = f"{path}: telegram.token" if path else "no config file (--config)"
-        print(f"{where}: no bot token (set [telegram] token or OTKLIK_TELEGRAM_TOKEN) — "
-              "running the offline demo instead.\n", file=sys.stderr)
+    if path is None:
+        print("no config file (--config, or otklik.toml here): running the offline demo.\n",
+              file=sys.stderr)
         logging.getLogger().setLevel(logging.WARNING)
         from bot.demo import run_demo
-        return asyncio.run(run_demo())
-    from bot.app import App
+        return _demo(run_demo())
+    config = load_config(path)
+    if not config.telegram_token:
+        print(f"{path}: no bot token: set {TOKEN_ENV} in the environment (or [telegram] "
+              "token)", file=sys.stderr)
+        return 2
+    settings = config.settings.logging
+    logs.add_secrets([config.telegram_token, config.http_token, *config.vk_tokens.values()])
+    logs.setup(log_level or settings.level, settings.format)
+    from bot.app import App, StartError
 
-    async def go() -> None:
+    async def go() -> int:
         app = App(config)
-        await app.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, app.request_stop)
         try:
+            await app.start()
             await app.run()
+        except StartError as e:
+            print(f"otklik: {logs.mask(e.message)}", file=sys.stderr)
+            return e.code
+        except asyncio.CancelledError:  # a stop while starting
+            return 0
         finally:
             await app.close()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        return 0
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(go())
-    return 0
+    return asyncio.run(go())
+
+
+def _demo(play: object) -> int:
+    """Run the demo coroutine; any error is one line and exit 1, never a hang."""
+    try:
+        return asyncio.run(play)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        print(f"otklik demo failed: {type(e).__name__}: {logs.mask(str(e))}", file=sys.stderr)
+        return 1
 
 
 def print_deadlines(path: str, policy_name: str, priority: str, at: str) -> int:
@@ -149,4 +196,56 @@ async def write_report(path: str, first: str, last: str, out: str) -> int:
     for f in (report.chart, report.xlsx, report.csv):
         if f is not None:
             print(f"wrote {f}")
+    return 0
+
+
+def _existing_database(path: str) -> tuple[object, Path] | None:
+    config = load_config(path)
+    database = Path(config.database)
+    if str(database) == ":memory:" or not database.exists():
+        print(f"{path}: database: {database} does not exist (has the bot run yet?)",
+              file=sys.stderr)
+        return None
+    return config, database
+
+
+async def print_status(path: str, *, as_json: bool = False) -> int:
+    """The bot's health from its database (what ``/healthz`` answers); exit 0 when OK, 1
+    when failing or not running."""
+    import json
+
+    from bot import health
+    from bot.store import Store
+
+    found = _existing_database(path)
+    if found is None:
+        return 2
+    _, database = found
+    try:
+        store = await Store.open(database)
+    except Exception as e:
+        print(f"cannot open the database {database}: {e}", file=sys.stderr)
+        return 4
+    try:
+        doc = await health.stored_report(store, datetime.now(UTC))
+    finally:
+        await store.close()
+    print(json.dumps(doc, ensure_ascii=False, indent=2) if as_json else health.render(doc))
+    return 0 if doc["status"] == "ok" else 1
+
+
+def write_backup(path: str, out: str) -> int:
+    """A consistent copy of the database (SQLite's online backup), safe while the bot runs."""
+    from bot.backup import BackupError, backup
+
+    found = _existing_database(path)
+    if found is None:
+        return 2
+    _, database = found
+    try:
+        written = backup(database, Path(out))
+    except BackupError as e:
+        print(f"backup failed: {e}", file=sys.stderr)
+        return 4
+    print(f"wrote {written} ({written.stat().st_size} bytes), a consistent copy of {database}")
     return 0

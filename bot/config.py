@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -40,6 +41,7 @@ from workflows.sla import (
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
 TOKEN_ENV = "OTKLIK_TELEGRAM_TOKEN"
 HTTP_TOKEN_ENV = "OTKLIK_HTTP_TOKEN"
+PROXY_SCHEMES = ("http", "socks5", "socks4")
 VK_TOKEN_ENVS = {"token": "OTKLIK_VK_TOKEN", "service_token": "OTKLIK_VK_SERVICE_TOKEN",
                  "user_token": "OTKLIK_VK_USER_TOKEN"}
 
@@ -52,6 +54,25 @@ class ConfigError(Exception):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _proxy_url(v: str) -> str:
+    """``scheme://[user:password@]host:port`` with a scheme both aiohttp-socks and requests
+    understand; nothing for no proxy."""
+    if not v:
+        return v
+    parts = urlsplit(v)
+    if parts.scheme not in PROXY_SCHEMES:
+        known = ", ".join(f"{scheme}://" for scheme in PROXY_SCHEMES)
+        given = f"{parts.scheme}://" if parts.scheme else "no scheme"
+        raise ValueError(f"expected a proxy URL starting with {known}, got {given}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None:
+        raise ValueError("expected host and port, e.g. 'socks5://127.0.0.1:1080'")
+    return v
 
 
 class TelegramSettings(_Section):
@@ -68,6 +89,15 @@ class TelegramSettings(_Section):
                 raise ValueError(f"{chat_id} is not a group's chat id (expected a negative "
                                  "number such as -1001234567890)")
         return v
+
+    # How long `run` keeps retrying an unreachable Telegram at start before giving up (s).
+    start_timeout: float = Field(default=60.0, gt=0, le=3600)
+    proxy: str = ""
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, v: str) -> str:
+        return _proxy_url(v)
 
     @field_validator("api_base")
     @classmethod
@@ -88,6 +118,12 @@ class VkSettings(_Section):
     communities: list[int] = []
     api_base: str = ""
     poll_every: str = "5m"
+    proxy: str = ""
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, v: str) -> str:
+        return _proxy_url(v)
 
     @field_validator("api_base")
     @classmethod
@@ -125,6 +161,34 @@ class HttpSettings(_Section):
             host, _, port = v.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"expected host:port such as '127.0.0.1:8080', got {v!r}")
+        return v
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+
+class BackupSettings(_Section):
+    """Nightly copies of the database: into ``dir`` (off while empty), the newest ``keep``."""
+
+    dir: str = ""
+    keep: int = Field(default=7, ge=1, le=1000)
+    # Local time after which the day's copy is made.
+    at: str = "03:00"
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: str) -> str:
+        try:
+            time.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f"expected a local time such as '03:00', got {v!r}") from None
         return v
 
 
@@ -345,6 +409,8 @@ class Settings(_Section):
     detection: DetectionSettings = DetectionSettings()
     calendar: CalendarSettings = CalendarSettings()
     sla: SlaSettings = SlaSettings()
+    logging: LoggingSettings = LoggingSettings()
+    backup: BackupSettings = BackupSettings()
     departments: list[DepartmentSettings] = Field(min_length=1)
     categories: list[CategorySettings] = Field(min_length=1)
     people: list[PersonSettings] = []
@@ -440,6 +506,9 @@ class Config:
             for key, env in VK_TOKEN_ENVS.items()
         }
         self.vk_api_base = vk.api_base or None
+        self.telegram_proxy = settings.telegram.proxy or None
+        self.vk_proxy = vk.proxy or None
+        self.backup_dir = _resolve(base, settings.backup.dir) if settings.backup.dir else None
         self.categories = {
             c.key: Category(c.key, c.name, c.block, c.department) for c in settings.categories
         }

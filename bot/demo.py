@@ -113,8 +113,8 @@ async def run_demo(config_path: str | None = None, *, out: Callable[[str], None]
             # Monday 23 November 2026, 09:00 in Novokuznetsk.
             clock = Clock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
             driver = Driver(server, config, clock)
-            await driver.start()
             try:
+                await driver.start()  # inside: a failed start still closes what it opened
                 tell = _Narrator(driver, clock, out)
                 code = await _script(tell)
                 if config_path:  # the VK part needs the demo's own config (the fake VK)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from workflows.model import (
     Sighting,
     State,
 )
+
+log = logging.getLogger(__name__)
 
 
 def ts(t: datetime | None) -> str | None:
@@ -81,17 +84,27 @@ class Store:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(str(path), isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        store = cls(conn)
-        await store._migrate()
+        try:
+            conn.row_factory = aiosqlite.Row
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            store = cls(conn)
+            await store._migrate()
+        except BaseException:
+            await conn.close()  # its worker thread would keep the process alive
+            raise
         return store
 
     async def close(self) -> None:
         await self._conn.close()
+
+    async def checkpoint(self) -> None:
+        """Move everything from the ``-wal`` file into the database file and empty the WAL,
+        so that the ``.sqlite3`` file alone is complete (a clean stop does this)."""
+        async with self._lock:
+            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def _migrate(self) -> None:
         async with self._conn.execute("PRAGMA user_version") as cur:
@@ -109,13 +122,16 @@ class Store:
     async def tx(self) -> AsyncIterator[Tx]:
         async with self._lock:
             await self._conn.execute("BEGIN IMMEDIATE")
+            tx = Tx(self._conn)
             try:
-                yield Tx(self._conn)
+                yield tx
             except BaseException:
                 await self._conn.execute("ROLLBACK")
                 raise
             else:
                 await self._conn.execute("COMMIT")
+                for line in tx.changes:  # one line per committed state change
+                    log.info("%s", line)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
@@ -129,6 +145,7 @@ class Tx:
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
+        self.changes: list[str] = []  # incident state changes, logged once committed
 
     async def _one(self, sql: str, args: Iterable[Any] = ()) -> aiosqlite.Row | None:
         async with self.conn.execute(sql, tuple(args)) as cur:
@@ -535,6 +552,11 @@ class Tx:
             " at, ok) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (e.incident_id, e.actor_id, e.action, e.from_state, e.to_state, e.reason, ts(e.at),
              int(e.ok)))
+        if e.ok and e.incident_id is not None and e.from_state != e.to_state:
+            by = f"person {e.actor_id}" if e.actor_id is not None else "the system"
+            change = (f"{e.from_state} → {e.to_state}" if e.from_state is not None
+                      else f"registered as {e.to_state}")
+            self.changes.append(f"incident #{e.incident_id}: {change} ({e.action}, by {by})")
 
     async def audit(self, incident_id: int | None = None) -> list[AuditEntry]:
         if incident_id is None:

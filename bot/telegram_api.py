@@ -37,8 +37,10 @@ _GONE = ("chat not found", "user is deactivated", "bot was blocked", "bot was ki
 INPUT_MEDIA = {"photo": InputMediaPhoto, "video": InputMediaVideo}
 
 
-def make_bot(token: str, api_base: str) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
+def make_bot(token: str, api_base: str, proxy: str | None = None) -> Bot:
+    """The bot; with ``proxy`` (``http://``, ``socks5://``, ``socks4://``, through
+    aiohttp-socks) every request to the Bot API goes through it."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_base), proxy=proxy)
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 
 

@@ -100,17 +100,20 @@ class VkHostAdapter(HTTPAdapter):
     the new one (never a proxy for loopback). ``timeout`` applies where the caller set none:
     vk_api sets none, and a stalled connection would hold a worker thread forever."""
 
-    def __init__(self, api_base: str, *, timeout: float | None = 30.0) -> None:
+    def __init__(self, api_base: str, *, timeout: float | None = 30.0,
+                 proxy: str | None = None) -> None:
         super().__init__()
         self.api_base = api_base.rstrip("/")
         self.timeout = timeout
+        self.proxy = proxy
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         url = request.url or ""
         for host in VK_API_HOSTS:
             if url.startswith(host):
                 request.url = f"{self.api_base}/{url[len(host):]}"
-                kwargs["proxies"] = _proxies_for(request.url)
+                kwargs["proxies"] = (_proxy_map(self.proxy) if self.proxy
+                                     else _proxies_for(request.url))
                 break
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
@@ -123,12 +126,23 @@ def _proxies_for(url: str) -> dict[str, str]:
     return get_environ_proxies(url)
 
 
-def make_session(api_base: str | None = None, *, timeout: float | None = 30.0
-                 ) -> requests.Session:
-    """A ``requests`` session for vk_api; with ``api_base``, VK's API host goes there."""
+def _proxy_map(proxy: str) -> dict[str, str]:
+    # requests speaks SOCKS through PySocks with the scheme "socks5h" (names resolved by the
+    # proxy, as VK's hosts may not resolve locally).
+    url = "socks5h" + proxy[len("socks5"):] if proxy.startswith("socks5://") else proxy
+    return {"http": url, "https": url}
+
+
+def make_session(api_base: str | None = None, *, timeout: float | None = 30.0,
+                 proxy: str | None = None) -> requests.Session:
+    """A ``requests`` session for vk_api; with ``api_base``, VK's API host goes there; with
+    ``proxy`` (``http://``, ``socks5://``, ``socks4://``) every request goes through it."""
     session = requests.Session()
     session.headers["User-Agent"] = "Otklik (vk_api)"
-    adapter = VkHostAdapter(api_base, timeout=timeout) if api_base else None
+    if proxy:
+        session.proxies = _proxy_map(proxy)
+        session.trust_env = False  # the environment's proxy would win over the configured one
+    adapter = VkHostAdapter(api_base, timeout=timeout, proxy=proxy) if api_base else None
     if adapter is not None:
         for host in VK_API_HOSTS:
             session.mount(host, adapter)
@@ -136,7 +150,7 @@ def make_session(api_base: str | None = None, *, timeout: float | None = 30.0
 
 
 def make_vk(token: str, api_base: str | None = None, *, rps: float | None = None,
-            timeout: float | None = 30.0) -> vk_api.VkApi:
+            timeout: float | None = 30.0, proxy: str | None = None) -> vk_api.VkApi:
     """A ``VkApi`` for API 5.199 using ``token``.
 
     ``api_base``: another API host (``http://127.0.0.1:PORT`` for the fake). ``rps``: requests
@@ -144,7 +158,7 @@ def make_vk(token: str, api_base: str | None = None, *, rps: float | None = None
     community token; ``math.inf`` for no delay, as in tests). The limit holds per ``VkApi``
     object, so use one per token. ``timeout``: seconds per HTTP request."""
     vk = vk_api.VkApi(token=token, api_version=API_VERSION,
-                      session=make_session(api_base, timeout=timeout),
+                      session=make_session(api_base, timeout=timeout, proxy=proxy),
                       config=jconfig.MemoryConfig)  # the default Config reads a file in cwd
     if rps is not None:
         if rps <= 0:
@@ -162,8 +176,9 @@ class VkClient:
     """A ``VkApi`` with its retry policy; see the module docstring."""
 
     def __init__(self, token: str, api_base: str | None = None, *, rps: float | None = None,
-                 retry: RetryPolicy = DEFAULT_RETRY, timeout: float | None = 30.0) -> None:
-        self.api = make_vk(token, api_base, rps=rps, timeout=timeout)
+                 retry: RetryPolicy = DEFAULT_RETRY, timeout: float | None = 30.0,
+                 proxy: str | None = None) -> None:
+        self.api = make_vk(token, api_base, rps=rps, timeout=timeout, proxy=proxy)
         self.retry = retry
 
     async def call(self, method: str, /, **params: Any) -> Any:

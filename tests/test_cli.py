@@ -127,15 +127,27 @@ def test_deadline_rejects_a_malformed_time() -> None:
 # --- run ------------------------------------------------------------------------------------
 
 
-def test_run_without_a_token_says_so_and_plays_the_offline_demo(tmp_path: Path) -> None:
+def test_run_with_a_config_but_no_token_is_an_error_not_the_demo(tmp_path: Path) -> None:
+    # A forgotten environment variable under a service manager must not look like success.
     path = write(tmp_path, EXAMPLE)
     result = otklik("run", "--config", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"{path}: no bot token: set {TOKEN_ENV} in the "
+                                     "environment (or [telegram] token)")
+    assert result.stdout == ""  # no demo transcript
+    assert not (tmp_path / "otklik-data").exists()
+
+
+def test_run_without_a_config_plays_the_offline_demo(tmp_path: Path) -> None:
+    environment = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    environment["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
+                            env=environment, capture_output=True, text=True, timeout=120,
+                            check=False)
     assert result.returncode == 0, result.stderr
-    assert f"{path}: telegram.token: no bot token" in result.stderr
-    assert TOKEN_ENV in result.stderr
     assert "offline demo" in result.stderr
     assert "бот →" in result.stdout  # the demo's chat transcript
-    assert not (tmp_path / "otklik-data").exists()  # the demo never touches the real database
+    assert list(tmp_path.iterdir()) == []  # the demo never touches the current folder
 
 
 def test_run_with_a_broken_config_fails_instead_of_playing_the_demo(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp_socks import ProxyConnector
 
 from bot.service import Service
 from bot.vk_client import LOOPBACK_HOSTS, VkClient
@@ -17,10 +18,14 @@ from handlers.vk.longpoll import WAIT, BotsLongPoll
 class VkFrontEnd:
     def __init__(self, service: Service, client: VkClient, group_id: int, *,
                  settle_later: SettleLater, telegram_username: str | None,
-                 api_base: str | None = None) -> None:
-        # Environment proxies for VK itself, never for a server on loopback (the test fake).
+                 api_base: str | None = None, proxy: str | None = None) -> None:
+        # The configured proxy ([vk] proxy); else environment proxies for VK itself, never
+        # for a server on loopback (the test fake).
         host = urlsplit(api_base).hostname if api_base else None
-        self.http = aiohttp.ClientSession(trust_env=host not in LOOPBACK_HOSTS)
+        if proxy:
+            self.http = aiohttp.ClientSession(connector=ProxyConnector.from_url(proxy))
+        else:
+            self.http = aiohttp.ClientSession(trust_env=host not in LOOPBACK_HOSTS)
         self.chat = VkChat(service, client, self.http, settle_later=settle_later,
                            invite_link=invite_links(service, telegram_username))
         self.longpoll = BotsLongPoll(client, group_id, self.http, service.store,

@@ -1,0 +1,261 @@
+"""`otklik run` as a service manager runs it: a failed start is one line and an exit code,
+never a hang; SIGTERM stops it; a part that dies ends the process (issue 8 items 1 and 5,
+issue 9 item 3). The CLI runs as a subprocess against the fake Bot API on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.app import EXIT_FAILED, StartError
+from bot.config import TOKEN_ENV
+from bot.fakes.telegram import FakeTelegramServer
+from tests.harness import CONFIG, COORDINATOR, TOKEN, Harness
+
+ROOT = Path(__file__).resolve().parent.parent
+# A run that hangs is a failure: every subprocess here is killed after this many seconds.
+HANG = 60.0
+
+
+def config_file(directory: Path, api_base: str, extra: str = "", *, token: str = "") -> Path:
+    path = directory / "otklik.toml"
+    text = CONFIG.format(token=token, api_base=api_base) + extra
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+async def start_cli(*args: str, token: str | None = None) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    if token is not None:
+        env[TOKEN_ENV] = token
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def finish(proc: asyncio.subprocess.Process) -> tuple[int, str, str]:
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), HANG)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError("otklik did not exit: it hangs") from None
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def run_cli(*args: str, token: str | None = None) -> tuple[int, str, str]:
+    return await finish(await start_cli(*args, token=token))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_a_refused_token_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    wrong = "123456:WRONG-token-for-this-bot-abcdefghij"
+    async with FakeTelegramServer(token=TOKEN) as tg:
+        path = config_file(tmp_path, tg.api_base)
+        code, out, err = await run_cli("run", "--config", str(path), token=wrong)
+    assert code == 3, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines == [f"otklik: Telegram refused the token (401): check {TOKEN_ENV}"], err
+    assert "Traceback" not in err and wrong not in err + out
+    assert out == ""
+
+
+async def test_an_unreachable_telegram_is_retried_then_exit_5(tmp_path: Path) -> None:
+    api_base = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    path = config_file(tmp_path, api_base, token="123456:some-token-value",
+                       extra="")
+    text = path.read_text(encoding="utf-8").replace(
+        f'api_base = "{api_base}"', f'api_base = "{api_base}"\nstart_timeout = 2')
+    path.write_text(text, encoding="utf-8")
+    code, _, err = await run_cli("run", "--config", str(path))
+    assert code == 5, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"otklik: Telegram is unreachable at {api_base}")
+    assert "after 2 s of retries" in last and "proxy" in last
+    assert "retrying in" in err  # it did retry before giving up
+    assert "Traceback" not in err
+
+
+async def test_an_unopenable_database_is_exit_4(tmp_path: Path) -> None:
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "otklik.sqlite3").write_bytes(b"this is not a database" * 100)
+    async with FakeTelegramServer(token=TOKEN) as tg:
+        path = config_file(tmp_path, tg.api_base, token=TOKEN)
+        text = path.read_text(encoding="utf-8").replace(
+            'database = "otklik.sqlite3"', 'database = "db/otklik.sqlite3"')
+        path.write_text(text, encoding="utf-8")
+        code, _, err = await run_cli("run", "--config", str(path))
+    assert code == 4, err
+    line = err.strip()
+    assert "\n" not in line and line.startswith("otklik: cannot open the database ")
+    assert "file is not a database" in line
+    assert TOKEN not in err
+
+
+async def test_config_without_a_token_is_an_error_not_the_demo(tmp_path: Path) -> None:
+    async with FakeTelegramServer(token=TOKEN) as tg:
+        path = config_file(tmp_path, tg.api_base)
+        code, out, err = await run_cli("run", "--config", str(path))
+        assert tg.calls == []
+    assert code == 2
+    assert err.strip() == (f"{path}: no bot token: set {TOKEN_ENV} in the environment "
+                           "(or [telegram] token)")
+    assert out == ""  # no demo transcript
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+async def test_a_signal_stops_a_running_bot_cleanly(tmp_path: Path, sig: int) -> None:
+    async with FakeTelegramServer(token=TOKEN) as tg:
+        path = config_file(tmp_path, tg.api_base, token=TOKEN)
+        proc = await start_cli("run", "--config", str(path), "--log-level", "info")
+        for _ in range(400):  # running: it long-polls getUpdates
+            if tg.calls_to("getUpdates"):
+                break
+            await asyncio.sleep(0.05)
+        assert tg.calls_to("getUpdates"), "the bot never started polling"
+        tg.message(COORDINATOR, "/help")
+        for _ in range(400):
+            if tg.sent_to(COORDINATOR.id):
+                break
+            await asyncio.sleep(0.05)
+        proc.send_signal(sig)
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        code, _, err = await finish(proc)
+        took = loop.time() - asked
+    assert code == 0, err
+    assert took < 10, f"stopping took {took:.1f} s"
+    assert "stopped cleanly" in err
+    assert "Traceback" not in err and TOKEN not in err
+    # A clean stop checkpoints the WAL: the database file alone holds everything.
+    assert not (tmp_path / "otklik.sqlite3-wal").exists() or \
+        (tmp_path / "otklik.sqlite3-wal").stat().st_size == 0
+    db = sqlite3.connect(f"file:{tmp_path / 'otklik.sqlite3'}?mode=ro", uri=True)
+    try:
+        assert db.execute("SELECT count(*) FROM people").fetchone()[0] == 5
+    finally:
+        db.close()
+
+
+async def test_a_dead_part_ends_the_run_instead_of_running_half_alive(
+        otklik: Harness, server: FakeTelegramServer) -> None:
+    """If the outbox sender dies anyway, `run` ends with EXIT_FAILED (the CLI exits 1 and
+    systemd restarts the bot) while polling would otherwise go on."""
+    app = otklik.app
+    assert app is not None
+
+    async def broken() -> None:
+        await asyncio.sleep(0.1)
+        raise RuntimeError("the sender broke")
+
+    app.outbox.run = broken  # type: ignore[method-assign]
+    with pytest.raises(StartError) as caught:
+        await asyncio.wait_for(app.run(sweep_every=3600), HANG)
+    assert caught.value.code == EXIT_FAILED
+    assert "the outbox sender: RuntimeError: the sender broke" in caught.value.message
+
+
+async def test_a_failing_scheduler_job_ends_the_run(otklik: Harness) -> None:
+    app = otklik.app
+    assert app is not None
+
+    class Escaped(BaseException):
+        """Something no guard of a job catches."""
+
+    async def escapes() -> None:
+        raise Escaped
+
+    app._jobs = lambda: [("escaping", 3600.0, escapes)]  # type: ignore[method-assign]
+    with pytest.raises(StartError) as caught:
+        await asyncio.wait_for(app.run(sweep_every=3600), HANG)
+    assert caught.value.code == EXIT_FAILED
+    assert "the scheduler: job escaping failed" in caught.value.message
+
+
+
+async def test_a_stop_finishes_the_update_in_hand(otklik: Harness, server: FakeTelegramServer,
+                                                  tmp_path: Path) -> None:
+    """The update being handled when the stop comes is finished and committed; the run then
+    ends by itself (no cancellation from outside)."""
+    app = otklik.app
+    assert app is not None
+    task = asyncio.create_task(app.run(sweep_every=3600))
+    for _ in range(400):
+        if server.calls_to("getUpdates"):
+            break
+        await asyncio.sleep(0.02)
+    other = sqlite3.connect(tmp_path / "otklik.sqlite3", isolation_level=None, timeout=30,
+                            check_same_thread=False)
+    # Another process holds the write lock for a moment (taken off the loop: the bot may be
+    # inside a short write of its own).
+    await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")
+    update = server.message(COORDINATOR, "/help")
+    try:
+        for _ in range(400):
+            if app._handling:
+                break
+            await asyncio.sleep(0.02)
+        assert app._handling == 1, "the update never came into hand"
+        app.request_stop()
+        await asyncio.sleep(0.3)
+        assert not task.done()  # still finishing the update in hand
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    await asyncio.wait_for(task, 10)  # ends by itself within the grace period
+    async with app.store.read() as tx:
+        assert await tx.seen_update("telegram", update["update_id"])
+
+
+async def test_the_demo_with_an_unusable_config_fails_in_one_line(tmp_path: Path) -> None:
+    api_base = f"http://127.0.0.1:{free_port()}"
+    path = config_file(tmp_path, api_base, token="123456:some-token-value")
+    text = path.read_text(encoding="utf-8").replace(
+        f'api_base = "{api_base}"', f'api_base = "{api_base}"\nstart_timeout = 1')
+    path.write_text(text, encoding="utf-8")
+    code, _, err = await run_cli("demo", "--config", str(path))
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("otklik demo failed: StartError: Telegram is unreachable at")
+    assert "Traceback" not in err
+
+
+async def test_a_dead_proxy_is_an_unreachable_telegram_naming_the_proxy(tmp_path: Path) -> None:
+    async with FakeTelegramServer(token=TOKEN) as tg:
+        path = config_file(tmp_path, tg.api_base, token=TOKEN)
+        text = path.read_text(encoding="utf-8").replace(
+            "[telegram]\n", f'[telegram]\nproxy = "socks5://127.0.0.1:{free_port()}"\n'
+                            "start_timeout = 1\n", 1)
+        path.write_text(text, encoding="utf-8")
+        code, _, err = await run_cli("run", "--config", str(path))
+        assert tg.calls == []  # nothing went around the proxy
+    assert code == 5, err
+    last = err.strip().splitlines()[-1]
+    assert "Couldn't connect to proxy" in last and last.endswith("check [telegram] proxy")
+
+
+async def test_a_port_in_use_for_http_listen_is_a_config_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with FakeTelegramServer(token=TOKEN) as tg:
+            path = config_file(tmp_path, tg.api_base, f'\n[http]\nlisten = "127.0.0.1:{port}"\n',
+                               token=TOKEN)
+            code, _, err = await run_cli("run", "--config", str(path))
+    assert code == 2, err
+    assert err.strip().splitlines()[-1].startswith(
+        f"otklik: cannot listen on 127.0.0.1:{port} ([http] listen): ")
