@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 
 from bot.store import Store
+from bot.updates import NotSaved
 from bot.vk_client import VkClient
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,11 @@ class BotsLongPoll:
         for event in updates:
             try:
                 await self.handle(event)
+            except NotSaved:
+                # Neither stored nor told: ts stays before it, so VK delivers it again (the
+                # events of the batch that were handled are recognised and skipped).
+                self.server = None
+                raise
             except Exception:
                 log.exception("VK event %s (%s) failed", event.get("event_id"),
                               event.get("type"))
