@@ -29,6 +29,11 @@ RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
 NOT_SAVED = "not_saved"  # the phrase of templates/texts.toml
 
 
+async def pause(seconds: float) -> None:
+    """The wait between two attempts (a seam for tests: what happens meanwhile)."""
+    await asyncio.sleep(seconds)
+
+
 class NotSaved(Exception):
     """An update could not be stored and the person could not be told: do not confirm it."""
 
@@ -42,10 +47,11 @@ class Applied:
 
 async def apply_once(store: Store, platform: str, update_id: int,
                      clock: Callable[[], datetime], handle: Callable[[], Awaitable[Any]], *,
-                     delays: Sequence[float] = RETRY_DELAYS,
-                     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> Applied:
+                     delays: Sequence[float] | None = None) -> Applied:
     """Handle one update once, its claim and effects in one transaction; retried on storage
-    faults. Other exceptions (bugs) are raised with nothing stored."""
+    faults after ``delays`` (default :data:`RETRY_DELAYS`). Other exceptions (bugs) are
+    raised with nothing stored."""
+    delays = RETRY_DELAYS if delays is None else delays
     for attempt in range(len(delays) + 1):
         try:
             async with store.read() as tx:
@@ -65,7 +71,7 @@ async def apply_once(store: Store, platform: str, update_id: int,
             if attempt == 0:
                 log.warning("%s update %s not saved (%s); retrying with backoff", platform,
                             update_id, reason)
-            await sleep(delays[attempt])
+            await pause(delays[attempt])
             continue
         if attempt:
             log.warning("%s update %s saved on attempt %d", platform, update_id, attempt + 1)

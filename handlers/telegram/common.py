@@ -12,7 +12,7 @@ cannot be said, :class:`~bot.updates.NotSaved` keeps the update unconfirmed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -20,25 +20,22 @@ from aiogram.types import TelegramObject, Update
 
 from bot.service import Service
 from bot.store import after_commit
-from bot.updates import NOT_SAVED, RETRY_DELAYS, NotSaved, apply_once
+from bot.updates import NOT_SAVED, NotSaved, apply_once
 
 log = logging.getLogger(__name__)
 PLATFORM = "telegram"
 
 
 class Context(BaseMiddleware):
-    def __init__(self, service: Service, *, retry_delays: Sequence[float] = RETRY_DELAYS
-                 ) -> None:
+    def __init__(self, service: Service) -> None:
         self.service = service
-        self.retry_delays = retry_delays
 
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         applied = await apply_once(self.service.store, PLATFORM, event.update_id,
                                    self.service.clock,
-                                   lambda: self._handle(handler, event, data),
-                                   delays=self.retry_delays)
+                                   lambda: self._handle(handler, event, data))
         if applied.status == NOT_SAVED:
             await self._tell_not_saved(event)
         return applied.result

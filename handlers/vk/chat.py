@@ -20,7 +20,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ import aiohttp
 
 from bot.service import Service
 from bot.store import after_commit
-from bot.updates import NOT_SAVED, RETRY_DELAYS, NotSaved, apply_once
+from bot.updates import NOT_SAVED, NotSaved, apply_once
 from bot.vk_client import VkClient, VkError
 from handlers import flows
 from handlers.vk.render import Press, plain_text, snackbar_text
@@ -60,10 +60,8 @@ def update_key(value: str | int) -> int:
 
 class VkChat:
     def __init__(self, service: Service, client: VkClient, http: aiohttp.ClientSession, *,
-                 settle_later: SettleLater, invite_link: Callable[[str], str],
-                 retry_delays: Sequence[float] = RETRY_DELAYS) -> None:
+                 settle_later: SettleLater, invite_link: Callable[[str], str]) -> None:
         self.service = service
-        self.retry_delays = retry_delays
         self.client = client
         self.http = http
         self.settle_later = settle_later
@@ -87,8 +85,7 @@ class VkChat:
             log.warning("VK %s without an id: ignored", kind)
             return
         applied = await apply_once(self.service.store, namespace, update_key(key),
-                                   self.service.clock, lambda: handler(obj),
-                                   delays=self.retry_delays)
+                                   self.service.clock, lambda: handler(obj))
         if applied.status == NOT_SAVED:
             await self._tell_not_saved(kind, obj)
 
