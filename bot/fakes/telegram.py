@@ -317,6 +317,7 @@ class FakeTelegramServer:
         self._users: dict[int, FakeUser] = {}
         self._open_callbacks: set[str] = set()
         self._faults: list[_Fault] = []
+        self._hooks: list[tuple[str, Callable[[], object]]] = []
         self._blocked: set[int] = set()
         self._counter = 0
         self._closing = False
@@ -461,6 +462,11 @@ class FakeTelegramServer:
         error = (ProxyError if html else ApiError)(error_code, description, retry_after)
         self._faults.append(_Fault(method.lower(), error, times, chat_id))
 
+    def on_next(self, method: str, action: Callable[[], object]) -> None:
+        """Run ``action`` when the next call of ``method`` arrives, before it is answered
+        (something else happens at that very moment: another process locks the database)."""
+        self._hooks.append((method.lower(), action))
+
     def block_user(self, chat_id: int) -> None:
         self._blocked.add(chat_id)
 
@@ -517,6 +523,9 @@ class FakeTelegramServer:
         self.calls.append(call)
         if self.latency:
             await asyncio.sleep(self.latency / 2)
+        for hook in [h for h in self._hooks if h[0] == method.lower()][:1]:
+            self._hooks.remove(hook)
+            hook[1]()
         error: ApiError | None = None
         try:
             try:

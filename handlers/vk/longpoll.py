@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.store import Store
+from bot.store import StorageFault, Store
 from bot.updates import NotSaved
 from bot.vk_client import VkClient
 
@@ -62,8 +62,13 @@ class BotsLongPoll:
 
     async def _remember(self, ts: int) -> None:
         self.ts = ts
-        async with self.store.tx() as tx:
-            await tx.set_cursor(CURSOR, str(self.group_id), ts)
+        try:
+            async with self.store.tx() as tx:
+                await tx.set_cursor(CURSOR, str(self.group_id), ts)
+        except StorageFault as e:
+            # Polling goes on from ``self.ts``; after a restart the events since the stored
+            # ts come again and those already handled are recognised by their claims.
+            log.warning("VK long poll: ts %s not stored (%s)", ts, e)
 
     async def start(self) -> None:
         """Get the server now, so that events from this moment on are not missed; a failure
