@@ -72,7 +72,8 @@ class App:
         self.bot: Bot = make_bot(config.telegram_token, config.telegram_api_base)
         self.service = Service(self.store, config, self.templates,
                                [TelegramChannel(self.templates)], config.policies, self.clock,
-                               publishers={groups.SOURCE: TelegramGroupPublisher(self.bot)})
+                               publishers={groups.SOURCE: TelegramGroupPublisher(
+                                   self.bot, self.store, self.clock)})
         self.outbox = OutboxSender(self.store, TelegramTransport(self.bot), self.clock,
                                    limits=self.limits,
                                    on_unreachable=self.service.tell_unreachable)

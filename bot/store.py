@@ -644,6 +644,19 @@ class Tx:
             " WHERE incident_id = ? AND round = ?",
             (status, error, result, ts(retry_at), incident_id, round_))
 
+    async def publication_parts(self, incident_id: int, round_: int) -> dict[int, str]:
+        """The parts of a publication that went out already: part number → result."""
+        rows = await self._all(
+            "SELECT part, result FROM publication_parts WHERE incident_id = ? AND round = ?",
+            (incident_id, round_))
+        return {r[0]: r[1] for r in rows}
+
+    async def add_publication_part(self, incident_id: int, round_: int, part: int,
+                                   result: str, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT OR REPLACE INTO publication_parts (incident_id, round, part, result, at)"
+            " VALUES (?, ?, ?, ?, ?)", (incident_id, round_, part, result, ts(now)))
+
     # --- audit -------------------------------------------------------------------------------
 
     async def add_audit(self, e: AuditEntry) -> None:
