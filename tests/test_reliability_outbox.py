@@ -16,6 +16,12 @@ import pytest
 from bot.app import App
 from bot.fakes.telegram import Call
 from tests.harness import COORDINATOR, Harness
+from tests.test_vk_chat import (
+    VASILIEV,
+    VkHarness,
+    vk,  # noqa: F401 - the fake VK server fixture
+)
+from tests.test_vk_chat import otklik as vk_otklik  # noqa: F401 - the VK fixture
 
 
 def helps(otklik: Harness) -> list[Call]:
@@ -167,3 +173,59 @@ async def test_a_crash_between_the_call_and_its_record_repeats_one_message_once(
     await otklik.say(COORDINATOR, "/help")
     assert len(helps(otklik)) == 3
     other.close()
+
+
+async def test_the_vk_sender_survives_a_write_lock_and_any_exception_of_vk(
+        vk_otklik: VkHarness) -> None:  # noqa: F811
+    otklik = vk_otklik
+    app = otklik.a
+    assert app.vk_outbox is not None
+    sender_of_vk = app.vk_outbox
+    await short_busy_timeout(app)
+    other = second_process(app)
+    transport: Any = sender_of_vk.transport
+    real_send = transport.send
+    failures = iter([RuntimeError("connection reset by a proxy")])
+
+    async def flaky_then_lock(method: str, payload: dict[str, Any]) -> Any:
+        for failure in failures:
+            raise failure  # once: something nobody expected
+        result = await real_send(method, payload)
+        if not other.in_transaction:
+            other.execute("BEGIN IMMEDIATE")
+        return result
+
+    transport.send = flaky_then_lock
+    task = asyncio.create_task(sender_of_vk.run())
+    try:
+        otklik.vk.push_message_new(VASILIEV, "/help")
+        await app.poll_vk_once()
+        for _ in range(300):
+            if otklik.vk.messages_to(VASILIEV):
+                break
+            assert not task.done(), task.exception()
+            otklik.clock.advance(seconds=10)
+            sender_of_vk.wake()
+            await asyncio.sleep(0.02)
+        for _ in range(10):
+            sender_of_vk.wake()
+            await asyncio.sleep(0.02)
+        assert not task.done()
+        other.execute("ROLLBACK")
+        transport.send = real_send
+        for _ in range(300):
+            async with app.store.read() as tx:
+                if (await tx.outbox_counts()).get("sent") == 1:
+                    break
+            assert not task.done(), task.exception()
+            sender_of_vk.wake()
+            await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        other.close()
+    assert len(otklik.vk.messages_to(VASILIEV)) == 1
+    assert len(otklik.vk.calls_to("messages.send")) == 1
+    async with app.store.read() as tx:
+        assert await tx.outbox_counts() == {"sent": 1}
