@@ -180,8 +180,8 @@ class UnitOfWork:
         try:
             yield Tx(conn)
         except BaseException as e:
-            if isinstance(e, sqlite3.Error):
-                self.fault = e
+            if isinstance(e, StorageFault):
+                self.fault = e  # even if the handler swallows it, the update is not stored
             if conn.in_transaction:
                 with suppress(sqlite3.Error):
                     await conn.execute(f"ROLLBACK TO {name}")
