@@ -172,6 +172,10 @@ class UnitOfWork:
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[Tx]:
+        if self.fault is not None:
+            # After a storage fault SQLite may have rolled the whole transaction back: no
+            # later change of this update may run on its own (in autocommit).
+            raise self.fault
         await self.begin()
         conn = self.store._conn
         self._savepoints += 1
