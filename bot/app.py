@@ -45,6 +45,7 @@ from bot.sources.vk_wall import VkWallSource
 from bot.store import Store
 from bot.telegram_api import TelegramTransport, make_bot
 from bot.templates import Templates
+from bot.updates import NotSaved
 from bot.vk_client import DEFAULT_RETRY, GROUP_RPS, USER_RPS, RetryPolicy, VkClient
 from bot.vk_transport import VkTransport, outbox_client
 from handlers.telegram import chat, groups
@@ -127,7 +128,8 @@ class App:
                                  config.telegram_proxy)
         self.service = Service(self.store, config, self.templates,
                                [TelegramChannel(self.templates)], config.policies, self.clock,
-                               publishers={groups.SOURCE: TelegramGroupPublisher(self.bot)})
+                               publishers={groups.SOURCE: TelegramGroupPublisher(
+                                   self.bot, self.store, self.clock)})
         self.outbox = OutboxSender(self.store, TelegramTransport(self.bot), self.clock,
                                    limits=self.limits,
                                    on_unreachable=self.service.tell_unreachable)
@@ -151,9 +153,13 @@ class App:
         """Fetch one batch of updates and handle them in order; the number handled."""
         updates = await self.bot.get_updates(offset=self._offset, timeout=long_poll,
                                              allowed_updates=["message", "callback_query"])
-        for update in updates:
+        for handled, update in enumerate(updates):
             try:
                 await self.dispatcher.feed_update(self.bot, update)
+            except NotSaved as e:
+                # Neither stored nor told: leave it unconfirmed, Telegram delivers it again.
+                log.warning("update %s left for redelivery: %s", update.update_id, e)
+                return handled
             except Exception:
                 log.exception("update %s failed", update.update_id)
             self._offset = update.update_id + 1

@@ -104,11 +104,13 @@ async def saved_parts(store: Store) -> dict[str, dict[str, Any]]:
 
 
 async def outbox_state(store: Store, now: datetime) -> dict[str, Any]:
-    """Pending messages that are due or were tried (not ones planned for later), the age
-    of the oldest, and when anything was last sent."""
+    """Pending messages that are due or were tried (not ones planned for later; a message
+    in the platform call counts too), the age of the oldest, and when anything was last
+    sent."""
     async with store.read() as tx:
         async with tx.conn.execute(
-                "SELECT count(*), min(created_at) FROM outbox WHERE status = 'pending' "
+                "SELECT count(*), min(created_at) FROM outbox"
+                " WHERE status IN ('pending', 'sending') "
                 "AND (next_attempt_at <= ? OR attempts > 0)", (ts(now),)) as cur:
             pending, oldest = await cur.fetchone()  # type: ignore[misc]
         async with tx.conn.execute("SELECT max(sent_at) FROM outbox WHERE status = 'sent'"

@@ -1,10 +1,11 @@
 """Delivery of the outbox: every message Otklik sends, within the platform's limits.
 
-A message is marked sent only after the platform accepted it. Rate limits (Telegram: about
-30 messages a second in all, one a second per chat, 20 a minute per group) are kept by
-:class:`RateLimiter`; a 429 puts the chat off for ``retry_after``; network errors and 5xx are
-retried with exponential backoff; a chat that can never be reached is recorded and the
-coordinators are told once.
+A message is marked "sending" before the platform call and "sent" only after the platform
+accepted it; no failure of one send stops the sender (see :class:`OutboxSender`). Rate
+limits (Telegram: about 30 messages a second in all, one a second per chat, 20 a minute per
+group) are kept by :class:`RateLimiter`; a 429 puts the chat off for ``retry_after``;
+network errors, 5xx and any other failure are retried with exponential backoff; a chat that
+can never be reached is recorded and the coordinators are told once.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bot.store import OutboxRow, Store
+from bot.store import OutboxRow, Store, Tx
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = 300.0
+MAX_BACKOFF = 300.0  # the longest wait before one message is tried again
+MAX_PAUSE = 60.0  # the longest pause of the sender after a fault of its own (storage)
 
 
 class Retry(Exception):
@@ -92,7 +94,22 @@ class RateLimiter:
             self._group_recent.setdefault(chat_id, deque()).append(now)
 
 
+Outcome = Callable[[Tx], Awaitable[object]]
+
+
 class OutboxSender:
+    """Delivers the outbox of one platform, forever: no failure of one send stops it.
+
+    A row is marked "sending" before the platform call and "sent" after it. Every failure of
+    one send — the platform's refusals, a proxy's HTML 502, a dropped connection, any
+    exception of the transport — is retried with backoff; a storage fault while recording an
+    outcome (the database locked by another process, the disk full) keeps the outcome in
+    memory and records it when storage is back, so a message the platform accepted is never
+    sent again by this process. Only a crash between the call and its record repeats a
+    message: at the next start the rows still "sending" are sent again — at most one
+    duplicate per chat per crash, since a chat has one message in flight at a time.
+    """
+
     def __init__(self, store: Store, transport: Transport, clock: Callable[[], datetime], *,
                  limits: RateLimits = RateLimits(),
                  on_unreachable: Callable[[str, int, str], Awaitable[None]] | None = None,
@@ -104,23 +121,60 @@ class OutboxSender:
         self.on_unreachable = on_unreachable
         self.batch = batch
         self._wake = asyncio.Event()
+        self._recovered = False
+        # Outcomes of sends that storage could not record yet, by outbox row id.
+        self._unrecorded: dict[int, Outcome] = {}
+        self._fault: str | None = None  # the sender's current fault, logged once
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
-        """Deliver forever: sleep until the next message is due or somebody wakes us."""
+        """Deliver forever: sleep until the next message is due or somebody wakes us. A
+        failure backs off (1 s, doubling up to a minute) and is logged once, with its reason,
+        until delivery works again."""
+        pause = 1.0
         while True:
             self._wake.clear()
-            delay = await self.send_due()
-            if delay is None:
-                delay = 30.0
+            try:
+                delay = await self.send_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - whatever it is, the sender goes on
+                self._fault_began(_reason(e), pause)
+                delay, pause = pause, min(pause * 2, MAX_PAUSE)
+            else:
+                pause = 1.0
+                self._fault_ended()
+                if delay is None:
+                    delay = 30.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.01))
 
+    def _fault_began(self, reason: str, pause: float) -> None:
+        if self._fault != reason:
+            log.warning("%s outbox: %s; retrying with backoff (from %.0f s)",
+                        self.transport.platform, reason, pause)
+            self._fault = reason
+
+    def _fault_ended(self) -> None:
+        if self._fault is not None:
+            log.warning("%s outbox: delivering again after: %s", self.transport.platform,
+                        self._fault)
+            self._fault = None
+
     async def send_due(self) -> float | None:
-        """Send what is due now; seconds until the next due message (None: nothing pending)."""
+        """Send what is due now; seconds until the next due message (None: nothing pending).
+        A storage fault is raised (``run`` backs off); nothing is lost by it."""
         platform = self.transport.platform
+        if not self._recovered:
+            async with self.store.tx() as tx:
+                again = await tx.recover_sending(platform)
+            if again:
+                log.warning("%s outbox: %d message(s) interrupted by a restart are sent again"
+                            " (each may arrive twice)", platform, again)
+            self._recovered = True
+        await self._record_unrecorded()
         while True:
             now = self.clock()
             async with self.store.read() as tx:
@@ -156,27 +210,68 @@ class OutboxSender:
 
     async def _deliver(self, row: OutboxRow) -> None:
         self.limiter.record(row.chat_id)
+        async with self.store.tx() as tx:
+            await tx.mark_sending(row.id)
+        outcome: Outcome
+        first: list[bool] = []  # set by the outcome of an unreachable chat
+        gone = ""
         try:
             result = await self.transport.send(row.method, row.payload)
-        except Retry as e:
-            after = e.after if e.after is not None else min(2.0 ** row.attempts, MAX_BACKOFF)
-            log.warning("outbox %s to %s: %s; retry in %.1fs", row.id, row.chat_id, e, after)
-            async with self.store.tx() as tx:
-                await tx.mark_retry(row.id, self.clock() + timedelta(seconds=after), str(e))
-            return
         except Unreachable as e:
             log.warning("outbox %s: chat %s unreachable: %s", row.id, row.chat_id, e)
-            async with self.store.tx() as tx:
-                await tx.mark_failed(row.id, str(e))
-                await tx.fail_chat(row.platform, row.chat_id, str(e))
-                first = await tx.mark_unreachable(row.platform, row.chat_id, str(e), self.clock())
-            if first and self.on_unreachable is not None:
-                await self.on_unreachable(row.platform, row.chat_id, str(e))
-            return
+            gone = str(e)
+
+            async def outcome(tx: Tx) -> None:
+                await tx.mark_failed(row.id, gone)
+                await tx.fail_chat(row.platform, row.chat_id, gone)
+                first.append(await tx.mark_unreachable(row.platform, row.chat_id, gone,
+                                                       self.clock()))
         except Rejected as e:
             log.error("outbox %s (%s) rejected: %s", row.id, row.method, e)
+            reason = str(e)
+
+            async def outcome(tx: Tx) -> None:
+                await tx.mark_failed(row.id, reason)
+        except Exception as e:  # noqa: BLE001 - Retry, and anything else: transient
+            reason = e.args[0] if isinstance(e, Retry) and e.args else _reason(e)
+            after = (e.after if isinstance(e, Retry) and e.after is not None
+                     else min(2.0 ** row.attempts, MAX_BACKOFF))
+            # Once per message: the first failure; later attempts only at debug level.
+            log.log(logging.WARNING if row.attempts == 0 else logging.DEBUG,
+                    "outbox %s to %s: %s; retrying (next in %.1fs)", row.id, row.chat_id,
+                    reason, after)
+            at = self.clock() + timedelta(seconds=after)
+
+            async def outcome(tx: Tx) -> None:
+                await tx.mark_retry(row.id, at, reason)
+        else:
+            sent_at = self.clock()
+            if row.attempts:
+                log.info("outbox %s to %s delivered after %d attempt(s)", row.id, row.chat_id,
+                         row.attempts + 1)
+
+            async def outcome(tx: Tx) -> None:
+                await tx.mark_sent(row.id, sent_at, result)
+        self._unrecorded[row.id] = outcome
+        await self._record_unrecorded()
+        if first and first[0] and self.on_unreachable is not None:
+            try:
+                await self.on_unreachable(row.platform, row.chat_id, gone)
+            except Exception as e:  # noqa: BLE001 - the chat is recorded; only the note is lost
+                log.warning("could not tell the coordinators about chat %s: %s", row.chat_id,
+                            _reason(e))
+
+    async def _record_unrecorded(self) -> None:
+        """Write the outcomes kept while storage failed, oldest first; a storage fault is
+        raised with the rest still kept (the rows stay "sending": not sent again)."""
+        for msg_id, outcome in list(self._unrecorded.items()):
             async with self.store.tx() as tx:
-                await tx.mark_failed(row.id, str(e))
-            return
-        async with self.store.tx() as tx:
-            await tx.mark_sent(row.id, self.clock(), result)
+                await outcome(tx)
+            del self._unrecorded[msg_id]
+
+
+def _reason(e: BaseException) -> str:
+    """One line for the log: the kind of failure and its message, cut short (an HTML error
+    page of a proxy would fill the screen)."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__

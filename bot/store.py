@@ -3,15 +3,22 @@
 One connection, one writer: every change runs inside :meth:`Store.tx`, a ``BEGIN IMMEDIATE``
 transaction serialised by a lock, so a transition, its audit row and its outgoing messages
 commit together or not at all.
+
+An incoming update (a Telegram update, a VK event) is handled in a :class:`UnitOfWork`: the
+first change its handler makes opens one transaction that also claims the update, every
+further change of the handler joins it (as a savepoint), and it commits when the handler is
+done — the update counts as processed exactly when all its effects are stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -48,6 +55,11 @@ def parse_ts(s: str | None) -> datetime | None:
     return datetime.fromisoformat(s) if s else None
 
 
+# How long a change waits for another process's write lock (a backup, a second copy of the
+# bot, an admin's sqlite3 shell) before it fails as a storage fault and is retried.
+BUSY_TIMEOUT = 5.0
+
+
 def _migrations() -> list[tuple[int, str]]:
     found = []
     for entry in resources.files("bot.migrations").iterdir():
@@ -74,20 +86,182 @@ class ChatState:
     data: dict[str, Any]
 
 
+log = logging.getLogger(__name__)
+
+# A storage fault: the database locked by another process beyond the busy timeout, the disk
+# full, an I/O error. Transient by nature: what failed is retried.
+StorageFault = sqlite3.OperationalError
+
+
+class AlreadyHandled(Exception):
+    """The update of this unit of work was claimed already (delivered twice)."""
+
+
+class UnitOfWork:
+    """All the changes one update makes, with the claim of the update, in one transaction.
+
+    Bound to the task that handles the update (tasks it starts, such as an album's delayed
+    follow-up, make their own transactions). Actions registered with :meth:`after_commit`
+    (answering a button press) run only once the changes are stored."""
+
+    def __init__(self, store: Store, platform: str, update_id: int, now: datetime) -> None:
+        self.store = store
+        self.platform, self.update_id, self.now = platform, update_id, now
+        self.task = asyncio.current_task()
+        self.begun = False
+        self.open = True
+        self.fault: BaseException | None = None  # a storage fault inside, even if swallowed
+        self._savepoints = 0
+        self._after: list[Callable[[], Awaitable[object]]] = []
+        self._changes: list[str] = []  # incident state changes, logged once committed
+
+    def owns(self, store: Store) -> bool:
+        return self.open and store is self.store and asyncio.current_task() is self.task
+
+    def after_commit(self, action: Callable[[], Awaitable[object]]) -> None:
+        self._after.append(action)
+
+    async def begin(self) -> None:
+        if self.begun:
+            return
+        conn = self.store._conn
+        await self.store._lock.acquire()
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                if not await Tx(conn).claim_update(self.platform, self.update_id, self.now):
+                    raise AlreadyHandled(f"{self.platform} update {self.update_id}")
+            except BaseException:
+                await _rollback(conn)
+                raise
+        except BaseException:
+            self.store._lock.release()
+            raise
+        self.begun = True
+
+    async def commit(self) -> None:
+        """Store the changes and the claim (the claim alone when nothing changed)."""
+        try:
+            if self.fault is not None:
+                raise self.fault
+            await self.begin()
+            await self.store._conn.execute("COMMIT")
+        except BaseException:
+            await self.rollback()
+            raise
+        finally:
+            self._close()
+        for line in self._changes:  # one line per committed state change
+            log.info("%s", line)
+
+    async def rollback(self) -> None:
+        if self.begun:
+            await _rollback(self.store._conn)
+        self._close()
+
+    def _close(self) -> None:
+        if self.begun:
+            self.begun = False
+            self.store._lock.release()
+        self.open = False
+
+    async def run_after_commit(self) -> None:
+        """The actions waiting for the commit; a failing one is logged (what it would have
+        said is stored already)."""
+        for action in self._after:
+            try:
+                await action()
+            except Exception as e:  # noqa: BLE001
+                log.warning("after %s update %s: %s: %s", self.platform, self.update_id,
+                            type(e).__name__, e)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[Tx]:
+        if self.fault is not None:
+            # After a storage fault SQLite may have rolled the whole transaction back: no
+            # later change of this update may run on its own (in autocommit).
+            raise self.fault
+        await self.begin()
+        conn = self.store._conn
+        self._savepoints += 1
+        name = f"change_{self._savepoints}"
+        await conn.execute(f"SAVEPOINT {name}")
+        tx = Tx(conn)
+        try:
+            yield tx
+        except BaseException as e:
+            if isinstance(e, StorageFault):
+                self.fault = e  # even if the handler swallows it, the update is not stored
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    await conn.execute(f"ROLLBACK TO {name}")
+                    await conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            await conn.execute(f"RELEASE {name}")
+            self._changes.extend(tx.changes)
+
+
+_unit: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar("unit_of_work",
+                                                                          default=None)
+
+
+def current_unit() -> UnitOfWork | None:
+    """The unit of work of the update this task is handling, if any."""
+    unit = _unit.get()
+    if unit is None or not unit.open or asyncio.current_task() is not unit.task:
+        return None
+    return unit
+
+
+async def after_commit(action: Callable[[], Awaitable[object]]) -> None:
+    """Run ``action`` once the changes of the update in hand are stored (at once outside an
+    update): what tells a person "done" must not run before it is done."""
+    unit = current_unit()
+    if unit is not None:
+        unit.after_commit(action)
+    else:
+        await action()
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            await conn.execute("ROLLBACK")
+
+
 class Store:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
 
+    @asynccontextmanager
+    async def unit_of_work(self, platform: str, update_id: int,
+                           now: datetime) -> AsyncIterator[UnitOfWork]:
+        """Handle one update: changes made inside commit together with its claim, when the
+        block ends without an exception; otherwise nothing of it is stored."""
+        unit = UnitOfWork(self, platform, update_id, now)
+        token = _unit.set(unit)
+        try:
+            yield unit
+        except BaseException:
+            _unit.reset(token)
+            await unit.rollback()
+            raise
+        _unit.reset(token)
+        await unit.commit()
+
     @classmethod
-    async def open(cls, path: str | Path) -> Store:
+    async def open(cls, path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) -> Store:
+        """Open (and migrate) the database; a write lock held by another process is waited
+        out for ``busy_timeout`` seconds before a change fails with "database is locked"."""
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn = await aiosqlite.connect(str(path), isolation_level=None, timeout=busy_timeout)
         try:
             conn.row_factory = aiosqlite.Row
             await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA busy_timeout=5000")
+            await conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             await conn.execute("PRAGMA foreign_keys=ON")
             await conn.execute("PRAGMA synchronous=NORMAL")
             store = cls(conn)
@@ -120,6 +294,11 @@ class Store:
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[Tx]:
+        unit = current_unit()
+        if unit is not None and unit.owns(self):
+            async with unit.savepoint() as tx:
+                yield tx
+            return
         async with self._lock:
             await self._conn.execute("BEGIN IMMEDIATE")
             tx = Tx(self._conn)
@@ -135,7 +314,12 @@ class Store:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
-        """Queries outside a transaction (each sees committed data)."""
+        """Queries outside a transaction (each sees committed data); inside an update whose
+        changes have begun, they see those changes."""
+        unit = current_unit()
+        if unit is not None and unit.owns(self) and unit.begun:
+            yield Tx(self._conn)
+            return
         async with self._lock:
             yield Tx(self._conn)
 
@@ -544,6 +728,19 @@ class Tx:
             " WHERE incident_id = ? AND round = ?",
             (status, error, result, ts(retry_at), incident_id, round_))
 
+    async def publication_parts(self, incident_id: int, round_: int) -> dict[int, str]:
+        """The parts of a publication that went out already: part number → result."""
+        rows = await self._all(
+            "SELECT part, result FROM publication_parts WHERE incident_id = ? AND round = ?",
+            (incident_id, round_))
+        return {r[0]: r[1] for r in rows}
+
+    async def add_publication_part(self, incident_id: int, round_: int, part: int,
+                                   result: str, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT OR REPLACE INTO publication_parts (incident_id, round, part, result, at)"
+            " VALUES (?, ?, ?, ?, ?)", (incident_id, round_, part, result, ts(now)))
+
     # --- audit -------------------------------------------------------------------------------
 
     async def add_audit(self, e: AuditEntry) -> None:
@@ -583,12 +780,12 @@ class Tx:
 
     async def due_messages(self, platform: str, now: datetime, limit: int) -> list[OutboxRow]:
         """Pending messages that are due, at most the oldest one per chat, so that each chat
-        receives its messages in order."""
+        receives its messages in order; a chat whose oldest message is being sent waits."""
         rows = await self._all(
             "SELECT o.* FROM outbox o JOIN ("
-            "  SELECT MIN(id) AS id FROM outbox WHERE status = 'pending' AND platform = ?"
-            "  GROUP BY chat_id) h ON h.id = o.id"
-            " WHERE o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
+            "  SELECT MIN(id) AS id FROM outbox WHERE status IN ('pending', 'sending')"
+            "  AND platform = ? GROUP BY chat_id) h ON h.id = o.id"
+            " WHERE o.status = 'pending' AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
             (platform, ts(now), limit))
         return [OutboxRow(r["id"], r["platform"], r["chat_id"], r["method"],
                           json.loads(r["payload"]), r["attempts"]) for r in rows]
@@ -599,6 +796,18 @@ class Tx:
             (platform,))
         return parse_ts(row[0]) if row and row[0] else None
 
+    async def mark_sending(self, msg_id: int) -> None:
+        """Recorded before the platform call: after a crash, a row still "sending" may have
+        gone out already (it is sent again: at most one duplicate per chat per crash)."""
+        await self.conn.execute("UPDATE outbox SET status = 'sending' WHERE id = ?", (msg_id,))
+
+    async def recover_sending(self, platform: str) -> int:
+        """At start: messages whose sending a crash interrupted are pending again."""
+        async with self.conn.execute(
+            "UPDATE outbox SET status = 'pending' WHERE status = 'sending' AND platform = ?",
+            (platform,)) as cur:
+            return cur.rowcount
+
     async def mark_sent(self, msg_id: int, now: datetime, result: Any) -> None:
         await self.conn.execute(
             "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
@@ -607,8 +816,8 @@ class Tx:
 
     async def mark_retry(self, msg_id: int, at: datetime, error: str) -> None:
         await self.conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
-            " WHERE id = ?", (ts(at), error, msg_id))
+            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, next_attempt_at = ?,"
+            " last_error = ? WHERE id = ?", (ts(at), error, msg_id))
 
     async def mark_failed(self, msg_id: int, error: str) -> None:
         await self.conn.execute(

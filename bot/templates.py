@@ -241,3 +241,38 @@ def fit_units(s: str, room: int) -> str:
         units += u
         taken += 1
     return s[:taken]
+
+
+# Where a long plain text may be cut, best first: between paragraphs, between lines, after a
+# sentence, between words.
+_BREAKS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"[.!?…]+[»\"')\]]*\s+"),
+           re.compile(r"\s+"))
+
+
+def split_plain(text: str, limit: int, *, first_limit: int | None = None) -> list[str]:
+    """A plain text in parts of at most ``limit`` UTF-16 code units (``first_limit`` for the
+    first part: a caption holds 1,024, a message 4,096), cut between paragraphs, else between
+    lines, else after a sentence, else between words; a single word longer than a part is
+    cut where it must. Nothing is lost but the whitespace at the cuts; never refused."""
+    parts: list[str] = []
+    rest = text.strip()
+    room = first_limit or limit
+    while rest and utf16_units(rest) > room:
+        head = fit_units(rest, room)
+        cut = 0
+        for pattern in _BREAKS:
+            # the last boundary in the part, unless it would leave the part nearly empty
+            ends = [m.end() for m in pattern.finditer(head) if m.start() >= len(head) // 4]
+            if ends:
+                cut = ends[-1]
+                break
+        if cut == 0:
+            cut = len(head) or 1
+        part = rest[:cut].rstrip()
+        if part:
+            parts.append(part)
+        rest = rest[cut:].lstrip()
+        room = limit
+    if rest:
+        parts.append(rest)
+    return parts

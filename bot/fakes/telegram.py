@@ -13,7 +13,9 @@ It mimics getUpdates long polling, sending/editing/deleting messages, albums, fi
 getFile, download), callback queries and the validation errors of the real API: required
 parameters (``telegram_methods.json``), HTML parse errors, length limits counted in UTF-16
 code units of the visible text, inline keyboard limits. Every call is recorded in ``calls``;
-``fail_next``/``block_user`` inject failures; ``transcript`` renders the conversation.
+``fail_next``/``block_user`` inject failures (``fail_next(..., html=True)``: a reverse proxy's
+HTML error page instead of JSON); ``latency`` delays every answer, half before the method
+takes effect and half after; ``transcript`` renders the conversation.
 
 Deliberate deviation: with ``strict_html=True`` (the default) an ``&`` that does not start a
 supported entity (``&lt; &gt; &amp; &quot; &apos; &#NN; &#xHH;``) is rejected. Telegram shows
@@ -90,6 +92,15 @@ class ApiError(Exception):
         if self.retry_after is not None:
             body["parameters"] = {"retry_after": self.retry_after}
         return body
+
+
+class ProxyError(ApiError):
+    """A reverse proxy in front of the Bot API failing: an HTML page, not JSON."""
+
+    def page(self) -> str:
+        return (f"<html><head><title>{self.code} {self.description}</title></head><body>"
+                f"<center><h1>{self.code} {self.description}</h1></center><hr>"
+                "<center>nginx</center></body></html>")
 
 
 def bad_request(description: str) -> ApiError:
@@ -289,8 +300,9 @@ class FakeTelegramServer:
     positive id is a private chat and any negative one a group."""
 
     def __init__(self, token: str | None = None, *, known_chats: set[int] | None = None,
-                 strict_html: bool = True) -> None:
+                 strict_html: bool = True, latency: float = 0.0) -> None:
         self.token = token
+        self.latency = latency  # seconds per request (not counting getUpdates' long wait)
         self.known_chats = set(known_chats) if known_chats is not None else None
         self.strict_html = strict_html
         self.calls: list[Call] = []
@@ -312,6 +324,7 @@ class FakeTelegramServer:
         self._users: dict[int, FakeUser] = {}
         self._open_callbacks: set[str] = set()
         self._faults: list[_Fault] = []
+        self._hooks: list[tuple[str, Callable[[], object]]] = []
         self._blocked: set[int] = set()
         self.left_chats: set[int] = set()  # groups the bot left (leaveChat)
         # setMyCommands as Telegram keeps them: (scope type, chat_id, user_id, language) →
@@ -455,12 +468,18 @@ class FakeTelegramServer:
 
     def fail_next(self, method: str, *, error_code: int, description: str,
                   retry_after: int | None = None, times: int = 1,
-                  chat_id: int | None = None) -> None:
-        """The next ``times`` calls of ``method`` (to ``chat_id`` if given) fail, undelivered."""
+                  chat_id: int | None = None, html: bool = False) -> None:
+        """The next ``times`` calls of ``method`` (to ``chat_id`` if given) fail, undelivered.
+        ``html``: answered by a "reverse proxy" with an HTML page (``description`` its title)."""
         if error_code == 429 and retry_after is None:
             retry_after = 1
-        error = ApiError(error_code, description, retry_after)
+        error = (ProxyError if html else ApiError)(error_code, description, retry_after)
         self._faults.append(_Fault(method.lower(), error, times, chat_id))
+
+    def on_next(self, method: str, action: Callable[[], object]) -> None:
+        """Run ``action`` when the next call of ``method`` arrives, before it is answered
+        (something else happens at that very moment: another process locks the database)."""
+        self._hooks.append((method.lower(), action))
 
     def block_user(self, chat_id: int) -> None:
         self._blocked.add(chat_id)
@@ -516,6 +535,11 @@ class FakeTelegramServer:
         self._counter += 1
         call = Call(seq=self._counter, method=method, params={}, files={})
         self.calls.append(call)
+        if self.latency:
+            await asyncio.sleep(self.latency / 2)
+        for hook in [h for h in self._hooks if h[0] == method.lower()][:1]:
+            self._hooks.remove(hook)
+            hook[1]()
         error: ApiError | None = None
         try:
             try:
@@ -541,6 +565,10 @@ class FakeTelegramServer:
             call.error_code, call.description = error.code, error.description
         if method in SENDING or (call.ok and method.startswith("edit")):
             self._timeline.append(call)
+        if self.latency:
+            await asyncio.sleep(self.latency / 2)
+        if isinstance(error, ProxyError):
+            return web.Response(text=error.page(), status=error.code, content_type="text/html")
         if error is not None:
             return web.json_response(error.payload(), status=error.code)
         return web.json_response({"ok": True, "result": call.result})

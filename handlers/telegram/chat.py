@@ -13,7 +13,7 @@ from aiogram import Bot, F
 from aiogram.types import CallbackQuery, Message
 
 from bot.service import Service
-from bot.store import ChatState
+from bot.store import ChatState, after_commit
 from handlers import flows
 from handlers.invites import invite_links
 from handlers.telegram.albums import Albums
@@ -44,12 +44,13 @@ async def button(query: CallbackQuery, callback_data: Act, service: Service,
     turn = turn_for(service, query.from_user.id, person, chat_state, bot_username)
     await flows.press(turn, callback_data.a, callback_data.n,
                       None if callback_data.v < 0 else callback_data.v, callback_data.x)
-    await query.answer(turn.toast.strip() or None, show_alert=turn.alert)
+    await after_commit(lambda: query.answer(turn.toast.strip() or None, show_alert=turn.alert))
 
 
 @router.callback_query()
 async def unknown_button(query: CallbackQuery, service: Service) -> None:
-    await query.answer(service.templates.refusal("unknown_action"), show_alert=True)
+    await after_commit(lambda: query.answer(service.templates.refusal("unknown_action"),
+                                            show_alert=True))
 
 
 @router.message(F.forward_origin)

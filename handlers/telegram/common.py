@@ -2,8 +2,11 @@
 
 ``Context`` is the outer middleware of every update: it drops redeliveries (by update id),
 looks up the bound person, refuses strangers politely (with an audit row), and passes the
-person and their chat mode to the handlers. An update is marked processed only after its
-handler finished, so an update whose handling crashed is not silently lost.
+person and their chat mode to the handlers. The claim of the update and everything its
+handler changes commit in one transaction (:func:`bot.updates.apply_once`), and presses are
+answered after that commit; a storage fault is retried with backoff, and when storage keeps
+failing the person is told «Не удалось сохранить — повторите через минуту». If even that
+cannot be said, :class:`~bot.updates.NotSaved` keeps the update unconfirmed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
 from bot.service import Service
+from bot.store import after_commit
+from bot.updates import NOT_SAVED, NotSaved, apply_once
 
 log = logging.getLogger(__name__)
 PLATFORM = "telegram"
@@ -28,15 +33,27 @@ class Context(BaseMiddleware):
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
-        store = self.service.store
-        async with store.read() as tx:
-            if await tx.seen_update(PLATFORM, event.update_id):
-                log.info("update %s delivered again: ignored", event.update_id)
-                return None
-        result = await self._handle(handler, event, data)
-        async with store.tx() as tx:
-            await tx.claim_update(PLATFORM, event.update_id, self.service.clock())
-        return result
+        applied = await apply_once(self.service.store, PLATFORM, event.update_id,
+                                   self.service.clock,
+                                   lambda: self._handle(handler, event, data))
+        if applied.status == NOT_SAVED:
+            await self._tell_not_saved(event)
+        return applied.result
+
+    async def _tell_not_saved(self, event: Update) -> None:
+        """Storage keeps failing: say so directly (the outbox is in the same storage)."""
+        text = self.service.templates.phrase(NOT_SAVED)
+        try:
+            if event.callback_query is not None:
+                await event.callback_query.answer(text, show_alert=True)
+            elif event.message is not None and event.message.chat.type == "private":
+                await event.message.answer(text, parse_mode=None)
+            else:  # a resident's message in a group: nobody to tell; Telegram sends it again
+                raise NotSaved(f"update {event.update_id}: storage keeps failing")
+        except NotSaved:
+            raise
+        except Exception as e:
+            raise NotSaved(f"update {event.update_id}: {e}") from e
 
     async def _handle(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                       event: Update, data: dict[str, Any]) -> Any:
@@ -52,16 +69,16 @@ class Context(BaseMiddleware):
         person = await self.service.person_for_chat(PLATFORM, user.id)
         if person is None and not _is_start(event):
             await self.service.refuse_stranger(PLATFORM, user.id, _describe(event))
-            if event.callback_query is not None:
-                await event.callback_query.answer(
-                    self.service.templates.phrase("not_registered"), show_alert=True)
+            if (query := event.callback_query) is not None:
+                text = self.service.templates.phrase("not_registered")
+                await after_commit(lambda: query.answer(text, show_alert=True))
             return None
         if person is not None and not person.active and not _is_start(event):
             # Gone from the config: refused at the door, with an audit row.
             await self.service.refuse_inactive(person, PLATFORM, user.id, _describe(event))
-            if event.callback_query is not None:
-                await event.callback_query.answer(
-                    self.service.templates.phrase("access_closed"), show_alert=True)
+            if (query := event.callback_query) is not None:
+                text = self.service.templates.phrase("access_closed")
+                await after_commit(lambda: query.answer(text, show_alert=True))
             return None
         data["person"] = person
         state = None

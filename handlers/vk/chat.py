@@ -6,9 +6,11 @@ through ``messages.sendMessageEventAnswer``; photos and PDF/DOCX documents of a 
 downloaded and kept on disk; invitations arriving as the ``ref`` of a ``vk.me`` link (or as
 ``/start TOKEN`` typed in the chat).
 
-Each event is handled once: a message by its id, a button press by its ``event_id``, marked
-processed after its handling committed (the store's processed updates, in the ``vk:message``
-and ``vk:event`` namespaces). An event delivered again is ignored; a stranger is told
+Each event is handled once: a message by its id, a button press by its ``event_id``, claimed
+in the same transaction as its effects (the store's processed updates, in the ``vk:message``
+and ``vk:event`` namespaces; :func:`bot.updates.apply_once`), the press answered after that
+commit. A storage fault is retried with backoff, then the person is told «Не удалось
+сохранить — повторите через минуту». An event delivered again is ignored; a stranger is told
 politely that they are not registered, and nothing else happens.
 """
 
@@ -25,6 +27,8 @@ from typing import Any
 import aiohttp
 
 from bot.service import Service
+from bot.store import after_commit
+from bot.updates import NOT_SAVED, NotSaved, apply_once
 from bot.vk_client import VkClient, VkError
 from handlers import flows
 from handlers.vk.render import Press, plain_text, snackbar_text
@@ -82,14 +86,32 @@ class VkChat:
         if not isinstance(key, int | str) or key in ("", 0):
             log.warning("VK %s without an id: ignored", kind)
             return
-        store = self.service.store
-        async with store.read() as tx:
-            if await tx.seen_update(namespace, update_key(key)):
-                log.info("VK %s %s delivered again: ignored", kind, key)
-                return
-        await handler(obj)
-        async with store.tx() as tx:
-            await tx.claim_update(namespace, update_key(key), self.service.clock())
+        applied = await apply_once(self.service.store, namespace, update_key(key),
+                                   self.service.clock, lambda: handler(obj))
+        if applied.status == NOT_SAVED:
+            await self._tell_not_saved(kind, obj)
+
+    async def _tell_not_saved(self, kind: str, obj: dict[str, Any]) -> None:
+        """Storage keeps failing: say so directly, not through the outbox (it is in the same
+        storage); when even that fails the event is left for VK to deliver again."""
+        text = self.service.templates.phrase(NOT_SAVED)
+        user_id = int(obj.get("user_id") or obj.get("from_id") or 0)
+        peer_id = int(obj.get("peer_id") or 0)
+        if user_id <= 0 or peer_id != user_id:
+            return  # not a private chat: nothing of it is handled anyway
+        try:
+            if kind == "message_event":
+                await self.client.call("messages.sendMessageEventAnswer",
+                                       event_id=obj.get("event_id"), user_id=user_id,
+                                       peer_id=peer_id, event_data={
+                                           "type": "show_snackbar",
+                                           "text": snackbar_text(text, SNACKBAR_LIMIT)})
+            else:
+                once = update_key(f"not_saved:{obj.get('id')}") % 2**31
+                await self.client.call("messages.send", peer_id=peer_id,
+                                       message=plain_text(text), random_id=once)
+        except Exception as e:
+            raise NotSaved(f"VK {kind}: {e}") from e
 
     def _turn(self, user_id: int, person: Person | None, state: Any) -> flows.Turn:
         return flows.Turn(self.service, PLATFORM, user_id, person, state,
@@ -113,19 +135,21 @@ class VkChat:
         if person is None:
             await self.service.refuse_stranger(PLATFORM, user_id,
                                                f"button {json.dumps(obj.get('payload'))}")
-            await self._answer(obj, "")
+            await after_commit(lambda: self._answer(obj, ""))
             return
         if not person.active:  # gone from the config
             await self.service.refuse_inactive(person, PLATFORM, user_id, "button")
-            await self._answer(obj, self.service.templates.phrase("access_closed"))
+            closed = self.service.templates.phrase("access_closed")
+            await after_commit(lambda: self._answer(obj, closed))
             return
         press = Press.unpack(obj.get("payload"))
         if press is None:
-            await self._answer(obj, self.service.templates.refusal("unknown_action"))
+            refusal = self.service.templates.refusal("unknown_action")
+            await after_commit(lambda: self._answer(obj, refusal))
             return
         turn = self._turn(user_id, person, state)
         await flows.press(turn, press.a, press.n, press.v, press.x)
-        await self._answer(obj, turn.toast)
+        await after_commit(lambda: self._answer(obj, turn.toast))
         if turn.alert and len(plain_text(turn.toast).strip()) > SNACKBAR_LIMIT:
             await turn.say(turn.toast)  # a refusal too long for a snackbar: in full, too
 

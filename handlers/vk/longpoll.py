@@ -22,7 +22,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.store import Store
+from bot.store import StorageFault, Store
+from bot.updates import NotSaved
 from bot.vk_client import VkClient
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,13 @@ class BotsLongPoll:
 
     async def _remember(self, ts: int) -> None:
         self.ts = ts
-        async with self.store.tx() as tx:
-            await tx.set_cursor(CURSOR, str(self.group_id), ts)
+        try:
+            async with self.store.tx() as tx:
+                await tx.set_cursor(CURSOR, str(self.group_id), ts)
+        except StorageFault as e:
+            # Polling goes on from ``self.ts``; after a restart the events since the stored
+            # ts come again and those already handled are recognised by their claims.
+            log.warning("VK long poll: ts %s not stored (%s)", ts, e)
 
     async def start(self) -> None:
         """Get the server now, so that events from this moment on are not missed; a failure
@@ -107,6 +113,11 @@ class BotsLongPoll:
         for event in updates:
             try:
                 await self.handle(event)
+            except NotSaved:
+                # Neither stored nor told: ts stays before it, so VK delivers it again (the
+                # events of the batch that were handled are recognised and skipped).
+                self.server = None
+                raise
             except Exception:
                 log.exception("VK event %s (%s) failed", event.get("event_id"),
                               event.get("type"))

@@ -1,0 +1,80 @@
+"""An incoming update (a Telegram update, a VK event) is confirmed only after its effects are
+stored.
+
+:func:`apply_once` runs the handler of one update in a :class:`~bot.store.UnitOfWork`: the
+claim of the update and everything the handler changes commit in one transaction, and the
+press is answered only after that. A redelivered update (claimed already) is skipped. A
+storage fault (the database locked by another process, the disk full) rolls everything back
+and the update is handled again after a pause (0.5, 1, 2, 4 s); when storage is still failing
+the front end tells the person «Не удалось сохранить — повторите через минуту», so nothing
+the person did is dropped without a word. The front end confirms the update to the platform
+only when it was stored, was a repeat, or the person was told; :class:`NotSaved` says none of
+these happened, and the update must stay unconfirmed so that the platform delivers it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.store import AlreadyHandled, StorageFault, Store
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+NOT_SAVED = "not_saved"  # the phrase of templates/texts.toml
+
+
+async def pause(seconds: float) -> None:
+    """The wait between two attempts (a seam for tests: what happens meanwhile)."""
+    await asyncio.sleep(seconds)
+
+
+class NotSaved(Exception):
+    """An update could not be stored and the person could not be told: do not confirm it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    status: str  # "done" | "duplicate" | "not_saved"
+    result: Any = None
+    reason: str = ""
+
+
+async def apply_once(store: Store, platform: str, update_id: int,
+                     clock: Callable[[], datetime], handle: Callable[[], Awaitable[Any]], *,
+                     delays: Sequence[float] | None = None) -> Applied:
+    """Handle one update once, its claim and effects in one transaction; retried on storage
+    faults after ``delays`` (default :data:`RETRY_DELAYS`). Other exceptions (bugs) are
+    raised with nothing stored."""
+    delays = RETRY_DELAYS if delays is None else delays
+    for attempt in range(len(delays) + 1):
+        try:
+            async with store.read() as tx:
+                if await tx.seen_update(platform, update_id):
+                    log.info("%s update %s delivered again: ignored", platform, update_id)
+                    return Applied("duplicate")
+            async with store.unit_of_work(platform, update_id, clock()) as unit:
+                result = await handle()
+        except AlreadyHandled:
+            return Applied("duplicate")
+        except StorageFault as e:
+            reason = f"{type(e).__name__}: {e}"
+            if attempt == len(delays):
+                log.error("%s update %s not saved after %d attempts (%s): the person is told "
+                          "to repeat", platform, update_id, attempt + 1, reason)
+                return Applied(NOT_SAVED, reason=reason)
+            if attempt == 0:
+                log.warning("%s update %s not saved (%s); retrying with backoff", platform,
+                            update_id, reason)
+            await pause(delays[attempt])
+            continue
+        if attempt:
+            log.warning("%s update %s saved on attempt %d", platform, update_id, attempt + 1)
+        await unit.run_after_commit()
+        return Applied("done", result)
+    raise AssertionError("unreachable")
