@@ -11,6 +11,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from bot import detection_cli
 from bot.config import ConfigError, load_config
 
 
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--to", dest="last", required=True,
                         help="last day (included), YYYY-MM-DD or DD.MM.YYYY")
     report.add_argument("--out", required=True, help="folder for the files")
+    detection_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.command != "run" else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                 return print_deadlines(args.config, args.policy, args.priority, args.at)
             case "report":
                 return asyncio.run(write_report(args.config, args.first, args.last, args.out))
+            case "learn" | "detection-eval":
+                return detection_cli.run(args)
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,163 @@
+"""The learned half of detection: a text classifier trained on the coordinators' labels.
+
+Every category a coordinator picks, confirms or corrects, and every *Не обращение*, is kept
+in ``detection_labels`` (``otklik learn`` imports a district's history there too). From them
+a scikit-learn model is trained — TF-IDF over the lemmas :mod:`workflows.detection` computes
+(words and pairs of words) and a linear classifier (logistic regression) — and handed to
+:class:`workflows.triage.Triage`, which prefers its category when it is confident. The
+scheduler retrains it when new labels have come (``[detection] retrain_every``).
+
+scikit-learn is imported only when a model is trained, so a deployment without labels does
+not pay its memory at start-up. The model lives in memory only; it is rebuilt from the
+labels at start (50,000 labels take well under a minute), so nothing but the labels is
+stored and no pickled object is ever loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot import dictionaries
+from bot.store import Store, Tx, ts
+from workflows.detection import Detector, Lemmatize
+from workflows.triage import NOT_A_COMPLAINT, Triage
+
+if TYPE_CHECKING:
+    from bot.config import Config
+
+__all__ = ["Learner", "Model", "add_label", "build_triage", "train"]
+
+log = logging.getLogger(__name__)
+
+# Fewer labels than this, or a single class, train no model: the keywords decide alone.
+MIN_LABELS = 10
+
+
+@dataclass
+class Model:
+    """A trained classifier: lemma text → labels with probabilities, the best first."""
+
+    pipeline: Any
+    classes: tuple[str, ...]
+    examples: int
+
+    def predict(self, lemma_text: str) -> list[tuple[str, float]]:
+        return self.predict_many([lemma_text])[0]
+
+    def predict_many(self, lemma_texts: Sequence[str]) -> list[list[tuple[str, float]]]:
+        probabilities = self.pipeline.predict_proba(list(lemma_texts))
+        out = []
+        for row in probabilities:
+            order = row.argsort()[::-1][:5]
+            out.append([(self.classes[i], float(row[i])) for i in order])
+        return out
+
+
+def train(lemma_texts: Sequence[str], labels: Sequence[str]) -> Model | None:
+    """A model of ``labels`` (category keys, or ``NOT_A_COMPLAINT``) from the texts' lemmas;
+    None with fewer than ``MIN_LABELS`` examples or a single class."""
+    if len(lemma_texts) < MIN_LABELS or len(set(labels)) < 2:
+        return None
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    pipeline = make_pipeline(
+        TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=1, max_df=0.9,
+                        sublinear_tf=True, max_features=200_000, dtype=_float32()),
+        LogisticRegression(C=20.0, max_iter=300),
+    )
+    pipeline.fit(list(lemma_texts), list(labels))
+    classes = tuple(str(c) for c in pipeline.classes_)
+    return Model(pipeline, classes, len(lemma_texts))
+
+
+def _float32() -> Any:
+    import numpy
+
+    return numpy.float32
+
+
+# --- labels in the database -------------------------------------------------------------------
+
+async def add_label(tx: Tx, text: str, category: str, *, origin: str = "coordinator",
+                    person_id: int | None = None, at: datetime) -> None:
+    """Keep one labelled example (``category``: a key, or ``NOT_A_COMPLAINT``)."""
+    if not text.strip():
+        return
+    await tx.conn.execute(
+        "INSERT INTO detection_labels (text, category, origin, person_id, at)"
+        " VALUES (?, ?, ?, ?, ?)", (text, category, origin, person_id, ts(at)))
+
+
+async def labels_after(tx: Tx, after: int) -> list[tuple[int, str, str]]:
+    """``(id, text, category)`` of the labels newer than id ``after``, oldest first."""
+    async with tx.conn.execute(
+            "SELECT id, text, category FROM detection_labels WHERE id > ? ORDER BY id",
+            (after,)) as cur:
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in await cur.fetchall()]
+
+
+# --- wiring -----------------------------------------------------------------------------------
+
+def build_detector(config: Config, lemmatize: Lemmatize | None = None) -> Detector:
+    """The keyword detector of a config: its categories' keywords, or the dictionary's."""
+    if lemmatize is None:
+        from bot.morphology import make_lemmatizer
+
+        lemmatize = make_lemmatizer()
+    detection = config.settings.detection
+    return Detector.from_config(dictionaries.rules(config), lemmatize,
+                                min_length=detection.min_length,
+                                stop_words=detection.stop_words)
+
+
+def build_triage(config: Config, lemmatize: Lemmatize | None = None) -> Triage:
+    detector = build_detector(config, lemmatize)
+    return Triage(detector, list(config.categories),
+                  threshold=config.settings.detection.threshold)
+
+
+class Learner:
+    """Keeps the triage's model up to date with the labels in the database."""
+
+    def __init__(self, store: Store, triage: Triage) -> None:
+        self.store = store
+        self.triage = triage
+        self.model: Model | None = None
+        self.last_seconds = 0.0
+        # Every label seen so far, as (lemma text, label): only new ones are lemmatized.
+        self._examples: list[tuple[str, str]] = []
+        self._last_id = 0
+        self._lock = asyncio.Lock()
+
+    async def retrain(self, *, force: bool = False) -> bool:
+        """Train again when labels were added since the last training; True if it did."""
+        async with self._lock:
+            async with self.store.read() as tx:
+                new = await labels_after(tx, self._last_id)
+            if not new and not force:
+                return False
+            known = set(self.triage.categories) | {NOT_A_COMPLAINT}
+            lemmatize = self.triage.lemma_text
+            fresh = [(text, label) for _, text, label in new if label in known]
+            if new:
+                self._last_id = new[-1][0]
+            started = time.perf_counter()
+            self._examples += await asyncio.to_thread(
+                lambda: [(lemmatize(text), label) for text, label in fresh])
+            texts = [t for t, _ in self._examples]
+            labels = [label for _, label in self._examples]
+            model = await asyncio.to_thread(train, texts, labels)
+            self.last_seconds = time.perf_counter() - started
+            self.model = model
+            self.triage.predict = model.predict if model is not None else None
+            log.info("detection model: %s examples, %s classes, trained in %.1f s",
+                     len(texts), len(model.classes) if model else 0, self.last_seconds)
+            return True
