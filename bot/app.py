@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from aiogram import Bot, Dispatcher
 from aiohttp import web
 
+from bot import possible
 from bot.config import Config
+from bot.learning import Learner, build_triage
 from bot.morphology import make_lemmatizer
 from bot.outbox import OutboxSender, RateLimits
 from bot.publishers.telegram_group import TelegramGroupPublisher
@@ -37,6 +39,7 @@ from handlers.telegram.render import TelegramChannel
 from handlers.vk.front import VkFrontEnd
 from handlers.vk.render import VkChannel
 from workflows.detection import Detector
+from workflows.triage import Triage
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +81,11 @@ class App:
         self.service.wake_outbox = self.outbox.wake
         await self.service.seed_people()
         me = await self.bot.get_me()
-        detection = config.settings.detection
-        detector = Detector.from_config(
-            ((c.key, c.keywords, c.stop_words) for c in config.settings.categories),
-            make_lemmatizer(), min_length=detection.min_length, stop_words=detection.stop_words)
+        # Keywords (the config's, or the bundled dictionary's) plus the model learned from
+        # the coordinators' labels, retrained by the scheduler (bot.learning).
+        detector = build_triage(config, make_lemmatizer())
+        self.service.triage = detector
+        self.learner = Learner(self.store, detector)
         self.dispatcher = Dispatcher(service=self.service, albums=self.albums,
                                      bot_username=me.username or "", detector=detector)
         self.dispatcher.update.outer_middleware(Context(self.service))
@@ -113,7 +117,7 @@ class App:
         """Poll Telegram, deliver the outbox and sweep the SLA timers until cancelled."""
         sender = asyncio.create_task(self.outbox.run(), name="outbox")
         scheduler = start_scheduler(self.service, every_seconds=sweep_every,
-                                    pollers=self._pollers())
+                                    pollers=[*self._pollers(), *self._detection_jobs()])
         intake = await self.start_http_intake()
         vk_tasks = self._vk_chat_tasks()
         try:
@@ -149,7 +153,7 @@ class App:
 
     # --- VK: the watched communities and the answers published there ---------------------
 
-    def _start_vk_sources(self, detector: Detector) -> None:
+    def _start_vk_sources(self, detector: Detector | Triage) -> None:
         """Watch the walls of ``vk.communities`` (service token) and publish answers to VK
         incidents as comments of the community (community token; photos with the user token
         of a community admin). Each half is on when its token is there."""
@@ -178,6 +182,16 @@ class App:
             return []
         every = vk_wall.poll_seconds(self.config.settings.vk.poll_every)
         return [("vk_wall", every, self.vk_wall.poll_once)]
+
+    def _detection_jobs(self) -> list[Poller]:
+        every = vk_wall.poll_seconds(self.config.settings.detection.retrain_every)
+        return [("detection", every, self.detection_tick)]
+
+    async def detection_tick(self) -> None:
+        """Retrain the detection model on new labels; send the digest of waiting possible
+        complaints."""
+        await self.learner.retrain()
+        await possible.digest(self.service)
 
     # --- VK: the community chat, where executors and coordinators work too ----------------
 

@@ -162,12 +162,13 @@ def evaluate(config: Config, rows: Sequence[Row], *, learn: bool, retrain_every:
         verdict = triage.classify(row.text)
         predicted.append(verdict.category)
         if learn:
-            label = verdict.category if verdict.category in row.truth else row.truth[0]
+            said = verdict.category or NOT_A_COMPLAINT
+            label = said if said in row.truth else row.truth[0]
             examples.append((triage.lemma_text(row.text), label))
     seconds = time.perf_counter() - started
     report(config, rows, predicted)
     if learn and len(rows) > WARM_UP:
-        right = sum(p in r.truth for r, p in zip(rows[WARM_UP:], predicted[WARM_UP:],
+        right = sum(_right(r, p) for r, p in zip(rows[WARM_UP:], predicted[WARM_UP:],
                                                  strict=True))
         print(f"after the first {WARM_UP:,} rows: accuracy={right / (len(rows) - WARM_UP):.2f} "
               f"n={len(rows) - WARM_UP}")
@@ -175,9 +176,15 @@ def evaluate(config: Config, rows: Sequence[Row], *, learn: bool, retrain_every:
           + (f", retrained every {retrain_every} rows" if learn else ""))
     n = len(rows)
     found = sum(p is not None for p in predicted)
-    right = sum(p in r.truth for r, p in zip(rows, predicted, strict=True))
+    right = sum(_right(r, p) for r, p in zip(rows, predicted, strict=True))
     print(f"recall={found / n:.2f} accuracy={right / n:.2f} n={n}")
     return 0
+
+
+def _right(row: Row, predicted: str | None) -> bool:
+    """The prediction is one of the row's categories; nothing found is right for a row
+    marked as no complaint."""
+    return (predicted or NOT_A_COMPLAINT) in row.truth
 
 
 def report(config: Config, rows: Sequence[Row], predicted: Sequence[str | None]) -> None:
@@ -186,7 +193,8 @@ def report(config: Config, rows: Sequence[Row], predicted: Sequence[str | None])
     names[NOT_A_COMPLAINT] = "не обращение"
     truth_n, pred_n, hit_n = Counter[str](), Counter[str](), Counter[str]()
     confusions = Counter[tuple[str, str]]()
-    for row, p in zip(rows, predicted, strict=True):
+    for row, found in zip(rows, predicted, strict=True):
+        p = found or (NOT_A_COMPLAINT if NOT_A_COMPLAINT in row.truth else None)
         true = p if p in row.truth else row.truth[0]
         truth_n[true] += 1
         if p is not None:

@@ -3,7 +3,8 @@
 Every category a coordinator picks, confirms or corrects, and every *Не обращение*, is kept
 in ``detection_labels`` (``otklik learn`` imports a district's history there too). From them
 a scikit-learn model is trained — TF-IDF over the lemmas :mod:`workflows.detection` computes
-(words and pairs of words) and a linear classifier (logistic regression) — and handed to
+(words and pairs of words) and a linear classifier (logistic regression fitted by SGD) —
+and handed to
 :class:`workflows.triage.Triage`, which prefers its category when it is confident. The
 scheduler retrains it when new labels have come (``[detection] retrain_every``).
 
@@ -65,13 +66,13 @@ def train(lemma_texts: Sequence[str], labels: Sequence[str]) -> Model | None:
     if len(lemma_texts) < MIN_LABELS or len(set(labels)) < 2:
         return None
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import SGDClassifier
     from sklearn.pipeline import make_pipeline
 
     pipeline = make_pipeline(
         TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=1, max_df=0.9,
                         sublinear_tf=True, max_features=200_000, dtype=_float32()),
-        LogisticRegression(C=20.0, max_iter=300),
+        SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=30, tol=None, random_state=0),
     )
     pipeline.fit(list(lemma_texts), list(labels))
     classes = tuple(str(c) for c in pipeline.classes_)
