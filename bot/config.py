@@ -229,7 +229,7 @@ class DetectionSettings(_Section):
     # replace the bundled ones of the same key. Categories without `keywords` take them.
     dictionary: str = ""
     # The learned model's category wins from this probability on; the keywords otherwise.
-    threshold: float = Field(default=0.5, gt=0, le=1)
+    threshold: float = Field(default=0.4, gt=0, le=1)
     # «Возможное обращение» cards per hour; beyond that, one digest per hour.
     possible_per_hour: int = Field(default=10, ge=0)
     # How often the model is retrained from the coordinators' new labels.

@@ -162,9 +162,11 @@ def evaluate(config: Config, rows: Sequence[Row], *, learn: bool, retrain_every:
         verdict = triage.classify(row.text)
         predicted.append(verdict.category)
         if learn:
-            said = verdict.category or NOT_A_COMPLAINT
-            label = said if said in row.truth else row.truth[0]
-            examples.append((triage.lemma_text(row.text), label))
+            # The coordinator's label: where the row allows several categories, the one of
+            # them the buttons offered first (the suggestion, then the other matches).
+            offered = [verdict.category or NOT_A_COMPLAINT, *verdict.suggestions]
+            label = next((c for c in offered if c in row.truth), row.truth[0])
+            examples.append((triage.features(row.text), label))
     seconds = time.perf_counter() - started
     report(config, rows, predicted)
     if learn and len(rows) > WARM_UP:

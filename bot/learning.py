@@ -3,8 +3,8 @@
 Every category a coordinator picks, confirms or corrects, and every *Не обращение*, is kept
 in ``detection_labels`` (``otklik learn`` imports a district's history there too). From them
 a scikit-learn model is trained — TF-IDF over the lemmas :mod:`workflows.detection` computes
-(words and pairs of words) and a linear classifier (logistic regression fitted by SGD) —
-and handed to
+(words and pairs of words, and the keywords' hits) and a linear classifier (SGD with the
+modified Huber loss, which gives probabilities) — and handed to
 :class:`workflows.triage.Triage`, which prefers its category when it is confident. The
 scheduler retrains it when new labels have come (``[detection] retrain_every``).
 
@@ -42,17 +42,18 @@ MIN_LABELS = 10
 
 @dataclass
 class Model:
-    """A trained classifier: lemma text → labels with probabilities, the best first."""
+    """A trained classifier: model input (``Triage.features``) → labels with
+    probabilities, the best first."""
 
     pipeline: Any
     classes: tuple[str, ...]
     examples: int
 
-    def predict(self, lemma_text: str) -> list[tuple[str, float]]:
-        return self.predict_many([lemma_text])[0]
+    def predict(self, text: str) -> list[tuple[str, float]]:
+        return self.predict_many([text])[0]
 
-    def predict_many(self, lemma_texts: Sequence[str]) -> list[list[tuple[str, float]]]:
-        probabilities = self.pipeline.predict_proba(list(lemma_texts))
+    def predict_many(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
+        probabilities = self.pipeline.predict_proba(list(texts))
         out = []
         for row in probabilities:
             order = row.argsort()[::-1][:5]
@@ -60,10 +61,11 @@ class Model:
         return out
 
 
-def train(lemma_texts: Sequence[str], labels: Sequence[str]) -> Model | None:
-    """A model of ``labels`` (category keys, or ``NOT_A_COMPLAINT``) from the texts' lemmas;
-    None with fewer than ``MIN_LABELS`` examples or a single class."""
-    if len(lemma_texts) < MIN_LABELS or len(set(labels)) < 2:
+def train(texts: Sequence[str], labels: Sequence[str]) -> Model | None:
+    """A model of ``labels`` (category keys, or ``NOT_A_COMPLAINT``) from the texts as
+    ``Triage.features`` gives them; None with fewer than ``MIN_LABELS`` examples or a
+    single class."""
+    if len(texts) < MIN_LABELS or len(set(labels)) < 2:
         return None
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import SGDClassifier
@@ -72,11 +74,12 @@ def train(lemma_texts: Sequence[str], labels: Sequence[str]) -> Model | None:
     pipeline = make_pipeline(
         TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=1, max_df=0.9,
                         sublinear_tf=True, max_features=200_000, dtype=_float32()),
-        SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=30, tol=None, random_state=0),
+        SGDClassifier(loss="modified_huber", alpha=1e-4, max_iter=30, tol=None,
+                      random_state=0),
     )
-    pipeline.fit(list(lemma_texts), list(labels))
+    pipeline.fit(list(texts), list(labels))
     classes = tuple(str(c) for c in pipeline.classes_)
-    return Model(pipeline, classes, len(lemma_texts))
+    return Model(pipeline, classes, len(texts))
 
 
 def _float32() -> Any:
@@ -146,7 +149,7 @@ class Learner:
             if not new and not force:
                 return False
             known = set(self.triage.categories) | {NOT_A_COMPLAINT}
-            lemmatize = self.triage.lemma_text
+            lemmatize = self.triage.features
             fresh = [(text, label) for _, text, label in new if label in known]
             if new:
                 self._last_id = new[-1][0]

@@ -28,7 +28,7 @@ __all__ = ["NOT_A_COMPLAINT", "Predict", "Triage", "Verdict", "looks_like_compla
 # The label of a text the coordinator marked «Не обращение».
 NOT_A_COMPLAINT = "-"
 
-# Lemma text («яма во двор не засыпать») → (label, probability), the most probable first.
+# Model input (see Triage.features) → (label, probability), the most probable first.
 Predict = Callable[[str], Sequence[tuple[str, float]]]
 
 # Cues of a complaint, as lemmas. A request or a demand to do something:
@@ -115,7 +115,7 @@ class Triage:
     """
 
     def __init__(self, detector: Detector, categories: Sequence[str], *,
-                 predict: Predict | None = None, threshold: float = 0.5,
+                 predict: Predict | None = None, threshold: float = 0.4,
                  suggestions: int = 3) -> None:
         self.detector = detector
         self.categories = tuple(categories)
@@ -123,9 +123,11 @@ class Triage:
         self.threshold = threshold
         self.max_suggestions = suggestions
 
-    def lemma_text(self, text: str) -> str:
-        """The text as the model sees it: the most probable lemma of each word."""
-        return lemma_text(self.detector.lemmas(text))
+    def features(self, text: str) -> str:
+        """The text as the model sees it: the most probable lemma of each word, then a token
+        per keyword hit (``__kw_roads``, up to three per category) and one for the keywords'
+        best category (``__top_roads``), so that the model learns how far to trust them."""
+        return features(self.detector.lemmas(text), self.detector.matches(text))
 
     def classify(self, text: str) -> Verdict:
         return self._classify(text)[0]
@@ -138,7 +140,7 @@ class Triage:
         ranked: list[tuple[str, float]] = []
         if self.predict is not None:
             known = set(self.categories) | {NOT_A_COMPLAINT}
-            ranked = [(label, p) for label, p in self.predict(lemma_text(lemmas))
+            ranked = [(label, p) for label, p in self.predict(features(lemmas, found))
                       if label in known]
         category, by, confidence = None, "", 0.0
         if ranked:
@@ -172,6 +174,12 @@ class Triage:
         return Match(verdict.category, "model", 1)
 
 
-def lemma_text(lemmas: Sequence[Sequence[str]]) -> str:
-    """Words' most probable lemmas joined by spaces."""
-    return " ".join(candidates[0] for candidates in lemmas if candidates)
+def features(lemmas: Sequence[Sequence[str]], found: Sequence[Match]) -> str:
+    """Words' most probable lemmas joined by spaces, and the keyword tokens (see
+    :meth:`Triage.features`)."""
+    words = [candidates[0] for candidates in lemmas if candidates]
+    for m in found:
+        words += [f"__kw_{m.category}"] * min(m.score, 3)
+    if found:
+        words.append(f"__top_{found[0].category}")
+    return " ".join(words)
