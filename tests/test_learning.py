@@ -249,3 +249,33 @@ def test_learn_keeps_the_rows_as_labels(tmp_path: Path) -> None:
                           ).fetchone() == (18,)
 
 
+
+
+def test_the_fast_prediction_is_scikit_learns_arithmetic() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import SGDClassifier
+
+    from bot.learning import train
+
+    texts = [TRIAGE.features(t) for t in (
+        "Яма на дороге у дома", "Асфальт разбит, ямы везде", "Нет горячей воды",
+        "Батареи холодные, отопления нет", "Собаки бросаются на детей", "Стая собак у школы",
+        "Автобус не пришёл", "Маршрутка переполнена", "Дорогу не чистят от снега",
+        "Отопление не включили", "Бездомные собаки во дворе", "Автобусы ходят редко")]
+    labels = ["roads", "roads", "housing", "housing", "animals", "animals", "transport",
+              "transport", "roads", "housing", "animals", "transport"]
+    model = train(texts, labels)
+    assert model is not None
+    vectorizer = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), max_df=0.9,
+                                 sublinear_tf=True)
+    classifier = SGDClassifier(loss="modified_huber", alpha=1e-4, max_iter=30, tol=None,
+                               random_state=0).fit(vectorizer.fit_transform(texts), labels)
+    for text in ("Огромная яма и собаки", "Где автобус номер пять?", "совсем незнакомые слова"):
+        features = TRIAGE.features(text)
+        expected = classifier.predict_proba(vectorizer.transform([features]))[0]
+        got = dict(model.predict(features))
+        for label, p in zip(classifier.classes_, expected, strict=True):
+            assert abs(got.get(label, 0.0) - p) < 1e-4, (text, label)
+    binary = train(texts[:4] * 3, ["roads", "roads", "housing", "housing"] * 3)
+    assert binary is not None
+    assert binary.predict(TRIAGE.features("Яма на дороге"))[0][0] == "roads"
