@@ -129,6 +129,12 @@ async def add_label(tx: Tx, text: str, category: str, *, origin: str = "coordina
         " VALUES (?, ?, ?, ?, ?)", (text, category, origin, person_id, ts(at)))
 
 
+async def last_label_id(tx: Tx) -> int:
+    async with tx.conn.execute("SELECT COALESCE(MAX(id), 0) FROM detection_labels") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
 async def labels_after(tx: Tx, after: int) -> list[tuple[int, str, str]]:
     """``(id, text, category)`` of the labels newer than id ``after``, oldest first."""
     async with tx.conn.execute(
@@ -158,15 +164,18 @@ def build_triage(config: Config, lemmatize: Lemmatize | None = None) -> Triage:
 
 
 class Learner:
-    """Keeps the triage's model up to date with the labels in the database."""
+    """Keeps the triage's model up to date with the labels in the database.
+
+    Nothing but the model stays in memory between trainings: each retraining reads the
+    labels and computes their features again (the lemma cache makes that quick), which keeps
+    the resident memory to the model itself.
+    """
 
     def __init__(self, store: Store, triage: Triage) -> None:
         self.store = store
         self.triage = triage
         self.model: Model | None = None
         self.last_seconds = 0.0
-        # Every label seen so far, as (lemma text, label): only new ones are lemmatized.
-        self._examples: list[tuple[str, str]] = []
         self._last_id = 0
         self._lock = asyncio.Lock()
 
@@ -174,23 +183,24 @@ class Learner:
         """Train again when labels were added since the last training; True if it did."""
         async with self._lock:
             async with self.store.read() as tx:
-                new = await labels_after(tx, self._last_id)
-            if not new and not force:
-                return False
+                newest = await last_label_id(tx)
+                if newest == self._last_id and not force:
+                    return False
+                rows = await labels_after(tx, 0)
             known = set(self.triage.categories) | {NOT_A_COMPLAINT}
-            lemmatize = self.triage.features
-            fresh = [(text, label) for _, text, label in new if label in known]
-            if new:
-                self._last_id = new[-1][0]
+            examples = [(text, label) for _, text, label in rows if label in known]
+            featurize = self.triage.features
             started = time.perf_counter()
-            self._examples += await asyncio.to_thread(
-                lambda: [(lemmatize(text), label) for text, label in fresh])
-            texts = [t for t, _ in self._examples]
-            labels = [label for _, label in self._examples]
-            model = await asyncio.to_thread(train, texts, labels)
+
+            def fit() -> Model | None:
+                return train([featurize(text) for text, _ in examples],
+                             [label for _, label in examples])
+
+            model = await asyncio.to_thread(fit)
+            self._last_id = newest
             self.last_seconds = time.perf_counter() - started
             self.model = model
             self.triage.predict = model.predict if model is not None else None
             log.info("detection model: %s examples, %s classes, trained in %.1f s",
-                     len(texts), len(model.classes) if model else 0, self.last_seconds)
+                     len(examples), len(model.classes) if model else 0, self.last_seconds)
             return True
