@@ -11,7 +11,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from bot import detection_cli
+from bot import detection_cli, dictionaries
 from bot.config import ConfigError, load_config
 
 
@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_config(path: str) -> int:
     config = load_config(path)
+    dictionaries.rules(config)  # the deployment's own dictionary, when it names one
     s = config.settings
     print(f"{path}: OK — {len(s.departments)} departments, {len(s.categories)} categories, "
           f"{len(s.people)} people, time zone {s.timezone}")

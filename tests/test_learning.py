@@ -279,3 +279,16 @@ def test_the_fast_prediction_is_scikit_learns_arithmetic() -> None:
     binary = train(texts[:4] * 3, ["roads", "roads", "housing", "housing"] * 3)
     assert binary is not None
     assert binary.predict(TRIAGE.features("Яма на дороге"))[0][0] == "roads"
+
+
+def test_a_broken_deployment_dictionary_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "dict.toml").write_text('[roads]\nkeywords = "яма"\n', encoding="utf-8")
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8").replace(
+        "[detection]\n", '[detection]\ndictionary = "dict.toml"\n', 1)
+    (tmp_path / "otklik.toml").write_text(text, encoding="utf-8")
+    done = otklik_cli("check-config", "--config", str(tmp_path / "otklik.toml"))
+    assert done.returncode == 2
+    assert "dict.toml: roads.keywords: expected a list of strings" in done.stderr
+    (tmp_path / "dict.toml").unlink()
+    done = otklik_cli("check-config", "--config", str(tmp_path / "otklik.toml"))
+    assert done.returncode == 2 and "cannot read the dictionary" in done.stderr

@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.config import ConfigError
+
 if TYPE_CHECKING:
     from bot.config import Config
 
@@ -21,8 +23,9 @@ __all__ = ["DictionaryError", "bundled", "load", "rules"]
 Block = tuple[list[str], list[str]]  # keywords, stop words
 
 
-class DictionaryError(ValueError):
-    """A dictionary file that cannot be read; the message names the file and the key."""
+class DictionaryError(ConfigError):
+    """A dictionary file that cannot be read; the message names the file and the key (a
+    config error: ``otklik check-config`` and ``run`` report it as one)."""
 
 
 def _parse(text: str, where: str) -> dict[str, Block]:
