@@ -157,7 +157,9 @@ class Chaos:
         raise Lost(f"no message {needles} for {user.first_name}")
 
     async def lifecycle(self, i: int, intakes: set[int], incidents: set[int]) -> None:
-        self.server.message(COORDINATOR, f"Яма на улице Садовой у дома {i}, машины бьются")
+        # With its link, the post goes straight to the category (no «Зарегистрировать?»).
+        self.server.message(COORDINATOR, f"Яма на улице Садовой у дома {i}, машины бьются "
+                                         f"https://vk.com/wall-1_{i}")
         call, data, intake = await self.wait_button(COORDINATOR, "cat", exclude=intakes)
         intakes.add(intake)
         self.server.callback(COORDINATOR, call, data)
@@ -165,14 +167,14 @@ class Chaos:
         incidents.add(n)
         self.server.callback(EXECUTOR, call, data)
         await self.wait_text(EXECUTOR, "Напишите текст ответа", f"№{n}")
-        self.server.message(EXECUTOR, f"Ответ по обращению {n}: яму засыпали щебнем.")
+        self.server.message(EXECUTOR, f"Ответ по инциденту {n}: яму засыпали щебнем.")
         call, data, _ = await self.wait_button(EXECUTOR, "submit", n)
         self.server.callback(EXECUTOR, call, data)
         call, data, _ = await self.wait_button(COORDINATOR, "approve", n)
         self.server.callback(COORDINATOR, call, data)
         call, data, _ = await self.wait_button(COORDINATOR, "published", n)
         self.server.callback(COORDINATOR, call, data)
-        await self.wait_text(EXECUTOR, f"Ваш ответ по обращению №{n} опубликован")
+        await self.wait_text(EXECUTOR, f"Ваш ответ по инциденту №{n} опубликован")
 
     async def people(self, killer: asyncio.Task[None]) -> None:
         intakes: set[int] = set()

@@ -30,8 +30,9 @@ from aiogram.types import User
 from aiohttp import web
 from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
-from bot import backup, health
+from bot import backup, health, possible
 from bot.config import TOKEN_ENV, Config
+from bot.learning import Learner, build_triage
 from bot.logs import mask
 from bot.morphology import make_lemmatizer
 from bot.outbox import OutboxSender, RateLimits
@@ -55,6 +56,7 @@ from handlers.telegram.render import TelegramChannel
 from handlers.vk.front import VkFrontEnd
 from handlers.vk.render import VkChannel
 from workflows.detection import Detector
+from workflows.triage import Triage
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +139,11 @@ class App:
         await self.service.seed_people()
         me = await self._reach_telegram()
         log.info("connected to Telegram as @%s", me.username)
-        detection = config.settings.detection
-        detector = Detector.from_config(
-            ((c.key, c.keywords, c.stop_words) for c in config.settings.categories),
-            make_lemmatizer(), min_length=detection.min_length, stop_words=detection.stop_words)
+        # Keywords (the config's, or the bundled dictionary's) plus the model learned from
+        # the coordinators' labels, retrained by the scheduler (bot.learning).
+        detector = build_triage(config, make_lemmatizer())
+        self.service.triage = detector
+        self.learner = Learner(self.store, detector)
         self.dispatcher = Dispatcher(service=self.service, albums=self.albums,
                                      bot_username=me.username or "", detector=detector)
         self.dispatcher.update.outer_middleware(self._in_hand)
@@ -363,7 +366,7 @@ class App:
 
     # --- VK: the watched communities and the answers published there ---------------------
 
-    def _start_vk_sources(self, detector: Detector) -> None:
+    def _start_vk_sources(self, detector: Detector | Triage) -> None:
         """Watch the walls of ``vk.communities`` (service token) and publish answers to VK
         incidents as comments of the community (community token; photos with the user token
         of a community admin). Each half is on when its token is there."""
@@ -405,8 +408,9 @@ class App:
             await self._save_health()
 
     def _jobs(self) -> list[Poller]:
-        """The pollers, and the nightly backup when ``[backup] dir`` is set."""
-        jobs = self._pollers()
+        """The pollers, detection's retraining, and the nightly backup when ``[backup] dir``
+        is set."""
+        jobs = [*self._pollers(), *self._detection_jobs()]
         directory = self.config.backup_dir
         if directory is not None:
             settings = self.config.settings.backup
@@ -418,6 +422,16 @@ class App:
 
             jobs.append(("backup", 600.0, nightly))
         return jobs
+
+    def _detection_jobs(self) -> list[Poller]:
+        every = vk_wall.poll_seconds(self.config.settings.detection.retrain_every)
+        return [("detection", every, self.detection_tick)]
+
+    async def detection_tick(self) -> None:
+        """Retrain the detection model on new labels; send the digest of waiting possible
+        complaints."""
+        await self.learner.retrain()
+        await possible.digest(self.service)
 
     # --- VK: the community chat, where executors and coordinators work too ----------------
 

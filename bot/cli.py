@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot import logs
+from bot import detection_cli, dictionaries, logs
 from bot.config import TOKEN_ENV, ConfigError, load_config
 
 
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "bot runs)")
     backup.add_argument("--config", required=True)
     backup.add_argument("--out", required=True, help="the file to write")
+    detection_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     logs.setup("INFO" if args.command == "run" else "WARNING")
     try:
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                 return print_deadlines(args.config, args.policy, args.priority, args.at)
             case "report":
                 return asyncio.run(write_report(args.config, args.first, args.last, args.out))
+            case "learn" | "detection-eval":
+                return detection_cli.run(args)
     except ConfigError as e:
         print(f"config error: {logs.mask(str(e))}", file=sys.stderr)
         return 2
@@ -79,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_config(path: str) -> int:
     config = load_config(path)
+    dictionaries.rules(config)  # the deployment's own dictionary, when it names one
     s = config.settings
     print(f"{path}: OK — {len(s.departments)} departments, {len(s.categories)} categories, "
           f"{len(s.people)} people, time zone {s.timezone}")

@@ -336,6 +336,15 @@ class DetectionSettings(_Section):
     min_length: int = Field(default=15, ge=0)
     # Words that veto every category (ads, job offers, sales).
     stop_words: list[str] = ["реклама", "продам", "куплю", "вакансия", "розыгрыш"]
+    # The deployment's own dictionary (same layout as bot/dictionaries/ru.toml): its blocks
+    # replace the bundled ones of the same key. Categories without `keywords` take them.
+    dictionary: str = ""
+    # The learned model's category wins from this probability on; the keywords otherwise.
+    threshold: float = Field(default=0.4, gt=0, le=1)
+    # «Возможное обращение» cards per hour; beyond that, one digest per hour.
+    possible_per_hour: int = Field(default=10, ge=0)
+    # How often the model is retrained from the coordinators' new labels.
+    retrain_every: str = "10m"
 
 
 class CategorySettings(_Section):

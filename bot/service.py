@@ -89,6 +89,9 @@ class Service:
         self.wake_outbox = wake_outbox
         # source → the publisher that posts approved answers there by itself
         self.publishers = publishers or {}
+        # Detection (workflows.triage.Triage), set by the app: judges messages that matched
+        # no category (bot.possible); None: such messages are dropped.
+        self.triage: Any = None
 
     # --- people ------------------------------------------------------------------------------
 
@@ -415,8 +418,15 @@ class Service:
                         await tx.delete_draft(incident.id)
                         return Result(True, "reopened", incident)
         if seen.category is None:
-            return Result(False, "no_match")
+            return await self.possible(seen)
         return await self.register(None, seen)
+
+    async def possible(self, seen: Sighting) -> Result:
+        """A message that matched no category: when it reads like a complaint, the
+        coordinators get it as «Возможное обращение» (see bot.possible)."""
+        from bot import possible
+
+        return await possible.observe(self, seen)
 
     async def _link_repeat(self, tx: Tx, incident: Incident, seen: Sighting,
                            now: datetime) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from bot import analytics
+from bot import analytics, possible
 from bot.reports import period_from_args
 from bot.service import Result, Service
 from bot.store import ChatState
@@ -335,6 +335,7 @@ async def _category(turn: Turn, n: int, v: int | None, x: str) -> None:
     if result.ok and result.incident is not None:
         async with turn.service.store.tx() as tx:
             await tx.update_intake(row["id"], incident_id=result.incident.id)
+        await possible.learn_pick(turn.service, turn.me, row["text"], x)
     turn.answer(result, 0)
 
 
@@ -472,12 +473,14 @@ async def intake(turn: Turn, body: str, attachments: list[Attachment], *, source
     await turn.service.add_intake(
         turn.me, turn.chat_id, source=source, text=body, url=url, author=author,
         attachments=[_att_dict(a) for a in attachments], media_group_id=media_group_id,
-        category_buttons=_category_rows(turn, 0), platform=turn.platform, confirm=confirm)
+        category_buttons=_category_rows(turn, 0, body), platform=turn.platform, confirm=confirm)
 
 
-def _category_rows(turn: Turn, n: int) -> list[list[Button]]:
-    return [[Button("cat", n, key, label=c.name)]
-            for key, c in turn.service.config.categories.items()]
+def _category_rows(turn: Turn, n: int, text: str) -> list[list[Button]]:
+    """A button per category, the likely ones for ``text`` first (detection's suggestion)."""
+    categories = turn.service.config.categories
+    return [[Button("cat", n, key, label=categories[key].name)]
+            for key in possible.suggested_first(turn.service, text)]
 
 
 async def _own_intake(turn: Turn, n: int) -> Any:
@@ -493,10 +496,11 @@ async def _own_intake(turn: Turn, n: int) -> Any:
 
 
 async def _intake_yes(turn: Turn, n: int, v: int | None, x: str) -> None:
-    if await _own_intake(turn, n) is None:
+    if (row := await _own_intake(turn, n)) is None:
         return
     turn.toast = " "
-    await turn.say(turn.templates.phrase("pick_category"), _category_rows(turn, n))
+    await turn.say(turn.templates.phrase("pick_category"),
+                   _category_rows(turn, n, row["text"]))
 
 
 async def _intake_no(turn: Turn, n: int, v: int | None, x: str) -> None:
@@ -804,3 +808,34 @@ def group_by_state(incidents: list[Any]) -> list[tuple[State, list[Any]]]:
 
 def _escape(body: str) -> str:
     return body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# --- «Возможный инцидент» (bot.possible) ----------------------------------------------------
+
+async def _possible_decide(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """A category (registers the message) or «Не инцидент» for a possible complaint."""
+    result = await possible.decide(turn.service, turn.me, n, x)
+    if not result.ok and result.code == "possible_done":
+        turn.toast, turn.alert = turn.templates.phrase_raw("detection", "possible_done"), True
+        return
+    ok = turn.templates.phrase_raw("detection", "dismissed") if result.code == "dismissed" \
+        else ""
+    turn.answer(result, result.incident.id if result.incident else n, ok=ok)
+
+
+async def _possible_show(turn: Turn, n: int, v: int | None, x: str, every: bool = False
+                         ) -> None:
+    code = await possible.show(turn.service, turn.me, n, every=every)
+    if code == "possible_done":
+        turn.toast, turn.alert = turn.templates.phrase_raw("detection", "possible_done"), True
+    elif code:
+        turn.toast, turn.alert = turn.templates.refusal(code, n=n), True
+    else:
+        turn.toast = " "
+
+
+async def _possible_more(turn: Turn, n: int, v: int | None, x: str) -> None:
+    await _possible_show(turn, n, v, x, every=True)
+
+
+PRESSES.update({"pc": _possible_decide, "pc_show": _possible_show, "pc_more": _possible_more})

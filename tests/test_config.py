@@ -57,8 +57,8 @@ def test_shipped_example_loads_with_paths_relative_to_the_file(
 
     config = load_config(path)
 
-    assert len(config.departments) == 7
-    assert len(config.categories) == 10
+    assert len(config.departments) == 12
+    assert len(config.categories) == 20
     assert len(config.seed_people()) == 5
     assert config.categories["energy"].department == "housing"
     assert config.settings.timezone == "Asia/Novokuznetsk"

@@ -47,6 +47,7 @@ files_dir = "files"
 [telegram]
 token = "{token}"
 api_base = "{api_base}"
+groups = [-1001234567890]
 
 [vk]
 token = "{vk_token}"

@@ -210,6 +210,10 @@ class Detector:
         return [Match(self.rules[r].category, self.rules[r].label(first[r]), hits[r])
                 for r in found]
 
+    def lemmas(self, text: str) -> list[tuple[str, ...]]:
+        """The candidate lemmas of each word of ``text`` (cached), in order."""
+        return [self._lemmas(word) for word in tokenize(text)]
+
     def match(self, text: str) -> Match | None:
         """The best category for the text, or ``None`` when none matches."""
         found = self.matches(text)

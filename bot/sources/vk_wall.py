@@ -25,6 +25,7 @@ from bot.vk_client import VkClient, VkError, VkPermanentError
 from workflows.detection import Detector
 from workflows.model import Attachment, Role, Sighting
 from workflows.sla import parse_duration
+from workflows.triage import Triage
 
 log = logging.getLogger(__name__)
 SOURCE = "vk"
@@ -46,7 +47,7 @@ def community_link(owner_id: int) -> str:
 
 
 class VkWallSource:
-    def __init__(self, client: VkClient, service: Service, detector: Detector, *,
+    def __init__(self, client: VkClient, service: Service, detector: Detector | Triage, *,
                  communities: list[int], group_id: int, posts_per_poll: int = 20) -> None:
         self.client = client  # a service token: reading other communities' walls
         self.service = service

@@ -12,6 +12,7 @@ from bot.service import Service
 from handlers.telegram.routes import Routes
 from workflows.detection import Detector
 from workflows.model import Sighting
+from workflows.triage import Triage
 
 router = Routes("groups", chat_types=("group", "supergroup"))
 SOURCE = "telegram_group"
@@ -38,7 +39,8 @@ async def unwatched_group(message: Message, service: Service) -> None:
 
 
 @router.message(F.text | F.caption)
-async def group_message(message: Message, service: Service, detector: Detector) -> None:
+async def group_message(message: Message, service: Service,
+                        detector: Detector | Triage) -> None:
     user = message.from_user
     if user is None or user.is_bot:
         return

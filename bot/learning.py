@@ -1,0 +1,206 @@
+"""The learned half of detection: a text classifier trained on the coordinators' labels.
+
+Every category a coordinator picks, confirms or corrects, and every *Не обращение*, is kept
+in ``detection_labels`` (``otklik learn`` imports a district's history there too). From them
+a scikit-learn model is trained — TF-IDF over the lemmas :mod:`workflows.detection` computes
+(words and pairs of words, and the keywords' hits) and a linear classifier (SGD with the
+modified Huber loss, which gives probabilities) — and handed to
+:class:`workflows.triage.Triage`, which prefers its category when it is confident. The
+scheduler retrains it when new labels have come (``[detection] retrain_every``).
+
+scikit-learn is imported only when a model is trained, so a deployment without labels does
+not pay its memory at start-up. The model lives in memory only; it is rebuilt from the
+labels at start (50,000 labels take well under a minute), so nothing but the labels is
+stored and no pickled object is ever loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot import dictionaries
+from bot.store import Store, Tx, ts
+from workflows.detection import Detector, Lemmatize
+from workflows.triage import NOT_A_COMPLAINT, Triage
+
+if TYPE_CHECKING:
+    from bot.config import Config
+
+__all__ = ["Learner", "Model", "add_label", "build_triage", "train"]
+
+log = logging.getLogger(__name__)
+
+# Fewer labels than this, or a single class, train no model: the keywords decide alone.
+MIN_LABELS = 10
+# The most frequent words and pairs kept as features (memory of the model).
+MAX_FEATURES = 100_000
+
+
+class Model:
+    """A trained classifier: model input (``Triage.features``) → labels with
+    probabilities, the best first.
+
+    Only what prediction needs is kept — the vocabulary, the idf weights and the linear
+    coefficients — and one text is scored in plain Python over its own words (scikit-learn's
+    pipeline costs milliseconds per call; this, tens of microseconds). The arithmetic is
+    scikit-learn's: TF-IDF with sublinear tf and l2 norm over words and pairs of words, then
+    ``SGDClassifier.predict_proba`` of the modified Huber loss.
+    """
+
+    def __init__(self, vocabulary: dict[str, int], idf: Any, coef: Any, intercept: Any,
+                 classes: Sequence[str], examples: int) -> None:
+        import numpy  # here only once a model was trained (scikit-learn brings it)
+
+        self._np = numpy
+        self.vocabulary = vocabulary
+        self.idf = numpy.asarray(idf, dtype=numpy.float64)
+        # Per feature, its weight for each class (the coefficients transposed).
+        self.weights = numpy.ascontiguousarray(numpy.asarray(coef, dtype=numpy.float32).T)
+        self.intercept = numpy.asarray(intercept, dtype=numpy.float64)
+        self.classes = tuple(classes)
+        self.examples = examples
+
+    def predict(self, text: str) -> list[tuple[str, float]]:
+        np = self._np
+        words = text.lower().split()
+        counts: dict[int, int] = {}
+        for gram in (*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))):
+            index = self.vocabulary.get(gram)
+            if index is not None:
+                counts[index] = counts.get(index, 0) + 1
+        decision = self.intercept.copy()
+        if counts:
+            indexes = np.fromiter(counts, dtype=np.int64, count=len(counts))
+            values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64,
+                                               count=len(counts)))) * self.idf[indexes]
+            values /= np.sqrt(values @ values) or 1.0
+            decision += values @ self.weights[indexes]
+        clipped = (np.clip(decision, -1.0, 1.0) + 1.0) / 2.0
+        if len(self.classes) == 2:  # one binary decision, for the second class
+            probabilities = [1.0 - float(clipped[0]), float(clipped[0])]
+        else:
+            total = float(clipped.sum())
+            probabilities = ((clipped / total).tolist() if total
+                             else [1.0 / len(self.classes)] * len(self.classes))
+        ranked = sorted(zip(self.classes, probabilities, strict=True), key=lambda x: -x[1])
+        return ranked[:5]
+
+
+def train(texts: Sequence[str], labels: Sequence[str]) -> Model | None:
+    """A model of ``labels`` (category keys, or ``NOT_A_COMPLAINT``) from the texts as
+    ``Triage.features`` gives them; None with fewer than ``MIN_LABELS`` examples or a
+    single class."""
+    if len(texts) < MIN_LABELS or len(set(labels)) < 2:
+        return None
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import SGDClassifier
+
+    vectorizer = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=1,
+                                 max_df=0.9, sublinear_tf=True, max_features=MAX_FEATURES,
+                                 dtype=_float32())
+    matrix = vectorizer.fit_transform(list(texts))
+    classifier = SGDClassifier(loss="modified_huber", alpha=1e-4, max_iter=30, tol=None,
+                               random_state=0)
+    classifier.fit(matrix, list(labels))
+    return Model(dict(vectorizer.vocabulary_), vectorizer.idf_, classifier.coef_,
+                 classifier.intercept_, [str(c) for c in classifier.classes_], len(texts))
+
+
+def _float32() -> Any:
+    import numpy
+
+    return numpy.float32
+
+
+# --- labels in the database -------------------------------------------------------------------
+
+async def add_label(tx: Tx, text: str, category: str, *, origin: str = "coordinator",
+                    person_id: int | None = None, at: datetime) -> None:
+    """Keep one labelled example (``category``: a key, or ``NOT_A_COMPLAINT``)."""
+    if not text.strip():
+        return
+    await tx.conn.execute(
+        "INSERT INTO detection_labels (text, category, origin, person_id, at)"
+        " VALUES (?, ?, ?, ?, ?)", (text, category, origin, person_id, ts(at)))
+
+
+async def last_label_id(tx: Tx) -> int:
+    async with tx.conn.execute("SELECT COALESCE(MAX(id), 0) FROM detection_labels") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def labels_after(tx: Tx, after: int) -> list[tuple[int, str, str]]:
+    """``(id, text, category)`` of the labels newer than id ``after``, oldest first."""
+    async with tx.conn.execute(
+            "SELECT id, text, category FROM detection_labels WHERE id > ? ORDER BY id",
+            (after,)) as cur:
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in await cur.fetchall()]
+
+
+# --- wiring -----------------------------------------------------------------------------------
+
+def build_detector(config: Config, lemmatize: Lemmatize | None = None) -> Detector:
+    """The keyword detector of a config: its categories' keywords, or the dictionary's."""
+    if lemmatize is None:
+        from bot.morphology import make_lemmatizer
+
+        lemmatize = make_lemmatizer()
+    detection = config.settings.detection
+    return Detector.from_config(dictionaries.rules(config), lemmatize,
+                                min_length=detection.min_length,
+                                stop_words=detection.stop_words)
+
+
+def build_triage(config: Config, lemmatize: Lemmatize | None = None) -> Triage:
+    detector = build_detector(config, lemmatize)
+    return Triage(detector, list(config.categories),
+                  threshold=config.settings.detection.threshold)
+
+
+class Learner:
+    """Keeps the triage's model up to date with the labels in the database.
+
+    Nothing but the model stays in memory between trainings: each retraining reads the
+    labels and computes their features again (the lemma cache makes that quick), which keeps
+    the resident memory to the model itself.
+    """
+
+    def __init__(self, store: Store, triage: Triage) -> None:
+        self.store = store
+        self.triage = triage
+        self.model: Model | None = None
+        self.last_seconds = 0.0
+        self._last_id = 0
+        self._lock = asyncio.Lock()
+
+    async def retrain(self, *, force: bool = False) -> bool:
+        """Train again when labels were added since the last training; True if it did."""
+        async with self._lock:
+            async with self.store.read() as tx:
+                newest = await last_label_id(tx)
+                if newest == self._last_id and not force:
+                    return False
+                rows = await labels_after(tx, 0)
+            known = set(self.triage.categories) | {NOT_A_COMPLAINT}
+            examples = [(text, label) for _, text, label in rows if label in known]
+            featurize = self.triage.features
+            started = time.perf_counter()
+
+            def fit() -> Model | None:
+                return train([featurize(text) for text, _ in examples],
+                             [label for _, label in examples])
+
+            model = await asyncio.to_thread(fit)
+            self._last_id = newest
+            self.last_seconds = time.perf_counter() - started
+            self.model = model
+            self.triage.predict = model.predict if model is not None else None
+            log.info("detection model: %s examples, %s classes, trained in %.1f s",
+                     len(examples), len(model.classes) if model else 0, self.last_seconds)
+            return True
