@@ -634,12 +634,16 @@ class Service:
             if not str(origin.get("external_id") or "").startswith("intake:"):
                 raise core.Refused("source_fixed", AuditEntry(
                     inc.id, actor.id, action, inc.state, None, now, "source_fixed", False))
-            if value not in PICKABLE:
+            if value == "-":  # a dry run: the guard only
+                value = inc.source
+            if value not in PICKABLE and value != inc.source:
                 raise core.Refused("unknown_action", AuditEntry(
                     inc.id, actor.id, action, inc.state, None, now, "unknown_action", False))
             moved = replace(inc, source=value)
         else:
-            if value not in self.policies:
+            if value == "-":  # a dry run: the guard only
+                value = inc.policy or ""
+            if value and value not in self.policies:
                 raise core.Refused("unknown_action", AuditEntry(
                     inc.id, actor.id, action, inc.state, None, now, "unknown_action", False))
             moved = replace(inc, policy=value)

@@ -202,7 +202,7 @@ async def _pick_source(turn: Turn, n: int, v: int | None, x: str) -> None:
         return
     t = turn.templates
     await turn.say(t.phrase("pick_new_source", n=n),
-                   _rows([Button("set_src", n, key, label=t.phrase_raw("sources", key))
+                   _rows([Button("set_src", n, key, label=t.phrase_raw("source_buttons", key))
                           for key in PICKABLE]))
 
 
@@ -527,7 +527,7 @@ async def _mode_text(turn: Turn, state: ChatState, body: str) -> None:
         await turn.clear_mode()
     if not result.ok:
         await turn.refuse(result, n)
-    elif action != "edit_approve":  # approval answers with the publication package itself
+    elif action not in ("edit_approve", "redirect"):  # those answer with the next step
         await turn.say(turn.templates.phrase("reason_received"))
 
 
@@ -581,7 +581,8 @@ def _category_rows(turn: Turn, n: int, *, ask_source: bool = False) -> list[list
     rows = [[Button("cat", n, key, label=c.name)]
             for key, c in turn.service.config.categories.items()]
     if ask_source:
-        rows = _rows([Button("src", n, key, label=turn.templates.phrase_raw("sources", key))
+        rows = _rows([Button("src", n, key,
+                             label=turn.templates.phrase_raw("source_buttons", key))
                       for key in PICKABLE]) + rows
     return rows
 
