@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -225,9 +225,10 @@ class PolicySettings(_Section):
     reminders: list[str] = []
     escalate_after: str | None = None
     # The first-response clock is the acceptance «в работу» (Кузбасс-онлайн); a final answer
-    # carries a result status («решено» / «разъяснено») chosen on approval.
-    acceptance: bool = False
-    result_statuses: bool = False
+    # carries a result status («решено» / «разъяснено») chosen on approval. Not given: as the
+    # built-in policy of the same name (on for kuzbass_online), else off.
+    acceptance: bool | None = None
+    result_statuses: bool | None = None
 
     @field_validator("hours", "lunch")
     @classmethod
@@ -286,7 +287,7 @@ class PolicySettings(_Section):
                                if self.answer_fast_track else None),
             reminders=tuple(parse_reminder(r) for r in self.reminders),
             escalate_after=parse_duration(self.escalate_after) if self.escalate_after else None,
-            acceptance=self.acceptance, result_statuses=self.result_statuses)
+            acceptance=bool(self.acceptance), result_statuses=bool(self.result_statuses))
 
 
 def _parsed(parse: Any, text: str) -> Any:
@@ -561,8 +562,14 @@ class Config:
         cal = settings.calendar
         self.policies = default_policies(self.tz, cal.extra_days_off, cal.extra_working_days)
         for name, spec in settings.sla.policies.items():
-            self.policies[name] = spec.build(name, self.tz, cal.extra_days_off,
-                                             cal.extra_working_days)
+            built = spec.build(name, self.tz, cal.extra_days_off, cal.extra_working_days)
+            if name in self.policies:  # flags not given follow the built-in policy
+                base = self.policies[name]
+                built = replace(built, acceptance=base.acceptance if spec.acceptance is None
+                                else built.acceptance,
+                                result_statuses=base.result_statuses
+                                if spec.result_statuses is None else built.result_statuses)
+            self.policies[name] = built
 
         self.subcategories = {c.key: tuple(s.strip() for s in c.subcategories)
                               for c in settings.categories if c.subcategories}

@@ -512,3 +512,32 @@ async def test_vk_source_policy_and_redirect(vk_otklik: VkHarness) -> None:
     assert [e.action for e in await h.audit() if e.incident_id == n and e.ok
             and e.action in ("policy", "source", "redirect", "approve", "publish")] == [
         "policy", "source", "redirect", "approve", "publish"]
+
+
+def test_a_policy_overridden_without_the_flags_keeps_the_built_in_ones(
+        tmp_path: Path, server: FakeTelegramServer) -> None:
+    config = load_config(write_config(tmp_path, server, """
+[sla.policies.kuzbass_online]
+title = "Кузбасс-онлайн"
+hours = "08:30-17:30"
+first_response = "24h"
+answer = "14d"
+
+[sla.policies.letters]
+title = "Письма"
+answer = "5wd"
+"""))
+    assert config.policies["kuzbass_online"].acceptance
+    assert config.policies["kuzbass_online"].result_statuses
+    assert not config.policies["letters"].acceptance
+    assert not config.policies["letters"].result_statuses
+
+
+def test_the_example_config_shows_the_new_keys() -> None:
+    example = Path(__file__).parent.parent / "config.example.toml"
+    text = example.read_text(encoding="utf-8")
+    for key in ("subcategories =", "[[organisations]]", "answer_within =", "to =",
+                "acceptance = true", "result_statuses = true", "phone (телефон"):
+        assert key in text, key
+    config = load_config(example)
+    assert config.organisations and config.subcategories["roads"]
