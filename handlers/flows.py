@@ -343,7 +343,8 @@ async def _promise(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def _promise_day(turn: Turn, n: int, day: date) -> None:
     # The executor is asked for the final answer at the start of the promised working day.
     incident = await turn.service.incident(n)
-    calendar = turn.service.policy_for(incident.source if incident else "").calendar
+    calendar = (turn.service.policy_of(incident) if incident
+                else turn.service.policy_for("")).calendar
     at = calendar.next_working_moment(datetime.combine(day, time(0, 0), tzinfo=calendar.tz))
     result = await turn.service.draft_kind(turn.me, n, DraftKind.INTERIM, at)
     if turn.answer(result, n):
