@@ -384,7 +384,10 @@ class Service:
             await self._deliver(tx, incident, [Notification(
                 actor.id if actor else core.COORDINATORS, "registered",
                 {"routed": executor is not None, "found": actor is None},
-                ((Button("first_response", incident.id), Button("reassign", incident.id)),))],
+                ((Button("first_response", incident.id), Button("reassign", incident.id)),)
+                # ПОС sets the deadline itself (3.10.3): one tap to type it.
+                + (((Button("due", incident.id),),) if policy.name == "pos"
+                   and seen.due is None else ()))],
                 actor)
             if executor is None:  # nobody of the department can receive it: say so at once
                 department = self.config.departments.get(category.department,

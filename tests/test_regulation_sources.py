@@ -233,7 +233,9 @@ async def test_the_coordinator_types_the_platform_deadline(otklik: Harness) -> N
     await otklik.say(COORDINATOR, "Сообщение с ПОС: не убран снег https://pos.gosuslugi.ru/a/1")
     await otklik.press(COORDINATOR, "cat", label="Дороги")
     n = incident_number(otklik.last_text(COORDINATOR))
-    await otklik.say(COORDINATOR, f"/incident {n}")
+    # ПОС sets the deadline itself: the registration note offers it at once.
+    call, _ = otklik.button(COORDINATOR, "due", n)
+    assert "Зарегистрирован инцидент" in (call.text or "")
     await otklik.press(COORDINATOR, "due", n)
     assert "до 05.12 17:30" in otklik.last_text(COORDINATOR)
     await otklik.say(COORDINATOR, "когда-нибудь")
@@ -335,6 +337,12 @@ async def test_kuzbass_online_from_registration_to_the_result_status(
     row = next(r for r in rows if r["№"] == str(n))
     assert (row["Источник"], row["Подкатегория"], row["Статус результата"]) == (
         "Кузбасс-онлайн", "Освещение", "решено")
+    from openpyxl import load_workbook
+    sheet = load_workbook(report.xlsx)["Инциденты"]
+    head = [c.value for c in sheet[1]]
+    cells = next(dict(zip(head, [c.value for c in r], strict=True)) for r in sheet.iter_rows(
+        min_row=2) if r[0].value == n)
+    assert (cells["Подкатегория"], cells["Статус результата"]) == ("Освещение", "решено")
 
     # The transcript of the incident, as the fake server recorded it.
     print("\n=== Кузбасс-онлайн incident transcript ===")
