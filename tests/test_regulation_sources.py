@@ -21,6 +21,7 @@ from bot.sources.http_intake import make_app
 from tests.harness import (
     COORDINATOR,
     PETROV,
+    SIDOROVA,
     TOKEN,
     Clock,
     Harness,
@@ -549,3 +550,33 @@ def test_the_example_config_shows_the_new_keys() -> None:
         assert key in text, key
     config = load_config(example)
     assert config.organisations and config.subcategories["roads"]
+
+
+async def test_kuzbass_edit_and_approve_with_a_status_and_a_called_off_redirect(
+        otklik: Harness) -> None:
+    assert otklik.app is not None
+    from workflows.model import Sighting
+    service = otklik.app.service
+    n = (await service.register(None, Sighting(
+        "kuzbass_online", "KO-1", "Не вывезли мусор со двора", "roads"))).incident.id
+    await otklik.step()
+    # A redirection on review, called off by reassigning: the incident is worked on again.
+    await otklik.say(COORDINATOR, f"/incident {n}")
+    await otklik.press(COORDINATOR, "redirect", n)
+    await otklik.press(COORDINATOR, "redirect", n, label="ГИБДД")
+    await otklik.say(COORDINATOR, f"/incident {n}")
+    assert labels(otklik, "approve") == [["✅ Согласовать"]]  # no status for a redirection
+    coordinator = [p for p in await service.people() if p.name == "Иванова Анна"][0]
+    sidorova = [p for p in await service.people() if p.name == "Сидорова Мария"][0]
+    assert (await service.act(coordinator, n, "reassign", target=sidorova.id)).ok
+    assert (await otklik.incident(n)).redirected_to is None
+    await otklik.step()
+    await otklik.press(SIDOROVA, "take", n)
+    await otklik.say(SIDOROVA, "Мусор вывезен 24.11.")
+    await otklik.press(SIDOROVA, "submit", n)
+    await otklik.press(COORDINATOR, "edit_approve", n, label="разъяснено")
+    await otklik.say(COORDINATOR, "Мусор со двора вывезен 24.11, график вывоза — по средам.")
+    await otklik.press(COORDINATOR, "published", n)
+    incident = await otklik.incident(n)
+    assert incident.state == "awaiting_feedback" and incident.result_status == "explained"
+    assert incident.approved_text.startswith("Мусор со двора вывезен")

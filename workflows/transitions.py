@@ -245,7 +245,8 @@ def _give(incident: Incident, actor: Person | None, action: str, executor: Perso
         audit = AuditEntry(incident.id, actor.id if actor else None, action, incident.state,
                            None, now, reason="not_an_executor", ok=False)
         raise Refused("not_an_executor", audit)
-    new = replace(incident, state=State.ASSIGNED, executor_id=executor.id)
+    # (a redirection still on review is called off: the incident is worked on again)
+    new = replace(incident, state=State.ASSIGNED, executor_id=executor.id, redirected_to=None)
     notes = [Notification(executor.id, "card", {"reassigned": action == "reassign"},
                           card_buttons(new), attach="incident")]
     if incident.executor_id is not None and incident.executor_id != executor.id:
@@ -329,7 +330,7 @@ def return_draft(incident: Incident, actor: Person, reason: str, now: datetime, 
     _guard(incident, actor, "return", now, states={State.ON_REVIEW}, role=Role.COORDINATOR,
            version=version)
     reason = _require_text(incident, actor, "return", now, reason)
-    new = replace(incident, state=State.IN_PROGRESS)
+    new = replace(incident, state=State.IN_PROGRESS, redirected_to=None)
     notes = []
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "returned", {"reason": reason},
