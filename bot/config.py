@@ -12,6 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -223,6 +224,11 @@ class PolicySettings(_Section):
     answer_fast_track: str | None = None
     reminders: list[str] = []
     escalate_after: str | None = None
+    # The first-response clock is the acceptance «в работу» (Кузбасс-онлайн); a final answer
+    # carries a result status («решено» / «разъяснено») chosen on approval. Not given: as the
+    # built-in policy of the same name (on for kuzbass_online), else off.
+    acceptance: bool | None = None
+    result_statuses: bool | None = None
 
     @field_validator("hours", "lunch")
     @classmethod
@@ -280,7 +286,8 @@ class PolicySettings(_Section):
             answer_fast_track=(parse_rule(self.answer_fast_track)
                                if self.answer_fast_track else None),
             reminders=tuple(parse_reminder(r) for r in self.reminders),
-            escalate_after=parse_duration(self.escalate_after) if self.escalate_after else None)
+            escalate_after=parse_duration(self.escalate_after) if self.escalate_after else None,
+            acceptance=bool(self.acceptance), result_statuses=bool(self.result_statuses))
 
 
 def _parsed(parse: Any, text: str) -> Any:
@@ -356,6 +363,22 @@ class CategorySettings(_Section):
     # мусора»); every inflection matches. A stop word vetoes the category.
     keywords: list[str] = []
     stop_words: list[str] = []
+    # Chosen with the category, as a second row of buttons (Кузбасс-онлайн 3.11.3).
+    subcategories: list[str] = []
+
+    @field_validator("subcategories")
+    @classmethod
+    def _subcategories(cls, v: list[str]) -> list[str]:
+        for i, name in enumerate(v):
+            if not name.strip():
+                raise ValueError(f"subcategory {i + 1} is blank")
+            if len(name) > 64:
+                raise ValueError(f"subcategory {name!r} is longer than 64 characters")
+        if len({n.strip().casefold() for n in v}) != len(v):
+            raise ValueError("the same subcategory is listed twice")
+        if len(v) > 20:
+            raise ValueError("at most 20 subcategories per category")
+        return v
 
     @field_validator("keywords")
     @classmethod
@@ -371,6 +394,24 @@ class CategorySettings(_Section):
         for word in v:
             if len(word.split()) != 1:
                 raise ValueError(f"stop word {word!r}: expected a single word")
+        return v
+
+
+class OrganisationSettings(_Section):
+    """A body incidents are redirected to (not a municipal matter, 000 4.3)."""
+
+    key: Key
+    name: str = Field(min_length=1, max_length=200)
+    # The name as it reads after «Ваше сообщение направлено в …» (default: ``name``).
+    to: str | None = None
+    # The answer term the resident is told, from the redirection (calendar time).
+    answer_within: str = "30d"
+
+    @field_validator("answer_within")
+    @classmethod
+    def _within(cls, v: str) -> str:
+        if _parsed(parse_duration, v).kind.is_working:
+            raise ValueError("expected calendar time such as '30d', not working time")
         return v
 
 
@@ -423,6 +464,7 @@ class Settings(_Section):
     departments: list[DepartmentSettings] = Field(min_length=1)
     categories: list[CategorySettings] = Field(min_length=1)
     people: list[PersonSettings] = []
+    organisations: list[OrganisationSettings] = []
 
     @field_validator("timezone")
     @classmethod
@@ -463,6 +505,7 @@ class Settings(_Section):
                                 f"duplicate {p.name!r}, already used by people[{first}]: "
                                 "namesakes need a distinct key each (key = \"ivanova_2\")")
         _unique("people", "vk_id", [p.vk_id for p in self.people])
+        _unique("organisations", "key", [o.key for o in self.organisations])
         if self.vk.token.get_secret_value() and not self.vk.group_id:
             raise _KeyError("vk.group_id", "the community's id is needed with vk.token "
                                            "(expected a positive number such as 123456)")
@@ -528,8 +571,21 @@ class Config:
         cal = settings.calendar
         self.policies = default_policies(self.tz, cal.extra_days_off, cal.extra_working_days)
         for name, spec in settings.sla.policies.items():
-            self.policies[name] = spec.build(name, self.tz, cal.extra_days_off,
-                                             cal.extra_working_days)
+            built = spec.build(name, self.tz, cal.extra_days_off, cal.extra_working_days)
+            if name in self.policies:  # flags not given follow the built-in policy
+                base = self.policies[name]
+                built = replace(built, acceptance=base.acceptance if spec.acceptance is None
+                                else built.acceptance,
+                                result_statuses=base.result_statuses
+                                if spec.result_statuses is None else built.result_statuses)
+            self.policies[name] = built
+
+        self.subcategories = {c.key: tuple(s.strip() for s in c.subcategories)
+                              for c in settings.categories if c.subcategories}
+        self.organisations = {o.key: Organisation(o.key, o.name, o.to or o.name,
+                                                  _calendar_time(o.answer_within))
+                              for o in settings.organisations}
+        self.redirect_within = timedelta(days=30)  # a typed organisation's answer term
 
     def seed_people(self) -> list[tuple[PersonSettings, Person]]:
         """People declared in the config, as core records without ids yet (id 0)."""
@@ -537,6 +593,19 @@ class Config:
             (p, Person(0, p.name, frozenset(p.roles), frozenset(p.departments)))
             for p in self.settings.people
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    key: str
+    name: str
+    to: str
+    answer_within: timedelta
+
+
+def _calendar_time(text: str) -> timedelta:
+    d = parse_duration(text)
+    return timedelta(days=d.amount) if isinstance(d.amount, int) else d.amount
 
 
 def _resolve(base: Path, value: str) -> Path:

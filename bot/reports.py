@@ -26,7 +26,7 @@ import re
 import textwrap
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,8 @@ INCIDENT_COLUMNS = (
     "№", "Зарегистрирован", "Срок первичного ответа", "Первичный ответ", "Первая публикация",
     "Срок ответа", "Ответ в срок", "Рабочих часов до ответа", "Состояние", "Категория",
     "Подразделение", "Исполнитель", "Политика SLA", "Просрочен в периоде", "Повторный",
-    "Повторных жалоб в периоде",
+    "Повторных жалоб в периоде", "Источник", "Подкатегория", "Статус результата",
+    "Перенаправлено в",
 )
 RATING_COLUMNS = (
     "Место", "Название", "Сроков в периоде", "Ответов в срок", "Проектов ответа",
@@ -278,6 +279,27 @@ async def _load(store: Store, end: datetime,
     return _Data(incidents, audit, answers, people)
 
 
+def _procedures(data: _Data, start: datetime, end: datetime) -> dict[str, Any]:
+    """The regulation's procedures in ``[start, end)``: result statuses of approved final
+    answers (Кузбасс-онлайн) and redirections per organisation."""
+    statuses: Counter[str] = Counter()
+    redirected: Counter[str] = Counter()
+    by_id = {i.id: i for i in data.incidents}
+    seen: set[int] = set()
+    for e in data.audit:
+        if not start <= e.at < end or e.incident_id is None:
+            continue
+        if e.action in ("approve", "edit_approve") and e.reason in ("resolved", "explained"):
+            statuses[e.reason] += 1
+        elif e.action == "redirect" and e.incident_id not in seen:
+            seen.add(e.incident_id)
+            incident = by_id.get(e.incident_id)
+            redirected[(incident.redirected_to if incident and incident.redirected_to
+                        else (e.reason or "—").split(":")[0])] += 1
+    return {"statuses": dict(statuses), "redirected": sorted(redirected.items(),
+                                                             key=lambda kv: (-kv[1], kv[0]))}
+
+
 def _count_attachments(raw: str | None) -> int:
     try:
         value = json.loads(raw or "[]")
@@ -291,7 +313,11 @@ def policies_for(config: Config) -> Callable[[Incident], Policy]:
     sla = config.settings.sla
 
     def pick(incident: Incident) -> Policy:
-        return config.policies[sla.sources.get(incident.source, sla.default_policy)]
+        if incident.policy and incident.policy in config.policies:  # chosen on the card
+            return config.policies[incident.policy]
+        name = sla.sources.get(incident.source) or (
+            incident.source if incident.source in config.policies else sla.default_policy)
+        return config.policies[name]
 
     return pick
 
@@ -326,7 +352,8 @@ async def build_report(config: Config, store: Store, start: datetime, end: datet
     previous = figures(prev_start, prev_end)
     changes = compare(metrics, previous)
     ratings = rate(metrics, departments=config.departments, people=data.people)
-    ctx = _Context(config, templates, metrics, previous, changes, ratings, data.people)
+    ctx = _Context(config, templates, metrics, previous, changes, ratings, data.people,
+                   {i.id: i for i in data.incidents}, _procedures(data, start, end))
 
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     local_start = start.astimezone(tz).date()
@@ -355,6 +382,8 @@ class _Context:
     changes: dict[str, Change]
     ratings: Ratings
     people: dict[int, str]
+    incidents: dict[int, Incident] = field(default_factory=dict)
+    procedures: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -497,7 +526,7 @@ def render_text(ctx: _Context, *, limit: int = TELEGRAM_TEXT_LIMIT) -> str:
             executors=_rating_lines(ctx.ratings.executors[:cap]),
             more_departments=max(0, len(ctx.ratings.departments) - cap),
             more_executors=max(0, len(ctx.ratings.executors) - cap),
-            formula=FORMULA,
+            formula=FORMULA, procedures=ctx.procedures,
         )
         if len(text) <= limit:
             break
@@ -627,8 +656,20 @@ def incident_table(ctx: _Context) -> list[list[Any]]:
             ctx.category(r.category), ctx.department(r.department), ctx.executor(r.executor_id),
             titles.get(r.policy, r.policy), _yes_no(r.overdue),
             _yes_no(r.repeat) if r.registered_in_period else "", r.repeat_complaints,
+            *_procedure_cells(ctx, ctx.incidents.get(r.incident_id)),
         ])
     return table
+
+
+def _procedure_cells(ctx: _Context, incident: Incident | None) -> list[Any]:
+    """Source, subcategory, result status and the organisation redirected to."""
+    if incident is None:
+        return ["", "", "", ""]
+    t = ctx.templates
+    status = (t.phrase_raw("result_statuses", incident.result_status,
+                           default=incident.result_status) if incident.result_status else "")
+    return [t.phrase_raw("sources", incident.source, default=incident.source),
+            incident.subcategory or "", status, incident.redirected_to or ""]
 
 
 def write_csv(ctx: _Context, path: Path) -> Path:

@@ -40,6 +40,7 @@ from workflows.model import (
 )
 from workflows.routing import pick_executor
 from workflows.sla import Policy, compute_deadlines
+from workflows.sources import PICKABLE
 from workflows.visibility import may_see, out_of_scope, sees_everything
 
 log = logging.getLogger(__name__)
@@ -345,6 +346,11 @@ class Service:
             return Result(False, "unknown_category")
         policy = self.policy_for(seen.source)
         deadlines = compute_deadlines(policy, seen.priority, now)
+        if seen.due is not None:  # the platform set the deadline itself
+            deadlines = replace(deadlines, answer=seen.due, first_response=(
+                min(deadlines.first_response, seen.due) if deadlines.first_response else None))
+        subcategory = seen.subcategory if seen.subcategory in self.config.subcategories.get(
+            category.key, ()) else None
         async with self.store.tx() as tx:
             existing = await tx.incident_by_external(seen.source, seen.external_id)
             if existing is not None:
@@ -360,7 +366,8 @@ class Service:
                     incident_id, source=seen.source, text=seen.text, category=category.key,
                     department=category.department, priority=seen.priority, now=now,
                     actor=actor, url=seen.url, author=seen.author,
-                    first_response_due=deadlines.first_response, answer_due=deadlines.answer)
+                    first_response_due=deadlines.first_response, answer_due=deadlines.answer,
+                    subcategory=subcategory)
             except core.Refused as r:
                 await tx.add_audit(r.audit)
                 return Result(False, r.code)
@@ -380,7 +387,10 @@ class Service:
             await self._deliver(tx, incident, [Notification(
                 actor.id if actor else core.COORDINATORS, "registered",
                 {"routed": executor is not None, "found": actor is None},
-                ((Button("first_response", incident.id), Button("reassign", incident.id)),))],
+                ((Button("first_response", incident.id), Button("reassign", incident.id)),)
+                # ПОС sets the deadline itself (3.10.3): one tap to type it.
+                + (((Button("due", incident.id),),) if policy.name == "pos"
+                   and seen.due is None else ()))],
                 actor)
             if executor is None:  # nobody of the department can receive it: say so at once
                 department = self.config.departments.get(category.department,
@@ -444,7 +454,8 @@ class Service:
                          url: str | None, author: str | None,
                          attachments: list[dict[str, Any]], media_group_id: str | None,
                          category_buttons: Sequence[Sequence[Button]],
-                         platform: str = "telegram", confirm: bool = False) -> None:
+                         platform: str = "telegram", confirm: bool = False,
+                         prompt: str = "pick_category") -> None:
         """Keep a post the coordinator sent and ask for its category, in one transaction
         (``confirm``: a plain text, first asked whether to register it at all).
 
@@ -469,12 +480,21 @@ class Service:
                     Button("intake_no", intake_id, label=t.phrase("intake_no"))]])
                 return
             rows = [[replace(b, incident_id=intake_id) for b in row] for row in category_buttons]
-            await self._send(tx, platform, chat_id, self.templates.phrase("pick_category"),
-                             rows)
+            await self._send(tx, platform, chat_id, self.templates.phrase(prompt), rows)
 
     def policy_for(self, source: str) -> Policy:
+        """The policy of a source: ``[sla.sources]``, else the policy of the same name (a
+        message from ПОС, ``pos``, follows the ``pos`` policy), else the default one."""
         sla = self.config.settings.sla
-        return self.policies[sla.sources.get(source, sla.default_policy)]
+        name = sla.sources.get(source) or (source if source in self.policies
+                                           else sla.default_policy)
+        return self.policies[name]
+
+    def policy_of(self, incident: Incident) -> Policy:
+        """The incident's policy: the one chosen on its card, else its source's."""
+        if incident.policy and incident.policy in self.policies:
+            return self.policies[incident.policy]
+        return self.policy_for(incident.source)
 
     # --- transitions -------------------------------------------------------------------------
 
@@ -501,10 +521,11 @@ class Service:
                     tx, incident, actor, action, now, version=version,
                     text=DRY_RUN_TEXT.get(action, "…") if dry_run and not text else text,
                     target=incident.executor_id if dry_run and target is None else target,
-                    arg=arg)
+                    arg=arg, dry_run=dry_run)
             except core.Refused as r:
                 # The guard passed; only the text or target to come is missing.
-                if dry_run and r.code in {"same_executor", "not_an_executor", "bad_deadline"}:
+                if dry_run and r.code in {"same_executor", "not_an_executor", "bad_deadline",
+                                          "unchanged", "deadline_in_past", "status_required"}:
                     return Result(True, incident=incident)
                 await tx.add_audit(r.audit)
                 return Result(False, r.code, incident)
@@ -516,7 +537,9 @@ class Service:
 
     async def _transition(self, tx: Tx, inc: Incident, actor: Person, action: str,
                           now: datetime, *, version: int | None, text: str | None,
-                          target: int | None, arg: str | None) -> core.Outcome:
+                          target: int | None, arg: str | None,
+                          dry_run: bool = False) -> core.Outcome:
+        policy = self.policy_of(inc)
         match action:
             case "take":
                 return core.take(inc, actor, now, version=version)
@@ -524,14 +547,16 @@ class Service:
                 return core.decline(inc, actor, text or "", now, version=version)
             case "submit":
                 draft = await tx.draft(inc.id) or Draft(inc.id, actor.id, "")
-                return core.submit(inc, actor, draft, now)
+                return core.submit(inc, actor, draft, now, statuses=policy.result_statuses)
             case "approve" | "edit_approve":
                 draft = await tx.draft(inc.id) or Draft(inc.id, actor.id, "")
                 edited = text if action == "edit_approve" else None
                 if action == "edit_approve" and edited is None:
                     edited = ""
                 return core.approve(inc, actor, draft, now, edited_text=edited, version=version,
-                                    auto_publish=inc.source in self.publishers)
+                                    auto_publish=inc.source in self.publishers,
+                                    result_status=arg or None,
+                                    statuses=policy.result_statuses)
             case "return":
                 return core.return_draft(inc, actor, text or "", now, version=version)
             case "assign" | "reassign":
@@ -551,7 +576,7 @@ class Service:
                         raise core.Refused("bad_deadline", AuditEntry(
                             inc.id, actor.id, "set_priority", inc.state, None, now,
                             "bad_deadline", False))
-                deadlines = compute_deadlines(self.policy_for(inc.source), priority,
+                deadlines = compute_deadlines(self.policy_of(inc), priority,
                                               inc.registered_at, urgent_deadline=urgent_due)
                 return core.set_priority(inc, actor, priority, now, answer_due=deadlines.answer)
             case "extend":
@@ -571,8 +596,17 @@ class Service:
                                            promised_at=draft.promised_date if draft else None,
                                            feedback_window=self.config.feedback_window)
             case "redirect":
-                to, _, note = (text or "").strip().partition("\n")
-                return core.redirect(inc, actor, to.strip(), note.strip(), now, version=version)
+                return await self._redirect(tx, inc, actor, now, version=version, text=text,
+                                            arg=arg, dry_run=dry_run)
+            case "platform_due":
+                due = parse_local(text or "", now, self.config.tz)
+                if due is None:
+                    raise core.Refused("bad_deadline", AuditEntry(
+                        inc.id, actor.id, "platform_due", inc.state, None, now,
+                        "bad_deadline", False))
+                return core.platform_due(inc, actor, due, now)
+            case "source" | "policy":
+                return await self._reclock(tx, inc, actor, action, arg or "", now)
             case "reject":
                 return core.reject(inc, actor, text or "", now, version=version)
             case "reopen":
@@ -581,6 +615,60 @@ class Service:
                 return core.close(inc, actor, now, version=version)
         raise core.Refused("unknown_action", AuditEntry(
             inc.id, actor.id, action, inc.state, None, now, "unknown_action", False))
+
+    async def _redirect(self, tx: Tx, inc: Incident, actor: Person, now: datetime, *,
+                        version: int | None, text: str | None, arg: str | None,
+                        dry_run: bool) -> core.Outcome:
+        """Redirect to an organisation of ``[[organisations]]`` (``arg``: its key) or a typed
+        one (``text``: the organisation, then a comment on the next lines). The answer that
+        tells the resident where the message went becomes the draft, on review."""
+        organisation = self.config.organisations.get(arg or "")
+        if organisation is not None:
+            to, note = organisation.name, ""
+        else:
+            first, _, rest = (text or "").strip().partition("\n")
+            to, note = first.strip(), rest.strip()
+        out = core.redirect(inc, actor, to, note, now, version=version, answer=True)
+        if not dry_run:
+            within = organisation.answer_within if organisation else self.config.redirect_within
+            answer = self.templates.phrase(
+                "redirect_answer", to=organisation.to if organisation else to,
+                due=(now + within).astimezone(self.config.tz).strftime("%d.%m.%Y"))
+            await tx.delete_draft(inc.id)
+            await tx.save_draft_text(inc.id, actor.id, answer, now)
+        return out
+
+    async def _reclock(self, tx: Tx, inc: Incident, actor: Person, action: str, value: str,
+                       now: datetime) -> core.Outcome:
+        """A new source or policy from the card, and the deadlines that follow from it
+        (counted from the registration, as if it had come so)."""
+        if action == "source":
+            origin = await tx.origin(inc.id)
+            if not str(origin.get("external_id") or "").startswith("intake:"):
+                raise core.Refused("source_fixed", AuditEntry(
+                    inc.id, actor.id, action, inc.state, None, now, "source_fixed", False))
+            if value == "-":  # a dry run: the guard only
+                value = inc.source
+            if value not in PICKABLE and value != inc.source:
+                raise core.Refused("unknown_action", AuditEntry(
+                    inc.id, actor.id, action, inc.state, None, now, "unknown_action", False))
+            moved = replace(inc, source=value)
+        else:
+            if value == "-":  # a dry run: the guard only
+                value = inc.policy or ""
+            if value and value not in self.policies:
+                raise core.Refused("unknown_action", AuditEntry(
+                    inc.id, actor.id, action, inc.state, None, now, "unknown_action", False))
+            moved = replace(inc, policy=value)
+        policy = self.policy_of(moved)
+        urgent = inc.answer_due if inc.priority is Priority.URGENT else None
+        deadlines = compute_deadlines(policy, inc.priority, inc.registered_at,
+                                      urgent_deadline=urgent)
+        first = deadlines.first_response if inc.first_response_at is None else \
+            inc.first_response_due
+        return core.reclock(inc, actor, now, source=value if action == "source" else None,
+                            policy=value if action == "policy" else None,
+                            answer_due=deadlines.answer, first_response_due=first)
 
     async def _after(self, tx: Tx, incident: Incident, action: str, actor: Person | None,
                      now: datetime) -> None:
@@ -606,7 +694,7 @@ class Service:
         await self._deliver(tx, after, out.notifications, actor)
         step, _ = await tx.sla_state(after.id)
         if ladder_changed(before, after):
-            step = restart_step(after, self.policy_for(after.source), now=now)
+            step = restart_step(after, self.policy_of(after), now=now)
         await self._schedule(tx, after, step)
         return after
 
@@ -619,7 +707,7 @@ class Service:
         if incident.state is State.AWAITING_FEEDBACK:
             await tx.set_sla_state(incident.id, step, incident.feedback_until)
             return
-        policy = self.policy_for(incident.source)
+        policy = self.policy_of(incident)
         await tx.set_sla_state(incident.id, step, next_action(incident, policy, step=step))
 
     # --- the SLA sweep -------------------------------------------------------------------------
@@ -646,7 +734,7 @@ class Service:
         return sent
 
     async def _sweep_one(self, tx: Tx, incident: Incident, step: int, now: datetime) -> int:
-        policy = self.policy_for(incident.source)
+        policy = self.policy_of(incident)
         if incident.state is State.WAITING:
             if incident.promised_at is None or incident.promised_at > now:
                 await tx.set_sla_state(incident.id, step, incident.promised_at)
@@ -867,6 +955,12 @@ class Service:
         async with self.store.read() as tx:
             return await tx.incident(incident_id)
 
+    async def registered_by_hand(self, incident_id: int) -> bool:
+        """Whether a coordinator registered the incident (its source may then be changed)."""
+        async with self.store.read() as tx:
+            origin = await tx.origin(incident_id)
+        return str(origin.get("external_id") or "").startswith("intake:")
+
     async def visible_incidents(self, person: Person, *, open_only: bool = True
                                 ) -> list[Incident]:
         """What a person oversees: all for coordinators and curators, their departments for
@@ -940,6 +1034,7 @@ class Service:
                 "department": self.config.departments.get(incident.department or "", ""),
                 "executor": names.get(incident.executor_id or 0, ""),
                 "actor": actor.name if actor else "Отклик", "links": links,
+                "policy": self.policy_of(incident),
             }
             text = self.templates.render(note.template, **(context | note.context))
             for person in recipients:

@@ -489,6 +489,8 @@ class Tx:
             promised_at=parse_ts(row["promised_at"]),
             clock_start=parse_ts(row["clock_start"]),
             feedback_until=parse_ts(row["feedback_until"]),
+            policy=row["policy"], subcategory=row["subcategory"],
+            result_status=row["result_status"],
         )
 
     async def next_incident_id(self) -> int:
@@ -499,13 +501,13 @@ class Tx:
         await self.conn.execute(
             "INSERT INTO incidents (id, state, source, external_id, text, category, department,"
             " executor_id, priority, registered_at, url, author, first_response_due, answer_due,"
-            " version, updated_at, clock_start, author_id, thread, reply_to)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " version, updated_at, clock_start, author_id, thread, reply_to, policy, subcategory)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (inc.id, inc.state, inc.source, seen.external_id, inc.text, inc.category,
              inc.department, inc.executor_id, inc.priority, ts(inc.registered_at), inc.url,
              inc.author, ts(inc.first_response_due), ts(inc.answer_due), inc.version, ts(now),
              ts(inc.clock_start or inc.registered_at), seen.author_id, seen.thread,
-             seen.reply_to))
+             seen.reply_to, inc.policy, inc.subcategory))
 
     async def incident_by_external(self, source: str, external_id: str) -> Incident | None:
         """The incident a source message became, directly or as a linked repeat."""
@@ -544,13 +546,15 @@ class Tx:
             "UPDATE incidents SET state = ?, category = ?, department = ?, executor_id = ?,"
             " priority = ?, first_response_due = ?, answer_due = ?, approved_text = ?,"
             " approved_kind = ?, redirected_to = ?, version = ?, updated_at = ?,"
-            " first_response_at = ?, promised_at = ?, clock_start = ?, feedback_until = ?"
+            " first_response_at = ?, promised_at = ?, clock_start = ?, feedback_until = ?,"
+            " source = ?, policy = ?, subcategory = ?, result_status = ?"
             " WHERE id = ? AND version = ?",
             (inc.state, inc.category, inc.department, inc.executor_id, inc.priority,
              ts(inc.first_response_due), ts(inc.answer_due), inc.approved_text,
              inc.approved_kind, inc.redirected_to, inc.version, ts(now),
              ts(inc.first_response_at), ts(inc.promised_at), ts(inc.clock_start),
-             ts(inc.feedback_until), inc.id, expected_version)) as cur:
+             ts(inc.feedback_until), inc.source, inc.policy, inc.subcategory,
+             inc.result_status, inc.id, expected_version)) as cur:
             if cur.rowcount != 1:
                 raise RuntimeError(f"incident {inc.id} changed concurrently")
 
@@ -905,6 +909,9 @@ class Tx:
         return await self._one(
             "SELECT * FROM intake WHERE person_id = ? AND media_group_id = ?"
             " AND incident_id IS NULL", (person_id, media_group_id))
+
+    async def set_intake_source(self, intake_id: int, source: str) -> None:
+        await self.conn.execute("UPDATE intake SET source = ? WHERE id = ?", (source, intake_id))
 
     async def update_intake(self, intake_id: int, *, text: str | None = None,
                             attachments: list[dict[str, Any]] | None = None,

@@ -54,6 +54,8 @@ class Templates:
         self.env.filters["priority"] = lambda s: self.phrase_raw("priorities", str(s))
         self.env.filters["action"] = lambda s: self.phrase_raw("actions", str(s), default=str(s))
         self.env.filters["hours"] = hours
+        self.env.filters["result_status"] = lambda s: self.phrase_raw(
+            "result_statuses", str(s), default=str(s))
         self.env.filters["plural"] = plural
         self.env.filters["genitive"] = lambda name: decline(name, "genitive")
         self.env.filters["dative"] = lambda name: decline(name, "dative")

@@ -31,7 +31,8 @@ from workflows.model import (
     Sighting,
     State,
 )
-from workflows.transitions import actions_for
+from workflows.sources import PICKABLE, source_from_url
+from workflows.transitions import RESULT_STATUSES, actions_for
 
 WRITING = "writing"
 OVERSEERS = (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER, Role.ADMIN)
@@ -48,6 +49,7 @@ NEEDS_TEXT = {
     "reopen": ("reopen_reason", "reopen_prompt", ("reopen", "")),
     "urgent": ("urgent_deadline", "urgent_prompt", ("priority", "urgent")),
     "extend": ("extend_text", "extend_prompt", ("extend", "")),
+    "due": ("due_text", "due_prompt", ("platform_due", "")),
 }
 MODE_ACTION = {mode: action for mode, _, action in NEEDS_TEXT.values()}
 # Buttons that act at once.
@@ -131,10 +133,17 @@ async def press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
 
 async def _press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
     handler = PRESSES.get(a)
-    if a in NEEDS_TEXT:
+    if a == "redirect" and x != "other":
+        await _redirect(turn, n, v, x)
+    elif a == "redirect":
         await _ask_text(turn, a, n, v)
+    elif a in NEEDS_TEXT:
+        await _ask_text(turn, a, n, v, x)
     elif a in DIRECT:
-        result = await turn.service.act(turn.me, n, a, version=v)
+        if a == "approve" and x not in ("", *RESULT_STATUSES):
+            raise BadButton(x)
+        result = await turn.service.act(turn.me, n, a, version=v,
+                                        arg=x if a == "approve" and x else None)
         if turn.answer(result, n) and a == "take":
             await _start_writing(turn, n)
     elif handler is not None:
@@ -143,18 +152,95 @@ async def _press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
         turn.toast, turn.alert = turn.templates.refusal("unknown_action"), True
 
 
-async def _ask_text(turn: Turn, a: str, n: int, v: int | None) -> None:
+async def _ask_text(turn: Turn, a: str, n: int, v: int | None, x: str = "") -> None:
     mode, prompt, (action, arg) = NEEDS_TEXT[a]
+    if x and not (a == "edit_approve" and x in RESULT_STATUSES):
+        raise BadButton(x)
     check = await turn.service.act(turn.me, n, action, version=v, dry_run=True,
-                                   arg=arg if arg != "urgent" else None)
+                                   arg=x or (arg if arg != "urgent" else None))
     if not turn.answer(check, n, ok=" "):
         return
-    await turn.set_mode(mode, n, {"v": v})
+    await turn.set_mode(mode, n, {"v": v, "x": x} if x else {"v": v})
     await turn.say(turn.templates.phrase(prompt, n=n), [[Button("abort", n)]])
     if a == "edit_approve":
         draft = await turn.service.draft(n)
         if draft and draft.text:
             await turn.say(f"<code>{_escape(draft.text)}</code>")
+
+
+def _rows(buttons: Sequence[Button], width: int = 3) -> list[list[Button]]:
+    """Buttons wrapped into rows of ``width``: a phone's screen holds three short labels."""
+    return [list(buttons[i:i + width]) for i in range(0, len(buttons), width)]
+
+
+async def _redirect(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """«Перенаправить»: the organisations of the config (and «Другая» to type one); a picked
+    organisation redirects at once, with the answer to the resident on review."""
+    organisations = turn.service.config.organisations
+    if x:
+        if x not in organisations:
+            raise BadButton(x)
+        result = await turn.service.act(turn.me, n, "redirect", version=v, arg=x)
+        turn.answer(result, n, ok=turn.templates.phrase("redirect_done"))
+        return
+    if not organisations:
+        await _ask_text(turn, "redirect", n, v)
+        return
+    check = await turn.service.act(turn.me, n, "redirect", version=v, dry_run=True)
+    if not turn.answer(check, n, ok=" "):
+        return
+    rows = [[Button("redirect", n, key, label=o.name)] for key, o in organisations.items()]
+    rows.append([Button("redirect", n, "other"), Button("abort", n)])
+    await turn.say(turn.templates.phrase("pick_organisation", n=n), rows,
+                   version=check.incident.version if check.incident else None)
+
+
+async def _pick_source(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """«Источник» on the card: the sources, as at registration."""
+    check = await turn.service.act(turn.me, n, "source", dry_run=True, arg="-")
+    if not turn.answer(check, n, ok=" "):
+        return
+    t = turn.templates
+    await turn.say(t.phrase("pick_new_source", n=n),
+                   _rows([Button("set_src", n, key, label=t.phrase_raw("source_buttons", key))
+                          for key in PICKABLE]))
+
+
+async def _set_source(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if x not in PICKABLE:
+        raise BadButton(x)
+    result = await turn.service.act(turn.me, n, "source", arg=x)
+    if turn.answer(result, n) and result.incident is not None:
+        await _deadline_note(turn, result.incident)
+
+
+async def _pick_policy(turn: Turn, n: int, v: int | None, x: str) -> None:
+    check = await turn.service.act(turn.me, n, "policy", dry_run=True, arg="-")
+    if not turn.answer(check, n, ok=" "):
+        return
+    await turn.say(turn.templates.phrase("pick_policy", n=n),
+                   _rows([Button("set_pol", n, name, label=p.title)
+                          for name, p in turn.service.policies.items()], 2))
+
+
+async def _set_policy(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if x not in turn.service.policies:
+        raise BadButton(x)
+    result = await turn.service.act(turn.me, n, "policy", arg=x)
+    if turn.answer(result, n) and result.incident is not None:
+        await _deadline_note(turn, result.incident)
+
+
+async def _deadline_note(turn: Turn, incident: Any) -> None:
+    policy = turn.service.policy_of(incident)
+    await turn.say(turn.templates.phrase(
+        "reclocked", n=incident.id, source=turn.templates.phrase_raw(
+            "sources", incident.source, default=incident.source),
+        policy=policy.title, due=_local(turn, incident.answer_due)))
+
+
+def _local(turn: Turn, at: datetime | None) -> str:
+    return at.astimezone(turn.service.config.tz).strftime("%d.%m.%Y %H:%M") if at else "—"
 
 
 async def _priority(turn: Turn, n: int, v: int | None, x: str) -> None:
@@ -257,7 +343,8 @@ async def _promise(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def _promise_day(turn: Turn, n: int, day: date) -> None:
     # The executor is asked for the final answer at the start of the promised working day.
     incident = await turn.service.incident(n)
-    calendar = turn.service.policy_for(incident.source if incident else "").calendar
+    calendar = (turn.service.policy_of(incident) if incident
+                else turn.service.policy_for("")).calendar
     at = calendar.next_working_moment(datetime.combine(day, time(0, 0), tzinfo=calendar.tz))
     result = await turn.service.draft_kind(turn.me, n, DraftKind.INTERIM, at)
     if turn.answer(result, n):
@@ -329,9 +416,21 @@ async def _category(turn: Turn, n: int, v: int | None, x: str) -> None:
         return
     atts = tuple(Attachment(a["kind"], a["file_id"], a["file_name"], a["mime_type"],
                             a["local_path"]) for a in json.loads(row["attachments"]))
+    category, _, sub = x.partition("/")
+    subcategories = turn.service.config.subcategories.get(category, ())
+    if category not in turn.service.config.categories or (sub and not (
+            sub.isdigit() and int(sub) < len(subcategories))):
+        raise BadButton(x)
+    if subcategories and not sub:  # the subcategory is chosen with the category
+        turn.toast = " "
+        await turn.say(t.phrase("pick_subcategory", category=turn.service.config.categories[
+            category].name), _rows([Button("cat", n, f"{category}/{i}", label=name)
+                                    for i, name in enumerate(subcategories)], 2))
+        return
     result = await turn.service.register(turn.me, Sighting(
         source=row["source"], external_id=f"intake:{row['id']}", text=row["text"],
-        category=x, url=row["url"], author=row["author"], attachments=atts))
+        category=category, url=row["url"], author=row["author"], attachments=atts,
+        subcategory=subcategories[int(sub)] if sub else None))
     if result.ok and result.incident is not None:
         async with turn.service.store.tx() as tx:
             await tx.update_intake(row["id"], incident_id=result.incident.id)
@@ -375,6 +474,8 @@ PRESSES: dict[str, Callable[[Turn, int, int | None, str], Awaitable[None]]] = {
     "cancel": _cancel_draft, "interim": _interim, "promise": _promise, "final": _final,
     "reassign": _reassign, "to": _reassign_to, "first_response": _first_response,
     "fr_published": _first_response_published, "cat": _category,
+    "source": _pick_source, "set_src": _set_source, "policy": _pick_policy,
+    "set_pol": _set_policy,
     "inv_role": _invite_role, "inv_dept": _invite_department,
 }
 
@@ -423,12 +524,12 @@ async def _mode_text(turn: Turn, state: ChatState, body: str) -> None:
     n = state.incident_id or 0
     action, arg = MODE_ACTION[state.mode]
     result = await turn.service.act(turn.me, n, action, version=state.data.get("v"),
-                                    text=body, arg=arg or None)
-    if result.ok or result.code not in {"empty_reason", "bad_deadline"}:
+                                    text=body, arg=state.data.get("x") or arg or None)
+    if result.ok or result.code not in {"empty_reason", "bad_deadline", "deadline_in_past"}:
         await turn.clear_mode()
     if not result.ok:
         await turn.refuse(result, n)
-    elif action != "edit_approve":  # approval answers with the publication package itself
+    elif action not in ("edit_approve", "redirect"):  # those answer with the next step
         await turn.say(turn.templates.phrase("reason_received"))
 
 
@@ -468,19 +569,42 @@ async def intake(turn: Turn, body: str, attachments: list[Attachment], *, source
     and ask for the category (``confirm``: first whether to register it at all)."""
     found = URL.search(body)
     url = url or (found.group(0) if found else None)
-    if url and ("vk.com" in url or "vk.ru" in url):
-        source = "vk"
+    source = source_from_url(url) or source
+    # Registered by hand with no link that tells the source: it is asked with the category.
+    ask = source == "manual"
     await turn.service.add_intake(
         turn.me, turn.chat_id, source=source, text=body, url=url, author=author,
         attachments=[_att_dict(a) for a in attachments], media_group_id=media_group_id,
-        category_buttons=_category_rows(turn, 0, body), platform=turn.platform, confirm=confirm)
+        category_buttons=_category_rows(turn, 0, body, ask_source=ask), platform=turn.platform,
+        confirm=confirm, prompt="pick_source_category" if ask else "pick_category")
 
 
-def _category_rows(turn: Turn, n: int, text: str) -> list[list[Button]]:
-    """A button per category, the likely ones for ``text`` first (detection's suggestion)."""
+def _category_rows(turn: Turn, n: int, text: str, *,
+                   ask_source: bool = False) -> list[list[Button]]:
+    """A button per category, the likely ones for ``text`` first (detection's suggestion);
+    with ``ask_source``, the rows of sources above them."""
     categories = turn.service.config.categories
-    return [[Button("cat", n, key, label=categories[key].name)]
+    rows = [[Button("cat", n, key, label=categories[key].name)]
             for key in possible.suggested_first(turn.service, text)]
+    if ask_source:
+        rows = _rows([Button("src", n, key,
+                             label=turn.templates.phrase_raw("source_buttons", key))
+                      for key in PICKABLE]) + rows
+    return rows
+
+
+async def _intake_source(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """A source picked for a post sent by hand: kept, then the category is asked."""
+    if x not in PICKABLE:
+        raise BadButton(x)
+    if (row := await _own_intake(turn, n)) is None:
+        return
+    async with turn.service.store.tx() as tx:
+        await tx.set_intake_source(n, x)
+    t = turn.templates
+    turn.toast = " "
+    await turn.say(t.phrase("pick_category_for", source=t.phrase_raw("sources", x)),
+                   _category_rows(turn, n, row["text"]))
 
 
 async def _own_intake(turn: Turn, n: int) -> Any:
@@ -496,11 +620,13 @@ async def _own_intake(turn: Turn, n: int) -> Any:
 
 
 async def _intake_yes(turn: Turn, n: int, v: int | None, x: str) -> None:
-    if (row := await _own_intake(turn, n)) is None:
+    row = await _own_intake(turn, n)
+    if row is None:
         return
     turn.toast = " "
-    await turn.say(turn.templates.phrase("pick_category"),
-                   _category_rows(turn, n, row["text"]))
+    ask = row["source"] == "manual"
+    await turn.say(turn.templates.phrase("pick_source_category" if ask else "pick_category"),
+                   _category_rows(turn, n, row["text"], ask_source=ask))
 
 
 async def _intake_no(turn: Turn, n: int, v: int | None, x: str) -> None:
@@ -512,7 +638,7 @@ async def _intake_no(turn: Turn, n: int, v: int | None, x: str) -> None:
     await turn.say(turn.templates.phrase("intake_dropped"))
 
 
-PRESSES.update(intake_yes=_intake_yes, intake_no=_intake_no)
+PRESSES.update(intake_yes=_intake_yes, intake_no=_intake_no, src=_intake_source)
 
 
 def _att_dict(a: Attachment) -> dict[str, str | None]:
@@ -792,10 +918,14 @@ async def show(turn: Turn, n: int) -> None:
     names = {p.id: p.name for p in await service.people()}
     body = t.render(
         "detail", incident=incident, history=await service.history(n), names=names,
+        policy=service.policy_of(incident),
         category=service.config.categories.get(incident.category or ""),
         department=service.config.departments.get(incident.department or "", ""),
         executor=names.get(incident.executor_id or 0, ""))
-    await turn.say(body, actions_for(incident, turn.me), version=incident.version)
+    policy = service.policy_of(incident)
+    await turn.say(body, actions_for(incident, turn.me, statuses=policy.result_statuses,
+                                     source_fixed=not await service.registered_by_hand(n)),
+                   version=incident.version)
 
 
 def group_by_state(incidents: list[Any]) -> list[tuple[State, list[Any]]]:

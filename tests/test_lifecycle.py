@@ -89,11 +89,17 @@ async def test_redirect_reaches_curator_and_executor(otklik: Harness) -> None:
     await otklik.say(COORDINATOR, f"/incident {n}")
     await otklik.press(COORDINATOR, "redirect", n)
     await otklik.say(COORDINATOR, "ГИБДД Новокузнецка\nСветофор на федеральной трассе")
+    assert "ГИБДД Новокузнецка" in otklik.last_text(CURATOR)
+    assert "ГИБДД Новокузнецка" in otklik.last_text(PETROV)
+    # The resident is told where the message went: an answer approved and published like
+    # any other; only then is the incident redirected.
+    incident = await otklik.incident(n)
+    assert incident.state == "on_review" and incident.redirected_to == "ГИБДД Новокузнецка"
+    await otklik.press(COORDINATOR, "approve", n)
+    await otklik.press(COORDINATOR, "published", n)
     incident = await otklik.incident(n)
     assert incident.state == "redirected"
     assert incident.redirected_to == "ГИБДД Новокузнецка"
-    assert "ГИБДД Новокузнецка" in otklik.last_text(CURATOR)
-    assert "ГИБДД Новокузнецка" in otklik.last_text(PETROV)
 
 
 async def test_reject_as_not_an_incident(otklik: Harness) -> None:

@@ -161,6 +161,10 @@ def ladder(incident: Incident, policy: Policy, *, start: datetime | None = None)
     first = incident.first_response_due
     if first is not None and _utc(first) >= start:
         points.append(("first_response", _utc(first)))
+        if policy.acceptance:  # the acceptance «в работу» is reminded at half its time too
+            half = start + (_utc(first) - start) / 2
+            if start < half < _utc(first):
+                points.append(("first_response", half))
     for point in reminder_times(policy, start, deadline, priority=priority):
         points.append(("reminder" if point < deadline else "deadline", point))
     points.append(("overdue", deadline))

@@ -101,6 +101,12 @@ class Incident:
     feedback_until: datetime | None = None
     # Bumped by every transition; buttons carry it so a press on an outdated card is caught.
     version: int = 0
+    # The deadline policy chosen on the card (None: the one ``[sla.sources]`` gives the source).
+    policy: str | None = None
+    # Кузбасс-онлайн: the subcategory chosen with the category, and the result status of the
+    # final answer chosen on approval ("resolved" | "explained").
+    subcategory: str | None = None
+    result_status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +125,9 @@ class Sighting:
     reply_to: str | None = None
     attachments: tuple[Attachment, ...] = ()
     priority: Priority = Priority.NORMAL
+    # The platform's own answer deadline (ПОС, «Инцидент Менеджмент»), when it sets one.
+    due: datetime | None = None
+    subcategory: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,6 +154,11 @@ class Policy:
     answer_fast_track: Rule | None = None
     reminders: tuple[Reminder, ...] = ()
     escalate_after: Duration | None = None
+    # The first-response clock is the acceptance «в работу» (Кузбасс-онлайн 3.11.3): shown
+    # as such, and the coordinators are reminded at half its time as well as at its end.
+    acceptance: bool = False
+    # A final answer carries a result status chosen on approval (3.11.7).
+    result_statuses: bool = False
 
 
 @dataclass(frozen=True)
@@ -466,6 +471,8 @@ def default_policies(
             answer=parse_rule("14d"),
             reminders=(parse_reminder("50%"), parse_reminder("1wd")),
             escalate_after=parse_duration("1wd"),
+            acceptance=True,
+            result_statuses=True,
         ),
         # 3.12: every day; the answer within the day by 18:00.
         Policy(

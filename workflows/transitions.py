@@ -62,10 +62,26 @@ def card_buttons(incident: Incident) -> tuple[tuple[Button, ...], ...]:
     )
 
 
-def review_buttons(incident: Incident) -> tuple[tuple[Button, ...], ...]:
+RESULT_STATUSES = ("resolved", "explained")  # Кузбасс-онлайн 3.11.7: «решено», «разъяснено»
+
+
+def review_buttons(incident: Incident, *, statuses: bool = False
+                   ) -> tuple[tuple[Button, ...], ...]:
+    """The coordinator's buttons on a draft. ``statuses``: the final answer carries a result
+    status, chosen with the approval. An answer about a redirection is approved (or edited)
+    only: there is nobody to return it to."""
+    n = incident.id
+    if incident.redirected_to:
+        return ((Button("approve", n), Button("edit_approve", n)),)
+    if statuses:
+        return (
+            tuple(Button("approve", n, s) for s in RESULT_STATUSES),
+            tuple(Button("edit_approve", n, s) for s in RESULT_STATUSES),
+            (Button("return", n), Button("reassign", n)),
+        )
     return (
-        (Button("approve", incident.id), Button("return", incident.id)),
-        (Button("edit_approve", incident.id), Button("reassign", incident.id)),
+        (Button("approve", n), Button("return", n)),
+        (Button("edit_approve", n), Button("reassign", n)),
     )
 
 
@@ -76,8 +92,11 @@ def triage_buttons(incident: Incident) -> tuple[tuple[Button, ...], ...]:
     )
 
 
-def actions_for(incident: Incident, person: Person) -> tuple[tuple[Button, ...], ...]:
-    """The buttons a person gets on an incident's detail view, by role and state."""
+def actions_for(incident: Incident, person: Person, *, statuses: bool = False,
+                source_fixed: bool = False) -> tuple[tuple[Button, ...], ...]:
+    """The buttons a person gets on an incident's detail view, by role and state
+    (``statuses``: a final answer needs a result status; ``source_fixed``: the incident was
+    found by a source, whose key stays)."""
     rows: list[tuple[Button, ...]] = []
     n, state = incident.id, incident.state
     if person.has(Role.EXECUTOR) and incident.executor_id == person.id:
@@ -87,7 +106,7 @@ def actions_for(incident: Incident, person: Person) -> tuple[tuple[Button, ...],
             rows.append((Button("answer", n),))
     if person.has(Role.COORDINATOR):
         if state is State.ON_REVIEW:
-            rows += review_buttons(incident)
+            rows += review_buttons(incident, statuses=statuses)
         elif state is State.APPROVED:
             rows.append((Button("published", n),))
         elif state is State.AWAITING_FEEDBACK:
@@ -99,7 +118,9 @@ def actions_for(incident: Incident, person: Person) -> tuple[tuple[Button, ...],
         if state in HELD | {State.NEW, State.WAITING}:
             flip = "normal" if incident.priority is Priority.FAST_TRACK else "fast_track"
             rows.append((Button("priority", n, flip), Button("urgent", n)))
-            rows.append((Button("extend", n),))
+            rows.append((Button("extend", n), Button("due", n)))
+            rows.append(((Button("source", n),) if not source_fixed else ())
+                        + (Button("policy", n),))
         if incident.first_response_at is None and state in HELD | {State.NEW}:
             rows.append((Button("first_response", n),))
     oversees = any(person.has(r) for r in (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER))
@@ -181,6 +202,7 @@ def register(
     author: str | None = None,
     first_response_due: datetime | None = None,
     answer_due: datetime | None = None,
+    subcategory: str | None = None,
 ) -> Outcome:
     """A new incident, found by a source or registered by a coordinator."""
     actor_id = actor.id if actor else None
@@ -192,6 +214,7 @@ def register(
         id=incident_id, state=State.NEW, source=source, text=text, category=category,
         department=department, executor_id=None, priority=priority, registered_at=now,
         url=url, author=author, first_response_due=first_response_due, answer_due=answer_due,
+        subcategory=subcategory,
     )
     return Outcome(incident, AuditEntry(incident_id, actor_id, "register", None, State.NEW, now))
 
@@ -222,7 +245,8 @@ def _give(incident: Incident, actor: Person | None, action: str, executor: Perso
         audit = AuditEntry(incident.id, actor.id if actor else None, action, incident.state,
                            None, now, reason="not_an_executor", ok=False)
         raise Refused("not_an_executor", audit)
-    new = replace(incident, state=State.ASSIGNED, executor_id=executor.id)
+    # (a redirection still on review is called off: the incident is worked on again)
+    new = replace(incident, state=State.ASSIGNED, executor_id=executor.id, redirected_to=None)
     notes = [Notification(executor.id, "card", {"reassigned": action == "reassign"},
                           card_buttons(new), attach="incident")]
     if incident.executor_id is not None and incident.executor_id != executor.id:
@@ -252,37 +276,52 @@ def decline(incident: Incident, actor: Person, reason: str, now: datetime, *,
     return _outcome(incident, actor, "decline", now, new, [note], reason=reason)
 
 
-def submit(incident: Incident, actor: Person, draft: Draft, now: datetime) -> Outcome:
-    """The executor sends the draft answer for approval."""
+def submit(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
+           statuses: bool = False) -> Outcome:
+    """The executor sends the draft answer for approval (``statuses``: the policy wants a
+    result status with a final answer, chosen on approval)."""
     _guard(incident, actor, "submit", now, states={State.IN_PROGRESS}, role=Role.EXECUTOR,
            assigned=True)
     _require_text(incident, actor, "submit", now, draft.text)
     new = replace(incident, state=State.ON_REVIEW)
     note = Notification(COORDINATORS, "review", {"executor": actor.name, "kind": draft.kind.value},
-                        review_buttons(new), attach="draft")
+                        review_buttons(new, statuses=statuses
+                                       and draft.kind is DraftKind.FINAL), attach="draft")
     return _outcome(incident, actor, "submit", now, new, [note], reason=draft.kind.value)
 
 
 def approve(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
             edited_text: str | None = None, version: int | None = None,
-            auto_publish: bool = False) -> Outcome:
+            auto_publish: bool = False, result_status: str | None = None,
+            statuses: bool = False) -> Outcome:
     """Approve the draft, optionally with the coordinator's own wording. Where no publisher
-    posts the answer automatically, the coordinator gets the package to publish by hand."""
+    posts the answer automatically, the coordinator gets the package to publish by hand.
+
+    ``statuses``: a final answer needs its result status («решено» / «разъяснено»), given as
+    ``result_status``; it is kept on the incident."""
     action = "approve" if edited_text is None else "edit_approve"
     _guard(incident, actor, action, now, states={State.ON_REVIEW}, role=Role.COORDINATOR,
            version=version)
+    needs_status = statuses and draft.kind is DraftKind.FINAL and not incident.redirected_to
+    if result_status is not None and result_status not in RESULT_STATUSES or (
+            needs_status and result_status is None):
+        audit = AuditEntry(incident.id, actor.id, action, incident.state, None, now,
+                           reason="status_required", ok=False)
+        raise Refused("status_required", audit)
     text = draft.text
     if edited_text is not None:
         text = _require_text(incident, actor, action, now, edited_text)
-    new = replace(incident, state=State.APPROVED, approved_text=text, approved_kind=draft.kind)
+    new = replace(incident, state=State.APPROVED, approved_text=text, approved_kind=draft.kind,
+                  result_status=result_status if needs_status else incident.result_status)
     notes = [
         Notification(incident.executor_id, "approved", {"edited": edited_text is not None})
-        if incident.executor_id is not None else None,
+        if incident.executor_id is not None and not incident.redirected_to else None,
         Notification(actor.id, "publishing", {}) if auto_publish else
         Notification(actor.id, "publish_package", {"text": text},
                      ((Button("published", new.id),),), attach="draft"),
     ]
-    return _outcome(incident, actor, action, now, new, [n for n in notes if n])
+    return _outcome(incident, actor, action, now, new, [n for n in notes if n],
+                    reason=new.result_status if needs_status else None)
 
 
 def return_draft(incident: Incident, actor: Person, reason: str, now: datetime, *,
@@ -291,7 +330,7 @@ def return_draft(incident: Incident, actor: Person, reason: str, now: datetime, 
     _guard(incident, actor, "return", now, states={State.ON_REVIEW}, role=Role.COORDINATOR,
            version=version)
     reason = _require_text(incident, actor, "return", now, reason)
-    new = replace(incident, state=State.IN_PROGRESS)
+    new = replace(incident, state=State.IN_PROGRESS, redirected_to=None)
     notes = []
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "returned", {"reason": reason},
@@ -320,6 +359,9 @@ def mark_published(incident: Incident, actor: Person | None, now: datetime, *,
     _guard(incident, actor, "publish", now, states={State.APPROVED}, role=Role.COORDINATOR,
            version=version)
     interim = incident.approved_kind is DraftKind.INTERIM
+    if incident.redirected_to:  # the resident is told where the message went: done
+        new = replace(incident, state=State.REDIRECTED)
+        return _outcome(incident, actor, "publish", now, new)
     new = replace(incident, state=State.WAITING if interim else State.AWAITING_FEEDBACK,
                   promised_at=promised_at if interim else None,
                   feedback_until=None if interim else now + feedback_window)
@@ -330,16 +372,25 @@ def mark_published(incident: Incident, actor: Person | None, now: datetime, *,
 
 
 def redirect(incident: Incident, actor: Person, to: str, note: str, now: datetime, *,
-             version: int | None = None) -> Outcome:
-    """Hand the incident over to another body (not a municipal matter), with a note."""
-    _guard(incident, actor, "redirect", now, states=OPEN, role=Role.COORDINATOR,
-           version=version)
+             version: int | None = None, answer: bool = False) -> Outcome:
+    """Hand the incident over to another body (not a municipal matter), with a note.
+
+    ``answer``: the resident is told where the message went (the caller saves that answer
+    as the draft): the incident goes on review to the coordinator, and is redirected once the
+    answer is approved and published (:func:`mark_published`)."""
+    _guard(incident, actor, "redirect", now, states=OPEN - {State.APPROVED},
+           role=Role.COORDINATOR, version=version)
     to = _require_text(incident, actor, "redirect", now, to)
-    new = replace(incident, state=State.REDIRECTED, redirected_to=to)
+    state = State.ON_REVIEW if answer else State.REDIRECTED
+    new = replace(incident, state=state, redirected_to=to)
     ctx = {"to": to, "note": note}
     notes = [Notification(CURATORS, "redirected", ctx)]
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "redirected", ctx))
+    if answer:
+        notes.append(Notification(actor.id, "review",
+                                  {"executor": actor.name, "kind": "final", "redirect": to},
+                                  review_buttons(new), attach="draft"))
     return _outcome(incident, actor, "redirect", now, new, notes,
                     reason=f"{to}: {note}" if note else to)
 
@@ -444,3 +495,43 @@ def remind(incident: Incident, actor: Person, now: datetime) -> Outcome:
     notes = [Notification(incident.executor_id, "reminded", {"who": actor.name}, buttons)
              ] if incident.executor_id is not None else []
     return _outcome(incident, actor, "remind", now, incident, notes)
+
+
+def platform_due(incident: Incident, actor: Person, answer_due: datetime, now: datetime
+                 ) -> Outcome:
+    """The platform's own deadline (ПОС sets it itself, ЦУР may change the one of «Инцидент
+    Менеджмент»), typed by the coordinator: it replaces the answer deadline (audited); the
+    executor is told."""
+    _guard(incident, actor, "platform_due", now, states=OPEN, role=Role.COORDINATOR)
+    if answer_due <= now:
+        audit = AuditEntry(incident.id, actor.id, "platform_due", incident.state, None, now,
+                           reason="deadline_in_past", ok=False)
+        raise Refused("deadline_in_past", audit)
+    new = replace(incident, answer_due=answer_due)
+    notes = []
+    if incident.executor_id is not None:
+        notes.append(Notification(incident.executor_id, "deadline_changed", {}))
+    return _outcome(incident, actor, "platform_due", now, new, notes,
+                    reason=answer_due.isoformat())
+
+
+def reclock(incident: Incident, actor: Person, now: datetime, *, source: str | None = None,
+            policy: str | None = None, answer_due: datetime | None,
+            first_response_due: datetime | None) -> Outcome:
+    """The coordinator changes the source (``source``) or the deadline policy (``policy``) of
+    an incident; the caller computes the deadlines that follow. Audited as ``source`` or
+    ``policy`` with the new value; the executor is told the new deadline."""
+    action = "source" if source is not None else "policy"
+    _guard(incident, actor, action, now, states=OPEN, role=Role.COORDINATOR)
+    value = source if source is not None else policy
+    if not value or value == (incident.source if source is not None else incident.policy):
+        audit = AuditEntry(incident.id, actor.id, action, incident.state, None, now,
+                           reason="unchanged", ok=False)
+        raise Refused("unchanged", audit)
+    new = replace(incident, source=source or incident.source,
+                  policy=policy if policy is not None else incident.policy,
+                  answer_due=answer_due, first_response_due=first_response_due)
+    notes = []
+    if incident.executor_id is not None and new.answer_due != incident.answer_due:
+        notes.append(Notification(incident.executor_id, "deadline_changed", {}))
+    return _outcome(incident, actor, action, now, new, notes, reason=value)

@@ -4,7 +4,12 @@
 
     {"source": "incident_management", "external_id": "IM-2026-0042",
      "text": "…", "category": "roads", "url": "https://…", "author": "…",
-     "photo_urls": ["https://…"], "priority": "normal"}
+     "photo_urls": ["https://…"], "priority": "normal",
+     "due": "2026-12-05T17:30:00+07:00", "subcategory": "…"}
+
+``due`` is the platform's own answer deadline (ПОС sets it itself; ЦУР may change the one of
+«Инцидент Менеджмент»), ISO 8601 with a UTC offset; without it the source's policy counts
+the deadline. ``subcategory`` is one of the category's ``subcategories`` in the config.
 
 201 with the new incident, 200 with the existing one for an external id seen before, 400
 naming the field (or ``(body)``) for a bad body, 401 without the right token, 503 with
@@ -18,6 +23,8 @@ import hmac
 import json
 import logging
 import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -30,7 +37,7 @@ log = logging.getLogger(__name__)
 
 REQUIRED = ("source", "external_id", "text", "category")
 LIMITS = {"source": 64, "external_id": 200, "text": 20_000, "category": 32, "url": 2_000,
-          "author": 300}
+          "author": 300, "due": 64, "subcategory": 64}
 
 
 class BadField(ValueError):
@@ -39,7 +46,8 @@ class BadField(ValueError):
         self.field = field
 
 
-def parse(body: Any, categories: set[str]) -> Sighting:
+def parse(body: Any, categories: set[str],
+          subcategories: Mapping[str, Sequence[str]] | None = None) -> Sighting:
     """The sighting described by a request body; :class:`BadField` names what is wrong."""
     if not isinstance(body, dict):
         raise BadField("(body)", "expected a JSON object")
@@ -76,10 +84,32 @@ def parse(body: Any, categories: set[str]) -> Sighting:
     url = body.get("url")
     if url is not None and not url.startswith(("http://", "https://")):
         raise BadField("url", "expected an http(s) URL")
+    due = _due(body.get("due"))
+    subcategory = body.get("subcategory") or None
+    known = (subcategories or {}).get(body["category"], ())
+    if subcategory is not None and subcategory not in known:
+        raise BadField("subcategory", f"unknown subcategory of {body['category']!r} (known: "
+                       f"{', '.join(known) if known else 'none'})")
     return Sighting(
         source=body["source"], external_id=body["external_id"], text=body["text"],
         category=body["category"], url=url, author=body.get("author"),
-        attachments=tuple(Attachment("link", u) for u in urls[:10]), priority=priority)
+        attachments=tuple(Attachment("link", u) for u in urls[:10]), priority=priority,
+        due=due, subcategory=subcategory)
+
+
+def _due(value: str | None) -> datetime | None:
+    """The platform's deadline: ISO 8601 with a UTC offset («2026-12-05T17:30:00+07:00»)."""
+    if value is None or value == "":
+        return None
+    try:
+        due = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadField("due", "expected a date and time in ISO 8601 with a UTC offset, "
+                       "such as 2026-12-05T17:30:00+07:00") from None
+    if due.tzinfo is None or due.utcoffset() is None:
+        raise BadField("due", "the UTC offset is missing (expected, for example, "
+                       "2026-12-05T17:30:00+07:00)")
+    return due
 
 
 def _check_text(field: str, value: str) -> None:
@@ -133,7 +163,8 @@ def make_app(service: Service, token: str) -> web.Application:
             except (HttpProcessingError, web.RequestPayloadError) as e:  # e.g. not gzip
                 raise BadField("(body)", f"cannot be read: {' '.join(str(e).split())}"
                                ) from None
-            seen = parse(decode(raw, request.charset), set(service.config.categories))
+            seen = parse(decode(raw, request.charset), set(service.config.categories),
+                         service.config.subcategories)
         except BadField as e:
             return web.json_response({"error": str(e), "field": e.field}, status=400)
         try:
