@@ -165,7 +165,7 @@ def test_default_policies() -> None:
     assert IM.escalate_after == Duration.working_hours(2)
     assert KO.first_response == Duration.hours(24)
     assert KO.answer == Duration.days(14)
-    assert GOV.answer == Until(time(18))
+    assert GOV.answer == Until(time(18), timedelta(hours=4))
 
 
 def test_normal_answer_is_eight_working_hours() -> None:
@@ -234,8 +234,11 @@ def test_naive_registration_time_is_refused() -> None:
 @pytest.mark.parametrize(
     ("registered", "due"),
     [
-        (at(2026, 11, 18, 10), at(2026, 11, 18, 18)),  # before 18:00: the same day
-        (at(2026, 11, 18, 17, 59), at(2026, 11, 18, 18)),
+        (at(2026, 11, 18, 10), at(2026, 11, 18, 18)),  # 4 hours or more before: the same day
+        (at(2026, 11, 18, 14), at(2026, 11, 18, 18)),
+        # less than 4 hours before 18:00: the next day, not in a minute
+        (at(2026, 11, 18, 14, 1), at(2026, 11, 19, 18)),
+        (at(2026, 11, 20, 17, 59), at(2026, 11, 21, 18)),
         (at(2026, 11, 18, 18), at(2026, 11, 19, 18)),  # at or after 18:00: the next day
         (at(2026, 11, 18, 23, 30), at(2026, 11, 19, 18)),
         (at(2026, 11, 22, 9), at(2026, 11, 22, 18)),  # Sunday is a day like any other
