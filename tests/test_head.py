@@ -12,19 +12,25 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import analytics
+from bot.config import load_config
 from bot.fakes.telegram import FakeTelegramServer, FakeUser
+from bot.fakes.vk import GROUP_ID, FakeVkServer
 from tests.harness import (
     BLOCK_OWNER,
     COORDINATOR,
     CURATOR,
     PETROV,
+    TOKEN,
     Clock,
     Harness,
     incident_number,
     load,
+    make_clock,
     write_config,
 )
 from tests.test_analytics import seed, uploads
+from tests.test_vk_chat import CONFIG as VK_CONFIG
+from tests.test_vk_chat import VK_TOKEN, VkHarness
 
 TZ = ZoneInfo("Asia/Novokuznetsk")
 HEAD = FakeUser(5001, "Виктория", "Серб")
@@ -180,3 +186,45 @@ async def test_the_head_oversees_everything(otklik: Harness) -> None:
     await otklik.say(HEAD, "/report week")
     await otklik.step()
     assert "Период: <b>16.11.2026 – 22.11.2026</b>" in otklik.last_text(HEAD)
+
+
+# -- a head who works from the VK community chat ---------------------------------------------
+
+HEAD_VK = 7200
+
+
+@pytest.fixture
+async def vk_otklik(server: FakeTelegramServer, tmp_path: Path) -> AsyncIterator[VkHarness]:
+    async with FakeVkServer(tokens={VK_TOKEN: "group"}) as vk:
+        path = tmp_path / "otklik.toml"
+        path.write_text(VK_CONFIG.format(token=TOKEN, api_base=server.api_base,
+                                         vk_token=VK_TOKEN, group_id=GROUP_ID,
+                                         vk_api_base=vk.api_base)
+                        + f'\n[[people]]\nname = "Серб Виктория"\nroles = ["head"]\n'
+                          f"vk_id = {HEAD_VK}\n", encoding="utf-8")
+        h = VkHarness(server, load_config(path), make_clock())
+        h.vk = vk
+        await h.start()
+        try:
+            yield h
+        finally:
+            await h.close()
+
+
+async def test_a_head_in_vk_gets_the_notes_and_the_escalations(vk_otklik: VkHarness) -> None:
+    h = vk_otklik
+    n = await h.register("Яма на Ленина")  # Monday 09:00: due at 17:00, escalated Tuesday 10:00
+    for when in (local(2026, 11, 23, 17), local(2026, 11, 24, 10)):
+        h.clock.now = when
+        await h.a.service.sweep()
+        await h.step()
+    assert [t for t in h.vk_texts(HEAD_VK) if "Эскалация" in t and f"№{n}" in t]
+    h.clock.now = local(2026, 11, 30, 9)  # Monday: the weekly note
+    assert await analytics.weekly_note(h.a.service)
+    h.clock.now = local(2026, 12, 1, 9)  # Tuesday the 1st: the monthly note
+    assert await analytics.monthly_note(h.a.service)
+    await h.step()
+    notes_vk = [t for t in h.vk_texts(HEAD_VK) if "Аналитическая записка МЦУ" in t]
+    assert len(notes_vk) == 2
+    assert "Период: 23.11.2026 – 29.11.2026" in notes_vk[0]
+    assert "Период: 01.11.2026 – 30.11.2026" in notes_vk[1]
