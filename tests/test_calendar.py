@@ -248,11 +248,10 @@ def test_dst_zone_around_the_clock_is_elapsed_time() -> None:
 
 # -- shortened pre-holiday days (Labour Code, art. 95) ------------------------------------
 
-# The shortened (7-hour) days of the government's decrees on the transfer of days off, typed
-# from the decrees' production calendars: 2024 (No. 1314 of 10.08.2023), 2025 (No. 1335 of
-# 04.10.2024), 2026 (No. 1466 of 24.09.2025), 2027 (of 2026). Working Saturdays that are
-# shortened: 2024-11-02 and 2025-11-01 (worked for Tuesday 30 April 2024 and Monday
-# 3 November 2025), 2027-02-20 (for Monday 22 February).
+# The shortened (7-hour, pre-holiday) days of the official production calendars that go with
+# the government's decrees on the transfer of days off for 2024–2027, typed by hand. Working
+# Saturdays that are shortened: 2024-11-02 and 2025-11-01 (worked for Tuesday 30 April 2024
+# and Monday 3 November 2025), 2027-02-20 (for Monday 22 February).
 OFFICIAL_SHORT_DAYS = {
     2024: [date(2024, 2, 22), date(2024, 3, 7), date(2024, 5, 8), date(2024, 6, 11),
            date(2024, 11, 2)],
