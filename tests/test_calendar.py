@@ -316,6 +316,7 @@ def test_shortened_days_follow_the_config() -> None:
 def test_a_shortened_day_may_end_inside_the_lunch_break() -> None:
     cal = WorkingCalendar(tz=TZ, start=time(8), end=time(13, 30), lunch=(time(12), time(13)))
     assert cal.working_between(at(2026, 11, 3), at(2026, 11, 4)) == 4 * H
+    assert cal.day_end(date(2026, 11, 3)) == time(12)
     assert cal.working_between(at(2026, 11, 2), at(2026, 11, 3)) == 4.5 * H
 
 

@@ -280,11 +280,16 @@ class WorkingCalendar:
         return _is_non_working_holiday(ahead) and not self.is_working_day(ahead)
 
     def day_end(self, d: date) -> time:
-        """When the working day ``d`` ends (an hour early on a shortened day); 00:00 means
-        midnight at the end of the day."""
+        """When the work of day ``d`` ends (an hour early on a shortened day, at the lunch
+        break when the hour taken off reaches into it); 00:00 means midnight at the end of
+        the day."""
         if not self.is_short_day(d):
             return self.end
         end = self._day_bounds()[1] - _SHORTENED_BY
+        if self.lunch is not None:
+            l0, l1 = (_minutes(t) for t in self.lunch)
+            if l0 < end <= l1:
+                end = l0
         return time(end // 60, end % 60)
 
     def short_days(self, a: date, b: date) -> list[date]:
