@@ -1,10 +1,11 @@
 """Analytic notes and exports delivered to the chats: on demand and every week.
 
 ``/report`` sends the note with its chart and workbook, ``/export`` the CSV and the workbook
-of incidents, and :func:`weekly_note` sends last week's note to the curators once a week, at
-the start of the first working day. The files are written under ``files_dir/reports`` and
-leave through the outbox like every other message, so a restart neither loses nor repeats
-them.
+of incidents, :func:`weekly_note` sends last week's note to the curators and the head of the
+МЦУ once a week, at the start of the first working day, and :func:`monthly_note` last month's
+note to the head of the МЦУ at the start of the first working day of the month. The files
+are written under ``files_dir/reports`` and leave through the outbox like every other
+message, so a restart neither loses nor repeats them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from workflows.visibility import may_see
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 WEEKLY_JOB = "weekly_note"
+MONTHLY_JOB = "monthly_note"
+# Who gets the weekly note, and who the monthly one.
+WEEKLY_READERS = (Role.CURATOR, Role.HEAD)
+MONTHLY_READERS = (Role.HEAD,)
 
 
 async def build(service: Service, start: datetime, end: datetime,
@@ -52,7 +57,8 @@ def _file(kind: str, path: Path, mime: str) -> Attachment:
 
 
 async def weekly_note(service: Service) -> bool:
-    """Once a week, at the start of its first working day: last week's note to the curators.
+    """Once a week, at the start of its first working day: last week's note to the curators
+    and the head of the МЦУ.
 
     When the bot was down then, the note goes at the first call after (never skipped).
     Whether this week's note went out is kept in the database (``daily_jobs``), so calling
@@ -72,7 +78,35 @@ async def weekly_note(service: Service) -> bool:
         if await tx.daily_job_day(WEEKLY_JOB) == monday.isoformat():
             return False  # another run got there first
         await tx.set_daily_job_day(WEEKLY_JOB, monday.isoformat())
-        await service.send_to_role(tx, Role.CURATOR, report.text,
+        await service.send_to_role(tx, WEEKLY_READERS, report.text,
+                                   attachments=note_files(report))
+    return True
+
+
+async def monthly_note(service: Service) -> bool:
+    """Once a month, at the start of its first working day: last month's note to the head of
+    the МЦУ.
+
+    As the weekly note: when the bot was down then, it goes at the first call after; kept in
+    ``daily_jobs`` so that it goes exactly once. Nothing is built while nobody has the role
+    (a head added later in the month still gets it).
+    """
+    local = service.working_day_started()
+    if local is None:
+        return False
+    first = local.date().replace(day=1)
+    async with service.store.read() as tx:
+        if await tx.daily_job_day(MONTHLY_JOB) == first.isoformat():
+            return False
+        if not any(p.has(r) for p in await tx.people() for r in MONTHLY_READERS):
+            return False
+    previous = (first - timedelta(days=1)).replace(day=1)
+    report = await build(service, _midnight(service, previous), _midnight(service, first))
+    async with service.store.tx() as tx:
+        if await tx.daily_job_day(MONTHLY_JOB) == first.isoformat():
+            return False  # another run got there first
+        await tx.set_daily_job_day(MONTHLY_JOB, first.isoformat())
+        await service.send_to_role(tx, MONTHLY_READERS, report.text,
                                    attachments=note_files(report))
     return True
 

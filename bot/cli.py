@@ -8,11 +8,15 @@ import asyncio
 import logging
 import signal
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import detection_cli, dictionaries, logs
 from bot.config import TOKEN_ENV, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from workflows.calendar import WorkingCalendar
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="play a scripted incident offline and print the chat")
     demo.add_argument("--config", help="config to run the demo with (default: the example)")
     deadline = sub.add_parser("deadline", help="print the deadlines of an incident")
-    deadline.add_argument("--config", required=True)
+    deadline.add_argument("--config", help="config file (default: otklik.toml if present, "
+                                           "else the built-in policies)")
     deadline.add_argument("--policy", required=True)
     deadline.add_argument("--priority", default="normal", choices=["normal", "fast_track"])
     deadline.add_argument("--at", required=True, help='local time, "YYYY-MM-DD HH:MM"')
@@ -150,25 +155,61 @@ def _demo(play: object) -> int:
         return 1
 
 
-def print_deadlines(path: str, policy_name: str, priority: str, at: str) -> int:
-    from workflows.model import Priority
-    from workflows.sla import compute_deadlines
+# The time zone of the built-in policies when `deadline` runs without a config.
+BUILTIN_TIMEZONE = "Asia/Novokuznetsk"
 
-    config = load_config(path)
-    policies = config.policies
+
+def print_deadlines(path: str | None, policy_name: str, priority: str, at: str) -> int:
+    """The deadlines of an incident registered at ``at`` (local time), and the shortened
+    pre-holiday days the clock runs through on the way."""
+    from zoneinfo import ZoneInfo
+
+    from workflows.model import Priority
+    from workflows.sla import compute_deadlines, default_policies
+
+    if path is None and Path("otklik.toml").exists():
+        path = "otklik.toml"
+    if path is None:
+        tz = ZoneInfo(BUILTIN_TIMEZONE)
+        policies = default_policies(tz)
+        print(f"no config file (--config, or otklik.toml here): the built-in policies, "
+              f"time zone {BUILTIN_TIMEZONE}", file=sys.stderr)
+    else:
+        config = load_config(path)
+        tz, policies = config.tz, config.policies
     if policy_name not in policies:
         print(f"unknown policy {policy_name!r} (known: {', '.join(policies)})", file=sys.stderr)
         return 2
     try:
-        start = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=config.tz)
+        start = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=tz)
     except ValueError:
         print(f'--at: expected "YYYY-MM-DD HH:MM", got {at!r}', file=sys.stderr)
         return 2
-    d = compute_deadlines(policies[policy_name], Priority(priority), start)
+    policy = policies[policy_name]
+    d = compute_deadlines(policy, Priority(priority), start)
     for name, value in (("first_response", d.first_response), ("answer", d.answer)):
-        shown = value.astimezone(config.tz).strftime("%Y-%m-%d %H:%M") if value else "—"
+        shown = value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else "—"
         print(f"{name}: {shown}")
+    last = max((t for t in (d.first_response, d.answer) if t is not None), default=None)
+    if last is not None:
+        for day in crossed_short_days(policy.calendar, start, last):
+            end = policy.calendar.day_end(day)
+            shown = "24:00" if end == time(0) else f"{end:%H:%M}"
+            print(f"shortened: {day.isoformat()} (until {shown})")
     return 0
+
+
+def crossed_short_days(calendar: WorkingCalendar, start: datetime, end: datetime
+                       ) -> list[date]:
+    """The shortened days whose working time lies (in part) between ``start`` and ``end``."""
+    tz = calendar.tz
+    found = []
+    for day in calendar.short_days(start.astimezone(tz).date(), end.astimezone(tz).date()):
+        a = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+        b = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        if calendar.working_between(max(a, start), min(b, end)) > timedelta(0):
+            found.append(day)
+    return found
 
 
 async def write_report(path: str, first: str, last: str, out: str) -> int:

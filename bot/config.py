@@ -32,7 +32,10 @@ from pydantic import (
 from workflows.calendar import EVERY_DAY, MON_FRI, WorkingCalendar
 from workflows.model import Category, Person, Role
 from workflows.sla import (
+    DurationKind,
     Policy,
+    Rule,
+    Until,
     default_policies,
     parse_duration,
     parse_reminder,
@@ -196,15 +199,23 @@ class BackupSettings(_Section):
 class CalendarSettings(_Section):
     extra_days_off: list[date] = []
     extra_working_days: list[date] = []
+    # Shortened pre-holiday days (an hour shorter) beyond the rule, and days the rule gives
+    # that are worked in full.
+    extra_short_days: list[date] = []
+    not_short_days: list[date] = []
 
     @model_validator(mode="after")
     def _disjoint(self) -> CalendarSettings:
-        both = sorted(set(self.extra_days_off) & set(self.extra_working_days))
-        if both:
-            raise _KeyError("extra_working_days",
-                            "dates also listed in extra_days_off: "
-                            + ", ".join(d.isoformat() for d in both)
-                            + " (expected each date in one list only)")
+        for key, a, b, other in (
+                ("extra_working_days", self.extra_working_days, self.extra_days_off,
+                 "extra_days_off"),
+                ("not_short_days", self.not_short_days, self.extra_short_days,
+                 "extra_short_days")):
+            both = sorted(set(a) & set(b))
+            if both:
+                raise _KeyError(key, f"dates also listed in {other}: "
+                                + ", ".join(d.isoformat() for d in both)
+                                + " (expected each date in one list only)")
         return self
 
 
@@ -229,6 +240,25 @@ class PolicySettings(_Section):
     # built-in policy of the same name (on for kuzbass_online), else off.
     acceptance: bool | None = None
     result_statuses: bool | None = None
+    # The working day before a holiday ends an hour earlier (Labour Code, art. 95); by
+    # default on for policies that follow the production calendar.
+    shortened_pre_holiday: bool | None = None
+    # "until HH:MM" rules: the first such time at least this far ahead (elapsed time).
+    min_time: str = "4h"
+
+    @field_validator("min_time")
+    @classmethod
+    def _min_time(cls, v: str) -> str:
+        duration = _parsed(parse_duration, v)
+        if duration.kind is not DurationKind.CALENDAR_TIME or duration.amount > timedelta(days=7):
+            raise ValueError(f"expected elapsed time of at most a week such as '4h' or '90m', "
+                             f"got {v!r}")
+        return v
+
+    @property
+    def shortens(self) -> bool:
+        return (self.production_calendar if self.shortened_pre_holiday is None
+                else self.shortened_pre_holiday)
 
     @field_validator("hours", "lunch")
     @classmethod
@@ -263,27 +293,48 @@ class PolicySettings(_Section):
 
     @model_validator(mode="after")
     def _lunch_inside_day(self) -> PolicySettings:
+        if self.shortened_pre_holiday and not self.production_calendar:
+            raise _KeyError("shortened_pre_holiday", "shortened pre-holiday days need the "
+                            "production calendar (expected production_calendar = true, or "
+                            "shortened_pre_holiday = false)")
         start, end = _parse_span(self.hours)
         try:
             WorkingCalendar(tz=ZoneInfo("UTC"), weekdays=_DAYS[self.days], start=start, end=end,
                             lunch=_parse_span(self.lunch) if self.lunch else None)
         except ValueError as e:
             raise _KeyError("lunch" if self.lunch else "hours", str(e)) from None
+        try:
+            WorkingCalendar(tz=ZoneInfo("UTC"), start=start, end=end,
+                            shortened_pre_holiday=self.shortens)
+        except ValueError as e:
+            raise _KeyError("shortened_pre_holiday", str(e)) from None
         return self
 
-    def build(self, name: str, tz: ZoneInfo, off: Iterable[date], on: Iterable[date]) -> Policy:
+    def build(self, name: str, tz: ZoneInfo, off: Iterable[date], on: Iterable[date],
+              short: Iterable[date] = (), not_short: Iterable[date] = ()) -> Policy:
         start, end = _parse_span(self.hours)
+        production = self.production_calendar
         calendar = WorkingCalendar(
             tz=tz, weekdays=_DAYS[self.days], start=start, end=end,
             lunch=_parse_span(self.lunch) if self.lunch else None,
-            production_calendar=self.production_calendar,
-            extra_days_off=frozenset(off) if self.production_calendar else frozenset(),
-            extra_working_days=frozenset(on) if self.production_calendar else frozenset())
+            production_calendar=production,
+            extra_days_off=frozenset(off) if production else frozenset(),
+            extra_working_days=frozenset(on) if production else frozenset(),
+            shortened_pre_holiday=self.shortens,
+            extra_short_days=frozenset(short) if self.shortens else frozenset(),
+            not_short_days=frozenset(not_short) if self.shortens else frozenset())
+        min_time = parse_duration(self.min_time).amount
+        assert isinstance(min_time, timedelta)
+
+        def rule(text: str) -> Rule:
+            parsed = parse_rule(text)
+            return Until(parsed.at, min_time) if isinstance(parsed, Until) else parsed
+
         return Policy(
             name=name, title=self.title, calendar=calendar,
-            first_response=parse_rule(self.first_response) if self.first_response else None,
-            answer=parse_rule(self.answer),
-            answer_fast_track=(parse_rule(self.answer_fast_track)
+            first_response=rule(self.first_response) if self.first_response else None,
+            answer=rule(self.answer),
+            answer_fast_track=(rule(self.answer_fast_track)
                                if self.answer_fast_track else None),
             reminders=tuple(parse_reminder(r) for r in self.reminders),
             escalate_after=parse_duration(self.escalate_after) if self.escalate_after else None,
@@ -569,9 +620,11 @@ class Config:
         self.feedback_window = (timedelta(days=window.amount) if isinstance(window.amount, int)
                                 else window.amount)
         cal = settings.calendar
-        self.policies = default_policies(self.tz, cal.extra_days_off, cal.extra_working_days)
+        self.policies = default_policies(self.tz, cal.extra_days_off, cal.extra_working_days,
+                                         cal.extra_short_days, cal.not_short_days)
         for name, spec in settings.sla.policies.items():
-            built = spec.build(name, self.tz, cal.extra_days_off, cal.extra_working_days)
+            built = spec.build(name, self.tz, cal.extra_days_off, cal.extra_working_days,
+                               cal.extra_short_days, cal.not_short_days)
             if name in self.policies:  # flags not given follow the built-in policy
                 base = self.policies[name]
                 built = replace(built, acceptance=base.acceptance if spec.acceptance is None

@@ -37,8 +37,8 @@ from bot.store import Store, parse_ts, ts
 from bot.templates import Templates
 from workflows.calendar import EVERY_DAY, MON_FRI
 from workflows.metrics import Answer, Change, IncidentRow, Metrics, compare, compute
-from workflows.model import AuditEntry, DraftKind, Incident, State
-from workflows.ratings import FORMULA, RatingRow, Ratings, rate
+from workflows.model import AuditEntry, DraftKind, Incident, Role, State
+from workflows.ratings import FORMULA, UNRANKED_REASON, RatingRow, Ratings, rate
 from workflows.sla import Duration, DurationKind, Policy, Rule, Until
 
 __all__ = [
@@ -240,6 +240,8 @@ class _Data:
     audit: list[AuditEntry]
     answers: list[Answer]
     people: dict[int, str]
+    # Block owners: id → the departments of their block (rated over them).
+    block_owners: dict[int, frozenset[str]]
 
 
 async def _load(store: Store, end: datetime,
@@ -259,7 +261,10 @@ async def _load(store: Store, end: datetime,
             "SELECT incident_id, kind, published_at, published_by, attachments FROM answers"
             " WHERE published_at < ? ORDER BY published_at, id", (until,)) as cur:
             answer_rows = await cur.fetchall()
-        people = {p.id: p.name for p in await tx.people()}
+        everyone = await tx.people()
+        people = {p.id: p.name for p in everyone}
+        owners = {p.id: p.departments for p in everyone
+                  if p.has(Role.BLOCK_OWNER) and p.departments}
     if scope is not None:
         kept = {i.id for i in incidents}
         audit_rows = [r for r in audit_rows if r["incident_id"] in kept]
@@ -276,7 +281,7 @@ async def _load(store: Store, end: datetime,
                r["published_by"], _count_attachments(r["attachments"]))
         for r in answer_rows
     ]
-    return _Data(incidents, audit, answers, people)
+    return _Data(incidents, audit, answers, people, owners)
 
 
 def _procedures(data: _Data, start: datetime, end: datetime) -> dict[str, Any]:
@@ -351,7 +356,8 @@ async def build_report(config: Config, store: Store, start: datetime, end: datet
     metrics = figures(start, end)
     previous = figures(prev_start, prev_end)
     changes = compare(metrics, previous)
-    ratings = rate(metrics, departments=config.departments, people=data.people)
+    ratings = rate(metrics, departments=config.departments, people=data.people,
+                   block_owners=data.block_owners)
     ctx = _Context(config, templates, metrics, previous, changes, ratings, data.people,
                    {i.id: i for i in data.incidents}, _procedures(data, start, end))
 
@@ -475,7 +481,13 @@ def _duration(d: Duration) -> str:
 
 
 def _rule(rule: Rule) -> str:
-    return f"до {rule.at:%H:%M}" if isinstance(rule, Until) else _duration(rule)
+    if isinstance(rule, Until):
+        ahead = ""
+        if rule.min_time:
+            least = _duration(Duration(rule.min_time, DurationKind.CALENDAR_TIME))
+            ahead = f" (не менее {least} от поступления)"
+        return f"до {rule.at:%H:%M}{ahead}"
+    return _duration(rule)
 
 
 def describe_rules(policy: Policy) -> str:
@@ -496,6 +508,8 @@ def describe_calendar(policy: Policy) -> str:
     hours = ("круглосуточно" if cal.around_the_clock
              else f"{cal.start:%H:%M}–{'24:00' if cal.end == time(0) else f'{cal.end:%H:%M}'}")
     holidays = ", кроме праздничных дней" if cal.production_calendar else ""
+    if cal.shortens:
+        holidays += ", предпраздничные дни на час короче"
     return f"{days} {hours}{holidays}"
 
 
@@ -524,8 +538,14 @@ def render_text(ctx: _Context, *, limit: int = TELEGRAM_TEXT_LIMIT) -> str:
             blocks=m.by_block[:cap], topics=m.top_topics[:cap], places=m.top_places[:cap],
             departments=_rating_lines(ctx.ratings.departments[:cap]),
             executors=_rating_lines(ctx.ratings.executors[:cap]),
+            block_owners=_rating_lines(ctx.ratings.block_owners[:cap]),
             more_departments=max(0, len(ctx.ratings.departments) - cap),
             more_executors=max(0, len(ctx.ratings.executors) - cap),
+            more_block_owners=max(0, len(ctx.ratings.block_owners) - cap),
+            unranked_departments=len(ctx.ratings.unranked_departments),
+            unranked_executors=len(ctx.ratings.unranked_executors),
+            unranked_block_owners=len(ctx.ratings.unranked_block_owners),
+            unranked_reason=UNRANKED_REASON,
             formula=FORMULA, procedures=ctx.procedures,
         )
         if len(text) <= limit:
@@ -773,8 +793,14 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
         ws.merge_range(0, 0, 0, len(RATING_COLUMNS) - 1, FORMULA, wrap)
         ws.set_row(0, 75)
         row = 2
-        for heading, rows in (("Подразделения", ctx.ratings.departments),
-                              ("Исполнители", ctx.ratings.executors)):
+        r8s = ctx.ratings
+        for heading, rows, apart in (
+                ("Подразделения", r8s.departments, r8s.unranked_departments),
+                ("Исполнители", r8s.executors, r8s.unranked_executors),
+                ("Руководители отраслевых блоков", r8s.block_owners,
+                 r8s.unranked_block_owners)):
+            if heading.startswith("Руководители") and not rows and not apart:
+                continue
             ws.write(row, 0, heading, bold)
             row += 1
             ws.write_row(row, 0, RATING_COLUMNS, head)
@@ -786,6 +812,13 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
                 ws.write_number(row, 8, r.completeness, pct)
                 ws.write_number(row, 9, r.volume, pct)
                 ws.write_number(row, 10, r.score, dec)
+            if apart:
+                row += 1
+                ws.write(row, 0, f"Не ранжированы ({len(apart)}): {UNRANKED_REASON}", wrap)
+                for r in apart:
+                    row += 1
+                    ws.write_row(row, 0, ("—", r.name, r.due, r.on_time, r.submissions,
+                                          r.returns, r.answered))
             row += 2
 
         # Инциденты

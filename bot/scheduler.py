@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.analytics import weekly_note
+from bot.analytics import monthly_note, weekly_note
 from bot.health import Health
 from bot.service import Service
 
@@ -65,6 +65,11 @@ def start_scheduler(service: Service, *, every_seconds: float = 30.0,
                 log.info("weekly analytic note sent")
         except Exception:
             log.exception("weekly note failed; the next run retries")
+        try:
+            if await monthly_note(service):
+                log.info("monthly analytic note sent")
+        except Exception:
+            log.exception("monthly note failed; the next run retries")
 
     weekly = _tracked("weekly_note", weekly, running)
     scheduler.add_job(weekly, "interval", minutes=5, id="weekly_note",

@@ -49,7 +49,9 @@ Clock = Callable[[], datetime]
 Call = tuple[str, dict[str, Any]]
 Rows = Sequence[Sequence[Button]]
 # The command menu of each role (setMyCommands for the person's Telegram chat), in order.
-OVERSEE = (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER, Role.ADMIN)
+OVERSEE = (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER, Role.ADMIN, Role.HEAD)
+# The audience of the heads of the МЦУ (escalations reach them along with the curators).
+HEADS = "heads"
 COMMANDS: tuple[tuple[str, tuple[Role, ...]], ...] = (
     ("my", (Role.EXECUTOR,)), ("open", OVERSEE), ("incident", tuple(Role)),
     ("report", OVERSEE), ("export", OVERSEE), ("invite", (Role.ADMIN,)),
@@ -863,12 +865,14 @@ class Service:
             await self.send_to_role(tx, Role.COORDINATOR, text)
         return True
 
-    async def send_to_role(self, tx: Tx, role: Role, text: str, *,
+    async def send_to_role(self, tx: Tx, role: Role | tuple[Role, ...], text: str, *,
                            attachments: Sequence[Attachment] = (), buttons: Rows = (),
                            version: int | None = None) -> None:
-        """A message to every chat of everyone with ``role``, in the caller's transaction."""
+        """A message to every chat of everyone with ``role`` (any of several roles: once
+        each), in the caller's transaction."""
+        roles = role if isinstance(role, tuple) else (role,)
         for person in await tx.people():
-            if person.has(role):
+            if any(person.has(r) for r in roles):
                 await self._send_to(tx, person, text, buttons, version=version,
                                     attachments=attachments)
 
@@ -1018,6 +1022,10 @@ class Service:
         names = {p.id: p.name for p in people}
         for note in notes:
             recipients = self._audience(note.to, people, actor)
+            if note.to == core.CURATORS and note.context.get("kind") == "escalation":
+                # The head of the МЦУ is escalated to wherever the curators are.
+                recipients += [p for p in self._audience(HEADS, people, actor)
+                               if p not in recipients]
             if not recipients:
                 continue
             attachments: Sequence[Attachment] = ()
@@ -1051,6 +1059,8 @@ class Service:
             role, block = Role.COORDINATOR, None
         elif to == core.CURATORS:
             role, block = Role.CURATOR, None
+        elif to == HEADS:
+            role, block = Role.HEAD, None
         elif to.startswith("block_owners:"):
             role, block = Role.BLOCK_OWNER, to.split(":", 1)[1]
         else:

@@ -35,7 +35,7 @@ from workflows.sources import PICKABLE, source_from_url
 from workflows.transitions import RESULT_STATUSES, actions_for
 
 WRITING = "writing"
-OVERSEERS = (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER, Role.ADMIN)
+OVERSEERS = (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER, Role.ADMIN, Role.HEAD)
 URL = re.compile(r"https?://\S+")
 
 # Buttons that need a text first: the chat mode, the prompt, and the action (with its

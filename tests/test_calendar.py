@@ -167,8 +167,9 @@ def test_new_year_holidays_are_skipped() -> None:
 
 def test_working_saturday_counts() -> None:
     assert local(OFFICE.add_working(at(2025, 10, 31, 16), 8 * H)) == at(2025, 11, 1, 15)
-    # ...and after it the 3rd (transferred) and the 4th (Unity Day) are off.
-    assert local(OFFICE.add_working(at(2025, 11, 1, 16), 2 * H)) == at(2025, 11, 5, 9)
+    # ...it is a shortened day (it ends at 16:00), and after it the 3rd (transferred) and
+    # the 4th (Unity Day) are off.
+    assert local(OFFICE.add_working(at(2025, 11, 1, 15), 2 * H)) == at(2025, 11, 5, 9)
 
 
 def test_starting_outside_working_hours() -> None:
@@ -200,8 +201,9 @@ def test_working_between() -> None:
     assert OFFICE.working_between(monday, friday) == -8 * H
     assert OFFICE.working_between(friday, friday) == timedelta(0)
     assert OFFICE.working_between(at(2025, 12, 30, 16), at(2026, 1, 12, 15)) == 8 * H
-    # Two whole years of a Mon–Fri 9-hour day: 247 + 247 working days.
-    assert OFFICE.working_between(at(2025, 1, 1), at(2027, 1, 1)) == (247 + 247) * 9 * H
+    # Two whole years of a Mon–Fri 9-hour day: 247 + 247 working days, four of each year
+    # shortened by an hour before a holiday.
+    assert OFFICE.working_between(at(2025, 1, 1), at(2027, 1, 1)) == ((247 + 247) * 9 - 8) * H
     assert ALWAYS.working_between(at(2026, 1, 1), at(2027, 1, 1)) == 365 * 24 * H
 
 
@@ -244,6 +246,80 @@ def test_dst_zone_around_the_clock_is_elapsed_time() -> None:
     assert day == 23 * H
 
 
+# -- shortened pre-holiday days (Labour Code, art. 95) ------------------------------------
+
+# The shortened (7-hour, pre-holiday) days of the official production calendars that go with
+# the government's decrees on the transfer of days off for 2024–2027, typed by hand. Working
+# Saturdays that are shortened: 2024-11-02 and 2025-11-01 (worked for Tuesday 30 April 2024
+# and Monday 3 November 2025), 2027-02-20 (for Monday 22 February).
+OFFICIAL_SHORT_DAYS = {
+    2024: [date(2024, 2, 22), date(2024, 3, 7), date(2024, 5, 8), date(2024, 6, 11),
+           date(2024, 11, 2)],
+    2025: [date(2025, 3, 7), date(2025, 4, 30), date(2025, 6, 11), date(2025, 11, 1)],
+    2026: [date(2026, 4, 30), date(2026, 5, 8), date(2026, 6, 11), date(2026, 11, 3)],
+    2027: [date(2027, 2, 20), date(2027, 4, 30), date(2027, 6, 11), date(2027, 11, 3)],
+}
+
+
+@pytest.mark.parametrize("year", sorted(OFFICIAL_SHORT_DAYS))
+def test_shortened_days_are_those_of_the_decrees(year: int) -> None:
+    assert OFFICE.short_days(date(year, 1, 1), date(year, 12, 31)) == OFFICIAL_SHORT_DAYS[year]
+
+
+def test_what_is_not_a_shortened_day() -> None:
+    # A Friday before a Sunday holiday (23 Feb 2025), a working Saturday whose day off comes
+    # before an ordinary day (27 Apr 2024 → Mon 29 Apr; 28 Dec 2024 → Mon 30 Dec), a day
+    # before a transferred day off (30 Dec 2026 before 31 Dec), and days off themselves.
+    for d in (date(2025, 2, 21), date(2024, 4, 27), date(2024, 12, 28), date(2026, 12, 30),
+              date(2025, 5, 7), date(2026, 11, 4), date(2026, 11, 7)):
+        assert not OFFICE.is_short_day(d), d
+    assert OFFICE.day_end(date(2026, 12, 30)) == time(17)
+
+
+def test_a_shortened_day_ends_an_hour_earlier() -> None:
+    tuesday = date(2026, 11, 3)
+    assert OFFICE.day_end(tuesday) == time(16) and POS.day_end(tuesday) == time(16, 30)
+    assert OFFICE.is_working_time(at(2026, 11, 3, 15, 59))
+    assert not OFFICE.is_working_time(at(2026, 11, 3, 16))
+    assert OFFICE.working_between(at(2026, 11, 3), at(2026, 11, 4)) == 8 * H
+    # 9 working hours from Monday 16:00: 1 on Monday, 8 on the short Tuesday, so Tuesday
+    # 16:00 — not Tuesday 17:00; one more hour is Thursday 09:00 (Wednesday is the holiday).
+    assert local(OFFICE.add_working(at(2026, 11, 2, 16), 9 * H)) == at(2026, 11, 3, 16)
+    assert local(OFFICE.add_working(at(2026, 11, 2, 16), 10 * H)) == at(2026, 11, 5, 9)
+    # The official norm of 2026: 247 days, 1972 hours of a 40-hour week.
+    eight = WorkingCalendar(tz=TZ, start=time(9), end=time(17))
+    assert eight.working_between(at(2026, 1, 1), at(2027, 1, 1)) == 1972 * H
+
+
+def test_shortened_days_follow_the_config() -> None:
+    cal = WorkingCalendar(tz=TZ, extra_short_days=frozenset({date(2026, 12, 30)}),
+                          not_short_days=frozenset({date(2026, 11, 3)}))
+    assert cal.is_short_day(date(2026, 12, 30)) and cal.day_end(date(2026, 12, 30)) == time(16)
+    assert not cal.is_short_day(date(2026, 11, 3))
+    # An extra shortened day that is a day off stays a day off.
+    assert not WorkingCalendar(tz=TZ, extra_short_days=frozenset({date(2026, 11, 4)})
+                               ).is_short_day(date(2026, 11, 4))
+    # Off without the production calendar, or when turned off.
+    assert not WorkingCalendar(tz=TZ, shortened_pre_holiday=False).is_short_day(date(2026, 11, 3))
+    assert not WorkingCalendar(tz=TZ, production_calendar=False).is_short_day(date(2026, 11, 3))
+    assert not ALWAYS.is_short_day(date(2026, 11, 3))
+    # A day the deployment made a day off is no holiday: the day before stays full.
+    moved = WorkingCalendar(tz=TZ, extra_working_days=frozenset({date(2026, 11, 4)}))
+    assert not moved.is_short_day(date(2026, 11, 3))
+    with pytest.raises(ValueError, match="both as extra shortened days and as not shortened"):
+        WorkingCalendar(tz=TZ, extra_short_days=frozenset({date(2026, 11, 3)}),
+                        not_short_days=frozenset({date(2026, 11, 3)}))
+    with pytest.raises(ValueError, match="cannot be shortened"):
+        WorkingCalendar(tz=TZ, start=time(8), end=time(9))
+
+
+def test_a_shortened_day_may_end_inside_the_lunch_break() -> None:
+    cal = WorkingCalendar(tz=TZ, start=time(8), end=time(13, 30), lunch=(time(12), time(13)))
+    assert cal.working_between(at(2026, 11, 3), at(2026, 11, 4)) == 4 * H
+    assert cal.day_end(date(2026, 11, 3)) == time(12)
+    assert cal.working_between(at(2026, 11, 2), at(2026, 11, 3)) == 4.5 * H
+
+
 # -- properties -----------------------------------------------------------------------------
 
 CALENDARS = {
@@ -257,6 +333,16 @@ CALENDARS = {
         tz=TZ,
         extra_days_off=frozenset({date(2026, 11, 23), date(2026, 12, 30)}),
         extra_working_days=frozenset({date(2026, 1, 5), date(2026, 11, 28)}),
+    ),
+    # Shortened days with the config's own, and one ending inside the lunch break.
+    "short_extras": WorkingCalendar(
+        tz=TZ,
+        lunch=(time(12, 0), time(13, 0)),
+        extra_short_days=frozenset({date(2026, 11, 20), date(2025, 12, 30)}),
+        not_short_days=frozenset({date(2026, 11, 3)}),
+    ),
+    "short_lunch": WorkingCalendar(
+        tz=TZ, start=time(8), end=time(13, 30), lunch=(time(12), time(13))
     ),
 }
 
@@ -319,3 +405,32 @@ def test_next_working_moment_is_working_and_costs_nothing(name: str, t: datetime
     assert cal.is_working_time(nxt)
     assert cal.working_between(t, nxt) == timedelta(0)
     assert cal.is_working_day(local(nxt, cal.tz).date())
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=calendars, day=st.dates(min_value=date(2024, 1, 1), max_value=date(2028, 12, 30)))
+def test_a_day_holds_its_hours_less_one_when_shortened(name: str, day: date) -> None:
+    cal = CALENDARS[name]
+    a = datetime.combine(day, time(0), tzinfo=cal.tz)
+    b = datetime.combine(day + timedelta(days=1), time(0), tzinfo=cal.tz)
+    if not cal.is_working_day(day) or cal.tz is BERLIN:
+        return
+    full = sum((e - s for s, e in _full_periods(cal, day)), timedelta(0))
+    expected = full - H if cal.is_short_day(day) else full
+    if cal.is_short_day(day) and cal.lunch is not None:
+        # The hour taken off may fall into the lunch break, which does not count.
+        lunch_end = datetime.combine(day, cal.lunch[1], tzinfo=cal.tz)
+        end = datetime.combine(day, cal.end, tzinfo=cal.tz)
+        if end - H < lunch_end:
+            expected = full - (end - lunch_end)
+    assert cal.working_between(a, b) == expected
+    assert cal.is_working_time(datetime.combine(day, cal.day_end(day), tzinfo=cal.tz) - US) \
+        or cal.around_the_clock
+
+
+def _full_periods(cal: WorkingCalendar, day: date) -> list[tuple[datetime, datetime]]:
+    """The periods of ``day`` as if it were not shortened."""
+    full = WorkingCalendar(tz=cal.tz, weekdays=cal.weekdays, start=cal.start, end=cal.end,
+                           lunch=cal.lunch, production_calendar=cal.production_calendar,
+                           shortened_pre_holiday=False)
+    return full._periods(day)

@@ -222,11 +222,53 @@ def test_example_policies_match_the_regulation(tmp_path: Path) -> None:
 
     config = load_config(EXAMPLE_PATH)
     builtin = default_policies(config.tz)
-    friday = datetime(2026, 11, 20, 16, 0, tzinfo=config.tz)
-    for name in ("incident_management", "pos", "kuzbass_online", "governor"):
-        for priority in (Priority.NORMAL, Priority.FAST_TRACK):
-            assert (compute_deadlines(config.policies[name], priority, friday)
-                    == compute_deadlines(builtin[name], priority, friday)), (name, priority)
+    for start in (datetime(2026, 11, 20, 16, 0, tzinfo=config.tz),
+                  datetime(2026, 11, 20, 17, 59, tzinfo=config.tz),  # the governor's 4 hours
+                  datetime(2026, 11, 2, 15, 0, tzinfo=config.tz)):  # before a short day
+        for name in ("incident_management", "pos", "kuzbass_online", "governor"):
+            for priority in (Priority.NORMAL, Priority.FAST_TRACK):
+                assert (compute_deadlines(config.policies[name], priority, start)
+                        == compute_deadlines(builtin[name], priority, start)), (name, priority)
+    assert config.policies["incident_management"].calendar.is_short_day(
+        datetime(2026, 11, 3).date())
+    assert not config.policies["governor"].calendar.is_short_day(datetime(2026, 11, 3).date())
+
+
+def test_shortened_days_and_min_time_from_the_config(tmp_path: Path) -> None:
+    from datetime import date, time, timedelta
+
+    from workflows.sla import Until
+
+    text = EXAMPLE.replace("extra_short_days = []", 'extra_short_days = [2026-12-30]', 1)
+    text = text.replace("not_short_days = []", "not_short_days = [2026-11-03]", 1)
+    text = text.replace('min_time = "4h"', 'min_time = "90m"', 1)
+    text = text.replace('hours = "08:30-17:30"\nanswer = "8wh"',
+                        'hours = "08:30-17:30"\nshortened_pre_holiday = false\nanswer = "8wh"', 1)
+    config = load_config(write(tmp_path, text))
+    im = config.policies["incident_management"].calendar
+    assert im.day_end(date(2026, 12, 30)) == time(16) and not im.is_short_day(date(2026, 11, 3))
+    assert not config.policies["pos"].calendar.is_short_day(date(2026, 4, 30))
+    assert config.policies["kuzbass_online"].calendar.is_short_day(date(2026, 4, 30))
+    assert config.policies["governor"].answer == Until(time(18), timedelta(minutes=90))
+
+
+@pytest.mark.parametrize(("old", "new", "key", "expected"), [
+    ("not_short_days = []", "not_short_days = [2026-12-30]\nextra_short_days = [2026-12-30]",
+     "calendar", "dates also listed in extra_short_days"),
+    ('min_time = "4h"', 'min_time = "2wh"', "sla.policies.governor.min_time",
+     "expected elapsed time"),
+    ('min_time = "4h"', 'min_time = "soon"', "sla.policies.governor.min_time", "invalid duration"),
+    ('production_calendar = false', 'production_calendar = false\nshortened_pre_holiday = true',
+     "sla.policies.governor", "need the production calendar"),
+])
+def test_bad_shortened_day_and_min_time_values(tmp_path: Path, old: str, new: str, key: str,
+                                               expected: str) -> None:
+    text = example_with(old, new)
+    if "extra_short_days = [2026-12-30]" in new:
+        text = text.replace("extra_short_days = []\n", "", 1)
+    path = write(tmp_path, text)
+    message = error_of(path)
+    assert key in message and expected in message, message
 
 
 def test_a_policy_of_its_own_with_a_lunch_break(tmp_path: Path) -> None:

@@ -346,6 +346,53 @@ def test_equal_scores_go_by_name() -> None:
     assert executors[0].score == executors[1].score == 1.0
 
 
+def test_no_work_in_the_period_is_listed_apart_not_ranked() -> None:
+    # Two executors who answered, one late (T = 0, C = 1, V = 1 → 0.6) and one on time
+    # (1.0); Алексеев holds an incident whose deadline is next week and has published
+    # nothing: with T = C = 1 and V = 0 he would score 0.8 and rank above the late one.
+    incidents = [
+        inc(1, category="roads", executor=11, author=None, text="", registered=at(18, 9),
+            fr_due=None, due=at(18, 12), state=S.AWAITING_FEEDBACK),
+        inc(2, category="housing", executor=12, author=None, text="", registered=at(18, 9),
+            fr_due=None, due=at(18, 16), state=S.AWAITING_FEEDBACK),
+        inc(3, category="waste", executor=13, author=None, text="", registered=at(21, 9),
+            fr_due=None, due=at(25, 16), state=S.IN_PROGRESS),
+    ]
+    story = [
+        a(1, 11, "submit", S.IN_PROGRESS, S.ON_REVIEW, at(18, 13)),
+        a(1, COORD, "publish", S.APPROVED, S.AWAITING_FEEDBACK, at(18, 14)),
+        a(2, 12, "submit", S.IN_PROGRESS, S.ON_REVIEW, at(18, 10)),
+        a(2, COORD, "publish", S.APPROVED, S.AWAITING_FEEDBACK, at(18, 11)),
+    ]
+    answers = [Answer(1, DraftKind.FINAL, at(18, 14)), Answer(2, DraftKind.FINAL, at(18, 11))]
+    m = compute(incidents, story, answers, start=START, end=END, policies_for=policy_of,
+                categories=CATEGORIES, departments=DEPARTMENTS)
+    ratings = rate(m, departments=DEPARTMENTS, people=PEOPLE)
+    assert [(r.rank, r.name) for r in ratings.executors] == [(1, "Сидорова"), (2, "Петров")]
+    assert [r.score for r in ratings.executors] == pytest.approx([1.0, 0.6])
+    assert [(r.rank, r.name, r.due, r.answered) for r in ratings.unranked_executors] == [
+        (0, "Алексеев", 0, 0)]
+    assert [r.key for r in ratings.departments] == ["housing", "roads"]
+    assert [r.key for r in ratings.unranked_departments] == ["waste"]
+    assert ratings.unranked == 2
+
+
+def test_block_owners_are_rated_over_their_departments() -> None:
+    # Owner 21 has roads and waste, owner 22 housing, owner 23 a department without work.
+    people = {**PEOPLE, 21: "Морозов", 22: "Зайцева", 23: "Яковлев"}
+    ratings = rate(figures(), departments=DEPARTMENTS, people=people,
+                   block_owners={21: ["roads", "waste"], 22: ["housing"], 23: ["parks"]})
+    # Морозов: roads (due 2, on time 1, 3 drafts, 1 return, 2 answers) + waste (1, 1, 1, 0,
+    #   1) → T = 2/3, C = 3/4, V = 3/3; score = 0.4·2/3 + 0.4·3/4 + 0.2 = 23/30.
+    # Зайцева: housing (1, 0, 2, 0, 1) → T = 0, C = 1, V = 1/3 → 0.4 + 1/15 = 7/15.
+    rows = [(r.rank, r.name, r.due, r.on_time, r.submissions, r.returns, r.answered)
+            for r in ratings.block_owners]
+    assert rows == [(1, "Морозов", 3, 2, 4, 1, 3), (2, "Зайцева", 1, 0, 2, 0, 1)]
+    assert [r.score for r in ratings.block_owners] == pytest.approx([23 / 30, 7 / 15])
+    assert ratings.unranked_block_owners == ()  # no involved department: not in the list
+    assert rate(figures(), departments=DEPARTMENTS, people=people).block_owners == ()
+
+
 def test_places_and_percentiles_helpers() -> None:
     assert find_places("ул.Садовая, улица Мира и д. 5, в д. Берёзовка") == [
         "ул. Садовая", "ул. Мира", "д. Берёзовка"]

@@ -165,7 +165,7 @@ def test_default_policies() -> None:
     assert IM.escalate_after == Duration.working_hours(2)
     assert KO.first_response == Duration.hours(24)
     assert KO.answer == Duration.days(14)
-    assert GOV.answer == Until(time(18))
+    assert GOV.answer == Until(time(18), timedelta(hours=4))
 
 
 def test_normal_answer_is_eight_working_hours() -> None:
@@ -234,8 +234,11 @@ def test_naive_registration_time_is_refused() -> None:
 @pytest.mark.parametrize(
     ("registered", "due"),
     [
-        (at(2026, 11, 18, 10), at(2026, 11, 18, 18)),  # before 18:00: the same day
-        (at(2026, 11, 18, 17, 59), at(2026, 11, 18, 18)),
+        (at(2026, 11, 18, 10), at(2026, 11, 18, 18)),  # 4 hours or more before: the same day
+        (at(2026, 11, 18, 14), at(2026, 11, 18, 18)),
+        # less than 4 hours before 18:00: the next day, not in a minute
+        (at(2026, 11, 18, 14, 1), at(2026, 11, 19, 18)),
+        (at(2026, 11, 20, 17, 59), at(2026, 11, 21, 18)),
         (at(2026, 11, 18, 18), at(2026, 11, 19, 18)),  # at or after 18:00: the next day
         (at(2026, 11, 18, 23, 30), at(2026, 11, 19, 18)),
         (at(2026, 11, 22, 9), at(2026, 11, 22, 18)),  # Sunday is a day like any other
@@ -371,3 +374,50 @@ def test_escalation_after_two_working_hours() -> None:
     assert (
         escalation_time(Policy(name="x", title="x", calendar=IM.calendar), at(2026, 1, 1)) is None
     )
+
+
+# -- shortened pre-holiday days and the Governor's four hours -------------------------------
+
+_MOMENTS = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 12, 20),
+                        timezones=st.just(UTC))
+
+
+def test_answer_on_the_day_before_a_holiday_ends_an_hour_earlier() -> None:
+    # Thursday 30 April 2026 is shortened (1 May is a holiday): 08:00–16:00.
+    assert local(compute_deadlines(IM, Priority.NORMAL, at(2026, 4, 30, 8)).answer) == at(
+        2026, 4, 30, 16)
+    # From 09:00 the eighth hour falls on Monday 4 May (1–3 May off), not at 17:00 on the 30th.
+    assert local(compute_deadlines(IM, Priority.NORMAL, at(2026, 4, 30, 9)).answer) == at(
+        2026, 5, 4, 9)
+    # Reminders follow: half of the 8 hours is Thursday 13:00, one working hour before
+    # Monday 09:00 is the end of the short Thursday, 16:00.
+    due = compute_deadlines(IM, Priority.NORMAL, at(2026, 4, 30, 9)).answer
+    assert due is not None
+    assert [local(t) for t in reminder_times(IM, at(2026, 4, 30, 9), due)] == [
+        at(2026, 4, 30, 13), at(2026, 4, 30, 16), at(2026, 5, 4, 9)]
+
+
+@given(start=_MOMENTS, priority=st.sampled_from([Priority.NORMAL, Priority.FAST_TRACK]),
+       name=st.sampled_from(["incident_management", "pos"]))
+def test_working_hour_deadlines_are_exact_and_end_by_the_days_end(
+        start: datetime, priority: Priority, name: str) -> None:
+    policy = POLICIES[name]
+    cal = policy.calendar
+    rule = policy.answer_fast_track if priority is Priority.FAST_TRACK and \
+        policy.answer_fast_track else policy.answer
+    assert isinstance(rule, Duration)
+    due = compute_deadlines(policy, priority, start).answer
+    assert due is not None
+    assert cal.working_between(start, due) == rule.amount
+    day = due.astimezone(TZ).date()
+    assert cal.is_working_day(day)
+    assert due.astimezone(TZ).time() <= cal.day_end(day)
+
+
+@given(start=_MOMENTS)
+def test_governor_deadline_is_the_first_18_00_at_least_four_hours_ahead(start: datetime) -> None:
+    due = compute_deadlines(GOV, Priority.NORMAL, start).answer
+    assert due is not None
+    assert local(due).time() == time(18) and 4 * H <= due - start < 28 * H
+    earlier = due - timedelta(days=1)
+    assert earlier - start < 4 * H

@@ -12,6 +12,13 @@ exact: ``working_between(t, add_working(t, d)) == d`` holds to the microsecond.
 Working periods are half-open, ``[start, end)``: 17:00 is not working time on an
 08:00–17:00 day. A deadline computed by ``add_working`` may land exactly on the end of a
 period (Friday 16:00 + 1 working hour is Friday 17:00, not Monday 08:00).
+
+Shortened pre-holiday days (Labour Code, art. 95): on the production calendar the working day
+just before a non-working holiday (art. 112) ends an hour earlier. A decreed working Saturday
+works to the hours of the weekday its day off was moved to, so it is shortened when that
+weekday is (2024-11-02 for 2024-04-30, 2025-11-01 for 2025-11-03). The ``holidays`` package
+has no shortened days; they are derived here by that rule, which gives exactly the lists of
+the government's decrees for 2024–2027 (see tests/test_calendar.py).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-__all__ = ["MON_FRI", "EVERY_DAY", "WorkingCalendar"]
+__all__ = ["MON_FRI", "EVERY_DAY", "NON_WORKING_HOLIDAYS", "WorkingCalendar"]
 
 MON_FRI: frozenset[int] = frozenset(range(5))
 EVERY_DAY: frozenset[int] = frozenset(range(7))
@@ -36,6 +43,15 @@ _MIDNIGHT = time(0, 0)
 # a calendar with no working days at all (empty weekdays, only a few extra working days)
 # would otherwise loop until datetime's year 9999.
 _MAX_EMPTY_YEARS = 10
+# How much shorter a pre-holiday working day is (Labour Code, art. 95).
+_SHORTENED_BY = 60  # minutes
+
+# The non-working holidays of the Labour Code (art. 112) as (month, day): New Year holidays
+# 1–6 and 8 January, Christmas 7 January, 23 February, 8 March, 1 and 9 May, 12 June and
+# 4 November. Days off transferred by decree are not among them.
+NON_WORKING_HOLIDAYS: frozenset[tuple[int, int]] = frozenset(
+    [(1, d) for d in range(1, 9)] + [(2, 23), (3, 8), (5, 1), (5, 9), (6, 12), (11, 4)]
+)
 
 
 def _us(t: datetime) -> int:
@@ -68,6 +84,32 @@ def _russian_year(year: int) -> tuple[frozenset[date], frozenset[date]]:
     days_off = frozenset(d for d in russia if d.year == year)
     working = frozenset(d for d in russia.weekend_workdays if d.year == year)
     return days_off, working
+
+
+@lru_cache(maxsize=64)
+def _moved_days_off(year: int) -> dict[date, date]:
+    """The decree's transfers around ``year``: working weekend day → the day off moved from it.
+
+    Read from ``holidays.Russia``'s table of substituted days (``(to_month, to_day,
+    from_month, from_day[, from_year])`` per year); a transfer may cross the year's end.
+    """
+    moved: dict[date, date] = {}
+    for y in (year - 1, year, year + 1):
+        table = getattr(holidays.Russia(years=y), "special_public_holidays", {}) or {}
+        entries = table.get(y, ())
+        if entries and not isinstance(entries[0], tuple):
+            entries = (entries,)
+        for entry in entries:
+            if len(entry) < 4 or not all(isinstance(x, int) for x in entry):
+                continue  # a named extra holiday, not a transfer
+            to_month, to_day, from_month, from_day = entry[:4]
+            from_year = entry[4] if len(entry) == 5 else y
+            moved[date(from_year, from_month, from_day)] = date(y, to_month, to_day)
+    return moved
+
+
+def _is_non_working_holiday(d: date) -> bool:
+    return (d.month, d.day) in NON_WORKING_HOLIDAYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +153,9 @@ class WorkingCalendar:
     midnight. With ``production_calendar`` the Russian production calendar applies: official
     holidays and transferred days off are off, decreed working Saturdays are on. The
     deployment's ``extra_days_off`` and ``extra_working_days`` win over everything else.
+    With ``shortened_pre_holiday`` (and the production calendar) a working day just before a
+    non-working holiday ends an hour earlier (see the module docstring);
+    ``extra_short_days`` adds such days, ``not_short_days`` removes them.
 
     All methods accept aware datetimes in any zone and return aware datetimes in UTC.
     """
@@ -123,6 +168,9 @@ class WorkingCalendar:
     production_calendar: bool = True
     extra_days_off: frozenset[date] = frozenset()
     extra_working_days: frozenset[date] = frozenset()
+    shortened_pre_holiday: bool = True
+    extra_short_days: frozenset[date] = frozenset()
+    not_short_days: frozenset[date] = frozenset()
     # Per-year tables, built lazily; not part of the calendar's identity.
     _years: dict[int, _YearTable] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
@@ -133,7 +181,8 @@ class WorkingCalendar:
         # calendar stays hashable and comparable.
         if isinstance(self.tz, str):
             object.__setattr__(self, "tz", ZoneInfo(self.tz))
-        for name in ("weekdays", "extra_days_off", "extra_working_days"):
+        for name in ("weekdays", "extra_days_off", "extra_working_days", "extra_short_days",
+                     "not_short_days"):
             value = getattr(self, name)
             if not isinstance(value, frozenset):
                 object.__setattr__(self, name, frozenset(value))
@@ -162,6 +211,17 @@ class WorkingCalendar:
                 "dates listed both as extra days off and as extra working days: "
                 + ", ".join(d.isoformat() for d in sorted(both))
             )
+        both = self.extra_short_days & self.not_short_days
+        if both:
+            raise ValueError(
+                "dates listed both as extra shortened days and as not shortened days: "
+                + ", ".join(d.isoformat() for d in sorted(both))
+            )
+        if self.shortens and day_end - _SHORTENED_BY <= day_start:
+            raise ValueError(
+                f"a working day of {self.start:%H:%M}–{self.end:%H:%M} cannot be shortened by "
+                "an hour before holidays (turn shortened_pre_holiday off)"
+            )
 
     # -- constructors -----------------------------------------------------------------------
 
@@ -181,6 +241,11 @@ class WorkingCalendar:
     def around_the_clock(self) -> bool:
         return self.start == _MIDNIGHT and self.end == _MIDNIGHT and self.lunch is None
 
+    @property
+    def shortens(self) -> bool:
+        """Whether this calendar has shortened pre-holiday days at all."""
+        return self.production_calendar and self.shortened_pre_holiday
+
     # -- days -------------------------------------------------------------------------------
 
     def is_working_day(self, d: date) -> bool:
@@ -199,6 +264,38 @@ class WorkingCalendar:
         # Mon–Fri calendar this is exactly holidays.Russia.is_working_day(); for calendars
         # with other weekdays their own weekdays stay working unless they are holidays.
         return d.weekday() in self.weekdays or d in working_weekend_days
+
+    def is_short_day(self, d: date) -> bool:
+        """A working day that ends an hour earlier: the day just before a non-working
+        holiday (Labour Code, art. 95), or a decreed working weekend day whose moved day off
+        is such a day; plus the config's ``extra_short_days``, less its ``not_short_days``."""
+        if not self.shortens or not self.is_working_day(d):
+            return False
+        if d in self.not_short_days:
+            return False
+        if d in self.extra_short_days:
+            return True
+        moved = _moved_days_off(d.year).get(d) if d.weekday() >= 5 else None
+        ahead = (moved or d) + timedelta(days=1)
+        return _is_non_working_holiday(ahead) and not self.is_working_day(ahead)
+
+    def day_end(self, d: date) -> time:
+        """When the work of day ``d`` ends (an hour early on a shortened day, at the lunch
+        break when the hour taken off reaches into it); 00:00 means midnight at the end of
+        the day."""
+        if not self.is_short_day(d):
+            return self.end
+        end = self._day_bounds()[1] - _SHORTENED_BY
+        if self.lunch is not None:
+            l0, l1 = (_minutes(t) for t in self.lunch)
+            if l0 < end <= l1:
+                end = l0
+        return time(end // 60, end % 60)
+
+    def short_days(self, a: date, b: date) -> list[date]:
+        """The shortened days from ``a`` to ``b``, both included."""
+        return [date.fromordinal(n) for n in range(a.toordinal(), b.toordinal() + 1)
+                if self.is_short_day(date.fromordinal(n))]
 
     def next_working_day(self, d: date) -> date:
         """The first working day strictly after ``d``."""
@@ -299,7 +396,12 @@ class WorkingCalendar:
         bounds.append(day_end)
         midnight = datetime.combine(d, _MIDNIGHT)
         periods = []
+        short_end = day_end - _SHORTENED_BY if self.is_short_day(d) else day_end
         for a, b in zip(bounds[::2], bounds[1::2], strict=True):
+            # A shortened day ends an hour early, inside the lunch break if need be.
+            if a >= short_end:
+                continue
+            b = min(b, short_end)
             # Wall-clock times, then attached to the zone: across a DST change this yields the
             # real length of the period (zoneinfo resolves gaps and folds with fold=0).
             start = (midnight + timedelta(minutes=a)).replace(tzinfo=self.tz)

@@ -40,6 +40,8 @@ class Role(StrEnum):
     BLOCK_OWNER = "block_owner"
     CURATOR = "curator"
     ADMIN = "admin"
+    # Руководитель МЦУ: the weekly and monthly notes, escalations, oversees everything.
+    HEAD = "head"
 
 
 class Priority(StrEnum):

@@ -19,8 +19,15 @@ one period (``workflows.metrics.compute``):
   and a published answer belong to the author of the last draft submitted before them, the
   department is the incident's.
 - Peers are rated among their own kind (departments with departments, executors with
-  executors). A peer takes part when it had an involved incident or a piece of work in the
-  period. Higher score first; equal scores (computed exactly, with fractions) go by name.
+  executors, block owners with block owners). A peer takes part when it had an involved
+  incident or a piece of work in the period. Higher score first; equal scores (computed
+  exactly, with fractions) go by name.
+- Only work done is ranked: a peer with no answer due and none published in the period
+  would score 0,8 for nothing (timeliness and completeness count as 1 when there is nothing
+  to count) and rank above those who answered. Such peers are listed apart, unranked
+  (``Ratings.unranked_*``), and the note says how many and why.
+- A block owner (руководитель отраслевого блока, regulation 004 4.2) is rated over the
+  departments of their block together: the sums of those departments' figures.
 
 A returned draft is the coordinator saying the answer was not complete on the merits (no photo
 of the work done, no substance), which is why returns measure completeness; checking which
@@ -30,13 +37,14 @@ categories need photos is left to the coordinator who returns the draft.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any, ClassVar
 
 from workflows.metrics import Metrics
 
-__all__ = ["FORMULA", "WEIGHTS", "RatingRow", "Ratings", "rate"]
+__all__ = ["FORMULA", "UNRANKED_REASON", "WEIGHTS", "RatingRow", "Ratings", "rate"]
 
 # Weights of timeliness, completeness and volume.
 WEIGHTS = (Fraction(2, 5), Fraction(2, 5), Fraction(1, 5))
@@ -50,13 +58,18 @@ FORMULA = (
     "(нет проектов — 1). "
     "Объём — опубликованные ответы / наибольшее число опубликованных ответов среди "
     "сравниваемых (подразделений или исполнителей). "
-    "При равных баллах — по алфавиту."
+    "При равных баллах — по алфавиту. "
+    "Не ранжируются те, у кого в периоде не было ни ответов со сроком, ни опубликованных "
+    "ответов. Руководители отраслевых блоков оцениваются по сумме показателей "
+    "подразделений своего блока."
 )
+# Why a peer is listed apart (shown in the note and in the workbook).
+UNRANKED_REASON = "в периоде не было ни ответов со сроком, ни опубликованных ответов"
 
 
 @dataclass(frozen=True, slots=True)
 class RatingRow:
-    rank: int
+    rank: int  # 0: not ranked (no work in the period)
     key: str  # department key, or executor id as text
     name: str
     due: int
@@ -74,6 +87,16 @@ class RatingRow:
 class Ratings:
     departments: tuple[RatingRow, ...]
     executors: tuple[RatingRow, ...]
+    block_owners: tuple[RatingRow, ...] = ()
+    # Took part in the period without work to rate: listed apart, by name, rank 0.
+    unranked_departments: tuple[RatingRow, ...] = ()
+    unranked_executors: tuple[RatingRow, ...] = ()
+    unranked_block_owners: tuple[RatingRow, ...] = ()
+
+    @property
+    def unranked(self) -> int:
+        return (len(self.unranked_departments) + len(self.unranked_executors)
+                + len(self.unranked_block_owners))
 
 
 @dataclass(slots=True)
@@ -84,19 +107,35 @@ class _Tally:
     returns: int = 0
     answered: int = 0
 
+    FIELDS: ClassVar[tuple[str, ...]] = ("due", "on_time", "submissions", "returns",
+                                         "answered")
+
+    @property
+    def has_work(self) -> bool:
+        """Something to rate: an answer due in the period, or one published in it."""
+        return bool(self.due or self.answered)
+
 
 def rate(metrics: Metrics, *, departments: Mapping[str, str],
-         people: Mapping[int, str]) -> Ratings:
-    """Rate the departments (named by ``departments``) and executors (``people``: id → name)
-    that took part in the period of ``metrics``; see the module docstring for the formula."""
-    return Ratings(
-        departments=_rank(_tally(metrics, lambda r: r.department,
-                                 lambda e: e.department),
-                          lambda k: departments.get(str(k), str(k))),
-        executors=_rank(_tally(metrics, lambda r: r.executor_id,
-                               lambda e: e.executor_id),
-                        lambda k: people.get(int(str(k)), f"#{k}")),
-    )
+         people: Mapping[int, str],
+         block_owners: Mapping[int, Iterable[str]] | None = None) -> Ratings:
+    """Rate the departments (named by ``departments``), executors (``people``: id → name)
+    and block owners (``block_owners``: id → the departments of their block) that took part
+    in the period of ``metrics``; see the module docstring for the formula."""
+    by_department = _tally(metrics, lambda r: r.department, lambda e: e.department)
+    owners: dict[Hashable, _Tally] = {}
+    for owner, keys in (block_owners or {}).items():
+        mine = [by_department[k] for k in dict.fromkeys(keys) if k in by_department]
+        if mine:
+            owners[owner] = _Tally(*(sum(getattr(t, f) for t in mine) for f in _Tally.FIELDS))
+    deps, deps_apart = _rank(by_department, lambda k: departments.get(str(k), str(k)))
+    execs, execs_apart = _rank(_tally(metrics, lambda r: r.executor_id,
+                                      lambda e: e.executor_id),
+                               lambda k: people.get(int(str(k)), f"#{k}"))
+    heads, heads_apart = _rank(owners, lambda k: people.get(int(str(k)), f"#{k}"))
+    return Ratings(departments=deps, executors=execs, block_owners=heads,
+                   unranked_departments=deps_apart, unranked_executors=execs_apart,
+                   unranked_block_owners=heads_apart)
 
 
 def _tally(metrics: Metrics, of_row: Callable[..., Hashable | None],
@@ -124,8 +163,9 @@ def _tally(metrics: Metrics, of_row: Callable[..., Hashable | None],
     return tallies
 
 
-def _rank(tallies: Mapping[Hashable, _Tally],
-          name_of: Callable[[Hashable], str]) -> tuple[RatingRow, ...]:
+def _rank(tallies: Mapping[Hashable, _Tally], name_of: Callable[[Hashable], str]
+          ) -> tuple[tuple[RatingRow, ...], tuple[RatingRow, ...]]:
+    """The ranked rows, and the rows of those without work to rate (rank 0, by name)."""
     most = max((t.answered for t in tallies.values()), default=0)
     scored = []
     for key, t in tallies.items():
@@ -136,11 +176,17 @@ def _rank(tallies: Mapping[Hashable, _Tally],
         w_t, w_c, w_v = WEIGHTS
         score = w_t * timeliness + w_c * completeness + w_v * volume
         scored.append((score, name_of(key), key, t, timeliness, completeness, volume))
-    scored.sort(key=lambda s: (-s[0], s[1].casefold(), str(s[2])))
-    return tuple(
-        RatingRow(rank=i, key=str(key), name=name, due=t.due, on_time=t.on_time,
-                  submissions=t.submissions, returns=t.returns, answered=t.answered,
-                  timeliness=float(tl), completeness=float(cp), volume=float(vl),
-                  score=float(score))
-        for i, (score, name, key, t, tl, cp, vl) in enumerate(scored, start=1)
-    )
+    ranked = sorted((s for s in scored if s[3].has_work),
+                    key=lambda s: (-s[0], s[1].casefold(), str(s[2])))
+    apart = sorted((s for s in scored if not s[3].has_work),
+                   key=lambda s: (s[1].casefold(), str(s[2])))
+
+    def row(rank: int, s: tuple[Any, ...]) -> RatingRow:
+        score, name, key, t, tl, cp, vl = s
+        return RatingRow(rank=rank, key=str(key), name=name, due=t.due, on_time=t.on_time,
+                         submissions=t.submissions, returns=t.returns, answered=t.answered,
+                         timeliness=float(tl), completeness=float(cp), volume=float(vl),
+                         score=float(score))
+
+    return (tuple(row(i, s) for i, s in enumerate(ranked, start=1)),
+            tuple(row(0, s) for s in apart))

@@ -110,13 +110,20 @@ class Duration:
 
 @dataclass(frozen=True)
 class Until:
-    """By a local clock time: the same day if registered before it, else the next day.
+    """By a local clock time: the first such time at least ``min_time`` ahead.
 
-    "The next day" is the next working day of the policy's calendar (every day for the
-    Governor's networks, whose calendar is around the clock).
+    The same day if registered at least ``min_time`` before it, else the next day: the next
+    working day of the policy's calendar (every day for the Governor's networks, whose
+    calendar is around the clock). With ``min_time`` of 4 hours a post at 17:59 is due the
+    next day at 18:00, not in one minute. ``min_time`` is elapsed time.
     """
 
     at: time
+    min_time: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        if not timedelta(0) <= self.min_time <= timedelta(days=7):
+            raise ValueError(f"min_time must be between 0 and 7 days, got {self.min_time}")
 
     def __str__(self) -> str:
         return f"until {self.at:%H:%M}"
@@ -278,9 +285,13 @@ def deadline_after(rule: Rule, calendar: WorkingCalendar, start: datetime) -> da
     if isinstance(rule, Until):
         local = start.astimezone(calendar.tz)
         day = local.date()
-        if local.time() >= rule.at or not calendar.is_working_day(day):
+        if not calendar.is_working_day(day):
             day = calendar.next_working_day(day)
-        return datetime.combine(day, rule.at, tzinfo=calendar.tz).astimezone(UTC)
+        due = datetime.combine(day, rule.at, tzinfo=calendar.tz).astimezone(UTC)
+        while due <= start or due - start < rule.min_time:
+            day = calendar.next_working_day(day)
+            due = datetime.combine(day, rule.at, tzinfo=calendar.tz).astimezone(UTC)
+        return due
     kind = rule.kind
     if kind is DurationKind.WORKING_TIME:
         assert isinstance(rule.amount, timedelta)
@@ -413,18 +424,25 @@ def escalation_time(
 # -- the regulation's defaults -------------------------------------------------------------
 
 
+GOVERNOR_MIN_TIME = timedelta(hours=4)
+
+
 def default_policies(
     tz: ZoneInfo | str,
     extra_days_off: Iterable[date] = (),
     extra_working_days: Iterable[date] = (),
+    extra_short_days: Iterable[date] = (),
+    not_short_days: Iterable[date] = (),
 ) -> dict[str, Policy]:
     """The policies of the Kuzbass regulation (seed 002, section 3) for one deployment.
 
-    The deployment's extra days off and working days apply to the office calendars, not to
-    the Governor's networks, which are worked every day.
+    The deployment's extra days off, working days and shortened days apply to the office
+    calendars, not to the Governor's networks, which are worked every day. The office
+    calendars end an hour early before holidays (Labour Code, art. 95).
     """
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     off, on = frozenset(extra_days_off), frozenset(extra_working_days)
+    short, not_short = frozenset(extra_short_days), frozenset(not_short_days)
 
     def office(start: time, end: time) -> WorkingCalendar:
         return WorkingCalendar(
@@ -436,6 +454,9 @@ def default_policies(
             production_calendar=True,
             extra_days_off=off,
             extra_working_days=on,
+            shortened_pre_holiday=True,
+            extra_short_days=short,
+            not_short_days=not_short,
         )
 
     halfway_and_last_hour = (parse_reminder("50%"), parse_reminder("1wh"))
@@ -474,7 +495,8 @@ def default_policies(
             acceptance=True,
             result_statuses=True,
         ),
-        # 3.12: every day; the answer within the day by 18:00.
+        # 3.12: every day; the answer "в течение суток до 18.00": the first 18:00 at least
+        # four hours ahead.
         Policy(
             name="governor",
             title="Губернаторские соцсети",
@@ -485,7 +507,7 @@ def default_policies(
                 end=time(0, 0),
                 production_calendar=False,
             ),
-            answer=parse_rule("until 18:00"),
+            answer=Until(time(18, 0), GOVERNOR_MIN_TIME),
             reminders=(parse_reminder("50%"), parse_reminder("1h")),
             escalate_after=parse_duration("1h"),
         ),

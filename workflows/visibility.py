@@ -6,7 +6,7 @@ from __future__ import annotations
 from workflows.model import Incident, Person, Role
 
 # Roles that oversee every incident of the district.
-EVERYTHING = (Role.COORDINATOR, Role.CURATOR, Role.ADMIN)
+EVERYTHING = (Role.COORDINATOR, Role.CURATOR, Role.ADMIN, Role.HEAD)
 
 
 def sees_everything(person: Person) -> bool:
@@ -14,8 +14,8 @@ def sees_everything(person: Person) -> bool:
 
 
 def may_see(person: Person, incident: Incident) -> bool:
-    """Coordinators, curators and admins see all; a block owner the incidents of their
-    departments; an executor their own work."""
+    """Coordinators, curators, admins and the head of the МЦУ see all; a block owner the
+    incidents of their departments; an executor their own work."""
     if sees_everything(person):
         return True
     if person.has(Role.BLOCK_OWNER) and incident.department in person.departments:
