@@ -40,6 +40,8 @@ class Role(StrEnum):
     BLOCK_OWNER = "block_owner"
     CURATOR = "curator"
     ADMIN = "admin"
+    # The head of a department (руководитель структурного подразделения, 002 3.12.3).
+    DEPARTMENT_HEAD = "department_head"
 
 
 class Priority(StrEnum):
