@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from bot import letters
 from bot.config import Config
+from bot.logs import mask
 from bot.mailer import Mailer, MailFailed, build_message
 from bot.publishers import Publisher, PublishFailed, PublishLater
 from bot.store import ChatState, Store, Tx, parse_ts, ts
@@ -975,7 +976,7 @@ class Service:
                             letters.DOCX_MIME)])
                 await self.mailer.send(msg)
             except MailFailed as e:
-                error = str(e)
+                error = mask(str(e))
             except OSError as e:  # a file gone from files_dir
                 error = f"{type(e).__name__}: {e}"
             await self._letter_outcome(incident, row, to, error)
