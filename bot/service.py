@@ -533,7 +533,17 @@ class Service:
             case "take":
                 return core.take(inc, actor, now, version=version)
             case "decline":
-                return core.decline(inc, actor, text or "", now, version=version)
+                out = core.decline(inc, actor, text or "", now, version=version)
+                if not self.procedure_for(inc).head_assigns:
+                    return out
+                # The heads pick another executor (002 3.12.3); the coordinators are told too.
+                people = await tx.people()
+                if not await self._heads_to_assign(tx, inc, people):
+                    return out
+                executors = [p for p in approval.executors_of(inc.department, people)
+                             if p.id != actor.id]
+                return core.Outcome(out.incident, out.audit, (
+                    *out.notifications, approval.to_head(out.incident, executors)))
             case "submit":
                 draft = await tx.draft(inc.id) or Draft(inc.id, actor.id, "")
                 procedure = self.procedure_for(inc)
@@ -629,7 +639,8 @@ class Service:
         approved = action in {"approve", "edit_approve"} and incident.state is State.APPROVED
         if approved and incident.source in self.publishers:
             await tx.add_publication(incident.id, incident.version, now)
-        if approved and self.procedure_for(incident).email_to:
+        if (approved and incident.approved_kind is DraftKind.FINAL
+                and self.procedure_for(incident).email_to):
             await self._make_letter(tx, incident, now)
         if action == "published":
             draft = await tx.draft(incident.id)

@@ -466,3 +466,16 @@ def test_smtp_password_comes_from_the_environment(
     monkeypatch.setenv("OTKLIK_SMTP_PASSWORD", "s3cret")
     config = load(write_config(tmp_path, server, governor_config(25)))
     assert config.smtp_password == "s3cret"
+
+
+async def test_a_declined_incident_goes_back_to_the_head(otklik: Harness) -> None:
+    n = await register(otklik, "Нет разметки на пешеходном переходе")
+    await otklik.press(HEAD, "head_to", n, label="Петров")
+    await otklik.press(PETROV, "decline", n)
+    await otklik.say(PETROV, "Разметка — подрядчик области")
+    assert (await otklik.incident(n)).state == "new"
+    assert "Разметка — подрядчик области" in otklik.last_text(COORDINATOR)
+    call, _ = otklik.button(HEAD, "head_to", n)
+    assert [b["text"] for row in call.buttons for b in row] == ["Сидорова Мария"]
+    await otklik.press(HEAD, "head_to", n, label="Сидорова")
+    assert f"Инцидент №{n}" in otklik.last_text(SIDOROVA)
