@@ -574,8 +574,8 @@ class Service:
                 role = approval.check_final(inc, actor, "return", now, procedure=procedure,
                                             step=approval.step_of(await tx.audit(inc.id)),
                                             version=version)
-                return core.return_draft(inc, actor, text or "", now, version=version,
-                                         role=role)
+                return approval.mark_head_return(core.return_draft(
+                    inc, actor, text or "", now, version=version, role=role), role)
             case "head_assign":
                 executor = await tx.person(target) if target is not None else None
                 if executor is None:

@@ -186,6 +186,7 @@ async def test_governor_incident_from_registration_to_the_email(
     await otklik.press(HEAD, "return", n)
     await otklik.say(HEAD, "Укажите, кто выполняет работы")
     assert "Укажите, кто выполняет работы" in otklik.last_text(SIDOROVA)
+    assert "Комментарий руководителя подразделения (Гордеев Борис)" in otklik.last_text(SIDOROVA)
     assert (await otklik.incident(n)).state == "in_progress"
     await otklik.press(SIDOROVA, "answer", n)
     await otklik.press(SIDOROVA, "edit_text", n)
@@ -248,6 +249,7 @@ async def test_governor_incident_from_registration_to_the_email(
     detail = otklik.last_text(COORDINATOR)
     assert "исполнитель связался с заявителем" in detail
     assert "ответ отправлен по электронной почте" in detail
+    assert "ответ согласован на этапе (Гордеев Борис): <i>руководитель подразделения</i>" in detail
 
     print("\n" + transcript(otklik, smtp, {
         COORDINATOR.id: "Координатор", HEAD.id: "Руководитель (дороги)",

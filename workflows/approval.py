@@ -179,6 +179,15 @@ def _check_step(incident: Incident, actor: Person, action: str, now: datetime, r
                       "not_the_head" if role is Role.DEPARTMENT_HEAD else "wrong_role")
 
 
+def mark_head_return(out: core.Outcome, role: Role) -> core.Outcome:
+    """A return at the head's step: the executor reads whose comment it is."""
+    if role is not Role.DEPARTMENT_HEAD:
+        return out
+    notes = tuple(replace(n, context=n.context | {"by_head": True})
+                  if n.template == "returned" else n for n in out.notifications)
+    return core.Outcome(out.incident, out.audit, notes)
+
+
 def route_submission(out: core.Outcome, procedure: Procedure) -> core.Outcome:
     """A submitted draft goes to the first step of the chain (the coordinators by default)."""
     role = approver(procedure, 0)
