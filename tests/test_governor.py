@@ -481,3 +481,21 @@ async def test_a_declined_incident_goes_back_to_the_head(otklik: Harness) -> Non
     assert [b["text"] for row in call.buttons for b in row] == ["Сидорова Мария"]
     await otklik.press(HEAD, "head_to", n, label="Сидорова")
     assert f"Инцидент №{n}" in otklik.last_text(SIDOROVA)
+
+
+async def test_a_department_head_is_invited_with_a_department(otklik: Harness) -> None:
+    newcomer = FakeUser(5055, "Ирина", "Белова")
+    await otklik.say(COORDINATOR, "/invite")
+    await otklik.press(COORDINATOR, "inv_role", label="руководитель подразделения")
+    call, _ = otklik.button(COORDINATOR, "inv_dept")
+    assert "—" not in [b["text"] for row in call.buttons for b in row]  # a department is due
+    await otklik.press(COORDINATOR, "inv_dept", label="Отдел ЖКХ")
+    await otklik.say(COORDINATOR, "Белова Ирина")
+    token = otklik.last_text(COORDINATOR).split("?start=")[1].split()[0]
+    await otklik.say(newcomer, f"/start {token}")
+    assert "руководитель подразделения" in otklik.last_text(newcomer)
+    person = await otklik.app.service.person_for_chat("telegram", newcomer.id)  # type: ignore
+    assert person.roles == {Role.DEPARTMENT_HEAD} and person.departments == {"housing"}
+    await otklik.say(COORDINATOR, "/invite department_head Без Отдела")
+    assert "руководителя подразделения нужно указать подразделение" in otklik.last_text(
+        COORDINATOR)
