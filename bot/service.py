@@ -915,6 +915,15 @@ class Service:
             row = await cur.fetchone()
         return dict(row) if row else None
 
+    async def letters_to_sign(self, person: Person) -> list[int]:
+        """The incidents whose letter waits for ``person``'s signed PDF."""
+        async with self.store.read() as tx:
+            cur = await tx.conn.execute(
+                "SELECT l.incident_id FROM letters l JOIN incidents i ON i.id = l.incident_id "
+                "WHERE l.status = 'unsigned' AND i.executor_id = ? ORDER BY l.incident_id",
+                (person.id,))
+            return [r[0] for r in await cur.fetchall()]
+
     async def receive_signed(self, actor: Person, incident_id: int,
                              attachment: Attachment) -> Result:
         """The signed letter as PDF from the executor: kept and audited; the letter is then

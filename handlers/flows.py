@@ -516,6 +516,12 @@ async def attach(turn: Turn, attachment: Attachment | None, unique_id: str,
     if mode == "signed_pdf" and turn.chat_state is not None:
         await _signed_file(turn, turn.chat_state.incident_id or 0, attachment)
         return
+    if mode is None and attachment is not None and attachment.kind == "document":
+        # A PDF sent without the button, while exactly one letter waits for it.
+        waiting = await turn.service.letters_to_sign(turn.me)
+        if len(waiting) == 1 and (attachment.file_name or "").lower().endswith(".pdf"):
+            await _signed_file(turn, waiting[0], attachment)
+            return
     if mode != WRITING and turn.me.has(Role.COORDINATOR):
         await intake(turn, caption or "", [attachment] if attachment else [],
                      source="manual", url=None, author=None, media_group_id=media_group_id)
