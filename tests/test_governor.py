@@ -499,3 +499,22 @@ async def test_a_department_head_is_invited_with_a_department(otklik: Harness) -
     await otklik.say(COORDINATOR, "/invite department_head Без Отдела")
     assert "руководителя подразделения нужно указать подразделение" in otklik.last_text(
         COORDINATOR)
+
+
+def test_check_config_warns_of_departments_without_a_head_and_a_written_password(
+        tmp_path: Path, server: FakeTelegramServer, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.cli import main
+    monkeypatch.delenv("OTKLIK_TELEGRAM_TOKEN", raising=False)
+    extra = governor_config(25).replace('from_address = "mcu@example.ru"',
+                                        'from_address = "mcu@example.ru"\npassword = "pw-123"')
+    extra = extra.replace('[[people]]\nname = "Носов Лев"\nroles = ["department_head"]\n'
+                          'departments = ["housing"]\ntelegram_id = 5002\n', "")
+    path = write_config(tmp_path, server, extra)
+    assert main(["check-config", "--config", str(path)]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("warning:")]
+    assert any("email.password: a token is written in the file" in w
+               and "OTKLIK_SMTP_PASSWORD" in w for w in warnings)
+    assert any("sla.policies.governor.head_assigns: no department_head for housing" in w
+               for w in warnings)
