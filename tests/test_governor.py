@@ -518,3 +518,28 @@ def test_check_config_warns_of_departments_without_a_head_and_a_written_password
                and "OTKLIK_SMTP_PASSWORD" in w for w in warnings)
     assert any("sla.policies.governor.head_assigns: no department_head for housing" in w
                for w in warnings)
+
+
+async def test_mailer_tls_modes_against_the_local_server(
+        tmp_path: Path, server: FakeTelegramServer, smtp: SmtpServer) -> None:
+    from bot.mailer import Mailer, MailFailed, build_message
+    pdf = tmp_path / "a.pdf"
+    pdf.write_bytes(b"%PDF-1.4 x")
+
+    def mailer(tls: str) -> Mailer:
+        extra = governor_config(smtp.port).replace('tls = "none"', f'tls = "{tls}"')
+        return Mailer(load(write_config(tmp_path, server, extra)))
+
+    def message() -> object:
+        return build_message(sender="mcu@example.ru", to=EMAILS, subject="Тема",
+                             body="Текст", files=[(pdf, "a.pdf", "application/pdf")])
+
+    await mailer("none").send(message())  # type: ignore[arg-type]
+    assert len(smtp.messages) == 1
+    # The local server offers no STARTTLS: the letter is refused, not sent in the clear.
+    with pytest.raises(MailFailed, match="STARTTLS"):
+        await mailer("starttls").send(message())  # type: ignore[arg-type]
+    # Nor does it speak TLS from the first byte.
+    with pytest.raises(MailFailed):
+        await mailer("ssl").send(message())  # type: ignore[arg-type]
+    assert len(smtp.messages) == 1
