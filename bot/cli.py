@@ -118,7 +118,8 @@ def run_bot(path: str | None, log_level: str | None = None) -> int:
               "token)", file=sys.stderr)
         return 2
     settings = config.settings.logging
-    logs.add_secrets([config.telegram_token, config.http_token, *config.vk_tokens.values()])
+    logs.add_secrets([config.telegram_token, config.http_token, *config.vk_tokens.values(),
+                      config.smtp_password])
     logs.setup(log_level or settings.level, settings.format)
     from bot.app import App, StartError
 

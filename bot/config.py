@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from workflows.approval import APPROVERS, BUILT_IN, DEFAULT, Procedure
 from workflows.calendar import EVERY_DAY, MON_FRI, WorkingCalendar
 from workflows.model import Category, Person, Role
 from workflows.sla import (
@@ -45,6 +46,7 @@ from workflows.sla import (
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
 TOKEN_ENV = "OTKLIK_TELEGRAM_TOKEN"
 HTTP_TOKEN_ENV = "OTKLIK_HTTP_TOKEN"
+SMTP_PASSWORD_ENV = "OTKLIK_SMTP_PASSWORD"
 PROXY_SCHEMES = ("http", "socks5", "socks4")
 VK_TOKEN_ENVS = {"token": "OTKLIK_VK_TOKEN", "service_token": "OTKLIK_VK_SERVICE_TOKEN",
                  "user_token": "OTKLIK_VK_USER_TOKEN"}
@@ -260,6 +262,44 @@ class PolicySettings(_Section):
         return (self.production_calendar if self.shortened_pre_holiday is None
                 else self.shortened_pre_holiday)
 
+    # The procedure (002 3.12): unset keys keep the built-in ones of the policy's name.
+    approval: list[Role] | None = None
+    head_assigns: bool | None = None
+    contact_required: bool | None = None
+    email_to: list[str] | None = None
+
+    @field_validator("approval")
+    @classmethod
+    def _approval(cls, v: list[Role] | None) -> list[Role] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("expected at least one approver, e.g. [\"coordinator\"]")
+            for role in v:
+                if role not in APPROVERS:
+                    raise ValueError(f"{role.value!r} cannot approve (expected "
+                                     + " or ".join(repr(r.value) for r in APPROVERS) + ")")
+            if len(set(v)) != len(v):
+                raise ValueError("each approver once")
+        return v
+
+    @field_validator("email_to")
+    @classmethod
+    def _emails(cls, v: list[str] | None) -> list[str] | None:
+        for address in v or ():
+            if not EMAIL.match(address):
+                raise ValueError(f"{address!r} is not an e-mail address (expected "
+                                 "name@example.ru)")
+        return v
+
+    def procedure(self, name: str) -> Procedure:
+        base = BUILT_IN.get(name, DEFAULT)
+        return Procedure(
+            approval=tuple(self.approval) if self.approval is not None else base.approval,
+            head_assigns=base.head_assigns if self.head_assigns is None else self.head_assigns,
+            contact_required=(base.contact_required if self.contact_required is None
+                              else self.contact_required),
+            email_to=tuple(self.email_to) if self.email_to is not None else base.email_to)
+
     @field_validator("hours", "lunch")
     @classmethod
     def _span(cls, v: str | None) -> str | None:
@@ -381,6 +421,35 @@ class SlaSettings(_Section):
         if _parsed(parse_duration, v).kind.is_working:
             raise ValueError("expected calendar time such as '2d' or '48h', not working time")
         return v
+
+
+EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+
+
+class EmailSettings(_Section):
+    """The SMTP server the answer letters of the Governor's networks leave through."""
+
+    host: str = ""
+    port: int = Field(default=587, gt=0, lt=65536)
+    # "starttls" (port 587), "ssl" (SMTPS, port 465) or "none" (a local relay only).
+    tls: Literal["starttls", "ssl", "none"] = "starttls"
+    user: str = ""
+    password: SecretStr = SecretStr("")
+    from_address: str = ""
+    timeout: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("from_address")
+    @classmethod
+    def _from(cls, v: str) -> str:
+        if v and not EMAIL.match(v):
+            raise ValueError(f"{v!r} is not an e-mail address (expected otklik@example.ru)")
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> EmailSettings:
+        if self.host and not self.from_address:
+            raise _KeyError("from_address", "required with host (the sender's address)")
+        return self
 
 
 class DepartmentSettings(_Section):
@@ -512,6 +581,7 @@ class Settings(_Section):
     sla: SlaSettings = SlaSettings()
     logging: LoggingSettings = LoggingSettings()
     backup: BackupSettings = BackupSettings()
+    email: EmailSettings = EmailSettings()
     departments: list[DepartmentSettings] = Field(min_length=1)
     categories: list[CategorySettings] = Field(min_length=1)
     people: list[PersonSettings] = []
@@ -546,6 +616,9 @@ class Settings(_Section):
             if Role.EXECUTOR in p.roles and not p.departments:
                 raise _KeyError(f"people[{i}].departments",
                                 "an executor needs at least one department")
+            if Role.DEPARTMENT_HEAD in p.roles and not p.departments:
+                raise _KeyError(f"people[{i}].departments",
+                                "a department head needs the departments they head")
         _unique("people", "telegram_id", [p.telegram_id for p in self.people])
         _unique("people", "key", [p.key for p in self.people])
         named: dict[str, int] = {}
@@ -566,6 +639,11 @@ class Settings(_Section):
                             *((f"sla.sources.{src}", p) for src, p in self.sla.sources.items())]:
             if policy not in policies:
                 raise _KeyError(key, f"unknown policy {policy!r} (known: {', '.join(policies)})")
+        for name, spec in self.sla.policies.items():
+            if spec.email_to and not self.email.host:
+                raise _KeyError(f"sla.policies.{name}.email_to",
+                                "letters are e-mailed through [email]: set email.host, port, "
+                                "tls and from_address")
         return self
 
 
@@ -619,6 +697,13 @@ class Config:
         window = parse_duration(settings.sla.feedback_window)
         self.feedback_window = (timedelta(days=window.amount) if isinstance(window.amount, int)
                                 else window.amount)
+        # The procedure of each policy (002 3.12): approval chain, head, contact, letters.
+        self.procedures = {name: BUILT_IN.get(name, DEFAULT)
+                           for name in default_policies(self.tz)}
+        for name, spec in settings.sla.policies.items():
+            self.procedures[name] = spec.procedure(name)
+        self.smtp_password = (os.environ.get(SMTP_PASSWORD_ENV)
+                              or settings.email.password.get_secret_value())
         cal = settings.calendar
         self.policies = default_policies(self.tz, cal.extra_days_off, cal.extra_working_days,
                                          cal.extra_short_days, cal.not_short_days)

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from bot.config import HTTP_TOKEN_ENV, TOKEN_ENV, VK_TOKEN_ENVS, Config
+from bot.config import HTTP_TOKEN_ENV, SMTP_PASSWORD_ENV, TOKEN_ENV, VK_TOKEN_ENVS, Config
 from workflows.model import Role
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
@@ -22,7 +22,8 @@ def config_warnings(config: Config, example: Path = EXAMPLE) -> list[str]:
 
     written = [("telegram.token", s.telegram.token, TOKEN_ENV),
                ("http.token", s.http.token, HTTP_TOKEN_ENV),
-               *((f"vk.{key}", getattr(s.vk, key), env) for key, env in VK_TOKEN_ENVS.items())]
+               *((f"vk.{key}", getattr(s.vk, key), env) for key, env in VK_TOKEN_ENVS.items()),
+               ("email.password", s.email.password, SMTP_PASSWORD_ENV)]
     for key, secret, env in written:
         if secret.get_secret_value().strip():
             found.append(f"{where}: {key}: a token is written in the file; anyone who can read "
@@ -49,7 +50,27 @@ def config_warnings(config: Config, example: Path = EXAMPLE) -> list[str]:
         found.append(f"{where}: vk.communities: walls are watched, but no category has "
                      "keywords, so no complaint would ever be found (add keywords to categories)")
 
+    found += _heads_missing(config)
     found += _left_from_example(config, example)
+    return found
+
+
+def _heads_missing(config: Config) -> list[str]:
+    """Policies in use whose incidents go to the head of the department, where a department
+    has no head: its incidents are routed to the executors directly."""
+    s = config.settings
+    used = {s.sla.default_policy, *s.sla.sources.values()}
+    headed = {d for p in s.people if Role.DEPARTMENT_HEAD in p.roles for d in p.departments}
+    found = []
+    for name in sorted(used):
+        procedure = config.procedures.get(name)
+        if procedure is None or not procedure.head_assigns:
+            continue
+        missing = [d.key for d in s.departments if d.key not in headed]
+        if missing:
+            found.append(f"{config.path}: sla.policies.{name}.head_assigns: no department_head "
+                         f"for {', '.join(missing)}; incidents of those departments go to "
+                         "their executors directly (add a head to people, or invite one)")
     return found
 
 

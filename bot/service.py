@@ -14,12 +14,17 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
+from bot import letters
 from bot.config import Config
+from bot.logs import mask
+from bot.mailer import Mailer, MailFailed, build_message
 from bot.publishers import Publisher, PublishFailed, PublishLater
-from bot.store import ChatState, Store, Tx
+from bot.store import ChatState, Store, Tx, parse_ts, ts
 from bot.templates import Templates
+from workflows import approval
 from workflows import transitions as core
 from workflows.calendar import WorkingCalendar
 from workflows.dates import parse_local
@@ -95,6 +100,7 @@ class Service:
         # Detection (workflows.triage.Triage), set by the app: judges messages that matched
         # no category (bot.possible); None: such messages are dropped.
         self.triage: Any = None
+        self.mailer = Mailer(config)
 
     # --- people ------------------------------------------------------------------------------
 
@@ -257,7 +263,7 @@ class Service:
             return Result(False, "wrong_role")
         if department is not None and department not in self.config.departments:
             return Result(False, "unknown_department")
-        if role is Role.EXECUTOR and department is None:
+        if role in (Role.EXECUTOR, Role.DEPARTMENT_HEAD) and department is None:
             return Result(False, "department_required")
         token = secrets.token_urlsafe(12)
         async with self.store.tx() as tx:
@@ -379,22 +385,33 @@ class Service:
             incident = out.incident
             await self._schedule(tx, incident, 0)
             people = await tx.people()
-            reachable = {p.id for p in people if p.has(Role.EXECUTOR)
-                         and category.department in p.departments
-                         and await tx.reachable(p.id, self.channels)}
-            executor = pick_executor(category, people, await tx.open_load(), reachable)
+            # The Governor's networks: the head of the department assigns (002 3.12.3).
+            heads = await self._heads_to_assign(tx, incident, people)
+            executor = None
+            if not heads:
+                reachable = {p.id for p in people if p.has(Role.EXECUTOR)
+                             and category.department in p.departments
+                             and await tx.reachable(p.id, self.channels)}
+                executor = pick_executor(category, people, await tx.open_load(), reachable)
             if executor is not None:
                 routed = core.assign(incident, None, executor, now)
                 incident = await self._commit(tx, incident, routed)
             await self._deliver(tx, incident, [Notification(
                 actor.id if actor else core.COORDINATORS, "registered",
-                {"routed": executor is not None, "found": actor is None},
+                {"routed": executor is not None, "found": actor is None,
+                 "to_head": ", ".join(h.name for h in heads)},
                 ((Button("first_response", incident.id), Button("reassign", incident.id)),)
                 # ПОС sets the deadline itself (3.10.3): one tap to type it.
                 + (((Button("due", incident.id),),) if policy.name == "pos"
                    and seen.due is None else ()))],
                 actor)
-            if executor is None:  # nobody of the department can receive it: say so at once
+            if heads:
+                await self._deliver(tx, incident, [approval.to_head(
+                    incident, approval.executors_of(incident.department, people))], actor)
+                await tx.add_audit(AuditEntry(incident.id, None, "to_head", incident.state,
+                                              incident.state, now,
+                                              ", ".join(h.name for h in heads)))
+            elif executor is None:  # nobody of the department can receive it: say so at once
                 department = self.config.departments.get(category.department,
                                                           category.department)
                 await self.send_to_role(
@@ -498,6 +515,11 @@ class Service:
             return self.policies[incident.policy]
         return self.policy_for(incident.source)
 
+    def procedure_for(self, incident: Incident) -> approval.Procedure:
+        """The procedure of the incident's policy: approval chain, head, contact, letters."""
+        return self.config.procedures.get(self.policy_for(incident.source).name,
+                                          approval.DEFAULT)
+
     # --- transitions -------------------------------------------------------------------------
 
     async def act(self, actor: Person, incident_id: int, action: str, *,
@@ -546,21 +568,59 @@ class Service:
             case "take":
                 return core.take(inc, actor, now, version=version)
             case "decline":
-                return core.decline(inc, actor, text or "", now, version=version)
+                out = core.decline(inc, actor, text or "", now, version=version)
+                if not self.procedure_for(inc).head_assigns:
+                    return out
+                # The heads pick another executor (002 3.12.3); the coordinators are told too.
+                people = await tx.people()
+                if not await self._heads_to_assign(tx, inc, people):
+                    return out
+                executors = [p for p in approval.executors_of(inc.department, people)
+                             if p.id != actor.id]
+                return core.Outcome(out.incident, out.audit, (
+                    *out.notifications, approval.to_head(out.incident, executors)))
             case "submit":
                 draft = await tx.draft(inc.id) or Draft(inc.id, actor.id, "")
-                return core.submit(inc, actor, draft, now, statuses=policy.result_statuses)
+                procedure = self.procedure_for(inc)
+                out = core.submit(inc, actor, draft, now, statuses=policy.result_statuses)
+                approval.require_contact(inc, actor, now, procedure=procedure,
+                                         contacted=await self._contacted(tx, inc))
+                return approval.route_submission(out, procedure)
             case "approve" | "edit_approve":
                 draft = await tx.draft(inc.id) or Draft(inc.id, actor.id, "")
+                procedure = self.procedure_for(inc)
+                step = approval.step_of(await tx.audit(inc.id))
+                if not approval.is_last(procedure, step):
+                    if action == "edit_approve":  # only the last step edits
+                        raise core.Refused("wrong_role", AuditEntry(
+                            inc.id, actor.id, action, inc.state, None, now, "wrong_role", False))
+                    return approval.approve_step(inc, actor, now, procedure=procedure,
+                                                 step=step, kind=draft.kind.value,
+                                                 version=version)
+                role = approval.check_final(inc, actor, action, now, procedure=procedure,
+                                            step=step, version=version)
                 edited = text if action == "edit_approve" else None
                 if action == "edit_approve" and edited is None:
                     edited = ""
                 return core.approve(inc, actor, draft, now, edited_text=edited, version=version,
                                     auto_publish=inc.source in self.publishers,
                                     result_status=arg or None,
-                                    statuses=policy.result_statuses)
+                                    statuses=policy.result_statuses, role=role)
             case "return":
-                return core.return_draft(inc, actor, text or "", now, version=version)
+                procedure = self.procedure_for(inc)
+                role = approval.check_final(inc, actor, "return", now, procedure=procedure,
+                                            step=approval.step_of(await tx.audit(inc.id)),
+                                            version=version)
+                return approval.mark_head_return(core.return_draft(
+                    inc, actor, text or "", now, version=version, role=role), role)
+            case "head_assign":
+                executor = await tx.person(target) if target is not None else None
+                if executor is None:
+                    raise core.Refused("not_an_executor", AuditEntry(
+                        inc.id, actor.id, action, inc.state, None, now, "not_an_executor", False))
+                return approval.head_assign(inc, actor, executor, now, version=version)
+            case "contact":
+                return approval.record_contact(inc, actor, text or "", now)
             case "assign" | "reassign":
                 executor = await tx.person(target) if target is not None else None
                 if executor is None:
@@ -676,8 +736,12 @@ class Service:
                      now: datetime) -> None:
         """Bookkeeping that follows some transitions: an approved answer is queued for its
         publisher; the published answer is kept; a draft that has served is cleared."""
-        if action in {"approve", "edit_approve"} and incident.source in self.publishers:
+        approved = action in {"approve", "edit_approve"} and incident.state is State.APPROVED
+        if approved and incident.source in self.publishers:
             await tx.add_publication(incident.id, incident.version, now)
+        if (approved and incident.approved_kind is DraftKind.FINAL
+                and self.procedure_for(incident).email_to):
+            await self._make_letter(tx, incident, now)
         if action == "published":
             draft = await tx.draft(incident.id)
             await tx.add_answer(incident.id, incident.approved_kind or DraftKind.FINAL,
@@ -732,6 +796,7 @@ class Service:
                 break
         if self.publishers:
             sent += await self.publish_due()
+        sent += await self.send_letters_due()
         await self.daily_digest()
         return sent
 
@@ -887,6 +952,193 @@ class Service:
                                  attachments=attachments)
         return bool(chats)
 
+    # --- the Governor's networks (002 3.12) -----------------------------------------------------
+
+    async def _heads_to_assign(self, tx: Tx, incident: Incident,
+                               people: Sequence[Person]) -> list[Person]:
+        """The heads of the department who assign this incident (reachable ones), or none:
+        the policy does not ask for it, or the department has no reachable head (then it is
+        routed as any other, and the coordinators can reassign)."""
+        if not self.procedure_for(incident).head_assigns:
+            return []
+        return [p for p in approval.heads_of(incident.department, people)
+                if await tx.reachable(p.id, self.channels)]
+
+    async def _contacted(self, tx: Tx, incident: Incident) -> bool:
+        """Whether the executor holding the incident recorded the contact with the resident."""
+        return any(e.ok and e.action == "contact" and e.actor_id == incident.executor_id
+                   for e in await tx.audit(incident.id))
+
+    async def contacted(self, incident_id: int) -> bool | None:
+        """None where the procedure does not ask for the contact; else whether it is done."""
+        async with self.store.read() as tx:
+            incident = await tx.incident(incident_id)
+            if incident is None or not self.procedure_for(incident).contact_required:
+                return None
+            return await self._contacted(tx, incident)
+
+    async def _make_letter(self, tx: Tx, incident: Incident, now: datetime) -> None:
+        """After the final approval: the answer letter as DOCX for the executor to sign, and
+        the request to upload the signed PDF (002 3.12.6)."""
+        names = {p.id: p.name for p in await tx.people()}
+        executor = names.get(incident.executor_id or 0, "")
+        path = Path(self.config.files_dir) / "letters" / \
+            f"incident-{incident.id}-{incident.version}.docx"
+        letters.make_letter(path, incident=incident, text=incident.approved_text or "",
+                            executor=executor,
+                            department=self.config.departments.get(incident.department or "",
+                                                                   ""),
+                            at=now.astimezone(self.config.tz))
+        emails = self.procedure_for(incident).email_to
+        await tx.conn.execute(
+            "INSERT OR REPLACE INTO letters (incident_id, round, docx_path, email_to, status,"
+            " created_at) VALUES (?, ?, ?, ?, 'unsigned', ?)",
+            (incident.id, incident.version, str(path), json.dumps(list(emails)), ts(now)))
+        await tx.add_audit(AuditEntry(incident.id, None, "letter_made", incident.state,
+                                      incident.state, now, path.name))
+        docx = Attachment("document", "", f"Ответ по инциденту {incident.id}.docx",
+                          letters.DOCX_MIME, str(path))
+        if incident.executor_id is None:
+            return
+        executor_person = await tx.person(incident.executor_id)
+        if executor_person is not None:
+            text = self.templates.phrase("letter_sign", n=incident.id,
+                                         emails=", ".join(emails))
+            await self._send_to(tx, executor_person, text,
+                                ((Button("signed_pdf", incident.id),),),
+                                version=incident.version, attachments=(docx,))
+
+    async def letter_waiting(self, incident_id: int) -> dict[str, Any] | None:
+        """The newest letter of the incident, or None."""
+        async with self.store.read() as tx:
+            cur = await tx.conn.execute(
+                "SELECT * FROM letters WHERE incident_id = ? ORDER BY round DESC LIMIT 1",
+                (incident_id,))
+            row = await cur.fetchone()
+        return dict(row) if row else None
+
+    async def letters_to_sign(self, person: Person) -> list[int]:
+        """The incidents whose letter waits for ``person``'s signed PDF."""
+        async with self.store.read() as tx:
+            cur = await tx.conn.execute(
+                "SELECT l.incident_id FROM letters l JOIN incidents i ON i.id = l.incident_id "
+                "WHERE l.status = 'unsigned' AND i.executor_id = ? ORDER BY l.incident_id",
+                (person.id,))
+            return [r[0] for r in await cur.fetchall()]
+
+    async def receive_signed(self, actor: Person, incident_id: int,
+                             attachment: Attachment) -> Result:
+        """The signed letter as PDF from the executor: kept and audited; the letter is then
+        due for :meth:`send_letters_due` (the caller sends it at once)."""
+        now = self.clock()
+        async with self.store.tx() as tx:
+            incident = await tx.incident(incident_id)
+            if incident is None:
+                return Result(False, "not_found")
+            cur = await tx.conn.execute(
+                "SELECT * FROM letters WHERE incident_id = ? ORDER BY round DESC LIMIT 1",
+                (incident_id,))
+            row = await cur.fetchone()
+            code = ""
+            if incident.executor_id != actor.id:
+                code = "not_assigned"
+            elif row is None:
+                code = "no_letter"
+            elif row["status"] != "unsigned":
+                code = "letter_done"
+            elif not letters.is_pdf(attachment.local_path, attachment.file_name,
+                                    attachment.mime_type):
+                code = "not_a_pdf"
+            if code:
+                await tx.add_audit(AuditEntry(incident_id, actor.id, "letter_signed",
+                                              incident.state, None, now, code, ok=False))
+                return Result(False, code, incident)
+            await tx.conn.execute(
+                "UPDATE letters SET pdf_path = ?, pdf_name = ?, status = 'pending', "
+                "next_try_at = ? WHERE incident_id = ? AND round = ?",
+                (attachment.local_path, attachment.file_name or "signed.pdf", ts(now),
+                 incident_id, row["round"]))
+            await tx.add_audit(AuditEntry(incident_id, actor.id, "letter_signed",
+                                          incident.state, incident.state, now,
+                                          attachment.file_name))
+        return Result(True, incident=incident)
+
+    async def send_letters_due(self, batch: int = 20) -> int:
+        """E-mail the signed letters whose time has come; the number sent. The SMTP call is
+        made outside any transaction; a failure is recorded and retried with backoff (up to
+        an hour apart), and the coordinators are told once per letter; nothing is lost."""
+        now = self.clock()
+        async with self.store.read() as tx:
+            cur = await tx.conn.execute(
+                "SELECT * FROM letters WHERE status = 'pending' AND next_try_at <= ? "
+                "ORDER BY next_try_at LIMIT ?", (ts(now), batch))
+            rows = [dict(r) for r in await cur.fetchall()]
+        sent = 0
+        for row in rows:
+            async with self.store.read() as tx:
+                incident = await tx.incident(row["incident_id"])
+                people = {p.id: p for p in await tx.people()}
+            if incident is None:
+                continue
+            to = json.loads(row["email_to"])
+            executor = people.get(incident.executor_id or 0)
+            parts = letters.render_parts(letters.letter_context(
+                incident=incident, text=incident.approved_text or "",
+                executor=executor.name if executor else "",
+                department=self.config.departments.get(incident.department or "", ""),
+                at=(parse_ts(row["created_at"]) or now).astimezone(self.config.tz)))
+            error = ""
+            try:
+                msg = build_message(
+                    sender=self.mailer.sender, to=to, subject=parts["email_subject"],
+                    body=parts["email_body"],
+                    files=[(Path(row["pdf_path"]), row["pdf_name"] or "signed.pdf",
+                            letters.PDF_MIME),
+                           (Path(row["docx_path"]), f"Ответ по инциденту {incident.id}.docx",
+                            letters.DOCX_MIME)])
+                await self.mailer.send(msg)
+            except MailFailed as e:
+                error = mask(str(e))
+            except OSError as e:  # a file gone from files_dir
+                error = f"{type(e).__name__}: {e}"
+            await self._letter_outcome(incident, row, to, error)
+            sent += not error
+        return sent
+
+    async def _letter_outcome(self, incident: Incident, row: dict[str, Any], to: list[str],
+                              error: str) -> None:
+        now = self.clock()
+        key = (incident.id, row["round"])
+        async with self.store.tx() as tx:
+            if not error:
+                await tx.conn.execute(
+                    "UPDATE letters SET status = 'sent', sent_at = ?, error = NULL, "
+                    "attempts = attempts + 1 WHERE incident_id = ? AND round = ?",
+                    (ts(now), *key))
+                await tx.add_audit(AuditEntry(incident.id, None, "email_sent", incident.state,
+                                              incident.state, now, ", ".join(to)))
+                text = self.templates.phrase("letter_sent", n=incident.id, emails=", ".join(to))
+                if incident.executor_id is not None:
+                    executor = await tx.person(incident.executor_id)
+                    if executor is not None:
+                        await self._send_to(tx, executor, text)
+                await self.send_to_role(tx, Role.COORDINATOR, text)
+                log.info("incident #%s: letter e-mailed to %s", incident.id, ", ".join(to))
+                return
+            attempts = row["attempts"] + 1
+            retry_at = now + timedelta(seconds=min(300 * 2 ** (attempts - 1), 3600))
+            await tx.conn.execute(
+                "UPDATE letters SET attempts = ?, error = ?, next_try_at = ? "
+                "WHERE incident_id = ? AND round = ?", (attempts, error, ts(retry_at), *key))
+            await tx.add_audit(AuditEntry(incident.id, None, "email_failed", incident.state,
+                                          incident.state, now, error[:500]))
+            log.warning("incident #%s: letter not e-mailed (attempt %s): %s", incident.id,
+                        attempts, error)
+            if attempts == 1:  # told once; the sweep keeps trying
+                await self.send_to_role(tx, Role.COORDINATOR, self.templates.phrase(
+                    "letter_failed", n=incident.id, reason=error,
+                    at=retry_at.astimezone(self.config.tz).strftime("%H:%M")))
+
     # --- drafts ------------------------------------------------------------------------------
 
     async def draft_text(self, actor: Person, incident_id: int, text: str) -> Result:
@@ -971,7 +1223,8 @@ class Service:
         block owners, their own work for executors."""
         states = [s for s in State if s.is_open] if open_only else None
         async with self.store.read() as tx:
-            if person.has(Role.BLOCK_OWNER) or sees_everything(person):
+            if (person.has(Role.BLOCK_OWNER) or person.has(Role.DEPARTMENT_HEAD)
+                    or sees_everything(person)):
                 return [i for i in await tx.incidents(states=states) if may_see(person, i)]
             return await tx.incidents(states=states, executor_id=person.id)
 
@@ -1063,6 +1316,10 @@ class Service:
             role, block = Role.HEAD, None
         elif to.startswith("block_owners:"):
             role, block = Role.BLOCK_OWNER, to.split(":", 1)[1]
+        elif to.startswith("department_heads:"):
+            department = to.split(":", 1)[1]
+            return [p for p in people if approval.is_head_of(p, department)
+                    and (actor is None or p.id != actor.id)]
         else:
             raise ValueError(f"unknown audience {to!r}")
         found = [p for p in people if p.has(role) and (actor is None or p.id != actor.id)]

@@ -53,6 +53,7 @@ class Templates:
         self.env.filters["source"] = lambda s: self.phrase_raw("sources", str(s), default=str(s))
         self.env.filters["priority"] = lambda s: self.phrase_raw("priorities", str(s))
         self.env.filters["action"] = lambda s: self.phrase_raw("actions", str(s), default=str(s))
+        self.env.filters["role"] = lambda s: self.phrase_raw("roles", str(s), default=str(s))
         self.env.filters["hours"] = hours
         self.env.filters["result_status"] = lambda s: self.phrase_raw(
             "result_statuses", str(s), default=str(s))

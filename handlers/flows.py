@@ -282,6 +282,10 @@ async def _submit(turn: Turn, n: int, v: int | None, x: str) -> None:
     if not result.ok and result.code == "empty_reason":
         turn.toast, turn.alert = turn.templates.phrase("draft_needs_text"), True
         return
+    if not result.ok and result.code == "contact_required":  # 002 3.12.4
+        turn.answer(result, n)
+        await turn.say(turn.templates.phrase("contact_needed", n=n), [[Button("contact", n)]])
+        return
     if turn.answer(result, n, ok=turn.templates.phrase("draft_submitted", n=n)):
         await turn.clear_mode()
         await turn.say(turn.templates.phrase("draft_submitted", n=n))
@@ -448,7 +452,7 @@ async def _invite_role(turn: Turn, n: int, v: int | None, x: str) -> None:
     turn.toast = " "
     rows = [[Button("inv_dept", 0, f"{x}/{key}", label=name)]
             for key, name in turn.service.config.departments.items()]
-    if x != Role.EXECUTOR:
+    if x not in (Role.EXECUTOR, Role.DEPARTMENT_HEAD):
         rows.append([Button("inv_dept", 0, f"{x}/", label="—")])
     await turn.say(t.phrase("invite_pick_department"), rows)
 
@@ -460,11 +464,79 @@ async def _invite_department(turn: Turn, n: int, v: int | None, x: str) -> None:
     role, _, department = x.partition("/")
     if (role not in {r.value for r in Role}
             or (department and department not in turn.service.config.departments)
-            or (role == Role.EXECUTOR and not department)):
+            or (role in (Role.EXECUTOR, Role.DEPARTMENT_HEAD) and not department)):
         raise BadButton(x)
     await turn.set_mode("invite_name", None, {"role": role, "department": department or None})
     turn.toast = " "
     await turn.say(turn.templates.phrase("invite_ask_name"))
+
+
+# --- the Governor's networks (002 3.12) ----------------------------------------------------
+
+
+async def _head_to(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """The head of the department picked the executor (3.12.3)."""
+    target = _number(x, 1, MAX_NUMBER)
+    result = await turn.service.act(turn.me, n, "head_assign", version=v, target=target)
+    if turn.answer(result, n) and result.incident is not None:
+        names = {p.id: p.name for p in await turn.service.people()}
+        await turn.say(turn.templates.phrase(
+            "head_assigned", n=n, name=names.get(result.incident.executor_id or 0, "")))
+
+
+async def _contact(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """«Связался с заявителем»: a short note of the call follows (3.12.4)."""
+    check = await turn.service.act(turn.me, n, "contact", dry_run=True)
+    if not turn.answer(check, n, ok=" "):
+        return
+    await turn.set_mode("contact_note", n)
+    await turn.say(turn.templates.phrase("contact_prompt", n=n), [[Button("abort", n)]])
+
+
+async def _contact_note(turn: Turn, n: int, body: str) -> None:
+    result = await turn.service.act(turn.me, n, "contact", text=body)
+    if not result.ok:
+        if result.code != "empty_reason":
+            await turn.clear_mode()
+        await turn.refuse(result, n)
+        return
+    await turn.set_mode(WRITING, n)
+    await turn.say(turn.templates.phrase("contact_saved", n=n))
+    await send_preview(turn, n)
+
+
+async def _signed_pdf(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """«Загрузить подписанный PDF»: the next document is the signed letter (3.12.6)."""
+    letter = await turn.service.letter_waiting(n)
+    incident = await turn.service.incident(n)
+    code = ""
+    if incident is None:
+        code = "not_found"
+    elif incident.executor_id != turn.me.id:
+        code = "not_assigned"
+    elif letter is None:
+        code = "no_letter"
+    elif letter["status"] != "unsigned":
+        code = "letter_done"
+    if not turn.answer(Result(not code, code), n, ok=" "):
+        return
+    await turn.set_mode("signed_pdf", n)
+    await turn.say(turn.templates.phrase("signed_prompt", n=n), [[Button("abort", n)]])
+
+
+async def _signed_file(turn: Turn, n: int, attachment: Attachment | None) -> None:
+    if attachment is None:
+        await turn.say(turn.templates.refusal("not_a_pdf"))
+        return
+    result = await turn.service.receive_signed(turn.me, n, attachment)
+    if not result.ok:
+        if result.code != "not_a_pdf":
+            await turn.clear_mode()
+        await turn.refuse(result, n)
+        return
+    await turn.clear_mode()
+    await turn.say(turn.templates.phrase("signed_received", n=n))
+    await turn.service.send_letters_due()  # a failure is told and retried by the sweep
 
 
 PRESSES: dict[str, Callable[[Turn, int, int | None, str], Awaitable[None]]] = {
@@ -477,6 +549,7 @@ PRESSES: dict[str, Callable[[Turn, int, int | None, str], Awaitable[None]]] = {
     "source": _pick_source, "set_src": _set_source, "policy": _pick_policy,
     "set_pol": _set_policy,
     "inv_role": _invite_role, "inv_dept": _invite_department,
+    "head_to": _head_to, "contact": _contact, "signed_pdf": _signed_pdf,
 }
 
 
@@ -501,6 +574,8 @@ async def text(turn: Turn, body: str) -> None:
             return
         await turn.set_mode(WRITING, n)
         await _promise_day(turn, n, when.date())
+    elif mode == "contact_note" and state is not None:
+        await _contact_note(turn, state.incident_id or 0, body)
     elif mode == "invite_name" and state is not None:
         await turn.clear_mode()
         await _issue_invite(turn, Role(state.data["role"]), state.data["department"],
@@ -540,6 +615,15 @@ async def attach(turn: Turn, attachment: Attachment | None, unique_id: str,
     ``settle_later`` shows one preview once an album has stopped growing."""
     t = turn.templates
     mode = turn.chat_state.mode if turn.chat_state else None
+    if mode == "signed_pdf" and turn.chat_state is not None:
+        await _signed_file(turn, turn.chat_state.incident_id or 0, attachment)
+        return
+    if mode is None and attachment is not None and attachment.kind == "document":
+        # A PDF sent without the button, while exactly one letter waits for it.
+        waiting = await turn.service.letters_to_sign(turn.me)
+        if len(waiting) == 1 and (attachment.file_name or "").lower().endswith(".pdf"):
+            await _signed_file(turn, waiting[0], attachment)
+            return
     if mode != WRITING and turn.me.has(Role.COORDINATOR):
         await intake(turn, caption or "", [attachment] if attachment else [],
                      source="manual", url=None, author=None, media_group_id=media_group_id)
@@ -691,7 +775,9 @@ async def _start_writing(turn: Turn, n: int) -> None:
     """Writing mode; a draft already saved (returned, or written before a restart) is shown
     with its buttons so that nothing has to be typed again."""
     await turn.set_mode(WRITING, n)
-    await turn.say(turn.templates.phrase("write_answer", n=n))
+    contact = await turn.service.contacted(n) is False  # 002 3.12.4: offered at once
+    await turn.say(turn.templates.phrase("write_answer", n=n),
+                   [[Button("contact", n)]] if contact else [])
     if await turn.service.draft(n) is not None:
         await send_preview(turn, n)
 
@@ -725,6 +811,8 @@ async def send_preview(turn: Turn, n: int) -> None:
         rows[1] = [Button("edit_text", n)]
     if isinstance(last, str) and last:
         rows.insert(1, [Button("replace_text", n)])
+    if await service.contacted(n) is False:  # 002 3.12.4: the call comes first
+        rows.insert(0, [Button("contact", n)])
     await turn.say(body, rows)
 
 

@@ -41,7 +41,7 @@ def test_check_config_accepts_the_example() -> None:
     result = otklik("check-config", "--config", "config.example.toml")
     assert result.returncode == 0, result.stderr
     assert "config.example.toml: OK" in result.stdout
-    assert "12 departments, 20 categories, 5 people" in result.stdout
+    assert "12 departments, 20 categories, 6 people" in result.stdout
     assert result.stderr == ""
 
 

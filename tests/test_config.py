@@ -59,7 +59,7 @@ def test_shipped_example_loads_with_paths_relative_to_the_file(
 
     assert len(config.departments) == 12
     assert len(config.categories) == 20
-    assert len(config.seed_people()) == 5
+    assert len(config.seed_people()) == 6
     assert config.categories["energy"].department == "housing"
     assert config.settings.timezone == "Asia/Novokuznetsk"
     assert config.database == tmp_path / "deploy" / "otklik-data" / "otklik.sqlite3"

@@ -42,6 +42,8 @@ class Role(StrEnum):
     ADMIN = "admin"
     # Руководитель МЦУ: the weekly and monthly notes, escalations, oversees everything.
     HEAD = "head"
+    # The head of a department (руководитель структурного подразделения, 002 3.12.3).
+    DEPARTMENT_HEAD = "department_head"
 
 
 class Priority(StrEnum):

@@ -293,14 +293,15 @@ def submit(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
 def approve(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
             edited_text: str | None = None, version: int | None = None,
             auto_publish: bool = False, result_status: str | None = None,
-            statuses: bool = False) -> Outcome:
+            statuses: bool = False, role: Role = Role.COORDINATOR) -> Outcome:
     """Approve the draft, optionally with the coordinator's own wording. Where no publisher
     posts the answer automatically, the coordinator gets the package to publish by hand.
 
     ``statuses``: a final answer needs its result status («решено» / «разъяснено»), given as
-    ``result_status``; it is kept on the incident."""
+    ``result_status``; it is kept on the incident. ``role``: who gives the final approval
+    (the last step of the policy's chain)."""
     action = "approve" if edited_text is None else "edit_approve"
-    _guard(incident, actor, action, now, states={State.ON_REVIEW}, role=Role.COORDINATOR,
+    _guard(incident, actor, action, now, states={State.ON_REVIEW}, role=role,
            version=version)
     needs_status = statuses and draft.kind is DraftKind.FINAL and not incident.redirected_to
     if result_status is not None and result_status not in RESULT_STATUSES or (
@@ -325,9 +326,10 @@ def approve(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
 
 
 def return_draft(incident: Incident, actor: Person, reason: str, now: datetime, *,
-                 version: int | None = None) -> Outcome:
-    """«На доработку»: the reason reaches the executor word for word."""
-    _guard(incident, actor, "return", now, states={State.ON_REVIEW}, role=Role.COORDINATOR,
+                 version: int | None = None, role: Role = Role.COORDINATOR) -> Outcome:
+    """«На доработку»: the reason reaches the executor word for word. ``role``: whose step
+    of the approval chain it is."""
+    _guard(incident, actor, "return", now, states={State.ON_REVIEW}, role=role,
            version=version)
     reason = _require_text(incident, actor, "return", now, reason)
     new = replace(incident, state=State.IN_PROGRESS, redirected_to=None)

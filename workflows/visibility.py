@@ -20,10 +20,12 @@ def may_see(person: Person, incident: Incident) -> bool:
         return True
     if person.has(Role.BLOCK_OWNER) and incident.department in person.departments:
         return True
+    if person.has(Role.DEPARTMENT_HEAD) and incident.department in person.departments:
+        return True
     return person.active and incident.executor_id == person.id
 
 
 def out_of_scope(person: Person, incident: Incident) -> bool:
     """An overseer with a limited scope (a block owner) acting on an incident outside it."""
-    return (person.has(Role.BLOCK_OWNER) and not sees_everything(person)
-            and not may_see(person, incident))
+    limited = person.has(Role.BLOCK_OWNER) or person.has(Role.DEPARTMENT_HEAD)
+    return limited and not sees_everything(person) and not may_see(person, incident)
