@@ -31,6 +31,7 @@ from aiohttp import web
 from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
 from bot import backup, health
+from bot.board import Board
 from bot.config import TOKEN_ENV, Config
 from bot.logs import mask
 from bot.morphology import make_lemmatizer
@@ -333,6 +334,8 @@ class App:
             log.warning("http.listen is set but there is no http.token: only /healthz served")
             app = web.Application()
         app.router.add_get("/healthz", self._healthz)
+        public_url = self.config.settings.http.public_url
+        Board(self.service, secure_cookie=public_url.startswith("https://")).add_routes(app)
         host, _, port = listen.rpartition(":")
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -342,7 +345,7 @@ class App:
             await runner.cleanup()
             raise StartError(EXIT_CONFIG, f"cannot listen on {listen} ([http] listen): "
                                           f"{e.strerror or e}") from None
-        log.info("HTTP server listening on %s (/healthz%s)", listen,
+        log.info("HTTP server listening on %s (/healthz, /board%s)", listen,
                  ", /api/incidents" if self.config.http_token else "")
         return runner
 
