@@ -331,7 +331,8 @@ class App:
         if self.config.http_token:
             app = make_intake_app(self.service, self.config.http_token)
         else:
-            log.warning("http.listen is set but there is no http.token: only /healthz served")
+            log.warning("http.listen is set but there is no http.token: only /healthz and "
+                        "/board served")
             app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         public_url = self.config.settings.http.public_url

@@ -33,7 +33,6 @@ from workflows.visibility import may_see
 
 log = logging.getLogger(__name__)
 
-PERSON = web.AppKey("board_person", Person)
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
 
@@ -84,7 +83,6 @@ class Board:
                 if COOKIE in request.cookies:
                     response.del_cookie(COOKIE, path="/board")
                 return response
-            request[PERSON] = person
             try:
                 return await handler(request, person)
             except web.HTTPException:
