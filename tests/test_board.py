@@ -177,6 +177,10 @@ async def test_login_by_link_filter_and_open_an_incident(board: tuple[Harness, s
     await browser.get(link)
     assert sorted(await browser.rows()) == [1, 2, 3]
     await browser.shot("list")
+    if SHOTS:  # the same page on a phone's screen
+        await browser.run(browser.driver.set_window_size, 390, 844)
+        await browser.shot("list-phone")
+        await browser.run(browser.driver.set_window_size, 1280, 900)
 
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
