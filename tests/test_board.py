@@ -221,6 +221,34 @@ async def test_login_by_link_filter_and_open_an_incident(board: tuple[Harness, s
     await browser.shot("sla")
 
 
+async def test_the_incident_page_shows_drafts_returns_and_history(
+        board: tuple[Harness, str], browser: Browser) -> None:
+    """Worked on in the chat, seen on the board: the draft, the return with its reason
+    (escaped), the history with who did what."""
+    h, _ = board
+    n = await register(h, "Яма на Ленина, 5", "roads", 1)
+    await h.press(PETROV, "take", n)
+    await h.say(PETROV, "Яму засыплем до пятницы.")
+    await h.press(PETROV, "submit", n)
+    await h.press(COORDINATOR, "return", n)
+    await h.say(COORDINATOR, "Укажите точную дату & приложите фото <b>до</b>")
+    await h.press(PETROV, "answer", n)
+    await h.say(PETROV, "Яму засыплем 27 ноября.")
+    await h.press(PETROV, "submit", n)
+    await login(h, browser, CURATOR)
+    await browser.get(f"/board/incident/{n}")
+    assert await browser.text("#title") == f"Инцидент №{n} на согласовании"
+    assert "Яму засыплем 27 ноября." in await browser.text("#draft")
+    returns = await browser.text("#returns")
+    assert "возвращён на доработку (Иванова Анна): " \
+        "Укажите точную дату & приложите фото <b>до</b>" in returns
+    history = await browser.text("#history")
+    for action in ("взят в работу", "проект ответа на согласовании", "возвращён на доработку"):
+        assert action in history
+    assert "Петров Павел" in history
+    await browser.shot("incident-worked")
+
+
 async def test_a_link_opens_once(board: tuple[Harness, str], browser: Browser) -> None:
     h, _ = board
     await register(h, "Яма на Ленина", "roads", 1)
@@ -399,3 +427,39 @@ async def test_no_http_server_no_link(otklik: Harness) -> None:
     await otklik.say(COORDINATOR, "/board")
     assert "[http] listen" in otklik.last_text(COORDINATOR)
     assert "/board/login" not in otklik.last_text(COORDINATOR)
+
+
+async def test_board_link_from_the_vk_chat(server: FakeTelegramServer, tmp_path: Path,
+                                          chrome: tuple[Any, Path]) -> None:
+    """A coordinator who works in the VK community chat gets the link there too."""
+    from bot.config import load_config
+    from bot.fakes.vk import GROUP_ID, FakeVkServer
+    from tests.harness import TOKEN, make_clock
+    from tests.test_vk_chat import CONFIG as VK_CONFIG
+    from tests.test_vk_chat import ORLOVA, VK_TOKEN, VkHarness
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with FakeVkServer(tokens={VK_TOKEN: "group"}) as vk:
+        path = tmp_path / "otklik.toml"
+        path.write_text(VK_CONFIG.format(
+            token=TOKEN, api_base=server.api_base, vk_token=VK_TOKEN, group_id=GROUP_ID,
+            vk_api_base=vk.api_base) + f'\n[http]\nlisten = "127.0.0.1:{port}"\n'
+            f'public_url = "{base}"\n', encoding="utf-8")
+        h = VkHarness(server, load_config(path), make_clock())
+        h.vk = vk
+        await h.start()
+        runner = await h.a.start_http_intake()
+        assert runner is not None
+        try:
+            await h.register("Яма у дома 3 https://vk.com/wall-1_3")
+            await h.vk_say(ORLOVA, "/board")
+            found = re.search(r"https?://\S+/board/login\?t=[\w-]+", h.vk_last(ORLOVA))
+            assert found, h.vk_last(ORLOVA)
+            b = Browser(*chrome, base)
+            await b.run(b.driver.delete_all_cookies)
+            await b.get(found.group(0))
+            assert await b.rows() == [1]
+        finally:
+            await runner.cleanup()
+            await h.close()
