@@ -463,3 +463,18 @@ async def test_board_link_from_the_vk_chat(server: FakeTelegramServer, tmp_path:
         finally:
             await runner.cleanup()
             await h.close()
+
+
+def test_public_url_must_be_an_address(tmp_path: Path) -> None:
+    from bot.config import ConfigError, load_config
+    from tests.test_config import EXAMPLE
+
+    path = tmp_path / "otklik.toml"
+    path.write_text(EXAMPLE + '\n[http]\nlisten = "127.0.0.1:8080"\n'
+                    'public_url = "otklik.example.ru"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "http.public_url" in str(info.value) and "https://" in str(info.value)
+    path.write_text(EXAMPLE + '\n[http]\nlisten = "127.0.0.1:8080"\n'
+                    'public_url = "https://otklik.example.ru/"\n', encoding="utf-8")
+    assert load_config(path).settings.http.public_url == "https://otklik.example.ru/"
