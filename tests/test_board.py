@@ -104,10 +104,19 @@ class Browser:
         rows = await self.all("#incidents tbody tr")
         return [int(await self.run(r.get_attribute, "data-id")) for r in rows]
 
-    async def shot(self, name: str) -> None:
-        if SHOTS:
-            await self.run(os.makedirs, SHOTS, 0o777, True)
-            await self.run(self.driver.save_screenshot, str(Path(SHOTS) / f"board-{name}.png"))
+    async def shot(self, name: str, *, whole: bool = False) -> None:
+        """A screenshot when asked for (``OTKLIK_BOARD_SCREENSHOTS``); ``whole``: the page's
+        full height."""
+        if not SHOTS:
+            return
+        await self.run(os.makedirs, SHOTS, 0o777, True)
+        if whole:
+            height = await self.run(self.driver.execute_script,
+                                    "return document.documentElement.scrollHeight")
+            await self.run(self.driver.set_window_size, 1280, min(int(height) + 120, 4000))
+        await self.run(self.driver.save_screenshot, str(Path(SHOTS) / f"board-{name}.png"))
+        if whole:
+            await self.run(self.driver.set_window_size, 1280, 900)
 
 
 @pytest.fixture
@@ -217,8 +226,8 @@ async def test_login_by_link_filter_and_open_an_incident(board: tuple[Harness, s
 
     await browser.get("/board/sla")
     assert await browser.text("#n-overdue") == "0"
+    assert await browser.text("#n-today") == "3"
     assert "Дорожное хозяйство" in await browser.text("#departments")
-    await browser.shot("sla")
 
 
 async def test_the_incident_page_shows_drafts_returns_and_history(
@@ -246,7 +255,7 @@ async def test_the_incident_page_shows_drafts_returns_and_history(
     for action in ("взят в работу", "проект ответа на согласовании", "возвращён на доработку"):
         assert action in history
     assert "Петров Павел" in history
-    await browser.shot("incident-worked")
+    await browser.shot("incident-worked", whole=True)
 
 
 async def test_a_link_opens_once(board: tuple[Harness, str], browser: Browser) -> None:
@@ -377,6 +386,11 @@ async def test_analytics_chart_photos_and_exports_download(board: tuple[Harness,
     await register(h, "Нет отопления", "housing", 2)
     clock.advance(days=1)
     await login(h, browser, CURATOR)
+    await browser.get("/board/sla")  # a day later both are overdue
+    assert await browser.text("#n-overdue") == "2" and await browser.text("#n-today") == "0"
+    await browser.shot("sla")
+    await browser.get("/board?due=overdue")
+    assert sorted(await browser.rows()) == [1, 2]
 
     await browser.get(f"/board/incident/{n}")
     photo = (await browser.all(".photos img"))[0]
@@ -389,7 +403,7 @@ async def test_analytics_chart_photos_and_exports_download(board: tuple[Harness,
     width = await browser.run(lambda: browser.driver.execute_script(
         "return arguments[0].decode().then(() => arguments[0].naturalWidth)", chart))
     assert width > 500
-    await browser.shot("analytics")
+    await browser.shot("analytics", whole=True)
 
     for kind in ("csv", "xlsx"):
         link = (await browser.all(f"#dl-{kind}"))[0]
