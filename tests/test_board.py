@@ -492,3 +492,16 @@ def test_public_url_must_be_an_address(tmp_path: Path) -> None:
     path.write_text(EXAMPLE + '\n[http]\nlisten = "127.0.0.1:8080"\n'
                     'public_url = "https://otklik.example.ru/"\n', encoding="utf-8")
     assert load_config(path).settings.http.public_url == "https://otklik.example.ru/"
+
+
+def test_without_the_browser_ci_fails_and_a_developer_skips(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    import tests.test_board as me
+
+    monkeypatch.setattr(me, "CHROMIUM", None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true but headless Chromium"):
+        me.need_browser()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="chromium-driver"):
+        me.need_browser()
