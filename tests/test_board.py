@@ -88,6 +88,22 @@ class Browser:
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
 
+    async def navigate(self, action: Callable[[], Any]) -> None:
+        """Do what leaves the page (a click, a form sent) and wait until the next page has
+        replaced it, so that nothing is read from the old one."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def go() -> None:
+            old = self.driver.find_element(By.TAG_NAME, "html")
+            action()
+            wait = WebDriverWait(self.driver, 30)
+            wait.until(expected_conditions.staleness_of(old))
+            wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+        await self.run(go)
+
     async def get(self, path_or_url: str) -> None:
         url = path_or_url if path_or_url.startswith("http") else self.base + path_or_url
         await self.run(self.driver.get, url)
@@ -199,24 +215,24 @@ async def test_login_by_link_filter_and_open_an_incident(board: tuple[Harness, s
             "Отдел ЖКХ")
         browser.driver.find_element(By.ID, "apply").click()
 
-    await browser.run(pick_housing)
+    await browser.navigate(pick_housing)
     assert await browser.rows() == [2]
     assert "department=housing" in browser.driver.current_url
 
     # Search in the text, with the department filter dropped.
     def search() -> None:
-        browser.driver.get(browser.base + "/board")
         field = browser.driver.find_element(By.ID, "f-q")
         field.send_keys("асфальт")
         browser.driver.find_element(By.ID, "apply").click()
 
-    await browser.run(search)
+    await browser.get("/board")
+    await browser.navigate(search)
     assert await browser.rows() == [3]
 
     # Opening an incident: its text, facts, history.
     await browser.get("/board?category=roads")
     link = (await browser.all(f'#incidents tr[data-id="{roads}"] a'))[0]
-    await browser.run(link.click)
+    await browser.navigate(link.click)
     assert await browser.text("#title") == f"Инцидент №{roads} назначен"
     assert await browser.text("#complaint") == "Яма на Ленина, 5, колесо пробито"
     history = await browser.text("#history")
