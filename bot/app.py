@@ -31,6 +31,7 @@ from aiohttp import web
 from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
 from bot import backup, health, possible
+from bot.board import Board
 from bot.config import TOKEN_ENV, Config
 from bot.learning import Learner, build_triage
 from bot.logs import mask
@@ -339,9 +340,12 @@ class App:
         if self.config.http_token:
             app = make_intake_app(self.service, self.config.http_token)
         else:
-            log.warning("http.listen is set but there is no http.token: only /healthz served")
+            log.warning("http.listen is set but there is no http.token: only /healthz and "
+                        "/board served")
             app = web.Application()
         app.router.add_get("/healthz", self._healthz)
+        public_url = self.config.settings.http.public_url
+        Board(self.service, secure_cookie=public_url.startswith("https://")).add_routes(app)
         host, _, port = listen.rpartition(":")
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -351,7 +355,7 @@ class App:
             await runner.cleanup()
             raise StartError(EXIT_CONFIG, f"cannot listen on {listen} ([http] listen): "
                                           f"{e.strerror or e}") from None
-        log.info("HTTP server listening on %s (/healthz%s)", listen,
+        log.info("HTTP server listening on %s (/healthz, /board%s)", listen,
                  ", /api/incidents" if self.config.http_token else "")
         return runner
 

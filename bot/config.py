@@ -159,6 +159,17 @@ class HttpSettings(_Section):
 
     listen: str = ""
     token: SecretStr = SecretStr("")
+    # Where browsers reach this server (behind the reverse proxy with TLS): the web board's
+    # links from /board start with it.
+    public_url: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL such as "
+                             "'https://otklik.example.ru'")
+        return v
 
     @field_validator("listen")
     @classmethod

@@ -845,6 +845,8 @@ async def command(turn: Turn, body: str) -> None:
             await invite(turn, args)
         case "/report" | "/export":
             await report(turn, name, args)
+        case "/board":
+            await board(turn)
         case _:
             await turn.say(t.phrase("unknown_input"))
 
@@ -868,6 +870,24 @@ async def report(turn: Turn, name: str, args: str) -> None:
                        attachments=analytics.export_files(built))
     else:
         await turn.say(built.text, attachments=analytics.note_files(built))
+
+
+async def board(turn: Turn) -> None:
+    """``/board``: a one-time link to the web board (valid 10 minutes, opens once)."""
+    from bot.board import LINK_TTL, Sessions, board_url, may_use_board
+
+    t, service = turn.templates, turn.service
+    if not may_use_board(turn.me):
+        await turn.say(t.phrase("not_allowed"))
+        return
+    http = service.config.settings.http
+    base = board_url(http.public_url, http.listen)
+    if base is None:
+        await turn.say(t.phrase("board_off"))
+        return
+    token = await Sessions(service.store).issue_link(turn.me, service.clock())
+    await turn.say(t.phrase("board_link", link=f"{base}/board/login?t={token}",
+                            minutes=int(LINK_TTL.total_seconds() // 60)))
 
 
 async def start(turn: Turn, token: str) -> None:

@@ -76,7 +76,9 @@ async def test_the_bot_speaks_impersonally(otklik: Harness) -> None:
 
 
 def test_no_obrashchenie_and_no_first_person_in_any_template() -> None:
-    for path in TEMPLATES.iterdir():
+    for path in sorted(TEMPLATES.rglob("*")):
+        if not path.is_file() or path.suffix not in (".html", ".toml"):
+            continue  # the folders of the web board's pages are read file by file
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"обращени", text, re.IGNORECASE), path.name
         assert not re.search(r"\b(Не понял|не буду|я|мне)\b|\(а\)", text), path.name
