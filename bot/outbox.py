@@ -250,8 +250,10 @@ class OutboxSender:
                 log.info("outbox %s to %s delivered after %d attempt(s)", row.id, row.chat_id,
                          row.attempts + 1)
 
+            kept = sent_ids(result)
+
             async def outcome(tx: Tx) -> None:
-                await tx.mark_sent(row.id, sent_at, result)
+                await tx.mark_sent(row.id, sent_at, kept)
         self._unrecorded[row.id] = outcome
         await self._record_unrecorded()
         if first and first[0] and self.on_unreachable is not None:
@@ -268,6 +270,29 @@ class OutboxSender:
             async with self.store.tx() as tx:
                 await outcome(tx)
             del self._unrecorded[msg_id]
+
+
+def sent_ids(result: Any) -> Any:
+    """What the outbox keeps of the platform's answer: the sent message's id (a list of ids
+    for an album), or the answer itself when it is a plain value (``True``, a VK id)."""
+    if isinstance(result, dict):
+        return result.get("message_id", result.get("id"))
+    if isinstance(result, list):
+        return [sent_ids(r) for r in result]
+    return result
+
+
+async def purge_sent(store: Store, before: datetime, *, batch: int = 2000) -> int:
+    """Delete the outbox rows finished before ``before`` in small transactions (updates are
+    not held up); pending and sending rows are never deleted. The number deleted."""
+    total = 0
+    while True:
+        async with store.tx() as tx:
+            deleted = await tx.purge_outbox(before, batch)
+        total += deleted
+        if deleted < batch:
+            return total
+        await asyncio.sleep(0)
 
 
 def _reason(e: BaseException) -> str:
