@@ -580,7 +580,8 @@ class Tx:
 
     async def open_load(self) -> dict[int, int]:
         rows = await self._all(
-            "SELECT executor_id, COUNT(*) FROM incidents WHERE executor_id IS NOT NULL"
+            "SELECT executor_id, COUNT(*) FROM incidents INDEXED BY incidents_open_load"
+            " WHERE executor_id IS NOT NULL"
             " AND state NOT IN ('closed', 'redirected', 'rejected') GROUP BY executor_id")
         return {r[0]: r[1] for r in rows}
 
