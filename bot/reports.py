@@ -36,7 +36,15 @@ from bot.config import Config
 from bot.store import Store, parse_ts, ts
 from bot.templates import Templates
 from workflows.calendar import EVERY_DAY, MON_FRI
-from workflows.metrics import Answer, Change, IncidentRow, Metrics, compare, compute
+from workflows.metrics import (
+    REPEAT_WINDOW,
+    Answer,
+    Change,
+    IncidentRow,
+    Metrics,
+    compare,
+    compute,
+)
 from workflows.model import AuditEntry, DraftKind, Incident, State
 from workflows.ratings import FORMULA, RatingRow, Ratings, rate
 from workflows.sla import Duration, DurationKind, Policy, Rule, Until
@@ -241,22 +249,58 @@ class _Data:
     people: dict[int, str]
 
 
+# The incidents a report of [since, end) can involve (see workflows.metrics.compute): those
+# registered in it or in the repeat window before it, due in it, acted on or answered in it,
+# and those overdue from before it (not answered and not redirected or rejected before it).
+_INVOLVED = (
+    "SELECT * FROM incidents WHERE registered_at < :end AND ("
+    " registered_at >= :repeats_from"
+    " OR (answer_due >= :since AND answer_due < :end)"
+    " OR (first_response_due >= :since AND first_response_due < :end)"
+    " OR id IN (SELECT incident_id FROM audit WHERE at >= :since AND at < :end"
+    "           AND incident_id IS NOT NULL)"
+    " OR id IN (SELECT incident_id FROM answers WHERE published_at >= :since"
+    "           AND published_at < :end)"
+    " OR (answer_due < :since"
+    "     AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.incident_id = incidents.id"
+    "         AND a.published_at < :since"
+    "         AND a.published_at >= MAX(COALESCE(incidents.clock_start, ''),"
+    "                                   incidents.registered_at))"
+    "     AND NOT EXISTS (SELECT 1 FROM audit u WHERE u.incident_id = incidents.id"
+    "         AND u.ok = 1 AND u.action IN ('redirect', 'reject') AND u.at < :since))"
+    ") ORDER BY id")
+
+
 async def _load(store: Store, end: datetime,
-                scope: Callable[[Incident], bool] | None = None) -> _Data:
-    """Everything registered, done and published before ``end`` (refusals left out), of the
-    incidents in ``scope`` (all when None)."""
+                scope: Callable[[Incident], bool] | None = None, *,
+                since: datetime | None = None) -> _Data:
+    """What was registered, done and published before ``end`` (refusals left out), of the
+    incidents in ``scope`` (all when None). With ``since``: only the incidents a report of
+    ``[since, end)`` can involve (read through indexes), with their history; without it,
+    the whole history."""
     until = ts(end)
     async with store.read() as tx:
-        incidents = [i for i in await tx.incidents() if i.registered_at < end
-                     and (scope is None or scope(i))]
+        if since is None:
+            incidents = [i for i in await tx.incidents() if i.registered_at < end]
+        else:
+            async with tx.conn.execute(_INVOLVED, {
+                    "end": until, "since": ts(since),
+                    "repeats_from": ts(since - REPEAT_WINDOW)}) as cur:
+                incidents = [tx._incident(r) for r in await cur.fetchall()]
+        incidents = [i for i in incidents if scope is None or scope(i)]
+        if since is None:
+            chosen, args = "", (until,)
+        else:
+            chosen = " AND incident_id IN (SELECT value FROM json_each(?))"
+            args = (until, json.dumps([i.id for i in incidents]))  # type: ignore[assignment]
         async with tx.conn.execute(
             "SELECT incident_id, actor_id, action, from_state, to_state, reason, at FROM audit"
-            " WHERE ok = 1 AND incident_id IS NOT NULL AND at < ? ORDER BY at, id",
-            (until,)) as cur:
+            f" WHERE ok = 1 AND incident_id IS NOT NULL AND at < ?{chosen} ORDER BY at, id",
+            args) as cur:
             audit_rows = await cur.fetchall()
         async with tx.conn.execute(
             "SELECT incident_id, kind, published_at, published_by, attachments FROM answers"
-            " WHERE published_at < ? ORDER BY published_at, id", (until,)) as cur:
+            f" WHERE published_at < ?{chosen} ORDER BY published_at, id", args) as cur:
             answer_rows = await cur.fetchall()
         people = {p.id: p.name for p in await tx.people()}
     if scope is not None:
@@ -314,7 +358,9 @@ async def build_report(config: Config, store: Store, start: datetime, end: datet
     tz = config.tz
     templates = templates or Templates(tz)
     prev_start, prev_end = previous_period(start, end, tz)
-    data = await _load(store, end, scope)
+    # Only the two periods are read; the figures are computed in a worker thread, holding
+    # neither the event loop nor the database.
+    data = await _load(store, end, scope, since=min(prev_start, start))
     pick = policies_for(config)
 
     def figures(a: datetime, b: datetime) -> Metrics:
@@ -322,11 +368,15 @@ async def build_report(config: Config, store: Store, start: datetime, end: datet
                        policies_for=pick, categories=config.categories,
                        departments=config.departments, now=now)
 
-    metrics = figures(start, end)
-    previous = figures(prev_start, prev_end)
-    changes = compare(metrics, previous)
-    ratings = rate(metrics, departments=config.departments, people=data.people)
-    ctx = _Context(config, templates, metrics, previous, changes, ratings, data.people)
+    def everything() -> _Context:
+        metrics = figures(start, end)
+        previous = figures(prev_start, prev_end)
+        changes = compare(metrics, previous)
+        ratings = rate(metrics, departments=config.departments, people=data.people)
+        return _Context(config, templates, metrics, previous, changes, ratings, data.people)
+
+    ctx = await asyncio.to_thread(everything)
+    metrics, previous, changes, ratings = ctx.metrics, ctx.previous, ctx.changes, ctx.ratings
 
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     local_start = start.astimezone(tz).date()
