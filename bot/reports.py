@@ -33,7 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
-from bot.store import Store, parse_ts, ts
+from bot.store import Store, Tx, parse_ts, ts
 from bot.templates import Templates
 from workflows.calendar import EVERY_DAY, MON_FRI
 from workflows.metrics import (
@@ -281,18 +281,25 @@ async def _load(store: Store, end: datetime,
     until = ts(end)
     async with store.read() as tx:
         if since is None:
-            incidents = [i for i in await tx.incidents() if i.registered_at < end]
+            query, params = "SELECT * FROM incidents ORDER BY id", {}
         else:
-            async with tx.conn.execute(_INVOLVED, {
-                    "end": until, "since": ts(since),
-                    "repeats_from": ts(since - REPEAT_WINDOW)}) as cur:
-                incidents = [tx._incident(r) for r in await cur.fetchall()]
-        incidents = [i for i in incidents if scope is None or scope(i)]
-        if since is None:
-            chosen, args = "", (until,)
-        else:
-            chosen = " AND incident_id IN (SELECT value FROM json_each(?))"
-            args = (until, json.dumps([i.id for i in incidents]))  # type: ignore[assignment]
+            query, params = _INVOLVED, {"end": until, "since": ts(since),
+                                        "repeats_from": ts(since - REPEAT_WINDOW)}
+        async with tx.conn.execute(query, params) as cur:
+            incident_rows = await cur.fetchall()
+    # Rows become objects in a worker thread: the event loop is not held by them.
+
+    def to_incidents() -> list[Incident]:
+        found = (Tx._incident(r) for r in incident_rows)
+        return [i for i in found if i.registered_at < end and (scope is None or scope(i))]
+
+    incidents = await asyncio.to_thread(to_incidents)
+    if since is None:
+        chosen, args = "", (until,)
+    else:
+        chosen = " AND incident_id IN (SELECT value FROM json_each(?))"
+        args = (until, json.dumps([i.id for i in incidents]))  # type: ignore[assignment]
+    async with store.read() as tx:
         async with tx.conn.execute(
             "SELECT incident_id, actor_id, action, from_state, to_state, reason, at FROM audit"
             f" WHERE ok = 1 AND incident_id IS NOT NULL AND at < ?{chosen} ORDER BY at, id",
@@ -303,22 +310,24 @@ async def _load(store: Store, end: datetime,
             f" WHERE published_at < ?{chosen} ORDER BY published_at, id", args) as cur:
             answer_rows = await cur.fetchall()
         people = {p.id: p.name for p in await tx.people()}
-    if scope is not None:
+
+    def to_history() -> tuple[list[AuditEntry], list[Answer]]:
         kept = {i.id for i in incidents}
-        audit_rows = [r for r in audit_rows if r["incident_id"] in kept]
-        answer_rows = [r for r in answer_rows if r["incident_id"] in kept]
-    audit = [
-        AuditEntry(r["incident_id"], r["actor_id"], r["action"],
-                   State(r["from_state"]) if r["from_state"] else None,
-                   State(r["to_state"]) if r["to_state"] else None,
-                   parse_ts(r["at"]), r["reason"], True)  # type: ignore[arg-type]
-        for r in audit_rows
-    ]
-    answers = [
-        Answer(r["incident_id"], DraftKind(r["kind"]), parse_ts(r["published_at"]),  # type: ignore[arg-type]
-               r["published_by"], _count_attachments(r["attachments"]))
-        for r in answer_rows
-    ]
+        audit = [
+            AuditEntry(r["incident_id"], r["actor_id"], r["action"],
+                       State(r["from_state"]) if r["from_state"] else None,
+                       State(r["to_state"]) if r["to_state"] else None,
+                       parse_ts(r["at"]), r["reason"], True)  # type: ignore[arg-type]
+            for r in audit_rows if r["incident_id"] in kept
+        ]
+        answers = [
+            Answer(r["incident_id"], DraftKind(r["kind"]), parse_ts(r["published_at"]),  # type: ignore[arg-type]
+                   r["published_by"], _count_attachments(r["attachments"]))
+            for r in answer_rows if r["incident_id"] in kept
+        ]
+        return audit, answers
+
+    audit, answers = await asyncio.to_thread(to_history)
     return _Data(incidents, audit, answers, people)
 
 
