@@ -40,6 +40,36 @@ def loaded(pid: int) -> list[str]:
     return [name for name in HEAVY if f"/{name}/" in maps or f"/{name}." in maps]
 
 
+BARE = """
+import asyncio, sys
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+async def main():
+    bot = Bot(sys.argv[1], session=AiohttpSession(api=TelegramAPIServer.from_base(sys.argv[2])))
+    await Dispatcher().start_polling(bot, handle_signals=True)
+asyncio.run(main())
+"""
+
+
+async def bare_rss(tg: FakeTelegramServer) -> float:
+    """RSS of a bare aiogram bot polling the same fake: what aiogram alone costs."""
+    before = len([c for c in tg.calls if c.method == "getUpdates"])
+    proc = subprocess.Popen(  # noqa: ASYNC220 - the bench waits on it by polling
+        [sys.executable, "-c", BARE, TOKEN, tg.api_base],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            await asyncio.sleep(0.1)
+            if len([c for c in tg.calls if c.method == "getUpdates"]) > before + 1:
+                break
+        await asyncio.sleep(1.0)
+        return rss_mib(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 async def main() -> float:
     with tempfile.TemporaryDirectory() as tmp:
         async with FakeTelegramServer(token=TOKEN) as tg:
@@ -64,7 +94,9 @@ async def main() -> float:
                     proc.wait(timeout=20)  # noqa: ASYNC222
                 except subprocess.TimeoutExpired:
                     proc.kill()
+            bare = await bare_rss(tg)
     print(f"heavy libraries loaded after start: {', '.join(heavy) or 'none'}")
+    print(f"RSS of a bare aiogram bot polling the same fake: {bare:.0f} MiB")
     print(f"RSS of otklik run after start: {rss:.0f} MiB (target < {TARGET_MIB} MiB)")
     print(f"ratio to target: {rss / TARGET_MIB:.2f}")
     return rss
