@@ -36,7 +36,7 @@ from bot.config import TOKEN_ENV, Config
 from bot.learning import Learner, build_triage
 from bot.logs import mask
 from bot.morphology import make_lemmatizer
-from bot.outbox import OutboxSender, RateLimits
+from bot.outbox import OutboxSender, RateLimits, purge_sent
 from bot.publishers.telegram_group import TelegramGroupPublisher
 from bot.publishers.vk import VkPublisher
 from bot.scheduler import Poller, start_scheduler, stop_scheduler
@@ -425,7 +425,27 @@ class App:
                 await backup.nightly_job(source, directory, settings.keep, clock, tz, at)
 
             jobs.append(("backup", 600.0, nightly))
+        jobs.append(("outbox-purge", 600.0, self.purge_outbox))
         return jobs
+
+    async def purge_outbox(self) -> int:
+        """Once a night (after ``[backup] at``, local time): delete the outbox rows finished
+        more than ``[storage] keep_sent`` ago; messages still to send are never deleted."""
+        now = self.clock()
+        local = now.astimezone(self.config.tz)
+        at = datetime.strptime(self.config.settings.backup.at, "%H:%M").time()
+        day = local.date().isoformat()
+        async with self.store.read() as tx:
+            done = await tx.daily_job_day("outbox-purge")
+        if done == day or local.time() < at:
+            return 0
+        deleted = await purge_sent(self.store, now - self.config.settings.storage.keep_sent_delta)
+        async with self.store.tx() as tx:
+            await tx.set_daily_job_day("outbox-purge", day)
+        if deleted:
+            log.info("outbox: %d message(s) sent before %s purged", deleted,
+                     self.config.settings.storage.keep_sent)
+        return deleted
 
     def _detection_jobs(self) -> list[Poller]:
         every = vk_wall.poll_seconds(self.config.settings.detection.retrain_every)

@@ -209,6 +209,27 @@ class BackupSettings(_Section):
         return v
 
 
+class StorageSettings(_Section):
+    """What the database keeps: sent messages of the outbox for ``keep_sent`` (then purged
+    nightly; messages still to send are never purged)."""
+
+    keep_sent: str = "30d"
+
+    @field_validator("keep_sent")
+    @classmethod
+    def _keep(cls, v: str) -> str:
+        duration = _parsed(parse_duration, v)
+        if duration.kind.is_working:
+            raise ValueError(f"{v!r}: expected clock time or days such as '30d', not working"
+                             " time")
+        return v
+
+    @property
+    def keep_sent_delta(self) -> timedelta:
+        amount = parse_duration(self.keep_sent).amount
+        return timedelta(days=amount) if isinstance(amount, int) else amount
+
+
 class CalendarSettings(_Section):
     extra_days_off: list[date] = []
     extra_working_days: list[date] = []
@@ -593,6 +614,7 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     backup: BackupSettings = BackupSettings()
     email: EmailSettings = EmailSettings()
+    storage: StorageSettings = StorageSettings()
     departments: list[DepartmentSettings] = Field(min_length=1)
     categories: list[CategorySettings] = Field(min_length=1)
     people: list[PersonSettings] = []

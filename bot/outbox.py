@@ -57,12 +57,27 @@ class RateLimits:
     group_per_minute: int = 20
 
 
+SAFETY = 0.05  # the share of a limit left unused: requests arrive with a jitter
+
+
+def with_margin(limits: RateLimits, safety: float = SAFETY) -> RateLimits:
+    """The limits the sender keeps: a little under the platform's, so that the jitter of
+    the requests' arrival never makes a strict server answer 429."""
+    return RateLimits(per_second=max(limits.per_second * (1 - safety), 1.0),
+                      per_chat_interval=limits.per_chat_interval * (1 + safety),
+                      group_per_minute=max(int(limits.group_per_minute * (1 - safety)), 1))
+
+
 @dataclass
 class RateLimiter:
     """Sliding-window limits; ``monotonic`` is injectable so that tests control time."""
 
     limits: RateLimits = RateLimits()
     monotonic: Callable[[], float] = time.monotonic
+    # Spread the messages evenly (1/per_second apart) instead of in bursts at the start of
+    # each second: a burst arriving with jitter is what a strict server answers 429 to.
+    even: bool = False
+    _slot: float = float("-inf")  # the moment the next message may go (``even``)
     _recent: deque[float] = field(default_factory=deque)
     _last_in_chat: dict[int, float] = field(default_factory=dict)
     _group_recent: dict[int, deque[float]] = field(default_factory=dict)
@@ -75,6 +90,8 @@ class RateLimiter:
             self._recent.popleft()
         if len(self._recent) >= self.limits.per_second:
             waits.append(1.0 - (now - self._recent[0]))
+        if self.even:
+            waits.append(self._slot - now)
         last = self._last_in_chat.get(chat_id)
         if last is not None:
             waits.append(self.limits.per_chat_interval - (now - last))
@@ -88,6 +105,10 @@ class RateLimiter:
 
     def record(self, chat_id: int) -> None:
         now = self.monotonic()
+        # The next slot follows the schedule: a send that went a little late (the loop was
+        # busy) does not push every later one back.
+        interval = 1.0 / self.limits.per_second
+        self._slot = (self._slot if now - self._slot <= interval / 2 else now) + interval
         self._recent.append(now)
         self._last_in_chat[chat_id] = now
         if chat_id < 0:
@@ -107,20 +128,23 @@ class OutboxSender:
     memory and records it when storage is back, so a message the platform accepted is never
     sent again by this process. Only a crash between the call and its record repeats a
     message: at the next start the rows still "sending" are sent again — at most one
-    duplicate per chat per crash, since a chat has one message in flight at a time.
+    duplicate per chat per crash, since a chat has one message in flight at a time (messages
+    to different chats are in flight at once: the round trip does not cap the rate).
     """
 
     def __init__(self, store: Store, transport: Transport, clock: Callable[[], datetime], *,
                  limits: RateLimits = RateLimits(),
                  on_unreachable: Callable[[str, int, str], Awaitable[None]] | None = None,
-                 batch: int = 50) -> None:
+                 batch: int = 50, concurrency: int = 30) -> None:
         self.store = store
         self.transport = transport
         self.clock = clock
-        self.limiter = RateLimiter(limits)
+        self.limiter = RateLimiter(with_margin(limits), even=True)
+        self.concurrency = concurrency
         self.on_unreachable = on_unreachable
         self.batch = batch
         self._wake = asyncio.Event()
+        self._recording = asyncio.Lock()
         self._recovered = False
         # Outcomes of sends that storage could not record yet, by outbox row id.
         self._unrecorded: dict[int, Outcome] = {}
@@ -165,7 +189,10 @@ class OutboxSender:
 
     async def send_due(self) -> float | None:
         """Send what is due now; seconds until the next due message (None: nothing pending).
-        A storage fault is raised (``run`` backs off); nothing is lost by it."""
+        Messages to different chats are in flight at once (up to ``concurrency``); a chat
+        has at most one, so each chat receives its messages in order. Returns when every
+        send it began is recorded. A storage fault is raised (``run`` backs off); nothing
+        is lost by it."""
         platform = self.transport.platform
         if not self._recovered:
             async with self.store.tx() as tx:
@@ -175,23 +202,47 @@ class OutboxSender:
                             " (each may arrive twice)", platform, again)
             self._recovered = True
         await self._record_unrecorded()
-        while True:
-            now = self.clock()
-            async with self.store.read() as tx:
-                due = await tx.due_messages(platform, now, self.batch)
-            if not due:
-                break
-            sent_any = False
-            soonest: float | None = None
-            for row in due:
-                wait = self.limiter.wait_for(row.chat_id)
-                if wait > 0:
-                    soonest = wait if soonest is None else min(soonest, wait)
-                    continue
-                await self._deliver(row)
-                sent_any = True
-            if not sent_any:
-                return soonest
+        flying: dict[asyncio.Task[None], int] = {}  # send → its chat
+        fault: BaseException | None = None
+        try:
+            while True:
+                soonest: float | None = None
+                due: list[OutboxRow] = []
+                if fault is None:
+                    now = self.clock()
+                    async with self.store.read() as tx:
+                        due = await tx.due_messages(platform, now,
+                                                    self.batch + len(flying))
+                for row in due:
+                    if len(flying) >= self.concurrency:
+                        break
+                    if row.chat_id in flying.values():
+                        continue
+                    wait = self.limiter.wait_for(row.chat_id)
+                    if wait > 0:
+                        soonest = wait if soonest is None else min(soonest, wait)
+                        continue
+                    async with self.store.tx() as tx:
+                        await tx.mark_sending(row.id)
+                    self.limiter.record(row.chat_id)
+                    flying[asyncio.create_task(self._deliver(row))] = row.chat_id
+                if not flying:
+                    if due:
+                        return soonest
+                    break
+                done, _ = await asyncio.wait(list(flying), timeout=soonest,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    del flying[task]
+                    if task.exception() is not None and fault is None:
+                        fault = task.exception()
+        except BaseException:
+            for task in flying:
+                task.cancel()
+            await asyncio.gather(*flying, return_exceptions=True)
+            raise
+        if fault is not None:
+            raise fault
         async with self.store.read() as tx:
             next_at = await tx.next_due_at(platform)
         if next_at is None:
@@ -209,9 +260,7 @@ class OutboxSender:
         raise TimeoutError("the outbox did not drain in time")
 
     async def _deliver(self, row: OutboxRow) -> None:
-        self.limiter.record(row.chat_id)
-        async with self.store.tx() as tx:
-            await tx.mark_sending(row.id)
+        """The platform call of a row marked "sending", and the record of its outcome."""
         outcome: Outcome
         first: list[bool] = []  # set by the outcome of an unreachable chat
         gone = ""
@@ -250,8 +299,10 @@ class OutboxSender:
                 log.info("outbox %s to %s delivered after %d attempt(s)", row.id, row.chat_id,
                          row.attempts + 1)
 
+            kept = sent_ids(result)
+
             async def outcome(tx: Tx) -> None:
-                await tx.mark_sent(row.id, sent_at, result)
+                await tx.mark_sent(row.id, sent_at, kept)
         self._unrecorded[row.id] = outcome
         await self._record_unrecorded()
         if first and first[0] and self.on_unreachable is not None:
@@ -264,10 +315,34 @@ class OutboxSender:
     async def _record_unrecorded(self) -> None:
         """Write the outcomes kept while storage failed, oldest first; a storage fault is
         raised with the rest still kept (the rows stay "sending": not sent again)."""
-        for msg_id, outcome in list(self._unrecorded.items()):
-            async with self.store.tx() as tx:
-                await outcome(tx)
-            del self._unrecorded[msg_id]
+        async with self._recording:  # sends finishing at once record each outcome once
+            for msg_id, outcome in list(self._unrecorded.items()):
+                async with self.store.tx() as tx:
+                    await outcome(tx)
+                del self._unrecorded[msg_id]
+
+
+def sent_ids(result: Any) -> Any:
+    """What the outbox keeps of the platform's answer: the sent message's id (a list of ids
+    for an album), or the answer itself when it is a plain value (``True``, a VK id)."""
+    if isinstance(result, dict):
+        return result.get("message_id", result.get("id"))
+    if isinstance(result, list):
+        return [sent_ids(r) for r in result]
+    return result
+
+
+async def purge_sent(store: Store, before: datetime, *, batch: int = 2000) -> int:
+    """Delete the outbox rows finished before ``before`` in small transactions (updates are
+    not held up); pending and sending rows are never deleted. The number deleted."""
+    total = 0
+    while True:
+        async with store.tx() as tx:
+            deleted = await tx.purge_outbox(before, batch)
+        total += deleted
+        if deleted < batch:
+            return total
+        await asyncio.sleep(0)
 
 
 def _reason(e: BaseException) -> str:

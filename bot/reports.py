@@ -33,10 +33,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
-from bot.store import Store, parse_ts, ts
+from bot.store import Store, Tx, parse_ts, ts
 from bot.templates import Templates
 from workflows.calendar import EVERY_DAY, MON_FRI
-from workflows.metrics import Answer, Change, IncidentRow, Metrics, compare, compute
+from workflows.metrics import (
+    REPEAT_WINDOW,
+    Answer,
+    Change,
+    IncidentRow,
+    Metrics,
+    compare,
+    compute,
+)
 from workflows.model import AuditEntry, DraftKind, Incident, Role, State
 from workflows.ratings import FORMULA, UNRANKED_REASON, RatingRow, Ratings, rate
 from workflows.sla import Duration, DurationKind, Policy, Rule, Until
@@ -244,43 +252,88 @@ class _Data:
     block_owners: dict[int, frozenset[str]]
 
 
+# The incidents a report of [since, end) can involve (see workflows.metrics.compute): those
+# registered in it or in the repeat window before it, due in it, acted on or answered in it,
+# and those overdue from before it (not answered and not redirected or rejected before it).
+_INVOLVED = (
+    "SELECT * FROM incidents WHERE registered_at < :end AND ("
+    " registered_at >= :repeats_from"
+    " OR (answer_due >= :since AND answer_due < :end)"
+    " OR (first_response_due >= :since AND first_response_due < :end)"
+    " OR id IN (SELECT incident_id FROM audit WHERE at >= :since AND at < :end"
+    "           AND incident_id IS NOT NULL)"
+    " OR id IN (SELECT incident_id FROM answers WHERE published_at >= :since"
+    "           AND published_at < :end)"
+    " OR (answer_due < :since"
+    "     AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.incident_id = incidents.id"
+    "         AND a.published_at < :since"
+    "         AND a.published_at >= MAX(COALESCE(incidents.clock_start, ''),"
+    "                                   incidents.registered_at))"
+    "     AND NOT EXISTS (SELECT 1 FROM audit u WHERE u.incident_id = incidents.id"
+    "         AND u.ok = 1 AND u.action IN ('redirect', 'reject') AND u.at < :since))"
+    ") ORDER BY id")
+
+
 async def _load(store: Store, end: datetime,
-                scope: Callable[[Incident], bool] | None = None) -> _Data:
-    """Everything registered, done and published before ``end`` (refusals left out), of the
-    incidents in ``scope`` (all when None)."""
+                scope: Callable[[Incident], bool] | None = None, *,
+                since: datetime | None = None) -> _Data:
+    """What was registered, done and published before ``end`` (refusals left out), of the
+    incidents in ``scope`` (all when None). With ``since``: only the incidents a report of
+    ``[since, end)`` can involve (read through indexes), with their history; without it,
+    the whole history."""
     until = ts(end)
     async with store.read() as tx:
-        incidents = [i for i in await tx.incidents() if i.registered_at < end
-                     and (scope is None or scope(i))]
+        if since is None:
+            query, params = "SELECT * FROM incidents ORDER BY id", {}
+        else:
+            query, params = _INVOLVED, {"end": until, "since": ts(since),
+                                        "repeats_from": ts(since - REPEAT_WINDOW)}
+        async with tx.conn.execute(query, params) as cur:
+            incident_rows = await cur.fetchall()
+    # Rows become objects in a worker thread: the event loop is not held by them.
+
+    def to_incidents() -> list[Incident]:
+        found = (Tx._incident(r) for r in incident_rows)
+        return [i for i in found if i.registered_at < end and (scope is None or scope(i))]
+
+    incidents = await asyncio.to_thread(to_incidents)
+    if since is None:
+        chosen, args = "", (until,)
+    else:
+        chosen = " AND incident_id IN (SELECT value FROM json_each(?))"
+        args = (until, json.dumps([i.id for i in incidents]))  # type: ignore[assignment]
+    async with store.read() as tx:
         async with tx.conn.execute(
             "SELECT incident_id, actor_id, action, from_state, to_state, reason, at FROM audit"
-            " WHERE ok = 1 AND incident_id IS NOT NULL AND at < ? ORDER BY at, id",
-            (until,)) as cur:
+            f" WHERE ok = 1 AND incident_id IS NOT NULL AND at < ?{chosen} ORDER BY at, id",
+            args) as cur:
             audit_rows = await cur.fetchall()
         async with tx.conn.execute(
             "SELECT incident_id, kind, published_at, published_by, attachments FROM answers"
-            " WHERE published_at < ? ORDER BY published_at, id", (until,)) as cur:
+            f" WHERE published_at < ?{chosen} ORDER BY published_at, id", args) as cur:
             answer_rows = await cur.fetchall()
         everyone = await tx.people()
         people = {p.id: p.name for p in everyone}
         owners = {p.id: p.departments for p in everyone
                   if p.has(Role.BLOCK_OWNER) and p.departments}
-    if scope is not None:
+
+    def to_history() -> tuple[list[AuditEntry], list[Answer]]:
         kept = {i.id for i in incidents}
-        audit_rows = [r for r in audit_rows if r["incident_id"] in kept]
-        answer_rows = [r for r in answer_rows if r["incident_id"] in kept]
-    audit = [
-        AuditEntry(r["incident_id"], r["actor_id"], r["action"],
-                   State(r["from_state"]) if r["from_state"] else None,
-                   State(r["to_state"]) if r["to_state"] else None,
-                   parse_ts(r["at"]), r["reason"], True)  # type: ignore[arg-type]
-        for r in audit_rows
-    ]
-    answers = [
-        Answer(r["incident_id"], DraftKind(r["kind"]), parse_ts(r["published_at"]),  # type: ignore[arg-type]
-               r["published_by"], _count_attachments(r["attachments"]))
-        for r in answer_rows
-    ]
+        audit = [
+            AuditEntry(r["incident_id"], r["actor_id"], r["action"],
+                       State(r["from_state"]) if r["from_state"] else None,
+                       State(r["to_state"]) if r["to_state"] else None,
+                       parse_ts(r["at"]), r["reason"], True)  # type: ignore[arg-type]
+            for r in audit_rows if r["incident_id"] in kept
+        ]
+        answers = [
+            Answer(r["incident_id"], DraftKind(r["kind"]), parse_ts(r["published_at"]),  # type: ignore[arg-type]
+                   r["published_by"], _count_attachments(r["attachments"]))
+            for r in answer_rows if r["incident_id"] in kept
+        ]
+        return audit, answers
+
+    audit, answers = await asyncio.to_thread(to_history)
     return _Data(incidents, audit, answers, people, owners)
 
 
@@ -345,7 +398,9 @@ async def build_report(config: Config, store: Store, start: datetime, end: datet
     tz = config.tz
     templates = templates or Templates(tz)
     prev_start, prev_end = previous_period(start, end, tz)
-    data = await _load(store, end, scope)
+    # Only the two periods are read; the figures are computed in a worker thread, holding
+    # neither the event loop nor the database.
+    data = await _load(store, end, scope, since=min(prev_start, start))
     pick = policies_for(config)
 
     def figures(a: datetime, b: datetime) -> Metrics:
@@ -353,13 +408,17 @@ async def build_report(config: Config, store: Store, start: datetime, end: datet
                        policies_for=pick, categories=config.categories,
                        departments=config.departments, now=now)
 
-    metrics = figures(start, end)
-    previous = figures(prev_start, prev_end)
-    changes = compare(metrics, previous)
-    ratings = rate(metrics, departments=config.departments, people=data.people,
-                   block_owners=data.block_owners)
-    ctx = _Context(config, templates, metrics, previous, changes, ratings, data.people,
-                   {i.id: i for i in data.incidents}, _procedures(data, start, end))
+    def everything() -> _Context:
+        metrics = figures(start, end)
+        previous = figures(prev_start, prev_end)
+        changes = compare(metrics, previous)
+        ratings = rate(metrics, departments=config.departments, people=data.people,
+                       block_owners=data.block_owners)
+        return _Context(config, templates, metrics, previous, changes, ratings, data.people,
+                        {i.id: i for i in data.incidents}, _procedures(data, start, end))
+
+    ctx = await asyncio.to_thread(everything)
+    metrics, previous, changes, ratings = ctx.metrics, ctx.previous, ctx.changes, ctx.ratings
 
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     local_start = start.astimezone(tz).date()

@@ -8,6 +8,7 @@ audit row and the outgoing messages together. A refusal is audited too, and repo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -778,7 +779,7 @@ class Service:
 
     # --- the SLA sweep -------------------------------------------------------------------------
 
-    async def sweep(self, batch: int = 500) -> int:
+    async def sweep(self, batch: int = 25) -> int:
         """Send the SLA pings that are due and wake interim answers whose date has come.
 
         Reads only incidents whose ``next_action_at`` has passed (an indexed column), so its
@@ -794,6 +795,7 @@ class Service:
                     sent += await self._sweep_one(tx, incident, step, now)
             if len(rows) < batch:
                 break
+            await asyncio.sleep(0)  # updates go between small batches
         if self.publishers:
             sent += await self.publish_due()
         sent += await self.send_letters_due()

@@ -584,7 +584,8 @@ class Tx:
 
     async def open_load(self) -> dict[int, int]:
         rows = await self._all(
-            "SELECT executor_id, COUNT(*) FROM incidents WHERE executor_id IS NOT NULL"
+            "SELECT executor_id, COUNT(*) FROM incidents INDEXED BY incidents_open_load"
+            " WHERE executor_id IS NOT NULL"
             " AND state NOT IN ('closed', 'redirected', 'rejected') GROUP BY executor_id")
         return {r[0]: r[1] for r in rows}
 
@@ -787,7 +788,8 @@ class Tx:
         receives its messages in order; a chat whose oldest message is being sent waits."""
         rows = await self._all(
             "SELECT o.* FROM outbox o JOIN ("
-            "  SELECT MIN(id) AS id FROM outbox WHERE status IN ('pending', 'sending')"
+            "  SELECT MIN(id) AS id FROM outbox INDEXED BY outbox_queue"
+            "  WHERE status IN ('pending', 'sending')"
             "  AND platform = ? GROUP BY chat_id) h ON h.id = o.id"
             " WHERE o.status = 'pending' AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
             (platform, ts(now), limit))
@@ -796,7 +798,8 @@ class Tx:
 
     async def next_due_at(self, platform: str) -> datetime | None:
         row = await self._one(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND platform = ?",
+            "SELECT MIN(next_attempt_at) FROM outbox INDEXED BY outbox_next"
+            " WHERE status = 'pending' AND platform = ?",
             (platform,))
         return parse_ts(row[0]) if row and row[0] else None
 
@@ -813,10 +816,22 @@ class Tx:
             return cur.rowcount
 
     async def mark_sent(self, msg_id: int, now: datetime, result: Any) -> None:
+        """``result``: what is kept of the platform's answer — the sent message's id (ids of
+        an album), not the whole reply."""
         await self.conn.execute(
             "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
             " result = ? WHERE id = ?",
             (ts(now), json.dumps(result, ensure_ascii=False, default=str), msg_id))
+
+    async def purge_outbox(self, before: datetime, limit: int) -> int:
+        """Delete at most ``limit`` finished rows older than ``before``: sent before it, or
+        failed and created before it. Pending and sending rows are never deleted."""
+        async with self.conn.execute(
+                "DELETE FROM outbox WHERE id IN ("
+                " SELECT id FROM outbox WHERE status = 'sent' AND sent_at < ?"
+                " UNION ALL SELECT id FROM outbox WHERE status = 'failed' AND created_at < ?"
+                " LIMIT ?)", (ts(before), ts(before), limit)) as cur:
+            return cur.rowcount
 
     async def mark_retry(self, msg_id: int, at: datetime, error: str) -> None:
         await self.conn.execute(

@@ -15,7 +15,9 @@ parameters (``telegram_methods.json``), HTML parse errors, length limits counted
 code units of the visible text, inline keyboard limits. Every call is recorded in ``calls``;
 ``fail_next``/``block_user`` inject failures (``fail_next(..., html=True)``: a reverse proxy's
 HTML error page instead of JSON); ``latency`` delays every answer, half before the method
-takes effect and half after; ``transcript`` renders the conversation.
+takes effect and half after; ``enforce_limits=True`` answers 429 (``retry_after``) to a
+sending call beyond Telegram's limits — 30 a second in all, one a second per chat, 20 a minute
+per group — counted in ``too_many``; ``transcript`` renders the conversation.
 
 Deliberate deviation: with ``strict_html=True`` (the default) an ``&`` that does not start a
 supported entity (``&lt; &gt; &amp; &quot; &apos; &#NN; &#xHH;``) is rejected. Telegram shows
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 import time
 from collections.abc import Callable
@@ -300,9 +303,14 @@ class FakeTelegramServer:
     positive id is a private chat and any negative one a group."""
 
     def __init__(self, token: str | None = None, *, known_chats: set[int] | None = None,
-                 strict_html: bool = True, latency: float = 0.0) -> None:
+                 strict_html: bool = True, latency: float = 0.0,
+                 enforce_limits: bool = False) -> None:
         self.token = token
         self.latency = latency  # seconds per request (not counting getUpdates' long wait)
+        self.enforce_limits = enforce_limits
+        self.too_many = 0  # 429s answered for exceeding the limits
+        self._sent_times: list[float] = []  # monotonic times of accepted sending calls
+        self._chat_times: dict[int, list[float]] = {}
         self.known_chats = set(known_chats) if known_chats is not None else None
         self.strict_html = strict_html
         self.calls: list[Call] = []
@@ -555,6 +563,8 @@ class FakeTelegramServer:
             self._check_faults(method, call.params)
             if method != "getChat" and "chat_id" in call.params:
                 self._check_chat(call.params["chat_id"])
+            if self.enforce_limits and method in SENDING:
+                self._check_rate(call.params.get("chat_id"))
             call.result = await self._dispatch(method, call.params, call.files)
             call.ok = True
         except ApiError as exc:
@@ -629,6 +639,28 @@ class FakeTelegramServer:
                 if fault.times <= 0:
                     self._faults.remove(fault)
                 raise fault.error
+
+    def _check_rate(self, chat_id: Any) -> None:
+        """Telegram's limits for sending: 30 a second in all, one a second per chat, 20 a
+        minute per group; beyond them a 429 with ``retry_after``."""
+        now = time.monotonic()
+        recent = self._sent_times = [t for t in self._sent_times if now - t < 1.0]
+        in_chat = self._chat_times.get(chat_id, [])
+        waits = []
+        if len(recent) >= 30:
+            waits.append(1.0 - (now - recent[0]))
+        if in_chat and now - in_chat[-1] < 1.0:
+            waits.append(1.0 - (now - in_chat[-1]))
+        if isinstance(chat_id, int) and chat_id < 0:
+            minute = [t for t in in_chat if now - t < 60.0]
+            if len(minute) >= 20:
+                waits.append(60.0 - (now - minute[0]))
+        if waits:
+            self.too_many += 1
+            raise ApiError(429, f"Too Many Requests: retry after {math.ceil(max(waits))}",
+                           retry_after=math.ceil(max(waits)))
+        recent.append(now)
+        self._chat_times[chat_id] = [t for t in in_chat if now - t < 60.0] + [now]
 
     def _check_chat(self, chat_id: Any) -> None:
         if not isinstance(chat_id, int) or chat_id == 0:

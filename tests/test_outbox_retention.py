@@ -1,0 +1,93 @@
+"""The outbox keeps sent messages for ``[storage] keep_sent`` and purges them nightly: a
+message still to send (pending, or in the platform call) is never deleted, however old; a
+message sent or failed recently is kept. A sent row keeps the message's id, not the reply."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError
+from bot.fakes.telegram import FakeTelegramServer
+from bot.outbox import purge_sent
+from tests.harness import COORDINATOR, Harness, load, write_config
+
+
+async def rows(otklik: Harness) -> dict[str, str]:
+    """Text of each test message → its status."""
+    assert otklik.app is not None
+    async with otklik.app.store.read() as tx:
+        found = await tx._all("SELECT payload, status FROM outbox WHERE method = 'sendMessage'")
+    return {json.loads(r[0])["text"]: r[1] for r in found}
+
+
+async def fill(otklik: Harness) -> None:
+    """Messages of every status, 40 days old and 1 day old."""
+    assert otklik.app is not None
+    now = otklik.clock()
+    async with otklik.app.store.tx() as tx:
+        await tx.conn.execute("DELETE FROM outbox")
+        for age in (40, 1):
+            at = now - timedelta(days=age)
+            for status in ("pending", "sending", "sent", "failed"):
+                msg = await tx.enqueue("telegram", 500 + age, "sendMessage",
+                                       {"chat_id": 500 + age, "text": f"{status} {age}"}, at)
+                if status == "sending":
+                    await tx.mark_sending(msg)
+                elif status == "sent":
+                    await tx.mark_sent(msg, at, 1)
+                elif status == "failed":
+                    await tx.mark_failed(msg, "chat not found")
+
+
+async def test_purge_keeps_pending_sending_and_recent(otklik: Harness) -> None:
+    assert otklik.app is not None
+    await fill(otklik)
+    deleted = await otklik.app.purge_outbox()
+    assert deleted == 2
+    assert await rows(otklik) == {
+        "pending 40": "pending", "sending 40": "sending",
+        "pending 1": "pending", "sending 1": "sending", "sent 1": "sent", "failed 1": "failed"}
+
+
+async def test_purge_in_small_batches_never_touches_what_is_to_send(otklik: Harness) -> None:
+    assert otklik.app is not None
+    await fill(otklik)
+    # Everything is older than "now + 1 day": only finished rows go, two per transaction.
+    deleted = await purge_sent(otklik.app.store, otklik.clock() + timedelta(days=1), batch=1)
+    assert deleted == 4
+    assert set((await rows(otklik)).values()) == {"pending", "sending"}
+    assert len(await rows(otklik)) == 4
+
+
+async def test_purge_runs_once_a_night_after_backup_time(otklik: Harness) -> None:
+    assert otklik.app is not None
+    await fill(otklik)
+    assert await otklik.app.purge_outbox() == 2
+    await fill(otklik)
+    assert await otklik.app.purge_outbox() == 0  # done today already
+    otklik.clock.advance(hours=17)  # 02:00 local the next day: before [backup] at
+    assert await otklik.app.purge_outbox() == 0
+    otklik.clock.advance(hours=2)
+    assert await otklik.app.purge_outbox() == 2
+
+
+async def test_sent_row_keeps_only_the_message_id(otklik: Harness) -> None:
+    assert otklik.app is not None
+    await otklik.say(COORDINATOR, "/help")
+    async with otklik.app.store.read() as tx:
+        results = [r[0] for r in await tx._all(
+            "SELECT result FROM outbox WHERE status = 'sent' AND method = 'sendMessage'")]
+    assert results
+    assert all(isinstance(json.loads(r), int) for r in results), results
+
+
+@pytest.mark.parametrize("value", ["8wh", "forever", "2wd"])
+def test_keep_sent_must_be_a_clock_duration(tmp_path: Path, server: FakeTelegramServer,
+                                             value: str) -> None:
+    path = write_config(tmp_path, server, f'\n[storage]\nkeep_sent = "{value}"\n')
+    with pytest.raises(ConfigError, match="keep_sent"):
+        load(path)

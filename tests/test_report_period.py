@@ -1,0 +1,61 @@
+"""A report reads only its period and the previous one: its figures equal those computed
+from the whole history, on the hand-checked week and on a realistic busy one, for periods
+before, around and after the data."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from bot.config import Config
+from bot.reports import _load, policies_for, previous_period
+from bot.store import Store
+from tests import test_metrics as hand
+from tests.test_reports import (
+    REALISTIC_PEOPLE,
+    TZ,
+    config,  # noqa: F401 - fixture
+    fill,
+    realistic_week,
+    store,  # noqa: F401 - fixture
+)
+from workflows.metrics import Metrics, compute
+
+
+async def both(config: Config, store: Store, start: datetime, end: datetime,  # noqa: F811
+               now: datetime | None = None) -> tuple[list[Metrics], list[Metrics]]:
+    prev_start, prev_end = previous_period(start, end, TZ)
+    full = await _load(store, end)
+    part = await _load(store, end, since=prev_start)
+    assert len(part.incidents) <= len(full.incidents)
+
+    def figures(data: object, a: datetime, b: datetime) -> Metrics:
+        return compute(data.incidents, data.audit, data.answers,  # type: ignore[attr-defined]
+                       start=a, end=b, policies_for=policies_for(config),
+                       categories=config.categories, departments=config.departments, now=now)
+
+    return ([figures(full, start, end), figures(full, prev_start, prev_end)],
+            [figures(part, start, end), figures(part, prev_start, prev_end)])
+
+
+async def test_hand_checked_week(config: Config, store: Store) -> None:  # noqa: F811
+    await fill(store, hand.PEOPLE, hand.INCIDENTS, hand.AUDIT, hand.ANSWERS)
+    for shift in (-7, -3, 0, 2, 7, 30):
+        start = hand.START + timedelta(days=shift)
+        for days in (1, 7, 31):
+            full, part = await both(config, store, start, start + timedelta(days=days))
+            assert part == full, (shift, days)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_busy_weeks(config: Config, store: Store, seed: int) -> None:  # noqa: F811
+    end = datetime(2025, 11, 24, 0, tzinfo=TZ)
+    incidents, audit, answers = realistic_week(config, end, seed=seed)
+    await fill(store, REALISTIC_PEOPLE, incidents, audit, answers)
+    for days_back in (35, 21, 14, 7, 3, 1):
+        start = end - timedelta(days=days_back)
+        for length in (1, 7):
+            full, part = await both(config, store, start, start + timedelta(days=length),
+                                    now=end)
+            assert part == full, (days_back, length)
