@@ -15,7 +15,7 @@ import pymorphy3
 
 from workflows.addresses import Address, extract_address
 
-__all__ = ["make_extractor", "make_nominative"]
+__all__ = ["address_of", "make_extractor", "make_nominative"]
 
 
 def make_nominative(maxsize: int = 50_000) -> Callable[[str, str], str]:
@@ -45,3 +45,21 @@ def make_extractor() -> Callable[[str], Address | None]:
         return extract_address(text, nominative)
 
     return extract
+
+
+_extract: Callable[[str], Address | None] | None = None
+
+
+def address_of(text: str | None) -> str | None:
+    """The normalised address of a text («г. Курск, ул. Школьная, д. 12») or None; the
+    analyzer is loaded on the first call and kept for the process."""
+    global _extract
+    if not text:
+        return None
+    if _extract is None:
+        _extract = make_extractor()
+    found = _extract(text)
+    if found is None or (found.street is None
+                         and not (found.settlement or "").startswith(("г.", "с.", "пос."))):
+        return None
+    return str(found)

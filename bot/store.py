@@ -27,6 +27,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.addresses import address_of
 from workflows.model import (
     Attachment,
     AuditEntry,
@@ -491,6 +492,7 @@ class Tx:
             feedback_until=parse_ts(row["feedback_until"]),
             policy=row["policy"], subcategory=row["subcategory"],
             result_status=row["result_status"],
+            address=row["address"],
         )
 
     async def next_incident_id(self) -> int:
@@ -508,6 +510,10 @@ class Tx:
              inc.author, ts(inc.first_response_due), ts(inc.answer_due), inc.version, ts(now),
              ts(inc.clock_start or inc.registered_at), seen.author_id, seen.thread,
              seen.reply_to, inc.policy, inc.subcategory))
+        address = inc.address or address_of(inc.text)
+        if address:
+            await self.conn.execute("UPDATE incidents SET address = ? WHERE id = ?",
+                                    (address, inc.id))
 
     async def incident_by_external(self, source: str, external_id: str) -> Incident | None:
         """The incident a source message became, directly or as a linked repeat."""
