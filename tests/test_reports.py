@@ -176,7 +176,6 @@ async def test_report_of_the_hand_checked_week(config: Config, store: Store,
     assert r2["Исполнитель"] == "Петров"
     assert r2["Политика SLA"] == "Инцидент Менеджмент"
     assert (r2["Просрочен в периоде"], r2["Повторный"]) == ("да", "да")
-    assert r2["Адрес"] == "ул. Ленина"  # found in the text on registration
     r1 = table[1]
     assert (r1["Первичный ответ"], r1["Первая публикация"]) == (local(17, 9, 30), local(17, 12))
     assert (r1["Ответ в срок"], r1["Рабочих часов до ответа"], r1["Состояние"]) == \
@@ -202,7 +201,7 @@ async def test_report_of_the_hand_checked_week(config: Config, store: Store,
                        "19.11.2025 15:00", "19.11.2025 14:00", "нет", "9,00", "переоткрыт",
                        "Дороги: ямы, очистка от снега", "МКУ «Дорожное хозяйство»", "Петров",
                        "Инцидент Менеджмент", "да", "да", "0", "ВКонтакте", "", "", "",
-                       "ул. Ленина"]
+                       ""]
     assert rows[3][7] == "6,50" and rows[8][6] == "срок не наступил"
 
     # The chart opens and is a real picture.
