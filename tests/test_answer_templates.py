@@ -255,3 +255,22 @@ async def test_an_executor_in_vk_fills_the_draft_from_a_template(
     assert (await otklik.incident(n)).state == "in_progress"
     assert any(t.startswith("📝 Проект ответа") and "ул. Школьная, д. 12" in t
                for t in otklik.vk_texts(vkt.VASILIEV))
+
+
+async def test_forged_template_presses_are_refused_and_fill_nothing(otklik: Harness) -> None:
+    n = await register(otklik, POTHOLE)
+    housing = next(t for t in await otklik.app.service.answer_templates("housing")  # type: ignore
+                   if t.title == "График отопления")
+    card = next(c for c in reversed(otklik.server.sent_to(PETROV.id))
+                if f"Инцидент №{n}" in (c.text or ""))
+    for data in (f"i:tpl:{n}:-1:abc", f"i:tpl:{n}:-1:0", f"i:tpl:{n}:-1:{housing.id}",
+                 "i:tpl_del:1:-1:", "i:tpl_cat:0:-1:nope", "i:tpl_cat:0:-1:roads",
+                 "i:tpl_add:0:-1:"):
+        update = otklik.server.callback(PETROV, card, data)
+        await otklik.step()
+        query_id = update["callback_query"]["id"]
+        [answer] = [c for c in otklik.server.calls_to("answerCallbackQuery")
+                    if c.params.get("callback_query_id") == query_id]
+        assert answer.params.get("show_alert") and answer.params.get("text"), data
+    assert await otklik.app.service.draft(n) is None  # type: ignore[union-attr]
+    assert len(await otklik.app.service.answer_templates()) == 3  # type: ignore[union-attr]
