@@ -1143,11 +1143,18 @@ async def templates_menu(turn: Turn) -> None:
         lines.append(f"<b>{_escape(category.name)}</b>")
         for a in mine:
             note = f" <i>({t.phrase('template_from_config')})</i>" if a.origin == "config" else ""
-            lines.append(f"• {_escape(a.title)}{note}\n<code>{_escape(a.text)}</code>")
+            shown = a.text if len(a.text) <= 200 else a.text[:199].rstrip() + "…"
+            lines.append(f"• {_escape(a.title)}{note}\n<code>{_escape(shown)}</code>")
+    body = ""
+    for line in lines:  # whole lines only: a cut tag would make the message unreadable
+        if len(body) + len(line) > 3900:
+            body += "\n…"
+            break
+        body += ("\n" if body else "") + line
     delete = t.label("tpl_del")
     rows = [[Button("tpl_del", a.id, label=f"{delete}: {a.title}")] for a in found[:30]]
     rows.append([Button("tpl_add", 0)])
-    await turn.say("\n".join(lines)[:3900], rows)
+    await turn.say(body, rows)
 
 
 async def _template_add(turn: Turn, n: int, v: int | None, x: str) -> None:

@@ -274,3 +274,16 @@ async def test_forged_template_presses_are_refused_and_fill_nothing(otklik: Harn
         assert answer.params.get("show_alert") and answer.params.get("text"), data
     assert await otklik.app.service.draft(n) is None  # type: ignore[union-attr]
     assert len(await otklik.app.service.answer_templates()) == 3  # type: ignore[union-attr]
+
+
+async def test_a_long_list_of_templates_stays_one_readable_message(otklik: Harness) -> None:
+    service = otklik.app.service  # type: ignore[union-attr]
+    coordinator = next(p for p in await service.people() if p.name == "Иванова Анна")
+    for i in range(12):
+        result = await service.add_answer_template(coordinator, "roads", f"Шаблон {i}",
+                                                   "Текст <b>ответа</b> & прочее. " * 100)
+        assert result.ok
+    await otklik.say(COORDINATOR, "/templates")
+    [listing] = [c for c in otklik.server.sent_to(COORDINATOR.id)[-1:]]
+    assert listing.ok and "Шаблон 0" in (listing.text or "")
+    assert len(listing.text or "") <= 4096
