@@ -138,6 +138,7 @@ class App:
                                    on_unreachable=self.service.tell_unreachable)
         self.service.wake_outbox = self.outbox.wake
         await self.service.seed_people()
+        await self.service.seed_answer_templates()
         me = await self._reach_telegram()
         log.info("connected to Telegram as @%s", me.username)
         # Keywords (the config's, or the bundled dictionary's) plus the model learned from

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from workflows.answer_templates import MAX_TEXT, MAX_TITLE, PLACEHOLDERS, unknown_placeholders
 from workflows.approval import APPROVERS, BUILT_IN, DEFAULT, Procedure
 from workflows.calendar import EVERY_DAY, MON_FRI, WorkingCalendar
 from workflows.model import Category, Person, Role
@@ -567,6 +568,24 @@ class OrganisationSettings(_Section):
         return v
 
 
+class AnswerTemplateSettings(_Section):
+    """A typical answer of a category (``[[answer_templates]]``, issue 14)."""
+
+    category: str
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+    @field_validator("text")
+    @classmethod
+    def _placeholders(cls, v: str) -> str:
+        unknown = unknown_placeholders(v)
+        if unknown:
+            raise ValueError(f"unknown placeholder {', '.join(unknown)} (known: "
+                             + ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+                             + "; write {{ and }} for literal braces)")
+        return v
+
+
 class PersonSettings(_Section):
     name: str = Field(min_length=1)
     roles: list[Role] = Field(min_length=1)
@@ -619,6 +638,7 @@ class Settings(_Section):
     categories: list[CategorySettings] = Field(min_length=1)
     people: list[PersonSettings] = []
     organisations: list[OrganisationSettings] = []
+    answer_templates: list[AnswerTemplateSettings] = []
 
     @field_validator("timezone")
     @classmethod
@@ -663,6 +683,14 @@ class Settings(_Section):
                                 "namesakes need a distinct key each (key = \"ivanova_2\")")
         _unique("people", "vk_id", [p.vk_id for p in self.people])
         _unique("organisations", "key", [o.key for o in self.organisations])
+        categories = [c.key for c in self.categories]
+        for i, t in enumerate(self.answer_templates):
+            if t.category not in categories:
+                raise _KeyError(f"answer_templates[{i}].category",
+                                f"unknown category {t.category!r} "
+                                f"(known: {', '.join(categories)})")
+        _unique("answer_templates", "title",
+                [(t.category, t.title.strip().casefold()) for t in self.answer_templates])
         if self.vk.token.get_secret_value() and not self.vk.group_id:
             raise _KeyError("vk.group_id", "the community's id is needed with vk.token "
                                            "(expected a positive number such as 123456)")

@@ -67,7 +67,7 @@ INCIDENT_COLUMNS = (
     "Срок ответа", "Ответ в срок", "Рабочих часов до ответа", "Состояние", "Категория",
     "Подразделение", "Исполнитель", "Политика SLA", "Просрочен в периоде", "Повторный",
     "Повторных жалоб в периоде", "Источник", "Подкатегория", "Статус результата",
-    "Перенаправлено в",
+    "Перенаправлено в", "Адрес",
 )
 RATING_COLUMNS = (
     "Место", "Название", "Сроков в периоде", "Ответов в срок", "Проектов ответа",
@@ -743,12 +743,13 @@ def incident_table(ctx: _Context) -> list[list[Any]]:
 def _procedure_cells(ctx: _Context, incident: Incident | None) -> list[Any]:
     """Source, subcategory, result status and the organisation redirected to."""
     if incident is None:
-        return ["", "", "", ""]
+        return ["", "", "", "", ""]
     t = ctx.templates
     status = (t.phrase_raw("result_statuses", incident.result_status,
                            default=incident.result_status) if incident.result_status else "")
     return [t.phrase_raw("sources", incident.source, default=incident.source),
-            incident.subcategory or "", status, incident.redirected_to or ""]
+            incident.subcategory or "", status, incident.redirected_to or "",
+            incident.address or ""]
 
 
 def write_csv(ctx: _Context, path: Path) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot import letters
+from bot.addresses import address_of
 from bot.config import Config
 from bot.logs import mask
 from bot.mailer import Mailer, MailFailed, build_message
@@ -27,6 +28,14 @@ from bot.store import ChatState, Store, Tx, parse_ts, ts
 from bot.templates import Templates
 from workflows import approval
 from workflows import transitions as core
+from workflows.answer_templates import (
+    MAX_BUTTONS,
+    MAX_TEXT,
+    MAX_TITLE,
+    AnswerTemplate,
+    fill,
+    unknown_placeholders,
+)
 from workflows.calendar import WorkingCalendar
 from workflows.dates import parse_local
 from workflows.ladder import OWED, due, ladder_changed, next_action, restart_step
@@ -380,10 +389,11 @@ class Service:
             except core.Refused as r:
                 await tx.add_audit(r.audit)
                 return Result(False, r.code)
-            await tx.insert_incident(out.incident, now, seen)
+            # The address named in the text (issue 14), normalised, kept with the incident.
+            incident = replace(out.incident, address=address_of(seen.text))
+            await tx.insert_incident(incident, now, seen)
             await tx.add_incident_attachments(incident_id, seen.attachments)
             await tx.add_audit(out.audit)
-            incident = out.incident
             await self._schedule(tx, incident, 0)
             people = await tx.people()
             # The Governor's networks: the head of the department assigns (002 3.12.3).
@@ -1300,8 +1310,16 @@ class Service:
                 "policy": self.policy_of(incident),
             }
             text = self.templates.render(note.template, **(context | note.context))
+            buttons = note.buttons
+            if note.template == "card" and incident.category:  # *Шаблон: …* (issue 14)
+                prefix = self.templates.label("tpl")
+                offered = [t for t in await tx.answer_templates(incident.category)
+                           if not t.primary][:MAX_BUTTONS]
+                buttons = (*buttons, *((Button("tpl", incident.id, str(t.id),
+                                               label=f"{prefix}: {t.title}"),)
+                                       for t in offered))
             for person in recipients:
-                if not await self._send_to(tx, person, text, note.buttons,
+                if not await self._send_to(tx, person, text, buttons,
                                            version=incident.version, attachments=attachments):
                     log.warning("person %s has no bound chat; %s not delivered",
                                 person.id, note.template)
@@ -1328,6 +1346,88 @@ class Service:
         if block is not None:
             found = [p for p in found if block in p.departments]
         return found
+
+    # --- answer templates (issue 14) ---------------------------------------------------------
+
+    async def seed_answer_templates(self) -> None:
+        """The config's ``[[answer_templates]]`` in the database, as the config says."""
+        async with self.store.tx() as tx:
+            await tx.sync_config_templates(
+                [(t.category, t.title.strip(), t.text)
+                 for t in self.config.settings.answer_templates], self.clock())
+
+    async def answer_templates(self, category: str | None = None) -> list[AnswerTemplate]:
+        async with self.store.read() as tx:
+            return await tx.answer_templates(category)
+
+    async def offered_templates(self, incident: Incident) -> list[AnswerTemplate]:
+        """The *Шаблон: …* buttons of an incident: at most three of its category, the primary
+        answer's template left out (it has its own button)."""
+        if not incident.category:
+            return []
+        found = await self.answer_templates(incident.category)
+        return [t for t in found if not t.primary][:MAX_BUTTONS]
+
+    def template_values(self, incident: Incident) -> dict[str, str]:
+        """The fixed values a template may use; nothing else is reachable from its text."""
+        tz = self.config.tz
+        category = self.config.categories.get(incident.category or "")
+
+        def local(t: datetime | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
+            return t.astimezone(tz).strftime(fmt) if t else ""
+        return {
+            "address": incident.address or self.templates.phrase("no_address"),
+            "deadline": local(incident.answer_due),
+            "department": self.config.departments.get(incident.department or "", ""),
+            "category": category.name if category else "",
+            "number": str(incident.id),
+            "registered": local(incident.registered_at, "%d.%m.%Y"),
+            "today": local(self.clock(), "%d.%m.%Y"),
+        }
+
+    async def filled_template(self, incident: Incident, template_id: int) -> str | None:
+        """The template's text filled for the incident; None when it is gone or belongs to
+        another category (a stale or forged button)."""
+        async with self.store.read() as tx:
+            found = await tx.answer_template(template_id)
+        if found is None or found.category != incident.category:
+            return None
+        return fill(found.text, self.template_values(incident))
+
+    async def primary_answer(self, incident: Incident) -> str | None:
+        """The primary answer from the category's «Первичный ответ» template, if it has one."""
+        for t in await self.answer_templates(incident.category) if incident.category else []:
+            if t.primary:
+                return fill(t.text, self.template_values(incident))
+        return None
+
+    async def add_answer_template(self, actor: Person, category: str, title: str,
+                                  text: str) -> Result:
+        """A template typed by a coordinator: refused with a reason, never half-saved."""
+        if not actor.has(Role.COORDINATOR):
+            return Result(False, "wrong_role")
+        if category not in self.config.categories:
+            return Result(False, "bad_button")
+        if len(title) > MAX_TITLE:
+            return Result(False, "template_title_long")
+        if len(text) > MAX_TEXT:
+            return Result(False, "template_text_long")
+        if unknown_placeholders(text):
+            return Result(False, "template_placeholder")
+        async with self.store.tx() as tx:
+            if any(t.title.casefold() == title.casefold()
+                   for t in await tx.answer_templates(category)):
+                return Result(False, "template_exists")
+            new_id = await tx.add_answer_template(category, title, text, "chat", actor.id,
+                                                  self.clock())
+        return Result(True, str(new_id))
+
+    async def delete_answer_template(self, actor: Person, template_id: int) -> Result:
+        if not actor.has(Role.COORDINATOR):
+            return Result(False, "wrong_role")
+        async with self.store.tx() as tx:
+            gone = await tx.delete_answer_template(template_id, self.clock())
+        return Result(gone, "" if gone else "stale")
 
 
 def _published_text(incident: Incident, draft: Draft | None) -> str:

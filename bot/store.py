@@ -27,6 +27,7 @@ from typing import Any
 
 import aiosqlite
 
+from workflows.answer_templates import AnswerTemplate
 from workflows.model import (
     Attachment,
     AuditEntry,
@@ -491,6 +492,7 @@ class Tx:
             feedback_until=parse_ts(row["feedback_until"]),
             policy=row["policy"], subcategory=row["subcategory"],
             result_status=row["result_status"],
+            address=row["address"],
         )
 
     async def next_incident_id(self) -> int:
@@ -508,6 +510,9 @@ class Tx:
              inc.author, ts(inc.first_response_due), ts(inc.answer_due), inc.version, ts(now),
              ts(inc.clock_start or inc.registered_at), seen.author_id, seen.thread,
              seen.reply_to, inc.policy, inc.subcategory))
+        if inc.address:
+            await self.conn.execute("UPDATE incidents SET address = ? WHERE id = ?",
+                                    (inc.address, inc.id))
 
     async def incident_by_external(self, source: str, external_id: str) -> Incident | None:
         """The incident a source message became, directly or as a linked repeat."""
@@ -939,3 +944,59 @@ class Tx:
              json.dumps(attachments, ensure_ascii=False) if attachments is not None
              else row["attachments"],
              incident_id if incident_id is not None else row["incident_id"], intake_id))
+
+    # --- answer templates (issue 14) ---------------------------------------------------------
+
+    @staticmethod
+    def _answer_template(row: aiosqlite.Row) -> AnswerTemplate:
+        return AnswerTemplate(row["id"], row["category"], row["title"], row["text"],
+                              row["origin"])
+
+    async def answer_templates(self, category: str | None = None) -> list[AnswerTemplate]:
+        """The templates in use (of one category, or all), config ones first, then by id."""
+        where, args = ("AND category = ?", (category,)) if category is not None else ("", ())
+        rows = await self._all(
+            "SELECT * FROM answer_templates WHERE deleted_at IS NULL " + where
+            + " ORDER BY category, origin = 'chat', id", args)
+        return [self._answer_template(r) for r in rows]
+
+    async def answer_template(self, template_id: int) -> AnswerTemplate | None:
+        row = await self._one("SELECT * FROM answer_templates WHERE id = ? AND deleted_at IS NULL",
+                              (template_id,))
+        return self._answer_template(row) if row else None
+
+    async def add_answer_template(self, category: str, title: str, text: str, origin: str,
+                                  created_by: int | None, now: datetime) -> int:
+        async with self.conn.execute(
+                "INSERT INTO answer_templates (category, title, text, origin, created_by,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (category, title, text, origin, created_by, ts(now))) as cur:
+            return int(cur.lastrowid or 0)
+
+    async def delete_answer_template(self, template_id: int, now: datetime) -> bool:
+        async with self.conn.execute(
+                "UPDATE answer_templates SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+                (ts(now), template_id)) as cur:
+            return cur.rowcount == 1
+
+    async def sync_config_templates(self, wanted: Iterable[tuple[str, str, str]],
+                                    now: datetime) -> None:
+        """Make the config's templates what the config says: each (category, title, text) is
+        kept (restored if deleted in the chat, its text updated); ones gone from the config
+        are deleted. Templates added in the chat are left alone."""
+        rows = await self._all("SELECT * FROM answer_templates WHERE origin = 'config'")
+        by_key = {(r["category"], r["title"]): r for r in rows}
+        keep: set[int] = set()
+        for category, title, text in wanted:
+            row = by_key.get((category, title))
+            if row is None:
+                keep.add(await self.add_answer_template(category, title, text, "config", None,
+                                                        now))
+                continue
+            keep.add(row["id"])
+            await self.conn.execute(
+                "UPDATE answer_templates SET text = ?, deleted_at = NULL WHERE id = ?",
+                (text, row["id"]))
+        for row in rows:
+            if row["id"] not in keep and row["deleted_at"] is None:
+                await self.delete_answer_template(row["id"], now)

@@ -20,6 +20,7 @@ from bot import analytics, possible
 from bot.reports import period_from_args
 from bot.service import Result, Service
 from bot.store import ChatState
+from workflows.answer_templates import parse_typed, unknown_placeholders
 from workflows.dates import parse_local
 from workflows.model import (
     Attachment,
@@ -399,7 +400,9 @@ async def _first_response(turn: Turn, n: int, v: int | None, x: str) -> None:
     check = await turn.service.act(turn.me, n, "first_response", dry_run=True)
     if not turn.answer(check, n, ok=" ") or check.incident is None:
         return
-    await turn.say(turn.templates.render("first_response_package", incident=check.incident),
+    primary = await turn.service.primary_answer(check.incident)
+    await turn.say(turn.templates.render("first_response_package", incident=check.incident,
+                                         primary=primary),
                    [[Button("fr_published", n)]])
 
 
@@ -574,6 +577,8 @@ async def text(turn: Turn, body: str) -> None:
             return
         await turn.set_mode(WRITING, n)
         await _promise_day(turn, n, when.date())
+    elif mode == TEMPLATE_MODE and state is not None:
+        await _template_text(turn, state, body)
     elif mode == "contact_note" and state is not None:
         await _contact_note(turn, state.incident_id or 0, body)
     elif mode == "invite_name" and state is not None:
@@ -776,8 +781,10 @@ async def _start_writing(turn: Turn, n: int) -> None:
     with its buttons so that nothing has to be typed again."""
     await turn.set_mode(WRITING, n)
     contact = await turn.service.contacted(n) is False  # 002 3.12.4: offered at once
+    incident = await turn.service.incident(n)
+    offered = await template_buttons(turn, incident) if incident is not None else []
     await turn.say(turn.templates.phrase("write_answer", n=n),
-                   [[Button("contact", n)]] if contact else [])
+                   ([[Button("contact", n)]] if contact else []) + offered)
     if await turn.service.draft(n) is not None:
         await send_preview(turn, n)
 
@@ -847,6 +854,8 @@ async def command(turn: Turn, body: str) -> None:
             await report(turn, name, args)
         case "/board":
             await board(turn)
+        case "/templates":
+            await templates_menu(turn)
         case _:
             await turn.say(t.phrase("unknown_input"))
 
@@ -1077,3 +1086,128 @@ async def _possible_more(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 
 PRESSES.update({"pc": _possible_decide, "pc_show": _possible_show, "pc_more": _possible_more})
+
+
+# --- answer templates (issue 14) -------------------------------------------------------------
+
+TEMPLATE_MODE = "template_text"
+
+
+async def template_buttons(turn: Turn, incident: Any) -> list[list[Button]]:
+    """Up to three *Шаблон: …* buttons for the incident's category, one per row."""
+    prefix = turn.templates.label("tpl")
+    return [[Button("tpl", incident.id, str(t.id), label=f"{prefix}: {t.title}")]
+            for t in await turn.service.offered_templates(incident)]
+
+
+async def _template(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """*Шаблон: …*: the template filled for the incident goes into the draft — only on this
+    press — and the preview shows it to edit. On a card not yet taken, the press takes it."""
+    template_id = _number(x, 1, MAX_NUMBER)
+    incident = await turn.service.incident(n)
+    if (incident is not None and incident.executor_id == turn.me.id
+            and incident.state in (State.ASSIGNED, State.REOPENED)):
+        if not turn.answer(await turn.service.act(turn.me, n, "take", version=v), n):
+            return
+        incident = await turn.service.incident(n)
+    if incident is None or not await _writing_check(turn, n):
+        return
+    filled = await turn.service.filled_template(incident, template_id)
+    if filled is None:
+        turn.toast, turn.alert = turn.templates.refusal("template_gone", n=n), True
+        return
+    if not await _add_to_draft(turn, n, filled):
+        return
+    title = next((t.title for t in await turn.service.answer_templates(incident.category)
+                  if t.id == template_id), "")
+    turn.toast = " "
+    await turn.say(turn.templates.phrase("template_inserted", title=title, n=n))
+    await send_preview(turn, n)
+
+
+async def templates_menu(turn: Turn) -> None:
+    """``/templates``: the templates of every category, a delete button each, and «Добавить»."""
+    t = turn.templates
+    if not turn.me.has(Role.COORDINATOR):
+        await turn.say(t.phrase("not_allowed"))
+        return
+    found = await turn.service.answer_templates()
+    lines = [t.phrase("templates_head"), ""]
+    if not found:
+        lines.append(t.phrase("templates_none"))
+    categories = turn.service.config.categories
+    for key, category in categories.items():
+        mine = [a for a in found if a.category == key]
+        if not mine:
+            continue
+        lines.append(f"<b>{_escape(category.name)}</b>")
+        for a in mine:
+            note = f" <i>({t.phrase('template_from_config')})</i>" if a.origin == "config" else ""
+            shown = a.text if len(a.text) <= 200 else a.text[:199].rstrip() + "…"
+            lines.append(f"• {_escape(a.title)}{note}\n<code>{_escape(shown)}</code>")
+    body = ""
+    for line in lines:  # whole lines only: a cut tag would make the message unreadable
+        if len(body) + len(line) > 3900:
+            body += "\n…"
+            break
+        body += ("\n" if body else "") + line
+    delete = t.label("tpl_del")
+    rows = [[Button("tpl_del", a.id, label=f"{delete}: {a.title}")] for a in found[:30]]
+    rows.append([Button("tpl_add", 0)])
+    await turn.say(body, rows)
+
+
+async def _template_add(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if not turn.me.has(Role.COORDINATOR):
+        turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
+        return
+    turn.toast = " "
+    rows = _rows([Button("tpl_cat", 0, key, label=c.name)
+                  for key, c in turn.service.config.categories.items()], width=2)
+    await turn.say(turn.templates.phrase("template_pick_category"), rows)
+
+
+async def _template_category(turn: Turn, n: int, v: int | None, x: str) -> None:
+    if x not in turn.service.config.categories:
+        raise BadButton(x)
+    if not turn.me.has(Role.COORDINATOR):
+        turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
+        return
+    turn.toast = " "
+    await turn.set_mode(TEMPLATE_MODE, None, {"category": x})
+    await turn.say(turn.templates.phrase("template_ask_text"), [[Button("abort", 0)]])
+
+
+async def _template_text(turn: Turn, state: ChatState, body: str) -> None:
+    """The typed «Название\\nТекст»: saved, or refused with the reason (the mode stays, so the
+    corrected template can be sent again; the coordinator's message stays in the chat)."""
+    t = turn.templates
+    category = str(state.data.get("category", ""))
+    typed = parse_typed(body)
+    if typed is None:
+        await turn.say(t.refusal("template_format"))
+        return
+    title, text_ = typed
+    result = await turn.service.add_answer_template(turn.me, category, title, text_)
+    if not result.ok:
+        names = ", ".join(unknown_placeholders(text_))
+        await turn.say(t.refusal(result.code, names=names))
+        if result.code in ("wrong_role", "bad_button"):
+            await turn.clear_mode()
+        return
+    await turn.clear_mode()
+    name = turn.service.config.categories[category].name
+    await turn.say(t.phrase("template_added", title=title, category=name))
+    await templates_menu(turn)
+
+
+async def _template_delete(turn: Turn, n: int, v: int | None, x: str) -> None:
+    found = next((a for a in await turn.service.answer_templates() if a.id == n), None)
+    result = await turn.service.delete_answer_template(turn.me, n)
+    if turn.answer(result, n) and found is not None:
+        await turn.say(turn.templates.phrase("template_deleted", title=found.title))
+        await templates_menu(turn)
+
+
+PRESSES.update(tpl=_template, tpl_add=_template_add, tpl_cat=_template_category,
+               tpl_del=_template_delete)

@@ -106,6 +106,7 @@ __all__ = [
     "compare",
     "compute",
     "find_places",
+    "place_of",
     "find_repeats",
     "nearest_rank",
 ]
@@ -316,6 +317,12 @@ def find_places(text: str) -> list[str]:
     return places
 
 
+def place_of(address: str) -> str:
+    """The place an address counts for among the busiest: settlement and street, no house
+    («г. Курск, ул. Школьная, д. 12» → «г. Курск, ул. Школьная»)."""
+    return address.split(", д. ")[0]
+
+
 def _top(counter: Mapping[str, int], n: int = TOP) -> tuple[tuple[str, int], ...]:
     items = [(k, v) for k, v in counter.items() if v > 0]
     items.sort(key=lambda kv: (-kv[1], kv[0].casefold()))
@@ -489,7 +496,7 @@ def compute(
 
         new = in_period(inc.registered_at)
         if new:
-            places.update(set(find_places(inc.text)))
+            places.update({place_of(inc.address)} if inc.address else set(find_places(inc.text)))
         involved = (new or touched or due_in_period or overdue or carried
                     or in_period(fr_deadline) or in_period(due))
         if not involved:

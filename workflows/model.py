@@ -111,6 +111,8 @@ class Incident:
     # final answer chosen on approval ("resolved" | "explained").
     subcategory: str | None = None
     result_status: str | None = None
+    # The address named in the text, normalised (workflows/addresses.py): «ул. Школьная, д. 12».
+    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
