@@ -69,7 +69,8 @@ OVERSEE = (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER, Role.ADMIN, Role.HE
 HEADS = "heads"
 COMMANDS: tuple[tuple[str, tuple[Role, ...]], ...] = (
     ("my", (Role.EXECUTOR,)), ("open", OVERSEE), ("incident", tuple(Role)),
-    ("report", OVERSEE), ("export", OVERSEE), ("board", OVERSEE), ("invite", (Role.ADMIN,)),
+    ("report", OVERSEE), ("export", OVERSEE), ("board", OVERSEE),
+    ("templates", (Role.COORDINATOR,)), ("invite", (Role.ADMIN,)),
     ("cancel", tuple(Role)), ("help", tuple(Role)),
 )
 # What a dry run puts in place of the text to come, so that the guard itself is judged (a

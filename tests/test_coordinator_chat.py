@@ -42,8 +42,8 @@ async def test_each_role_gets_its_command_menu(otklik: Harness) -> None:
              for c in otklik.server.calls_to("setMyCommands") if c.ok}
     assert all(c.params["scope"]["type"] == "chat"
                for c in otklik.server.calls_to("setMyCommands"))
-    assert menus[COORDINATOR.id] == ["open", "incident", "report", "export", "board", "invite",
-                                     "cancel", "help"]
+    assert menus[COORDINATOR.id] == ["open", "incident", "report", "export", "board",
+                                     "templates", "invite", "cancel", "help"]
     assert menus[PETROV.id] == ["my", "incident", "cancel", "help"]
     assert "invite" not in menus[CURATOR.id] and "open" in menus[CURATOR.id]
     # The fake keeps them per chat as Telegram would.
