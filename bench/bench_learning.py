@@ -1,7 +1,7 @@
 """Benchmark: detection on real appeals — the shipped config, prequential learning, speed,
 retraining time and memory of the model (issue 11). Prints figures; not a test.
 
-Uses the train rows of the Kursk appeals (``bench/kursk.py``: third-party data read from
+Uses the train rows of the Kursk appeals (``bench/appeals.py``: third-party data read from
 ``../shared/external/appeals`` when present, never copied into the repository):
 
 1. ``otklik detection-eval`` with the shipped ``config.example.toml``, keywords only;
@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.kursk import train_rows, write_csv  # noqa: E402
+from bench.appeals import train_rows, write_csv  # noqa: E402
 from bot.config import load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +52,7 @@ def main() -> None:
     rows = train_rows()
     data = write_csv(rows)
     config_path = ROOT / "config.example.toml"
-    print(f"Kursk train rows: {len(rows)} (categories mapped by bench/kursk.py)")
+    print(f"Kursk train rows: {len(rows)} (categories mapped by bench/appeals.py)")
     config = load_config(config_path)
     from bot.learning import build_triage, train
 
@@ -116,7 +116,7 @@ def main() -> None:
     print(f"  process RSS now {rss_mb():.0f} MB (was {before:.0f} MB before scikit-learn)")
     print(f"  model: {len(big.classes)} classes, {len(big.vocabulary):,} features")
 
-    print(f"Kursk train rows: {len(rows)} (categories mapped by bench/kursk.py)")
+    print(f"Kursk train rows: {len(rows)} (categories mapped by bench/appeals.py)")
     for label, extra in (("shipped config, keywords", ()), ("with --learn", ("--learn",))):
         started = time.perf_counter()
         lines = eval_lines(config_path, data, *extra)
