@@ -413,8 +413,8 @@ class App:
             await self._save_health()
 
     def _jobs(self) -> list[Poller]:
-        """The pollers, detection's retraining, and the nightly backup when ``[backup] dir``
-        is set."""
+        """The pollers, detection's retraining, the nightly backup when ``[backup] dir`` is
+        set, and the nightly purge of sent outbox rows."""
         jobs = [*self._pollers(), *self._detection_jobs()]
         directory = self.config.backup_dir
         if directory is not None:
