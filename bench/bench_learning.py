@@ -95,7 +95,7 @@ def main() -> None:
     big_features = [triage.features(t) for t in big_texts]
     featured = time.perf_counter() - started
     started = time.perf_counter()
-    big = train(big_features, big_labels)
+    big = train(iter(big_features), big_labels)
     trained = time.perf_counter() - started
     assert big is not None
     del big
@@ -103,7 +103,7 @@ def main() -> None:
     # fitting (transient: the learner keeps no examples between trainings) and the model
     # that stays.
     tracemalloc.start()
-    big = train([triage.features(t) for t in big_texts], big_labels)
+    big = train((triage.features(t) for t in big_texts), big_labels)
     current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert big is not None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -91,24 +91,33 @@ class Model:
         return ranked[:5]
 
 
-def train(texts: Sequence[str], labels: Sequence[str]) -> Model | None:
+def train(texts: Iterable[str], labels: Sequence[str]) -> Model | None:
     """A model of ``labels`` (category keys, or ``NOT_A_COMPLAINT``) from the texts as
-    ``Triage.features`` gives them; None with fewer than ``MIN_LABELS`` examples or a
-    single class."""
-    if len(texts) < MIN_LABELS or len(set(labels)) < 2:
+    ``Triage.features`` gives them, one per label; None with fewer than ``MIN_LABELS``
+    examples or a single class.
+
+    ``texts`` is read once, in order: a generator computing the features one by one keeps
+    them out of memory (only the counts of their words and pairs are held while fitting).
+    Words and pairs seen in a single example are left out (``min_df=2``): they say nothing
+    of a class, and they are most of the vocabulary."""
+    if len(labels) < MIN_LABELS or len(set(labels)) < 2:
         return None
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import SGDClassifier
 
-    vectorizer = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=1,
+    vectorizer = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=2,
                                  max_df=0.9, sublinear_tf=True, max_features=MAX_FEATURES,
                                  dtype=_float32())
-    matrix = vectorizer.fit_transform(list(texts))
+    matrix = vectorizer.fit_transform(texts)
+    vectorizer.stop_words_ = None  # the words left out: not needed, and as many as the kept
+    if matrix.shape[0] != len(labels):
+        raise ValueError(f"{matrix.shape[0]} texts for {len(labels)} labels")
     classifier = SGDClassifier(loss="modified_huber", alpha=1e-4, max_iter=30, tol=None,
                                random_state=0)
     classifier.fit(matrix, list(labels))
+    del matrix
     return Model(dict(vectorizer.vocabulary_), vectorizer.idf_, classifier.coef_,
-                 classifier.intercept_, [str(c) for c in classifier.classes_], len(texts))
+                 classifier.intercept_, [str(c) for c in classifier.classes_], len(labels))
 
 
 def _float32() -> Any:
@@ -193,7 +202,8 @@ class Learner:
             started = time.perf_counter()
 
             def fit() -> Model | None:
-                return train([featurize(text) for text, _ in examples],
+                # The features one by one: they are never all in memory at once.
+                return train((featurize(text) for text, _ in examples),
                              [label for _, label in examples])
 
             model = await asyncio.to_thread(fit)
