@@ -114,7 +114,7 @@ def main() -> None:
           f"model {current / 2**20:.0f} MB; peak while featurizing and fitting "
           f"{peak / 2**20:.0f} MB (tracemalloc; the texts themselves not counted)")
     print(f"  process RSS now {rss_mb():.0f} MB (was {before:.0f} MB before scikit-learn)")
-    print(f"  model: {len(big.classes)} classes, {len(big.vocabulary):,} features")
+    print(f"  model: {len(big.classes)} classes, {big.features:,} features with a weight")
 
     print(f"Kursk train rows: {len(rows)} (categories mapped by bench/appeals.py)")
     for label, extra in (("shipped config, keywords", ()), ("with --learn", ("--learn",))):
