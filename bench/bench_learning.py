@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = 50_000
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -94,27 +94,33 @@ def main() -> None:
     started = time.perf_counter()
     big_features = [triage.features(t) for t in big_texts]
     featured = time.perf_counter() - started
+    del big_features
+    resting = rss_mb()
+    Path("/proc/self/clear_refs").write_text("5")  # the peak RSS (VmHWM) counts from here
     started = time.perf_counter()
-    big = train(big_features, big_labels)
+    big = train((triage.features(t) for t in big_texts), big_labels)
     trained = time.perf_counter() - started
+    training_peak = rss_mb("VmHWM") - resting
     assert big is not None
     del big
     # Memory, measured apart (tracemalloc slows Python down): the peak while featurizing and
     # fitting (transient: the learner keeps no examples between trainings) and the model
     # that stays.
     tracemalloc.start()
-    big = train([triage.features(t) for t in big_texts], big_labels)
+    big = train((triage.features(t) for t in big_texts), big_labels)
     current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert big is not None
     print(f"\nretraining on {EXAMPLES:,} examples (train rows repeated {copies}×, synthetic):")
     print(f"  lemmas and keyword features {featured:.1f} s (warm lemma cache), "
-          f"fit {trained:.1f} s, total {featured + trained:.1f} s")
+          f"features and fit together {trained:.1f} s")
     print(f"  memory: importing scikit-learn {imported - before:+.0f} MB RSS; the trained "
           f"model {current / 2**20:.0f} MB; peak while featurizing and fitting "
           f"{peak / 2**20:.0f} MB (tracemalloc; the texts themselves not counted)")
+    print(f"  RSS while retraining (features computed as they are read, as the learner "
+          f"does): peak {training_peak:+.0f} MB over the {resting:.0f} MB before it")
     print(f"  process RSS now {rss_mb():.0f} MB (was {before:.0f} MB before scikit-learn)")
-    print(f"  model: {len(big.classes)} classes, {len(big.vocabulary):,} features")
+    print(f"  model: {len(big.classes)} classes, {big.features:,} features with a weight")
 
     print(f"Kursk train rows: {len(rows)} (categories mapped by bench/appeals.py)")
     for label, extra in (("shipped config, keywords", ()), ("with --learn", ("--learn",))):

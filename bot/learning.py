@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,42 +37,49 @@ log = logging.getLogger(__name__)
 
 # Fewer labels than this, or a single class, train no model: the keywords decide alone.
 MIN_LABELS = 10
-# The most frequent words and pairs kept as features (memory of the model).
-MAX_FEATURES = 100_000
+# Words and pairs are hashed into this many features (no vocabulary is kept: its memory
+# would grow with the labels); the model's weights are a float32 array of this many rows.
+FEATURES = 2**17
+# Examples vectorized at a time while training: their features are never all in memory.
+CHUNK = 2_000
 
 
 class Model:
     """A trained classifier: model input (``Triage.features``) → labels with
     probabilities, the best first.
 
-    Only what prediction needs is kept — the vocabulary, the idf weights and the linear
-    coefficients — and one text is scored in plain Python over its own words (scikit-learn's
-    pipeline costs milliseconds per call; this, tens of microseconds). The arithmetic is
-    scikit-learn's: TF-IDF with sublinear tf and l2 norm over words and pairs of words, then
-    ``SGDClassifier.predict_proba`` of the modified Huber loss.
+    Only what prediction needs is kept — the idf weights and the linear coefficients per
+    hashed feature — and one text is scored in plain Python over its own words
+    (scikit-learn's pipeline costs milliseconds per call; this, tens of microseconds). The
+    arithmetic is scikit-learn's: ``HashingVectorizer`` over words and pairs of words,
+    TF-IDF with sublinear tf and l2 norm, then ``SGDClassifier.predict_proba`` of the
+    modified Huber loss.
     """
 
-    def __init__(self, vocabulary: dict[str, int], idf: Any, coef: Any, intercept: Any,
-                 classes: Sequence[str], examples: int) -> None:
+    def __init__(self, idf: Any, coef: Any, intercept: Any, classes: Sequence[str],
+                 examples: int) -> None:
         import numpy  # here only once a model was trained (scikit-learn brings it)
+        from sklearn.utils import murmurhash3_32
 
         self._np = numpy
-        self.vocabulary = vocabulary
-        self.idf = numpy.asarray(idf, dtype=numpy.float64)
+        self._hash = murmurhash3_32
+        self.idf = numpy.asarray(idf, dtype=numpy.float32)
         # Per feature, its weight for each class (the coefficients transposed).
         self.weights = numpy.ascontiguousarray(numpy.asarray(coef, dtype=numpy.float32).T)
         self.intercept = numpy.asarray(intercept, dtype=numpy.float64)
         self.classes = tuple(classes)
         self.examples = examples
+        self.features = int(numpy.count_nonzero(self.idf))
 
     def predict(self, text: str) -> list[tuple[str, float]]:
         np = self._np
         words = text.lower().split()
         counts: dict[int, int] = {}
+        size = len(self.idf)
         for gram in (*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))):
-            index = self.vocabulary.get(gram)
-            if index is not None:
-                counts[index] = counts.get(index, 0) + 1
+            # HashingVectorizer's index: the signed 32-bit murmurhash's absolute value.
+            index = abs(self._hash(gram, seed=0)) % size
+            counts[index] = counts.get(index, 0) + 1
         decision = self.intercept.copy()
         if counts:
             indexes = np.fromiter(counts, dtype=np.int64, count=len(counts))
@@ -91,30 +98,58 @@ class Model:
         return ranked[:5]
 
 
-def train(texts: Sequence[str], labels: Sequence[str]) -> Model | None:
+def vectorize(texts: Iterable[str]) -> Any:
+    """The term counts of the texts (CSR, float32, ``FEATURES`` columns), built
+    ``CHUNK`` texts at a time."""
+    import numpy
+    from scipy import sparse
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    hasher = HashingVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), n_features=FEATURES,
+                               alternate_sign=False, norm=None, dtype=numpy.float32)
+    chunks, chunk = [], []
+    for text in texts:
+        chunk.append(text)
+        if len(chunk) == CHUNK:
+            chunks.append(hasher.transform(chunk))
+            chunk = []
+    if chunk or not chunks:
+        chunks.append(hasher.transform(chunk))
+    return sparse.vstack(chunks, format="csr", dtype=numpy.float32)
+
+
+def train(texts: Iterable[str], labels: Sequence[str]) -> Model | None:
     """A model of ``labels`` (category keys, or ``NOT_A_COMPLAINT``) from the texts as
-    ``Triage.features`` gives them; None with fewer than ``MIN_LABELS`` examples or a
-    single class."""
-    if len(texts) < MIN_LABELS or len(set(labels)) < 2:
+    ``Triage.features`` gives them, one per label; None with fewer than ``MIN_LABELS``
+    examples or a single class.
+
+    ``texts`` is read once, in order: a generator computing the features one by one keeps
+    them out of memory (they are hashed ``CHUNK`` at a time). Words and pairs seen in a
+    single example, or in more than 90 % of them, get no weight (``min_df=2``,
+    ``max_df=0.9``)."""
+    if len(labels) < MIN_LABELS or len(set(labels)) < 2:
         return None
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    import numpy
+    from sklearn.feature_extraction.text import TfidfTransformer
     from sklearn.linear_model import SGDClassifier
 
-    vectorizer = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=1,
-                                 max_df=0.9, sublinear_tf=True, max_features=MAX_FEATURES,
-                                 dtype=_float32())
-    matrix = vectorizer.fit_transform(list(texts))
+    matrix = vectorize(texts)
+    if matrix.shape[0] != len(labels):
+        raise ValueError(f"{matrix.shape[0]} texts for {len(labels)} labels")
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(matrix)
+    df = numpy.bincount(matrix.indices, minlength=FEATURES)
+    idf = tfidf.idf_.astype(numpy.float32)
+    idf[(df < 2) | (df > 0.9 * len(labels))] = 0.0
+    del df
+    tfidf.idf_ = idf
+    matrix = tfidf.transform(matrix, copy=False)
+    matrix.eliminate_zeros()
     classifier = SGDClassifier(loss="modified_huber", alpha=1e-4, max_iter=30, tol=None,
                                random_state=0)
     classifier.fit(matrix, list(labels))
-    return Model(dict(vectorizer.vocabulary_), vectorizer.idf_, classifier.coef_,
-                 classifier.intercept_, [str(c) for c in classifier.classes_], len(texts))
-
-
-def _float32() -> Any:
-    import numpy
-
-    return numpy.float32
+    del matrix
+    return Model(idf, classifier.coef_, classifier.intercept_,
+                 [str(c) for c in classifier.classes_], len(labels))
 
 
 # --- labels in the database -------------------------------------------------------------------
@@ -193,7 +228,8 @@ class Learner:
             started = time.perf_counter()
 
             def fit() -> Model | None:
-                return train([featurize(text) for text, _ in examples],
+                # The features one by one: they are never all in memory at once.
+                return train((featurize(text) for text, _ in examples),
                              [label for _, label in examples])
 
             model = await asyncio.to_thread(fit)

@@ -266,7 +266,7 @@ def test_the_fast_prediction_is_scikit_learns_arithmetic() -> None:
               "transport", "roads", "housing", "animals", "transport"]
     model = train(texts, labels)
     assert model is not None
-    vectorizer = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), max_df=0.9,
+    vectorizer = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=2, max_df=0.9,
                                  sublinear_tf=True)
     classifier = SGDClassifier(loss="modified_huber", alpha=1e-4, max_iter=30, tol=None,
                                random_state=0).fit(vectorizer.fit_transform(texts), labels)
