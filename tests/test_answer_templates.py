@@ -15,7 +15,7 @@ import pytest
 
 from bot.config import ConfigError, load_config
 from bot.fakes.telegram import FakeTelegramServer
-from bot.fakes.vk import GROUP_ID, FakeVkServer
+from bot.fakes.vk import FakeVkServer
 from tests import test_vk_chat as vkt
 from tests.harness import COORDINATOR, PETROV, TOKEN, Harness, make_clock, write_config
 from tests.test_lifecycle import register
@@ -225,17 +225,8 @@ async def vk() -> AsyncIterator[FakeVkServer]:
 @pytest.fixture
 async def vk_otklik(server: FakeTelegramServer, vk: FakeVkServer, tmp_path: Path
                     ) -> AsyncIterator[vkt.VkHarness]:
-    path = tmp_path / "otklik.toml"
-    path.write_text(vkt.CONFIG.format(token=TOKEN, api_base=server.api_base,
-                                      vk_token=vkt.VK_TOKEN, group_id=GROUP_ID,
-                                      vk_api_base=vk.api_base) + TEMPLATES, encoding="utf-8")
-    h = vkt.VkHarness(server, load_config(path), make_clock())
-    h.vk = vk
-    await h.start()
-    try:
+    async with vkt.running(server, vk, tmp_path, TEMPLATES) as h:
         yield h
-    finally:
-        await h.close()
 
 
 async def test_an_executor_in_vk_fills_the_draft_from_a_template(

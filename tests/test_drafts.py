@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_config
 from bot.fakes.telegram import FakeTelegramServer
-from bot.fakes.vk import GROUP_ID, FakeVkServer
+from bot.fakes.vk import FakeVkServer
 from tests import test_vk_chat as vkt
-from tests.harness import COORDINATOR, PETROV, TOKEN, Harness, make_clock
+from tests.harness import COORDINATOR, PETROV, Harness
 from tests.test_lifecycle import register
 from tests.test_vk_chat import VASILIEV, VkHarness
 
@@ -98,18 +97,9 @@ async def test_edit_text_makes_the_next_text_replace_the_draft(otklik: Harness) 
 
 @pytest.fixture
 async def vk_otklik(server: FakeTelegramServer, tmp_path: Path) -> AsyncIterator[VkHarness]:
-    async with FakeVkServer(tokens={vkt.VK_TOKEN: "group"}) as vk:
-        path = tmp_path / "otklik.toml"
-        path.write_text(vkt.CONFIG.format(token=TOKEN, api_base=server.api_base,
-                                          vk_token=vkt.VK_TOKEN, group_id=GROUP_ID,
-                                          vk_api_base=vk.api_base), encoding="utf-8")
-        h = VkHarness(server, load_config(path), make_clock())
-        h.vk = vk
-        await h.start()
-        try:
-            yield h
-        finally:
-            await h.close()
+    async with FakeVkServer(tokens={vkt.VK_TOKEN: "group"}) as vk, \
+            vkt.running(server, vk, tmp_path) as h:
+        yield h
 
 
 async def test_vk_text_with_photos_adds_to_the_draft_and_can_replace_it(

@@ -12,25 +12,21 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import analytics
-from bot.config import load_config
 from bot.fakes.telegram import FakeTelegramServer, FakeUser
-from bot.fakes.vk import GROUP_ID, FakeVkServer
+from bot.fakes.vk import FakeVkServer
 from tests.harness import (
     BLOCK_OWNER,
     COORDINATOR,
     CURATOR,
     PETROV,
-    TOKEN,
     Clock,
     Harness,
     incident_number,
     load,
-    make_clock,
     write_config,
 )
 from tests.test_analytics import seed, uploads
-from tests.test_vk_chat import CONFIG as VK_CONFIG
-from tests.test_vk_chat import VK_TOKEN, VkHarness
+from tests.test_vk_chat import VK_TOKEN, VkHarness, running
 
 TZ = ZoneInfo("Asia/Novokuznetsk")
 HEAD = FakeUser(5001, "Виктория", "Серб")
@@ -195,20 +191,10 @@ HEAD_VK = 7200
 
 @pytest.fixture
 async def vk_otklik(server: FakeTelegramServer, tmp_path: Path) -> AsyncIterator[VkHarness]:
-    async with FakeVkServer(tokens={VK_TOKEN: "group"}) as vk:
-        path = tmp_path / "otklik.toml"
-        path.write_text(VK_CONFIG.format(token=TOKEN, api_base=server.api_base,
-                                         vk_token=VK_TOKEN, group_id=GROUP_ID,
-                                         vk_api_base=vk.api_base)
-                        + f'\n[[people]]\nname = "Серб Виктория"\nroles = ["head"]\n'
-                          f"vk_id = {HEAD_VK}\n", encoding="utf-8")
-        h = VkHarness(server, load_config(path), make_clock())
-        h.vk = vk
-        await h.start()
-        try:
-            yield h
-        finally:
-            await h.close()
+    head = f'\n[[people]]\nname = "Серб Виктория"\nroles = ["head"]\nvk_id = {HEAD_VK}\n'
+    async with FakeVkServer(tokens={VK_TOKEN: "group"}) as vk, \
+            running(server, vk, tmp_path, head) as h:
+        yield h
 
 
 async def test_a_head_in_vk_gets_the_notes_and_the_escalations(vk_otklik: VkHarness) -> None:

@@ -15,23 +15,20 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import ConfigError, load_config
 from bot.fakes.telegram import FakeTelegramServer
-from bot.fakes.vk import GROUP_ID, FakeVkServer
+from bot.fakes.vk import FakeVkServer
 from bot.reports import build_report
 from bot.sources.http_intake import make_app
 from tests.harness import (
     COORDINATOR,
     PETROV,
     SIDOROVA,
-    TOKEN,
     Clock,
     Harness,
     incident_number,
     load,
-    make_clock,
     write_config,
 )
-from tests.test_vk_chat import CONFIG as VK_CONFIG
-from tests.test_vk_chat import ORLOVA, VASILIEV, VK_TOKEN, VkHarness
+from tests.test_vk_chat import ORLOVA, VASILIEV, VK_TOKEN, VkHarness, running
 from workflows.dates import parse_local
 from workflows.ladder import ladder
 from workflows.sla import default_policies
@@ -456,17 +453,8 @@ async def vk() -> AsyncIterator[FakeVkServer]:
 @pytest.fixture
 async def vk_otklik(server: FakeTelegramServer, vk: FakeVkServer, tmp_path: Path
                     ) -> AsyncIterator[VkHarness]:
-    path = tmp_path / "otklik.toml"
-    path.write_text(VK_CONFIG.format(token=TOKEN, api_base=server.api_base, vk_token=VK_TOKEN,
-                                     group_id=GROUP_ID, vk_api_base=vk.api_base) + EXTRA,
-                    encoding="utf-8")
-    h = VkHarness(server, load_config(path), make_clock())
-    h.vk = vk
-    await h.start()
-    try:
+    async with running(server, vk, tmp_path, EXTRA) as h:
         yield h
-    finally:
-        await h.close()
 
 
 async def test_vk_kuzbass_online_with_source_subcategory_due_and_status(

@@ -3,6 +3,7 @@ VK API (Bots Long Poll, callback buttons, uploads) and the fake Bot API."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -180,12 +181,14 @@ async def vk() -> AsyncIterator[FakeVkServer]:
         yield server
 
 
-@pytest.fixture
-async def otklik(server: FakeTelegramServer, vk: FakeVkServer, tmp_path: Path
-                 ) -> AsyncIterator[VkHarness]:
+@contextlib.asynccontextmanager
+async def running(server: FakeTelegramServer, vk: FakeVkServer, tmp_path: Path,
+                  extra: str = "") -> AsyncIterator[VkHarness]:
+    """Otklik with the VK community chat: :data:`CONFIG` and ``extra`` appended to it."""
     path = tmp_path / "otklik.toml"
     path.write_text(CONFIG.format(token=TOKEN, api_base=server.api_base, vk_token=VK_TOKEN,
-                                  group_id=GROUP_ID, vk_api_base=vk.api_base), encoding="utf-8")
+                                  group_id=GROUP_ID, vk_api_base=vk.api_base) + extra,
+                    encoding="utf-8")
     h = VkHarness(server, load_config(path), make_clock())
     h.vk = vk
     await h.start()
@@ -193,6 +196,13 @@ async def otklik(server: FakeTelegramServer, vk: FakeVkServer, tmp_path: Path
         yield h
     finally:
         await h.close()
+
+
+@pytest.fixture
+async def otklik(server: FakeTelegramServer, vk: FakeVkServer, tmp_path: Path
+                 ) -> AsyncIterator[VkHarness]:
+    async with running(server, vk, tmp_path) as h:
+        yield h
 
 
 def read(path: str | None) -> bytes:
