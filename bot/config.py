@@ -219,16 +219,11 @@ class StorageSettings(_Section):
     @field_validator("keep_sent")
     @classmethod
     def _keep(cls, v: str) -> str:
-        duration = _parsed(parse_duration, v)
-        if duration.kind.is_working:
-            raise ValueError(f"{v!r}: expected clock time or days such as '30d', not working"
-                             " time")
-        return v
+        return _calendar_duration(v, "'30d'")
 
     @property
     def keep_sent_delta(self) -> timedelta:
-        amount = parse_duration(self.keep_sent).amount
-        return timedelta(days=amount) if isinstance(amount, int) else amount
+        return _calendar_time(self.keep_sent)
 
 
 class CalendarSettings(_Section):
@@ -451,9 +446,7 @@ class SlaSettings(_Section):
     @field_validator("feedback_window")
     @classmethod
     def _window(cls, v: str) -> str:
-        if _parsed(parse_duration, v).kind.is_working:
-            raise ValueError("expected calendar time such as '2d' or '48h', not working time")
-        return v
+        return _calendar_duration(v, "'2d' or '48h'")
 
 
 EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
@@ -563,9 +556,7 @@ class OrganisationSettings(_Section):
     @field_validator("answer_within")
     @classmethod
     def _within(cls, v: str) -> str:
-        if _parsed(parse_duration, v).kind.is_working:
-            raise ValueError("expected calendar time such as '30d', not working time")
-        return v
+        return _calendar_duration(v, "'30d'")
 
 
 class AnswerTemplateSettings(_Section):
@@ -800,6 +791,13 @@ class Organisation:
     name: str
     to: str
     answer_within: timedelta
+
+
+def _calendar_duration(text: str, example: str) -> str:
+    """A config value that must be a duration in calendar time (not working time)."""
+    if _parsed(parse_duration, text).kind.is_working:
+        raise ValueError(f"expected calendar time such as {example}, not working time")
+    return text
 
 
 def _calendar_time(text: str) -> timedelta:
