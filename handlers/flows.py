@@ -26,6 +26,7 @@ from workflows.model import (
     Attachment,
     Button,
     DraftKind,
+    Incident,
     Person,
     Priority,
     Role,
@@ -260,15 +261,18 @@ async def _show(turn: Turn, n: int, v: int | None, x: str) -> None:
     await show(turn, n)
 
 
+def _not_the_assignee(turn: Turn, incident: Incident | None) -> str:
+    """Why the person may not work on ``incident`` as its executor ("" when they may)."""
+    if incident is None:
+        return "not_found"
+    return "" if incident.executor_id == turn.me.id else "not_assigned"
+
+
 async def _writing_check(turn: Turn, n: int) -> bool:
     """Whether the person writes the answer to ``n`` now; if not, the press is refused."""
     incident = await turn.service.incident(n)
-    code = ""
-    if incident is None:
-        code = "not_found"
-    elif incident.executor_id != turn.me.id:
-        code = "not_assigned"
-    elif incident.state is not State.IN_PROGRESS:
+    code = _not_the_assignee(turn, incident)
+    if not code and incident is not None and incident.state is not State.IN_PROGRESS:
         code = "wrong_state"
     return turn.answer(Result(not code, code), n, ok=" ")
 
@@ -511,15 +515,10 @@ async def _contact_note(turn: Turn, n: int, body: str) -> None:
 async def _signed_pdf(turn: Turn, n: int, v: int | None, x: str) -> None:
     """«Загрузить подписанный PDF»: the next document is the signed letter (3.12.6)."""
     letter = await turn.service.letter_waiting(n)
-    incident = await turn.service.incident(n)
-    code = ""
-    if incident is None:
-        code = "not_found"
-    elif incident.executor_id != turn.me.id:
-        code = "not_assigned"
-    elif letter is None:
+    code = _not_the_assignee(turn, await turn.service.incident(n))
+    if not code and letter is None:
         code = "no_letter"
-    elif letter["status"] != "unsigned":
+    elif not code and letter["status"] != "unsigned":
         code = "letter_done"
     if not turn.answer(Result(not code, code), n, ok=" "):
         return
