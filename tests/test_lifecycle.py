@@ -105,7 +105,7 @@ async def test_redirect_reaches_curator_and_executor(otklik: Harness) -> None:
 async def test_reject_as_not_an_incident(otklik: Harness) -> None:
     n = await register(otklik, "Купите рекламу у нас!!!")
     await otklik.say(COORDINATOR, f"/incident {n}")
-    # Assigned incidents offer reassign/redirect; reject is on the declined/new card.
+    # Rejected from the card it came back on (new, after the executor declined).
     await otklik.press(PETROV, "decline", n)
     await otklik.say(PETROV, "Это реклама")
     await otklik.press(COORDINATOR, "reject", n)

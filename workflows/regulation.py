@@ -171,8 +171,10 @@ def refusal(action: Action, incident: Incident, person: Person | None, *,
     """Why ``person`` may not take ``action`` on ``incident`` now ("" when they may).
 
     ``person`` None is Otklik itself (routing, timers, publishers): only the state and the
-    version are checked. ``version``: the version of the card pressed. ``role``: who stands at
-    this step of an approval chain, in place of the table's roles."""
+    version are checked. ``version``: the version of the card pressed; it outdates the card
+    only for an action that moves the incident (a deadline or a reminder leaves the cards
+    people hold valid). ``role``: who stands at this step of an approval chain, in place of
+    the table's roles."""
     rule = RULES[action]
     if person is not None:
         roles = (role,) if role is not None else rule.roles
@@ -180,7 +182,7 @@ def refusal(action: Action, incident: Incident, person: Person | None, *,
             return "wrong_role"
         if rule.assignee and incident.executor_id != person.id:
             return "not_assigned"
-    if version is not None and version != incident.version:
+    if version is not None and rule.leads_to and version != incident.version:
         return "stale"
     if incident.state not in rule.states:
         return "wrong_state"

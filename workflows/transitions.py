@@ -128,7 +128,7 @@ def actions_for(incident: Incident, person: Person, *, statuses: bool = False,
     return tuple(rows)
 
 
-def _guard(
+def guard(
     incident: Incident,
     actor: Person | None,
     action: Action,
@@ -213,14 +213,14 @@ def register(
 def assign(incident: Incident, actor: Person | None, executor: Person, now: datetime, *,
            version: int | None = None) -> Outcome:
     """Give a new (or declined) incident to an executor: automatic routing or the coordinator."""
-    _guard(incident, actor, Action.ASSIGN, now, version=version)
+    guard(incident, actor, Action.ASSIGN, now, version=version)
     return _give(incident, actor, Action.ASSIGN, executor, now)
 
 
 def reassign(incident: Incident, actor: Person, executor: Person, now: datetime, *,
              version: int | None = None) -> Outcome:
     """Move the incident to another executor, whatever stage the work is at."""
-    _guard(incident, actor, Action.REASSIGN, now, version=version)
+    guard(incident, actor, Action.REASSIGN, now, version=version)
     if executor.id == incident.executor_id:
         audit = AuditEntry(incident.id, actor.id, Action.REASSIGN, incident.state, None, now,
                            reason="same_executor", ok=False)
@@ -246,7 +246,7 @@ def _give(incident: Incident, actor: Person | None, action: Action, executor: Pe
 
 def take(incident: Incident, actor: Person, now: datetime, *,
          version: int | None = None) -> Outcome:
-    _guard(incident, actor, Action.TAKE, now, version=version)
+    guard(incident, actor, Action.TAKE, now, version=version)
     new = replace(incident, state=State.IN_PROGRESS)
     return _outcome(incident, actor, Action.TAKE, now, new,
                     [Notification(COORDINATORS, "taken", {"executor": actor.name})])
@@ -255,7 +255,7 @@ def take(incident: Incident, actor: Person, now: datetime, *,
 def decline(incident: Incident, actor: Person, reason: str, now: datetime, *,
             version: int | None = None) -> Outcome:
     """«Не наша компетенция»: back to the coordinator with the executor's reason."""
-    _guard(incident, actor, Action.DECLINE, now, version=version)
+    guard(incident, actor, Action.DECLINE, now, version=version)
     reason = _require_text(incident, actor, Action.DECLINE, now, reason)
     new = replace(incident, state=State.NEW, executor_id=None)
     note = Notification(COORDINATORS, "declined", {"executor": actor.name, "reason": reason},
@@ -267,7 +267,7 @@ def submit(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
            statuses: bool = False) -> Outcome:
     """The executor sends the draft answer for approval (``statuses``: the policy wants a
     result status with a final answer, chosen on approval)."""
-    _guard(incident, actor, Action.SUBMIT, now)
+    guard(incident, actor, Action.SUBMIT, now)
     _require_text(incident, actor, Action.SUBMIT, now, draft.text)
     new = replace(incident, state=State.ON_REVIEW)
     note = Notification(COORDINATORS, "review", {"executor": actor.name, "kind": draft.kind.value},
@@ -287,7 +287,7 @@ def approve(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
     ``result_status``; it is kept on the incident. ``role``: who gives the final approval
     (the last step of the policy's chain)."""
     action = Action.APPROVE if edited_text is None else Action.EDIT_APPROVE
-    _guard(incident, actor, action, now, version=version, role=role)
+    guard(incident, actor, action, now, version=version, role=role)
     needs_status = statuses and draft.kind is DraftKind.FINAL and not incident.redirected_to
     if result_status is not None and result_status not in RESULT_STATUSES or (
             needs_status and result_status is None):
@@ -314,7 +314,7 @@ def return_draft(incident: Incident, actor: Person, reason: str, now: datetime, 
                  version: int | None = None, role: Role = Role.COORDINATOR) -> Outcome:
     """«На доработку»: the reason reaches the executor word for word. ``role``: whose step
     of the approval chain it is."""
-    _guard(incident, actor, Action.RETURN, now, version=version, role=role)
+    guard(incident, actor, Action.RETURN, now, version=version, role=role)
     reason = _require_text(incident, actor, Action.RETURN, now, reason)
     new = replace(incident, state=State.IN_PROGRESS, redirected_to=None)
     notes = []
@@ -328,7 +328,7 @@ def set_priority(incident: Incident, actor: Person, priority: Priority, now: dat
                  answer_due: datetime | None, first_response_due: datetime | None = None
                  ) -> Outcome:
     """Change the priority; the caller computes the deadlines that follow from it."""
-    _guard(incident, actor, Action.SET_PRIORITY, now)
+    guard(incident, actor, Action.SET_PRIORITY, now)
     new = replace(incident, priority=priority, answer_due=answer_due,
                   first_response_due=first_response_due or incident.first_response_due)
     notes = []
@@ -342,7 +342,7 @@ def mark_published(incident: Incident, actor: Person | None, now: datetime, *,
                    feedback_window: timedelta = timedelta(days=2)) -> Outcome:
     """The approved answer is out: a final answer awaits the resident's reaction for the
     feedback window, an interim one waits for the promised date."""
-    _guard(incident, actor, Action.PUBLISH, now, version=version)
+    guard(incident, actor, Action.PUBLISH, now, version=version)
     interim = incident.approved_kind is DraftKind.INTERIM
     if incident.redirected_to:  # the resident is told where the message went: done
         new = replace(incident, state=State.REDIRECTED)
@@ -363,7 +363,7 @@ def redirect(incident: Incident, actor: Person, to: str, note: str, now: datetim
     ``answer``: the resident is told where the message went (the caller saves that answer
     as the draft): the incident goes on review to the coordinator, and is redirected once the
     answer is approved and published (:func:`mark_published`)."""
-    _guard(incident, actor, Action.REDIRECT, now, version=version)
+    guard(incident, actor, Action.REDIRECT, now, version=version)
     to = _require_text(incident, actor, Action.REDIRECT, now, to)
     state = State.ON_REVIEW if answer else State.REDIRECTED
     new = replace(incident, state=state, redirected_to=to)
@@ -382,7 +382,7 @@ def redirect(incident: Incident, actor: Person, to: str, note: str, now: datetim
 def reject(incident: Incident, actor: Person, reason: str, now: datetime, *,
            version: int | None = None) -> Outcome:
     """Not an incident (spam, flood, no question to answer)."""
-    _guard(incident, actor, Action.REJECT, now, version=version)
+    guard(incident, actor, Action.REJECT, now, version=version)
     reason = _require_text(incident, actor, Action.REJECT, now, reason)
     new = replace(incident, state=State.REJECTED)
     notes = [Notification(CURATORS, "rejected", {"reason": reason})]
@@ -394,7 +394,7 @@ def reject(incident: Incident, actor: Person, reason: str, now: datetime, *,
 def reopen(incident: Incident, actor: Person | None, reason: str, now: datetime, *,
            version: int | None = None) -> Outcome:
     """The resident is not satisfied: the incident goes back to the same executor."""
-    _guard(incident, actor, Action.REOPEN, now, version=version)
+    guard(incident, actor, Action.REOPEN, now, version=version)
     reason = _require_text(incident, actor, Action.REOPEN, now, reason)
     if incident.executor_id is None:
         new = replace(incident, state=State.NEW, approved_text=None, approved_kind=None)
@@ -411,7 +411,7 @@ def reopen(incident: Incident, actor: Person | None, reason: str, now: datetime,
 
 def close(incident: Incident, actor: Person | None, now: datetime, *,
           version: int | None = None) -> Outcome:
-    _guard(incident, actor, Action.CLOSE, now, version=version)
+    guard(incident, actor, Action.CLOSE, now, version=version)
     new = replace(incident, state=State.CLOSED)
     notes = []
     if incident.executor_id is not None:
@@ -423,7 +423,7 @@ def resume(incident: Incident, actor: Person | None, now: datetime, *,
            answer_due: datetime | None = None) -> Outcome:
     """The promised date of an interim answer has come: the final answer is due, and the
     answer clock starts again."""
-    _guard(incident, actor, Action.RESUME, now)
+    guard(incident, actor, Action.RESUME, now)
     new = replace(incident, state=State.IN_PROGRESS, approved_text=None, approved_kind=None,
                   promised_at=None, clock_start=now,
                   answer_due=answer_due or incident.answer_due)
@@ -437,7 +437,7 @@ def resume(incident: Incident, actor: Person | None, now: datetime, *,
 def first_response(incident: Incident, actor: Person, now: datetime) -> Outcome:
     """The primary answer that names the deadline is published: the first-response clock
     stops. The state does not change."""
-    _guard(incident, actor, Action.FIRST_RESPONSE, now)  # refused once it is marked
+    guard(incident, actor, Action.FIRST_RESPONSE, now)  # refused once it is marked
     new = replace(incident, first_response_at=now)
     return _outcome(incident, actor, Action.FIRST_RESPONSE, now, new)
 
@@ -445,7 +445,7 @@ def first_response(incident: Incident, actor: Person, now: datetime) -> Outcome:
 def extend(incident: Incident, actor: Person, answer_due: datetime, reason: str,
            now: datetime) -> Outcome:
     """Move the answer deadline, with a reason (audited); the executor is told."""
-    _guard(incident, actor, Action.EXTEND, now)
+    guard(incident, actor, Action.EXTEND, now)
     reason = _require_text(incident, actor, Action.EXTEND, now, reason)
     if answer_due <= now:
         audit = AuditEntry(incident.id, actor.id, Action.EXTEND, incident.state, None, now,
@@ -460,7 +460,7 @@ def extend(incident: Incident, actor: Person, answer_due: datetime, reason: str,
 
 def remind(incident: Incident, actor: Person, now: datetime) -> Outcome:
     """Someone who oversees the incident nudges its executor. The state does not change."""
-    _guard(incident, actor, Action.REMIND, now)
+    guard(incident, actor, Action.REMIND, now)
     buttons = (card_buttons(incident) if incident.state.awaits_take
                else ((Button("answer", incident.id),),))
     notes = [Notification(incident.executor_id, "reminded", {"who": actor.name}, buttons)
@@ -473,7 +473,7 @@ def platform_due(incident: Incident, actor: Person, answer_due: datetime, now: d
     """The platform's own deadline (ПОС sets it itself, ЦУР may change the one of «Инцидент
     Менеджмент»), typed by the coordinator: it replaces the answer deadline (audited); the
     executor is told."""
-    _guard(incident, actor, Action.PLATFORM_DUE, now)
+    guard(incident, actor, Action.PLATFORM_DUE, now)
     if answer_due <= now:
         audit = AuditEntry(incident.id, actor.id, Action.PLATFORM_DUE, incident.state, None, now,
                            reason="deadline_in_past", ok=False)
@@ -493,7 +493,7 @@ def reclock(incident: Incident, actor: Person, now: datetime, *, source: str | N
     an incident; the caller computes the deadlines that follow. Audited as ``source`` or
     ``policy`` with the new value; the executor is told the new deadline."""
     action = Action.SOURCE if source is not None else Action.POLICY
-    _guard(incident, actor, action, now)
+    guard(incident, actor, action, now)
     value = source if source is not None else policy
     if not value or value == (incident.source if source is not None else incident.policy):
         audit = AuditEntry(incident.id, actor.id, action, incident.state, None, now,
