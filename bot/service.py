@@ -1010,7 +1010,7 @@ class Service:
 
     async def _contacted(self, tx: Tx, incident: Incident) -> bool:
         """Whether the executor holding the incident recorded the contact with the resident."""
-        return any(e.ok and e.action == "contact" and e.actor_id == incident.executor_id
+        return any(e.ok and e.action == Action.CONTACT and e.actor_id == incident.executor_id
                    for e in await tx.audit(incident.id))
 
     async def contacted(self, incident_id: int) -> bool | None:
