@@ -122,3 +122,16 @@ def test_state_groups_are_properties_of_the_states() -> None:
         State.NEW, State.WAITING}
     for s in State:
         assert s.is_open is not s.is_final
+
+
+def test_every_command_names_an_action_of_the_table_and_is_immutable() -> None:
+    import dataclasses
+    import typing
+
+    from workflows import commands
+
+    kinds = typing.get_args(commands.Command)
+    assert {k.action for k in kinds} <= set(RULES)
+    extend = commands.Extend(NOW, "подрядчик")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        extend.reason = "другая"  # type: ignore[misc]
