@@ -37,7 +37,31 @@ from workflows.answer_templates import (
     unknown_placeholders,
 )
 from workflows.calendar import WorkingCalendar
-from workflows.dates import parse_local
+from workflows.commands import (
+    Approve,
+    ChangePolicy,
+    ChangeSource,
+    Close,
+    Command,
+    Contact,
+    Decline,
+    EditApprove,
+    Extend,
+    FirstResponse,
+    HeadAssign,
+    PlatformDue,
+    Publish,
+    Reassign,
+    Redirect,
+    RedirectTo,
+    Reject,
+    Remind,
+    Reopen,
+    Return,
+    SetPriority,
+    Submit,
+    Take,
+)
 from workflows.ladder import OWED, due, ladder_changed, next_action, restart_step
 from workflows.model import (
     Attachment,
@@ -53,6 +77,7 @@ from workflows.model import (
     Sighting,
     State,
 )
+from workflows.regulation import Action
 from workflows.routing import pick_executor
 from workflows.sla import Policy, compute_deadlines
 from workflows.sources import PICKABLE
@@ -73,9 +98,6 @@ COMMANDS: tuple[tuple[str, tuple[Role, ...]], ...] = (
     ("templates", (Role.COORDINATOR,)), ("invite", (Role.ADMIN,)),
     ("cancel", tuple(Role)), ("help", tuple(Role)),
 )
-# What a dry run puts in place of the text to come, so that the guard itself is judged (a
-# deadline that does not parse would be refused before the guard is asked).
-DRY_RUN_TEXT = {"extend": "завтра 12:00\n…"}
 
 
 class Channel(Protocol):
@@ -534,53 +556,81 @@ class Service:
 
     # --- transitions -------------------------------------------------------------------------
 
-    async def act(self, actor: Person, incident_id: int, action: str, *,
-                  version: int | None = None, text: str | None = None,
-                  target: int | None = None, arg: str | None = None,
-                  dry_run: bool = False) -> Result:
-        """Run one action of ``actor`` on an incident: the single entry point of the buttons.
-
-        ``dry_run`` checks the guard only (a refusal is still audited): the front end asks
-        before prompting for a reason, so nobody types a reason for nothing.
-        """
+    async def act(self, actor: Person, incident_id: int, command: Command, *,
+                  version: int | None = None) -> Result:
+        """Run one command of ``actor`` on an incident: the single entry point of the buttons
+        (``version``: the version of the card pressed)."""
         now = self.clock()
         async with self.store.tx() as tx:
             incident = await tx.incident(incident_id)
             if incident is None:
                 return Result(False, "not_found")
             if out_of_scope(actor, incident):
-                await tx.add_audit(AuditEntry(incident.id, actor.id, action, incident.state,
-                                              None, now, "not_visible", ok=False))
+                await tx.add_audit(AuditEntry(incident.id, actor.id, command.action,
+                                              incident.state, None, now, "not_visible",
+                                              ok=False))
                 return Result(False, "not_visible", incident)
             try:
-                out = await self._transition(
-                    tx, incident, actor, action, now, version=version,
-                    text=DRY_RUN_TEXT.get(action, "…") if dry_run and not text else text,
-                    target=incident.executor_id if dry_run and target is None else target,
-                    arg=arg, dry_run=dry_run)
+                out = await self._transition(tx, incident, actor, command, now,
+                                             version=version)
             except core.Refused as r:
-                # The guard passed; only the text or target to come is missing.
-                if dry_run and r.code in {"same_executor", "not_an_executor", "bad_deadline",
-                                          "unchanged", "deadline_in_past", "status_required"}:
-                    return Result(True, incident=incident)
                 await tx.add_audit(r.audit)
                 return Result(False, r.code, incident)
-            if dry_run:
-                return Result(True, incident=incident)
             incident = await self._commit(tx, incident, out, actor)
-            await self._after(tx, incident, action, actor, now)
+            await self._after(tx, incident, command.action, actor, now)
         return Result(True, incident=incident)
 
-    async def _transition(self, tx: Tx, inc: Incident, actor: Person, action: str,
-                          now: datetime, *, version: int | None, text: str | None,
-                          target: int | None, arg: str | None,
-                          dry_run: bool = False) -> core.Outcome:
+    async def may(self, actor: Person, incident_id: int, action: Action, *,
+                  version: int | None = None) -> Result:
+        """Whether ``actor`` may take ``action`` on the incident now: the regulation, the step
+        of the incident's approval chain, a source's fixed key. The front end asks before it
+        prompts for a reason or a choice, so nobody types one for nothing; a refusal is
+        audited like any other."""
+        now = self.clock()
+        async with self.store.tx() as tx:
+            incident = await tx.incident(incident_id)
+            if incident is None:
+                return Result(False, "not_found")
+            try:
+                if out_of_scope(actor, incident):
+                    raise core.Refused("not_visible", AuditEntry(
+                        incident.id, actor.id, action, incident.state, None, now,
+                        "not_visible", ok=False))
+                await self._check(tx, incident, actor, action, now, version)
+            except core.Refused as r:
+                await tx.add_audit(r.audit)
+                return Result(False, r.code, incident)
+        return Result(True, incident=incident)
+
+    async def _check(self, tx: Tx, inc: Incident, actor: Person, action: Action,
+                     now: datetime, version: int | None) -> None:
+        role = None
+        if action in (Action.APPROVE, Action.EDIT_APPROVE, Action.RETURN):
+            role = await self._chain_role(tx, inc, actor, action, now, version)
+        elif action is Action.SOURCE:
+            await self._source_fixed(tx, inc, actor, now)
+        core.guard(inc, actor, action, now, version=version, role=role)
+
+    async def _chain_role(self, tx: Tx, inc: Incident, actor: Person, action: Action,
+                          now: datetime, version: int | None) -> Role:
+        """The role of the approval step an approval or a return is given at; refused when
+        ``actor`` does not stand there, or edits before the last step."""
+        procedure = self.procedure_for(inc)
+        step = approval.step_of(await tx.audit(inc.id))
+        if action is Action.EDIT_APPROVE and not approval.is_last(procedure, step):
+            raise core.Refused("wrong_role", AuditEntry(  # only the last step edits
+                inc.id, actor.id, action, inc.state, None, now, "wrong_role", False))
+        return approval.check_final(inc, actor, action, now, procedure=procedure, step=step,
+                                    version=version)
+
+    async def _transition(self, tx: Tx, inc: Incident, actor: Person, command: Command,
+                          now: datetime, *, version: int | None) -> core.Outcome:
         policy = self.policy_of(inc)
-        match action:
-            case "take":
+        match command:
+            case Take():
                 return core.take(inc, actor, now, version=version)
-            case "decline":
-                out = core.decline(inc, actor, text or "", now, version=version)
+            case Decline(reason=reason):
+                out = core.decline(inc, actor, reason, now, version=version)
                 if not self.procedure_for(inc).head_assigns:
                     return out
                 # The heads pick another executor (002 3.12.3); the coordinators are told too.
@@ -591,176 +641,157 @@ class Service:
                              if p.id != actor.id]
                 return core.Outcome(out.incident, out.audit, (
                     *out.notifications, approval.to_head(out.incident, executors)))
-            case "submit":
+            case Submit():
                 draft = await tx.draft(inc.id) or Draft(inc.id, actor.id, "")
                 procedure = self.procedure_for(inc)
                 out = core.submit(inc, actor, draft, now, statuses=policy.result_statuses)
                 approval.require_contact(inc, actor, now, procedure=procedure,
                                          contacted=await self._contacted(tx, inc))
                 return approval.route_submission(out, procedure)
-            case "approve" | "edit_approve":
+            case Approve(status=status) | EditApprove(status=status):
                 draft = await tx.draft(inc.id) or Draft(inc.id, actor.id, "")
                 procedure = self.procedure_for(inc)
                 step = approval.step_of(await tx.audit(inc.id))
-                if not approval.is_last(procedure, step):
-                    if action == "edit_approve":  # only the last step edits
-                        raise core.Refused("wrong_role", AuditEntry(
-                            inc.id, actor.id, action, inc.state, None, now, "wrong_role", False))
+                if isinstance(command, Approve) and not approval.is_last(procedure, step):
                     return approval.approve_step(inc, actor, now, procedure=procedure,
                                                  step=step, kind=draft.kind.value,
                                                  version=version)
-                role = approval.check_final(inc, actor, action, now, procedure=procedure,
-                                            step=step, version=version)
-                edited = text if action == "edit_approve" else None
-                if action == "edit_approve" and edited is None:
-                    edited = ""
+                role = await self._chain_role(tx, inc, actor, command.action, now, version)
+                edited = command.text if isinstance(command, EditApprove) else None
                 return core.approve(inc, actor, draft, now, edited_text=edited, version=version,
                                     auto_publish=inc.source in self.publishers,
-                                    result_status=arg or None,
+                                    result_status=status or None,
                                     statuses=policy.result_statuses, role=role)
-            case "return":
-                procedure = self.procedure_for(inc)
-                role = approval.check_final(inc, actor, "return", now, procedure=procedure,
-                                            step=approval.step_of(await tx.audit(inc.id)),
-                                            version=version)
+            case Return(reason=reason):
+                role = await self._chain_role(tx, inc, actor, Action.RETURN, now, version)
                 return approval.mark_head_return(core.return_draft(
-                    inc, actor, text or "", now, version=version, role=role), role)
-            case "head_assign":
-                executor = await tx.person(target) if target is not None else None
+                    inc, actor, reason, now, version=version, role=role), role)
+            case HeadAssign(executor_id=target):
+                executor = await tx.person(target)
                 if executor is None:
                     raise core.Refused("not_an_executor", AuditEntry(
-                        inc.id, actor.id, action, inc.state, None, now, "not_an_executor", False))
+                        inc.id, actor.id, command.action, inc.state, None, now,
+                        "not_an_executor", False))
                 return approval.head_assign(inc, actor, executor, now, version=version)
-            case "contact":
-                return approval.record_contact(inc, actor, text or "", now)
-            case "assign" | "reassign":
-                executor = await tx.person(target) if target is not None else None
+            case Contact(note=note):
+                return approval.record_contact(inc, actor, note, now)
+            case Reassign(executor_id=target):
+                executor = await tx.person(target)
                 if executor is None:
                     raise core.Refused("not_an_executor", AuditEntry(
-                        inc.id, actor.id, action, inc.state, None, now, "not_an_executor", False))
-                if action == "assign" or inc.state is State.NEW and inc.executor_id is None:
+                        inc.id, actor.id, command.action, inc.state, None, now,
+                        "not_an_executor", False))
+                if inc.state is State.NEW and inc.executor_id is None:
                     return core.assign(inc, actor, executor, now, version=version)
                 return core.reassign(inc, actor, executor, now, version=version)
-            case "priority":
-                priority = Priority(arg or "normal")
-                urgent_due = None
-                if priority is Priority.URGENT:
-                    urgent_due = parse_local(text or "", now, self.config.tz)
-                    if urgent_due is None or urgent_due <= now:
-                        raise core.Refused("bad_deadline", AuditEntry(
-                            inc.id, actor.id, "set_priority", inc.state, None, now,
-                            "bad_deadline", False))
+            case SetPriority(priority=priority, due=urgent_due):
+                if priority is not Priority.URGENT:
+                    urgent_due = None
+                elif urgent_due is None or urgent_due <= now:
+                    raise core.Refused("bad_deadline", AuditEntry(
+                        inc.id, actor.id, command.action, inc.state, None, now,
+                        "bad_deadline", False))
                 deadlines = compute_deadlines(self.policy_of(inc), priority,
                                               inc.registered_at, urgent_deadline=urgent_due)
                 return core.set_priority(inc, actor, priority, now, answer_due=deadlines.answer)
-            case "extend":
-                when, _, reason = (text or "").strip().partition("\n")
-                due = parse_local(when, now, self.config.tz)
-                if due is None:
-                    raise core.Refused("bad_deadline", AuditEntry(
-                        inc.id, actor.id, "extend", inc.state, None, now, "bad_deadline", False))
-                return core.extend(inc, actor, due, reason, now)
-            case "first_response":
+            case Extend(due=answer_due, reason=reason):
+                return core.extend(inc, actor, answer_due, reason, now)
+            case FirstResponse():
                 return core.first_response(inc, actor, now)
-            case "remind":
+            case Remind():
                 return core.remind(inc, actor, now)
-            case "published":
+            case Publish():
                 draft = await tx.draft(inc.id)
                 return core.mark_published(inc, actor, now, version=version,
                                            promised_at=draft.promised_date if draft else None,
                                            feedback_window=self.config.feedback_window)
-            case "redirect":
-                return await self._redirect(tx, inc, actor, now, version=version, text=text,
-                                            arg=arg, dry_run=dry_run)
-            case "platform_due":
-                due = parse_local(text or "", now, self.config.tz)
-                if due is None:
-                    raise core.Refused("bad_deadline", AuditEntry(
-                        inc.id, actor.id, "platform_due", inc.state, None, now,
-                        "bad_deadline", False))
-                return core.platform_due(inc, actor, due, now)
-            case "source" | "policy":
-                return await self._reclock(tx, inc, actor, action, arg or "", now)
-            case "reject":
-                return core.reject(inc, actor, text or "", now, version=version)
-            case "reopen":
-                return core.reopen(inc, actor, text or "", now, version=version)
-            case "close":
+            case Redirect() | RedirectTo():
+                return await self._redirect(tx, inc, actor, now, command, version=version)
+            case PlatformDue(due=answer_due):
+                return core.platform_due(inc, actor, answer_due, now)
+            case ChangeSource(source=value):
+                await self._source_fixed(tx, inc, actor, now)
+                return self._reclock(inc, actor, now, source=value)
+            case ChangePolicy(policy=value):
+                return self._reclock(inc, actor, now, policy=value)
+            case Reject(reason=reason):
+                return core.reject(inc, actor, reason, now, version=version)
+            case Reopen(reason=reason):
+                return core.reopen(inc, actor, reason, now, version=version)
+            case Close():
                 return core.close(inc, actor, now, version=version)
         raise core.Refused("unknown_action", AuditEntry(
-            inc.id, actor.id, action, inc.state, None, now, "unknown_action", False))
+            inc.id, actor.id, command.action, inc.state, None, now, "unknown_action", False))
 
-    async def _redirect(self, tx: Tx, inc: Incident, actor: Person, now: datetime, *,
-                        version: int | None, text: str | None, arg: str | None,
-                        dry_run: bool) -> core.Outcome:
-        """Redirect to an organisation of ``[[organisations]]`` (``arg``: its key) or a typed
-        one (``text``: the organisation, then a comment on the next lines). The answer that
-        tells the resident where the message went becomes the draft, on review."""
-        organisation = self.config.organisations.get(arg or "")
-        if organisation is not None:
+    async def _redirect(self, tx: Tx, inc: Incident, actor: Person, now: datetime,
+                        command: Redirect | RedirectTo, *, version: int | None
+                        ) -> core.Outcome:
+        """Redirect to an organisation of ``[[organisations]]`` or a typed one. The answer
+        that tells the resident where the message went becomes the draft, on review."""
+        organisation = None
+        if isinstance(command, RedirectTo):
+            organisation = self.config.organisations.get(command.organisation)
+            if organisation is None:
+                raise core.Refused("unknown_action", AuditEntry(
+                    inc.id, actor.id, command.action, inc.state, None, now, "unknown_action",
+                    False))
             to, note = organisation.name, ""
         else:
-            first, _, rest = (text or "").strip().partition("\n")
-            to, note = first.strip(), rest.strip()
+            to, note = command.to.strip(), command.note.strip()
         out = core.redirect(inc, actor, to, note, now, version=version, answer=True)
-        if not dry_run:
-            within = organisation.answer_within if organisation else self.config.redirect_within
-            answer = self.templates.phrase(
-                "redirect_answer", to=organisation.to if organisation else to,
-                due=(now + within).astimezone(self.config.tz).strftime("%d.%m.%Y"))
-            await tx.delete_draft(inc.id)
-            await tx.save_draft_text(inc.id, actor.id, answer, now)
+        within = organisation.answer_within if organisation else self.config.redirect_within
+        answer = self.templates.phrase(
+            "redirect_answer", to=organisation.to if organisation else to,
+            due=(now + within).astimezone(self.config.tz).strftime("%d.%m.%Y"))
+        await tx.delete_draft(inc.id)
+        await tx.save_draft_text(inc.id, actor.id, answer, now)
         return out
 
-    async def _reclock(self, tx: Tx, inc: Incident, actor: Person, action: str, value: str,
-                       now: datetime) -> core.Outcome:
+    async def _source_fixed(self, tx: Tx, inc: Incident, actor: Person, now: datetime) -> None:
+        """Refuse a new source for an incident a source found: only one registered by hand
+        (from an intake) may change it."""
+        origin = await tx.origin(inc.id)
+        if not str(origin.get("external_id") or "").startswith("intake:"):
+            raise core.Refused("source_fixed", AuditEntry(
+                inc.id, actor.id, Action.SOURCE, inc.state, None, now, "source_fixed", False))
+
+    def _reclock(self, inc: Incident, actor: Person, now: datetime, *,
+                 source: str | None = None, policy: str | None = None) -> core.Outcome:
         """A new source or policy from the card, and the deadlines that follow from it
         (counted from the registration, as if it had come so)."""
-        if action == "source":
-            origin = await tx.origin(inc.id)
-            if not str(origin.get("external_id") or "").startswith("intake:"):
-                raise core.Refused("source_fixed", AuditEntry(
-                    inc.id, actor.id, action, inc.state, None, now, "source_fixed", False))
-            if value == "-":  # a dry run: the guard only
-                value = inc.source
-            if value not in PICKABLE and value != inc.source:
-                raise core.Refused("unknown_action", AuditEntry(
-                    inc.id, actor.id, action, inc.state, None, now, "unknown_action", False))
-            moved = replace(inc, source=value)
-        else:
-            if value == "-":  # a dry run: the guard only
-                value = inc.policy or ""
-            if value and value not in self.policies:
-                raise core.Refused("unknown_action", AuditEntry(
-                    inc.id, actor.id, action, inc.state, None, now, "unknown_action", False))
-            moved = replace(inc, policy=value)
-        policy = self.policy_of(moved)
-        urgent = inc.answer_due if inc.priority is Priority.URGENT else None
-        deadlines = compute_deadlines(policy, inc.priority, inc.registered_at,
-                                      urgent_deadline=urgent)
+        action = Action.SOURCE if source is not None else Action.POLICY
+        if (source is not None and source not in PICKABLE and source != inc.source) or (
+                policy and policy not in self.policies):
+            raise core.Refused("unknown_action", AuditEntry(
+                inc.id, actor.id, action, inc.state, None, now, "unknown_action", False))
+        moved = replace(inc, source=source) if source is not None else replace(
+            inc, policy=policy or "")
+        deadlines = compute_deadlines(
+            self.policy_of(moved), inc.priority, inc.registered_at,
+            urgent_deadline=inc.answer_due if inc.priority is Priority.URGENT else None)
         first = deadlines.first_response if inc.first_response_at is None else \
             inc.first_response_due
-        return core.reclock(inc, actor, now, source=value if action == "source" else None,
-                            policy=value if action == "policy" else None,
+        return core.reclock(inc, actor, now, source=source, policy=policy,
                             answer_due=deadlines.answer, first_response_due=first)
 
-    async def _after(self, tx: Tx, incident: Incident, action: str, actor: Person | None,
+    async def _after(self, tx: Tx, incident: Incident, action: Action, actor: Person | None,
                      now: datetime) -> None:
         """Bookkeeping that follows some transitions: an approved answer is queued for its
         publisher; the published answer is kept; a draft that has served is cleared."""
-        approved = action in {"approve", "edit_approve"} and incident.state is State.APPROVED
+        approved = (action in (Action.APPROVE, Action.EDIT_APPROVE)
+                    and incident.state is State.APPROVED)
         if approved and incident.source in self.publishers:
             await tx.add_publication(incident.id, incident.version, now)
         if (approved and incident.approved_kind is DraftKind.FINAL
                 and self.procedure_for(incident).email_to):
             await self._make_letter(tx, incident, now)
-        if action == "published":
+        if action is Action.PUBLISH:
             draft = await tx.draft(incident.id)
             await tx.add_answer(incident.id, incident.approved_kind or DraftKind.FINAL,
                                 _published_text(incident, draft),
                                 draft.attachments if draft else (), now,
                                 actor.id if actor else None)
-        if action in {"reassign", "reopen", "decline"}:
+        if action in (Action.REASSIGN, Action.REOPEN, Action.DECLINE):
             await tx.delete_draft(incident.id)
 
     async def _commit(self, tx: Tx, before: Incident, out: core.Outcome,
@@ -880,7 +911,7 @@ class Service:
                     draft.promised_date if draft else None),
                     feedback_window=self.config.feedback_window)
                 incident = await self._commit(tx, incident, out)
-                await self._after(tx, incident, "published", None, now)
+                await self._after(tx, incident, Action.PUBLISH, None, now)
                 await tx.finish_publication(incident_id, round_, "done", result=posted)
                 if note:
                     await self._deliver(tx, incident, [Notification(
@@ -979,7 +1010,7 @@ class Service:
 
     async def _contacted(self, tx: Tx, incident: Incident) -> bool:
         """Whether the executor holding the incident recorded the contact with the resident."""
-        return any(e.ok and e.action == "contact" and e.actor_id == incident.executor_id
+        return any(e.ok and e.action == Action.CONTACT and e.actor_id == incident.executor_id
                    for e in await tx.audit(incident.id))
 
     async def contacted(self, incident_id: int) -> bool | None:

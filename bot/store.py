@@ -42,6 +42,9 @@ from workflows.model import (
 )
 
 log = logging.getLogger(__name__)
+# The final states as an SQL list, in the enum's order: 'closed', 'redirected', 'rejected'
+# (the partial index of migration 071 spells them so, and INDEXED BY needs the same terms).
+FINAL_SQL = ", ".join(f"'{s.value}'" for s in State if s.is_final)
 
 
 def ts(t: datetime | None) -> str | None:
@@ -527,7 +530,7 @@ class Tx:
     async def open_in_thread(self, thread: str, author_id: str) -> Incident | None:
         row = await self._one(
             "SELECT * FROM incidents WHERE thread = ? AND author_id = ?"
-            " AND state NOT IN ('closed', 'redirected', 'rejected') ORDER BY id DESC LIMIT 1",
+            f" AND state NOT IN ({FINAL_SQL}) ORDER BY id DESC LIMIT 1",
             (thread, author_id))
         return self._incident(row) if row else None
 
@@ -591,7 +594,7 @@ class Tx:
         rows = await self._all(
             "SELECT executor_id, COUNT(*) FROM incidents INDEXED BY incidents_open_load"
             " WHERE executor_id IS NOT NULL"
-            " AND state NOT IN ('closed', 'redirected', 'rejected') GROUP BY executor_id")
+            f" AND state NOT IN ({FINAL_SQL}) GROUP BY executor_id")
         return {r[0]: r[1] for r in rows}
 
     async def due_incidents(self, now: datetime, limit: int) -> list[tuple[Incident, int]]:

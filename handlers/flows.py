@@ -21,6 +21,31 @@ from bot.reports import period_from_args
 from bot.service import Result, Service
 from bot.store import ChatState
 from workflows.answer_templates import parse_typed, unknown_placeholders
+from workflows.commands import (
+    Approve,
+    ChangePolicy,
+    ChangeSource,
+    Close,
+    Command,
+    Contact,
+    Decline,
+    EditApprove,
+    Extend,
+    FirstResponse,
+    HeadAssign,
+    PlatformDue,
+    Publish,
+    Reassign,
+    Redirect,
+    RedirectTo,
+    Reject,
+    Remind,
+    Reopen,
+    Return,
+    SetPriority,
+    Submit,
+    Take,
+)
 from workflows.dates import parse_local
 from workflows.model import (
     Attachment,
@@ -33,6 +58,7 @@ from workflows.model import (
     Sighting,
     State,
 )
+from workflows.regulation import BUTTONS, Action, refusal
 from workflows.sources import PICKABLE, source_from_url
 from workflows.transitions import RESULT_STATUSES, actions_for
 
@@ -40,22 +66,25 @@ WRITING = "writing"
 OVERSEERS = (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER, Role.ADMIN, Role.HEAD)
 URL = re.compile(r"https?://\S+")
 
-# Buttons that need a text first: the chat mode, the prompt, and the action (with its
-# argument) that the text completes.
+# Buttons that need a text first (a reason, a wording, a date: the regulation's needs): the
+# chat mode and the prompt. The text completes the command (:func:`_typed`).
 NEEDS_TEXT = {
-    "decline": ("decline_reason", "decline_prompt", ("decline", "")),
-    "return": ("return_reason", "return_prompt", ("return", "")),
-    "edit_approve": ("edit_text", "edit_prompt", ("edit_approve", "")),
-    "redirect": ("redirect_text", "redirect_prompt", ("redirect", "")),
-    "reject": ("reject_reason", "reject_prompt", ("reject", "")),
-    "reopen": ("reopen_reason", "reopen_prompt", ("reopen", "")),
-    "urgent": ("urgent_deadline", "urgent_prompt", ("priority", "urgent")),
-    "extend": ("extend_text", "extend_prompt", ("extend", "")),
-    "due": ("due_text", "due_prompt", ("platform_due", "")),
+    "decline": ("decline_reason", "decline_prompt"),
+    "return": ("return_reason", "return_prompt"),
+    "edit_approve": ("edit_text", "edit_prompt"),
+    "redirect": ("redirect_text", "redirect_prompt"),
+    "reject": ("reject_reason", "reject_prompt"),
+    "reopen": ("reopen_reason", "reopen_prompt"),
+    "urgent": ("urgent_deadline", "urgent_prompt"),
+    "extend": ("extend_text", "extend_prompt"),
+    "due": ("due_text", "due_prompt"),
 }
-MODE_ACTION = {mode: action for mode, _, action in NEEDS_TEXT.values()}
+MODE_BUTTON = {mode: button for button, (mode, _) in NEEDS_TEXT.items()}
 # Buttons that act at once.
-DIRECT = {"take", "approve", "published", "close", "remind"}
+DIRECT: dict[str, Callable[[str], Command]] = {
+    "take": lambda x: Take(), "approve": lambda x: Approve(x or None),
+    "published": lambda x: Publish(), "close": lambda x: Close(), "remind": lambda x: Remind(),
+}
 # Incident, intake and card numbers Otklik makes stay far below this; a bigger one is forged.
 MAX_NUMBER = 2**53
 ARG_LIMIT = 64
@@ -144,8 +173,7 @@ async def _press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
     elif a in DIRECT:
         if a == "approve" and x not in ("", *RESULT_STATUSES):
             raise BadButton(x)
-        result = await turn.service.act(turn.me, n, a, version=v,
-                                        arg=x if a == "approve" and x else None)
+        result = await turn.service.act(turn.me, n, DIRECT[a](x), version=v)
         if turn.answer(result, n) and a == "take":
             await _start_writing(turn, n)
     elif handler is not None:
@@ -155,11 +183,10 @@ async def _press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
 
 
 async def _ask_text(turn: Turn, a: str, n: int, v: int | None, x: str = "") -> None:
-    mode, prompt, (action, arg) = NEEDS_TEXT[a]
+    mode, prompt = NEEDS_TEXT[a]
     if x and not (a == "edit_approve" and x in RESULT_STATUSES):
         raise BadButton(x)
-    check = await turn.service.act(turn.me, n, action, version=v, dry_run=True,
-                                   arg=x or (arg if arg != "urgent" else None))
+    check = await turn.service.may(turn.me, n, BUTTONS[a], version=v)
     if not turn.answer(check, n, ok=" "):
         return
     await turn.set_mode(mode, n, {"v": v, "x": x} if x else {"v": v})
@@ -182,13 +209,13 @@ async def _redirect(turn: Turn, n: int, v: int | None, x: str) -> None:
     if x:
         if x not in organisations:
             raise BadButton(x)
-        result = await turn.service.act(turn.me, n, "redirect", version=v, arg=x)
+        result = await turn.service.act(turn.me, n, RedirectTo(x), version=v)
         turn.answer(result, n, ok=turn.templates.phrase("redirect_done"))
         return
     if not organisations:
         await _ask_text(turn, "redirect", n, v)
         return
-    check = await turn.service.act(turn.me, n, "redirect", version=v, dry_run=True)
+    check = await turn.service.may(turn.me, n, Action.REDIRECT, version=v)
     if not turn.answer(check, n, ok=" "):
         return
     rows = [[Button("redirect", n, key, label=o.name)] for key, o in organisations.items()]
@@ -199,7 +226,7 @@ async def _redirect(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 async def _pick_source(turn: Turn, n: int, v: int | None, x: str) -> None:
     """«Источник» on the card: the sources, as at registration."""
-    check = await turn.service.act(turn.me, n, "source", dry_run=True, arg="-")
+    check = await turn.service.may(turn.me, n, Action.SOURCE)
     if not turn.answer(check, n, ok=" "):
         return
     t = turn.templates
@@ -211,13 +238,13 @@ async def _pick_source(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def _set_source(turn: Turn, n: int, v: int | None, x: str) -> None:
     if x not in PICKABLE:
         raise BadButton(x)
-    result = await turn.service.act(turn.me, n, "source", arg=x)
+    result = await turn.service.act(turn.me, n, ChangeSource(x))
     if turn.answer(result, n) and result.incident is not None:
         await _deadline_note(turn, result.incident)
 
 
 async def _pick_policy(turn: Turn, n: int, v: int | None, x: str) -> None:
-    check = await turn.service.act(turn.me, n, "policy", dry_run=True, arg="-")
+    check = await turn.service.may(turn.me, n, Action.POLICY)
     if not turn.answer(check, n, ok=" "):
         return
     await turn.say(turn.templates.phrase("pick_policy", n=n),
@@ -228,7 +255,7 @@ async def _pick_policy(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def _set_policy(turn: Turn, n: int, v: int | None, x: str) -> None:
     if x not in turn.service.policies:
         raise BadButton(x)
-    result = await turn.service.act(turn.me, n, "policy", arg=x)
+    result = await turn.service.act(turn.me, n, ChangePolicy(x))
     if turn.answer(result, n) and result.incident is not None:
         await _deadline_note(turn, result.incident)
 
@@ -248,7 +275,7 @@ def _local(turn: Turn, at: datetime | None) -> str:
 async def _priority(turn: Turn, n: int, v: int | None, x: str) -> None:
     if x not in {p.value for p in Priority} - {Priority.URGENT.value}:
         raise BadButton(x)  # urgent needs its deadline typed: the «urgent» button
-    turn.answer(await turn.service.act(turn.me, n, "priority", arg=x), n)
+    turn.answer(await turn.service.act(turn.me, n, SetPriority(Priority(x))), n)
 
 
 async def _abort(turn: Turn, n: int, v: int | None, x: str) -> None:
@@ -269,11 +296,10 @@ def _not_the_assignee(turn: Turn, incident: Incident | None) -> str:
 
 
 async def _writing_check(turn: Turn, n: int) -> bool:
-    """Whether the person writes the answer to ``n`` now; if not, the press is refused."""
+    """Whether the person writes the answer to ``n`` now (the regulation's *answer*); if not,
+    the press is refused."""
     incident = await turn.service.incident(n)
-    code = _not_the_assignee(turn, incident)
-    if not code and incident is not None and incident.state is not State.IN_PROGRESS:
-        code = "wrong_state"
+    code = "not_found" if incident is None else refusal(Action.ANSWER, incident, turn.me)
     return turn.answer(Result(not code, code), n, ok=" ")
 
 
@@ -283,7 +309,7 @@ async def _answer(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 
 async def _submit(turn: Turn, n: int, v: int | None, x: str) -> None:
-    result = await turn.service.act(turn.me, n, "submit")
+    result = await turn.service.act(turn.me, n, Submit())
     if not result.ok and result.code == "empty_reason":
         turn.toast, turn.alert = turn.templates.phrase("draft_needs_text"), True
         return
@@ -371,10 +397,10 @@ async def _final(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def _reassign(turn: Turn, n: int, v: int | None, x: str) -> None:
     t = turn.templates
     if not turn.me.has(Role.COORDINATOR):
-        await turn.service.act(turn.me, n, "reassign", target=turn.me.id)  # audited refusal
+        await turn.service.act(turn.me, n, Reassign(turn.me.id))  # audited refusal
         turn.toast, turn.alert = t.refusal("wrong_role"), True
         return
-    check = await turn.service.act(turn.me, n, "reassign", version=v, dry_run=True)
+    check = await turn.service.may(turn.me, n, Action.REASSIGN, version=v)
     if not turn.answer(check, n, ok=" "):
         return
     incident = check.incident
@@ -396,12 +422,12 @@ async def _reassign(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 async def _reassign_to(turn: Turn, n: int, v: int | None, x: str) -> None:
     target = _number(x, 1, MAX_NUMBER)
-    turn.answer(await turn.service.act(turn.me, n, "reassign", version=v, target=target), n)
+    turn.answer(await turn.service.act(turn.me, n, Reassign(target), version=v), n)
 
 
 async def _first_response(turn: Turn, n: int, v: int | None, x: str) -> None:
     """One tap: the primary answer naming the deadline, ready to publish."""
-    check = await turn.service.act(turn.me, n, "first_response", dry_run=True)
+    check = await turn.service.may(turn.me, n, Action.FIRST_RESPONSE)
     if not turn.answer(check, n, ok=" ") or check.incident is None:
         return
     primary = await turn.service.primary_answer(check.incident)
@@ -411,7 +437,7 @@ async def _first_response(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 
 async def _first_response_published(turn: Turn, n: int, v: int | None, x: str) -> None:
-    turn.answer(await turn.service.act(turn.me, n, "first_response"), n)
+    turn.answer(await turn.service.act(turn.me, n, FirstResponse()), n)
 
 
 async def _category(turn: Turn, n: int, v: int | None, x: str) -> None:
@@ -484,7 +510,7 @@ async def _invite_department(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def _head_to(turn: Turn, n: int, v: int | None, x: str) -> None:
     """The head of the department picked the executor (3.12.3)."""
     target = _number(x, 1, MAX_NUMBER)
-    result = await turn.service.act(turn.me, n, "head_assign", version=v, target=target)
+    result = await turn.service.act(turn.me, n, HeadAssign(target), version=v)
     if turn.answer(result, n) and result.incident is not None:
         names = {p.id: p.name for p in await turn.service.people()}
         await turn.say(turn.templates.phrase(
@@ -493,7 +519,7 @@ async def _head_to(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 async def _contact(turn: Turn, n: int, v: int | None, x: str) -> None:
     """«Связался с заявителем»: a short note of the call follows (3.12.4)."""
-    check = await turn.service.act(turn.me, n, "contact", dry_run=True)
+    check = await turn.service.may(turn.me, n, Action.CONTACT)
     if not turn.answer(check, n, ok=" "):
         return
     await turn.set_mode("contact_note", n)
@@ -501,7 +527,7 @@ async def _contact(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 
 async def _contact_note(turn: Turn, n: int, body: str) -> None:
-    result = await turn.service.act(turn.me, n, "contact", text=body)
+    result = await turn.service.act(turn.me, n, Contact(body))
     if not result.ok:
         if result.code != "empty_reason":
             await turn.clear_mode()
@@ -565,7 +591,7 @@ async def text(turn: Turn, body: str) -> None:
         return
     state = turn.chat_state
     mode = state.mode if state else None
-    if mode in MODE_ACTION and state is not None:
+    if mode in MODE_BUTTON and state is not None:
         await _mode_text(turn, state, body)
     elif mode == "promise_date" and state is not None:
         n = state.incident_id or 0
@@ -601,15 +627,46 @@ async def text(turn: Turn, body: str) -> None:
 
 async def _mode_text(turn: Turn, state: ChatState, body: str) -> None:
     n = state.incident_id or 0
-    action, arg = MODE_ACTION[state.mode]
-    result = await turn.service.act(turn.me, n, action, version=state.data.get("v"),
-                                    text=body, arg=state.data.get("x") or arg or None)
+    command = _typed(turn, MODE_BUTTON[state.mode], body, str(state.data.get("x") or ""))
+    result = (await turn.service.act(turn.me, n, command, version=state.data.get("v"))
+              if command is not None else Result(False, "bad_deadline"))
     if result.ok or result.code not in {"empty_reason", "bad_deadline", "deadline_in_past"}:
         await turn.clear_mode()
     if not result.ok:
         await turn.refuse(result, n)
-    elif action not in ("edit_approve", "redirect"):  # those answer with the next step
+    elif not isinstance(command, EditApprove | Redirect):  # those answer with the next step
         await turn.say(turn.templates.phrase("reason_received"))
+
+
+def _typed(turn: Turn, button: str, body: str, x: str) -> Command | None:
+    """The command a typed text completes (``x``: the argument of the press that asked for
+    it); None when the date typed is no date."""
+    now, tz = turn.service.clock(), turn.service.config.tz
+    match button:
+        case "decline":
+            return Decline(body)
+        case "return":
+            return Return(body)
+        case "reject":
+            return Reject(body)
+        case "reopen":
+            return Reopen(body)
+        case "edit_approve":
+            return EditApprove(body, x or None)
+        case "redirect":  # to whom, then a comment on the next lines
+            to, _, note = body.strip().partition("\n")
+            return Redirect(to.strip(), note.strip())
+        case "urgent":
+            due = parse_local(body, now, tz)
+            return SetPriority(Priority.URGENT, due) if due is not None else None
+        case "extend":  # the date, then the reason on the next lines
+            when, _, reason = body.strip().partition("\n")
+            due = parse_local(when, now, tz)
+            return Extend(due, reason) if due is not None else None
+        case "due":
+            due = parse_local(body, now, tz)
+            return PlatformDue(due) if due is not None else None
+    raise ValueError(f"no command is typed for {button!r}")
 
 
 async def attach(turn: Turn, attachment: Attachment | None, unique_id: str,
@@ -1105,8 +1162,8 @@ async def _template(turn: Turn, n: int, v: int | None, x: str) -> None:
     template_id = _number(x, 1, MAX_NUMBER)
     incident = await turn.service.incident(n)
     if (incident is not None and incident.executor_id == turn.me.id
-            and incident.state in (State.ASSIGNED, State.REOPENED)):
-        if not turn.answer(await turn.service.act(turn.me, n, "take", version=v), n):
+            and incident.state.awaits_take):
+        if not turn.answer(await turn.service.act(turn.me, n, Take(), version=v), n):
             return
         incident = await turn.service.incident(n)
     if incident is None or not await _writing_check(turn, n):

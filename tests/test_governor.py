@@ -32,6 +32,7 @@ from tests.smtp import SmtpServer, free_port
 from tests.test_vk_chat import CONFIG as VK_CONFIG
 from tests.test_vk_chat import VASILIEV, VK_TOKEN, VkHarness
 from workflows.approval import DEFAULT, GOVERNOR, step_of
+from workflows.commands import Approve, HeadAssign, Return
 from workflows.model import AuditEntry, Role
 
 HEAD = FakeUser(5001, "Борис", "Гордеев")
@@ -324,18 +325,18 @@ async def test_only_the_step_holder_acts_and_heads_keep_to_their_department(
     n = await register(otklik, "Провал асфальта на ул. Ленина")
     # Another department's head cannot assign it (a forged press is refused and audited).
     await otklik.app.service.act(  # type: ignore[union-attr]
-        await _person(otklik, "Носов Лев"), n, "head_assign", target=2)
+        await _person(otklik, "Носов Лев"), n, HeadAssign(2))
     assert (await otklik.incident(n)).state == "new"
     await to_review(otklik, n)
     # The coordinator cannot approve at the head's step.
     coordinator = await _person(otklik, "Иванова Анна")
-    result = await otklik.app.service.act(coordinator, n, "approve")  # type: ignore
+    result = await otklik.app.service.act(coordinator, n, Approve())  # type: ignore
     assert not result.ok and result.code == "not_the_head"
-    result = await otklik.app.service.act(coordinator, n, "return", text="нет")  # type: ignore
+    result = await otklik.app.service.act(coordinator, n, Return("нет"))  # type: ignore
     assert not result.ok and result.code == "not_the_head"
     await otklik.press(HEAD, "approve", n)
     head = await _person(otklik, "Гордеев Борис")
-    result = await otklik.app.service.act(head, n, "approve")  # type: ignore
+    result = await otklik.app.service.act(head, n, Approve())  # type: ignore
     assert not result.ok and result.code == "wrong_role"
     # A return at the coordinator's step goes back to the executor, and the chain restarts.
     await otklik.press(COORDINATOR, "return", n)

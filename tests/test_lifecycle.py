@@ -10,6 +10,7 @@ from tests.harness import (
     Harness,
     incident_number,
 )
+from workflows.regulation import Action
 
 
 async def register(otklik: Harness, text: str, category: str = "Дороги", **kw: object) -> int:
@@ -105,13 +106,32 @@ async def test_redirect_reaches_curator_and_executor(otklik: Harness) -> None:
 async def test_reject_as_not_an_incident(otklik: Harness) -> None:
     n = await register(otklik, "Купите рекламу у нас!!!")
     await otklik.say(COORDINATOR, f"/incident {n}")
-    # Assigned incidents offer reassign/redirect; reject is on the declined/new card.
+    # Rejected from the card it came back on (new, after the executor declined).
     await otklik.press(PETROV, "decline", n)
     await otklik.say(PETROV, "Это реклама")
     await otklik.press(COORDINATOR, "reject", n)
     await otklik.say(COORDINATOR, "Спам")
     assert (await otklik.incident(n)).state == "rejected"
     assert "Спам" in otklik.last_text(CURATOR)
+
+
+async def test_reject_from_the_card_of_an_incident_routed_but_not_taken(otklik: Harness) -> None:
+    n = await register(otklik, "Купите рекламу у нас!!!")
+    assert (await otklik.incident(n)).state == "assigned"  # routed to Петров at once
+    await otklik.say(COORDINATOR, f"/incident {n}")
+    await otklik.press(COORDINATOR, "reject", n)  # offered on the detail card too
+    await otklik.say(COORDINATOR, "Спам")
+    assert (await otklik.incident(n)).state == "rejected"
+    assert "Спам" in otklik.last_text(PETROV)
+    # Nothing more may be done with it: asked before a choice of executor, the regulation says
+    # no (and the refusal is audited).
+    assert otklik.app is not None
+    service = otklik.app.service
+    coordinator = [p for p in await service.people() if p.name == "Иванова Анна"][0]
+    result = await service.may(coordinator, n, Action.REASSIGN)
+    assert (result.ok, result.code) == (False, "wrong_state")
+    (row,) = [e for e in await otklik.audit() if e.action == "reassign" and not e.ok]
+    assert (row.incident_id, row.reason) == (n, "wrong_state: rejected")
 
 
 async def test_album_of_three_photos_and_a_pdf_is_one_draft(otklik: Harness) -> None:

@@ -29,6 +29,7 @@ from tests.harness import (
     write_config,
 )
 from tests.test_vk_chat import ORLOVA, VASILIEV, VK_TOKEN, VkHarness, running
+from workflows.commands import Approve, ChangeSource, Reassign
 from workflows.dates import parse_local
 from workflows.ladder import ladder
 from workflows.sla import default_policies
@@ -221,7 +222,7 @@ async def test_a_found_incident_keeps_its_source(otklik: Harness) -> None:
     assert not any(b["callback_data"].split(":")[1] == "source"
                    for row in call.buttons for b in row)
     coordinator = [p for p in await otklik.app.service.people() if p.name == "Иванова Анна"][0]
-    refused = await otklik.app.service.act(coordinator, n, "source", arg="pos")
+    refused = await otklik.app.service.act(coordinator, n, ChangeSource("pos"))
     assert not refused.ok and refused.code == "source_fixed"
 
 
@@ -316,7 +317,7 @@ async def test_kuzbass_online_from_registration_to_the_result_status(
     assert labels(otklik, "approve") == [["✅ Согласовать: решено", "✅ Согласовать: разъяснено"]]
     assert otklik.app is not None
     coordinator = [p for p in await otklik.app.service.people() if p.name == "Иванова Анна"][0]
-    refused = await otklik.app.service.act(coordinator, n, "approve")  # no status: refused
+    refused = await otklik.app.service.act(coordinator, n, Approve())  # no status: refused
     assert not refused.ok and refused.code == "status_required"
     await otklik.press(COORDINATOR, "approve", n, label="решено")
     await otklik.press(COORDINATOR, "published", n)
@@ -556,7 +557,7 @@ async def test_kuzbass_edit_and_approve_with_a_status_and_a_called_off_redirect(
     assert labels(otklik, "approve") == [["✅ Согласовать"]]  # no status for a redirection
     coordinator = [p for p in await service.people() if p.name == "Иванова Анна"][0]
     sidorova = [p for p in await service.people() if p.name == "Сидорова Мария"][0]
-    assert (await service.act(coordinator, n, "reassign", target=sidorova.id)).ok
+    assert (await service.act(coordinator, n, Reassign(sidorova.id))).ok
     assert (await otklik.incident(n)).redirected_to is None
     await otklik.step()
     await otklik.press(SIDOROVA, "take", n)

@@ -787,8 +787,10 @@ def test_the_priority_button_flips_fast_track(current: Priority, flip: str) -> N
                     (Button("remind", N),))
 
 
-def test_nothing_is_offered_on_a_finished_incident() -> None:
-    for state in (State.CLOSED, State.REDIRECTED, State.REJECTED):
+def test_nothing_but_reopen_is_offered_on_a_finished_incident() -> None:
+    # A closed incident may still be reopened by the coordinator; the rest is over.
+    assert actions_for(incident(State.CLOSED, EXEC), COORD) == ((Button("reopen", N),),)
+    for state in (State.REDIRECTED, State.REJECTED):
         assert actions_for(incident(state, EXEC), COORD) == ()
 
 

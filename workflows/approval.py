@@ -22,8 +22,8 @@ from workflows.model import (
     Notification,
     Person,
     Role,
-    State,
 )
+from workflows.regulation import RULES, Action, refusal
 
 # Roles that may stand in an approval chain.
 APPROVERS = (Role.DEPARTMENT_HEAD, Role.COORDINATOR)
@@ -76,7 +76,7 @@ def to_head(incident: Incident, executors: Sequence[Person]) -> Notification:
                         head_buttons(incident, executors), attach="incident")
 
 
-def _refuse(incident: Incident, actor: Person | None, action: str, now: datetime,
+def _refuse(incident: Incident, actor: Person | None, action: Action, now: datetime,
             code: str) -> core.Refused:
     return core.Refused(code, AuditEntry(incident.id, actor.id if actor else None, action,
                                          incident.state, None, now, reason=code, ok=False))
@@ -86,17 +86,18 @@ def head_assign(incident: Incident, actor: Person, executor: Person, now: dateti
                 version: int | None = None) -> core.Outcome:
     """The head of the department gives a new incident of the department to one of its
     executors (3.12.3)."""
+    action = Action.HEAD_ASSIGN
     if not is_head_of(actor, incident.department):
-        raise _refuse(incident, actor, "head_assign", now, "not_the_head")
+        raise _refuse(incident, actor, action, now, "not_the_head")
     if version is not None and version != incident.version:
-        raise _refuse(incident, actor, "head_assign", now, "stale")
-    if incident.state is not State.NEW:
-        raise _refuse(incident, actor, "head_assign", now, "wrong_state")
+        raise _refuse(incident, actor, action, now, "stale")
+    if incident.state not in RULES[action].states:
+        raise _refuse(incident, actor, action, now, "wrong_state")
     if not (executor.has(Role.EXECUTOR) and incident.department in executor.departments):
-        raise _refuse(incident, actor, "head_assign", now, "not_an_executor")
+        raise _refuse(incident, actor, action, now, "not_an_executor")
     # The coordinator's own assignment, with the head standing in for the coordinator.
     out = core.assign(incident, None, executor, now)
-    audit = replace(out.audit, actor_id=actor.id, action="head_assign")
+    audit = replace(out.audit, actor_id=actor.id, action=action)
     return core.Outcome(out.incident, audit, out.notifications)
 
 
@@ -104,22 +105,19 @@ def require_contact(incident: Incident, actor: Person, now: datetime, *,
                     procedure: Procedure, contacted: bool) -> None:
     """Refuse a submission without the recorded contact where the procedure asks for it."""
     if procedure.contact_required and not contacted:
-        raise _refuse(incident, actor, "submit", now, "contact_required")
+        raise _refuse(incident, actor, Action.SUBMIT, now, "contact_required")
 
 
 def record_contact(incident: Incident, actor: Person, note: str, now: datetime
                    ) -> core.Outcome:
     """«Связался с заявителем»: the executor's note of the call, in the audit (3.12.4)."""
-    if not actor.has(Role.EXECUTOR):
-        raise _refuse(incident, actor, "contact", now, "wrong_role")
-    if incident.executor_id != actor.id:
-        raise _refuse(incident, actor, "contact", now, "not_assigned")
-    if incident.state is not State.IN_PROGRESS:
-        raise _refuse(incident, actor, "contact", now, "wrong_state")
+    code = refusal(Action.CONTACT, incident, actor)
+    if code:
+        raise _refuse(incident, actor, Action.CONTACT, now, code)
     note = note.strip()
     if not note:
-        raise _refuse(incident, actor, "contact", now, "empty_reason")
-    audit = AuditEntry(incident.id, actor.id, "contact", incident.state, incident.state, now,
+        raise _refuse(incident, actor, Action.CONTACT, now, "empty_reason")
+    audit = AuditEntry(incident.id, actor.id, Action.CONTACT, incident.state, incident.state, now,
                        reason=note)
     return core.Outcome(incident, audit, ())
 
@@ -130,7 +128,7 @@ def step_of(entries: Sequence[AuditEntry]) -> int:
     for e in entries:
         if not e.ok:
             continue
-        if e.action == "submit":
+        if e.action == Action.SUBMIT:
             step = 0
         elif e.action == "approve_step":
             step += 1
@@ -168,11 +166,11 @@ def may_act(actor: Person, incident: Incident, role: Role) -> bool:
     return actor.has(role)
 
 
-def _check_step(incident: Incident, actor: Person, action: str, now: datetime, role: Role,
+def _check_step(incident: Incident, actor: Person, action: Action, now: datetime, role: Role,
                 version: int | None) -> None:
     if version is not None and version != incident.version:
         raise _refuse(incident, actor, action, now, "stale")
-    if incident.state is not State.ON_REVIEW:
+    if not incident.state.awaits_approval:
         raise _refuse(incident, actor, action, now, "wrong_state")
     if not may_act(actor, incident, role):
         raise _refuse(incident, actor, action, now,
@@ -206,7 +204,7 @@ def approve_step(incident: Incident, actor: Person, now: datetime, *, procedure:
     """Approval at a step before the last: the draft moves to the next approver. The card's
     version moves too, so that the buttons of the step just passed are stale."""
     role = approver(procedure, step)
-    _check_step(incident, actor, "approve", now, role, version)
+    _check_step(incident, actor, Action.APPROVE, now, role, version)
     new = replace(incident, version=incident.version + 1)
     following = approver(procedure, step + 1)
     notes = [Notification(audience(following, new), "review",
@@ -221,7 +219,7 @@ def approve_step(incident: Incident, actor: Person, now: datetime, *, procedure:
     return core.Outcome(new, audit, tuple(notes))
 
 
-def check_final(incident: Incident, actor: Person, action: str, now: datetime, *,
+def check_final(incident: Incident, actor: Person, action: Action, now: datetime, *,
                 procedure: Procedure, step: int, version: int | None = None) -> Role:
     """The role of the step an approval or a return is given at; refused when ``actor``
     does not stand there. The core's own guard then runs with that role."""

@@ -60,20 +60,8 @@ __all__ = [
 
 Audience = tuple[int | str, ...]
 
-# States in which somebody still owes the answer: the executor (assigned … reopened), the
-# coordinator (new: triage; on_review: the review; approved: the publication).
-OWED = frozenset(
-    {
-        State.NEW,
-        State.ASSIGNED,
-        State.IN_PROGRESS,
-        State.ON_REVIEW,
-        State.REOPENED,
-        State.APPROVED,
-    }
-)
-# States in which the executor holds the pen, so executor reminders make sense.
-_EXECUTOR_OWES = frozenset({State.ASSIGNED, State.IN_PROGRESS, State.REOPENED})
+# States in which somebody still owes the answer (``State.answer_owed``).
+OWED = frozenset(s for s in State if s.answer_owed)
 # Rungs pressed by the executor; several due at once collapse into the latest.
 _EXECUTOR_KINDS = frozenset({"reminder", "deadline"})
 # Order of rungs falling on the same moment.
@@ -120,7 +108,7 @@ def _working_calendar(policy: Policy, priority: Priority) -> WorkingCalendar:
 def _audience(kind: str, incident: Incident) -> Audience:
     state = incident.state
     if kind in _EXECUTOR_KINDS:
-        if state in _EXECUTOR_OWES and incident.executor_id is not None:
+        if state.executor_owes and incident.executor_id is not None:
             return (incident.executor_id,)
         return ()
     if kind == "first_response":
@@ -214,7 +202,7 @@ def _late_by(rung: Rung, incident: Incident, policy: Policy, now: datetime) -> t
 def _buttons(incident: Incident, to: int | str) -> tuple[tuple[Button, ...], ...]:
     n = incident.id
     if isinstance(to, int):  # the executor: act on it, or look at it
-        act = "take" if incident.state in {State.ASSIGNED, State.REOPENED} else "answer"
+        act = "take" if incident.state.awaits_take else "answer"
         return ((Button(act, n), Button("show", n)),)
     return ((Button("show", n), Button("remind", n)),)
 

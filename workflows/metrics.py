@@ -92,6 +92,7 @@ from types import MappingProxyType
 
 from workflows.calendar import WorkingCalendar
 from workflows.model import AuditEntry, Category, DraftKind, Incident, Priority, State
+from workflows.regulation import Action
 from workflows.sla import Policy
 
 __all__ = [
@@ -418,18 +419,18 @@ def compute(
         for e in entries:
             if e.to_state is not None:
                 state = e.to_state
-            if e.action == "first_response" and first_response is None:
+            if e.action == Action.FIRST_RESPONSE and first_response is None:
                 first_response = e.at
-            if e.action in ("redirect", "reject") and closed_off is None:
+            if e.action in (Action.REDIRECT, Action.REJECT) and closed_off is None:
                 closed_off = e.at
             inside = in_period(e.at)
             touched = touched or inside
-            if e.action == "submit":
+            if e.action == Action.SUBMIT:
                 last_author = e.actor_id
                 if inside:
                     submissions += 1
                     events.append(WorkEvent("submit", inc.id, e.at, e.actor_id, inc.department))
-            elif e.action == "return" and inside:
+            elif e.action == Action.RETURN and inside:
                 returns += 1
                 events.append(WorkEvent("return", inc.id, e.at, last_author, inc.department))
             if e.action in counted and inside:
@@ -559,7 +560,7 @@ def _author_before(entries: Sequence[AuditEntry], moment: datetime) -> int | Non
     for e in entries:
         if e.at > moment:
             break
-        if e.action == "submit":
+        if e.action == Action.SUBMIT:
             author = e.actor_id
     return author
 

@@ -26,9 +26,47 @@ class State(StrEnum):
     REDIRECTED = "redirected"
     REJECTED = "rejected"
 
+    # The groups of states the regulation speaks of (workflows.regulation), one place each.
+
+    @property
+    def is_final(self) -> bool:
+        """Closed, redirected or rejected: nothing more happens to it."""
+        return self in FINAL_STATES
+
     @property
     def is_open(self) -> bool:
         return self not in FINAL_STATES
+
+    @property
+    def awaits_take(self) -> bool:
+        """The executor has the card and has not taken it yet (take or decline)."""
+        return self in (State.ASSIGNED, State.REOPENED)
+
+    @property
+    def executor_owes(self) -> bool:
+        """The executor holds the pen: taking it, or writing the answer."""
+        return self.awaits_take or self is State.IN_PROGRESS
+
+    @property
+    def is_held(self) -> bool:
+        """An executor holds the incident, the draft on review included."""
+        return self.executor_owes or self is State.ON_REVIEW
+
+    @property
+    def awaits_approval(self) -> bool:
+        return self is State.ON_REVIEW
+
+    @property
+    def is_active(self) -> bool:
+        """Work in hand with no answer on its way out: new, held, or waiting for the
+        promised date of an interim answer."""
+        return self is State.NEW or self.is_held or self is State.WAITING
+
+    @property
+    def answer_owed(self) -> bool:
+        """Somebody still owes the answer: the executor (assigned … reopened), the coordinator
+        (new: triage; on_review: the review; approved: the publication)."""
+        return self is State.NEW or self.is_held or self is State.APPROVED
 
 
 FINAL_STATES = frozenset({State.CLOSED, State.REDIRECTED, State.REJECTED})

@@ -9,7 +9,7 @@ audit row of the refusal so that storage can log it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -25,13 +25,10 @@ from workflows.model import (
     Role,
     State,
 )
+from workflows.regulation import BUTTONS, Action, offered, refusal
 
 COORDINATORS = "coordinators"
 CURATORS = "curators"
-
-# States in which an executor holds the incident.
-HELD = frozenset({State.ASSIGNED, State.IN_PROGRESS, State.ON_REVIEW, State.REOPENED})
-OPEN = frozenset(s for s in State if s.is_open)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,74 +91,68 @@ def triage_buttons(incident: Incident) -> tuple[tuple[Button, ...], ...]:
 
 def actions_for(incident: Incident, person: Person, *, statuses: bool = False,
                 source_fixed: bool = False) -> tuple[tuple[Button, ...], ...]:
-    """The buttons a person gets on an incident's detail view, by role and state
-    (``statuses``: a final answer needs a result status; ``source_fixed``: the incident was
-    found by a source, whose key stays)."""
+    """The buttons a person gets on an incident's detail view: the actions the regulation
+    (``workflows.regulation``) allows them now, laid out by kind (``statuses``: a final
+    answer needs a result status; ``source_fixed``: the incident was found by a source, whose
+    key stays)."""
+    may = offered(incident, person) - ({Action.SOURCE} if source_fixed else set())
+    n = incident.id
     rows: list[tuple[Button, ...]] = []
-    n, state = incident.id, incident.state
-    if person.has(Role.EXECUTOR) and incident.executor_id == person.id:
-        if state in {State.ASSIGNED, State.REOPENED}:
-            rows += card_buttons(incident)
-        elif state is State.IN_PROGRESS:
-            rows.append((Button("answer", n),))
-    if person.has(Role.COORDINATOR):
-        if state is State.ON_REVIEW:
-            rows += review_buttons(incident, statuses=statuses)
-        elif state is State.APPROVED:
-            rows.append((Button("published", n),))
-        elif state is State.AWAITING_FEEDBACK:
-            rows.append((Button("close", n), Button("reopen", n)))
-        elif state is State.NEW:
-            rows += triage_buttons(incident)
-        elif state in HELD | {State.WAITING}:
-            rows.append((Button("reassign", n), Button("redirect", n)))
-        if state in HELD | {State.NEW, State.WAITING}:
-            flip = "normal" if incident.priority is Priority.FAST_TRACK else "fast_track"
-            rows.append((Button("priority", n, flip), Button("urgent", n)))
-            rows.append((Button("extend", n), Button("due", n)))
-            rows.append(((Button("source", n),) if not source_fixed else ())
-                        + (Button("policy", n),))
-        if incident.first_response_at is None and state in HELD | {State.NEW}:
-            rows.append((Button("first_response", n),))
-    oversees = any(person.has(r) for r in (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER))
-    if oversees and incident.executor_id is not None and state in HELD:
-        rows.append((Button("remind", n),))
+    placed: set[str] = set()
+
+    def row(*buttons: Button) -> None:
+        kept = tuple(b for b in buttons if b.action not in placed
+                     and BUTTONS[b.action] in may)
+        if kept:
+            rows.append(kept)
+            placed.update(b.action for b in kept)
+
+    row(Button("take", n), Button("decline", n))
+    row(Button("answer", n))
+    if Action.APPROVE in may:
+        review = review_buttons(incident, statuses=statuses)
+        rows += review
+        placed.update(b.action for r in review for b in r)
+    row(Button("published", n))
+    row(Button("close", n), Button("reopen", n))
+    if Action.REJECT in may:  # triage: whose it is, or whether it is an incident at all
+        row(Button("reassign", n))
+        row(Button("redirect", n), Button("reject", n))
+    row(Button("reassign", n), Button("redirect", n))
+    flip = "normal" if incident.priority is Priority.FAST_TRACK else "fast_track"
+    row(Button("priority", n, flip), Button("urgent", n))
+    row(Button("extend", n), Button("due", n))
+    row(Button("source", n), Button("policy", n))
+    row(Button("first_response", n))
+    row(Button("remind", n))
     return tuple(rows)
 
 
-def _guard(
+def guard(
     incident: Incident,
     actor: Person | None,
-    action: str,
+    action: Action,
     now: datetime,
     *,
-    states: Collection[State],
-    role: Role | None = None,
-    assigned: bool = False,
     version: int | None = None,
+    role: Role | None = None,
 ) -> None:
-    def refuse(code: str, detail: str = "") -> Refused:
+    """Refuse ``action`` unless the regulation allows it to ``actor`` now (``role``: who
+    stands at this step of an approval chain)."""
+    code = refusal(action, incident, actor, version=version, role=role)
+    if code:
+        detail = incident.state.value if code == "wrong_state" else ""
         audit = AuditEntry(
             incident.id, actor.id if actor else None, action, incident.state, None, now,
             reason=code if not detail else f"{code}: {detail}", ok=False,
         )
-        return Refused(code, audit, detail)
-
-    if actor is not None:
-        if not actor.active or (role is not None and not actor.has(role)):
-            raise refuse("wrong_role")
-        if assigned and incident.executor_id != actor.id:
-            raise refuse("not_assigned")
-    if version is not None and version != incident.version:
-        raise refuse("stale")
-    if incident.state not in states:
-        raise refuse("wrong_state", incident.state.value)
+        raise Refused(code, audit, detail)
 
 
 def _outcome(
     incident: Incident,
     actor: Person | None,
-    action: str,
+    action: Action,
     now: datetime,
     new: Incident,
     notifications: Sequence[Notification] = (),
@@ -178,7 +169,7 @@ def _outcome(
     return Outcome(new, audit, tuple(notifications))
 
 
-def _require_text(incident: Incident, actor: Person | None, action: str, now: datetime,
+def _require_text(incident: Incident, actor: Person | None, action: Action, now: datetime,
                   text: str | None) -> str:
     text = (text or "").strip()
     if not text:
@@ -222,24 +213,22 @@ def register(
 def assign(incident: Incident, actor: Person | None, executor: Person, now: datetime, *,
            version: int | None = None) -> Outcome:
     """Give a new (or declined) incident to an executor: automatic routing or the coordinator."""
-    _guard(incident, actor, "assign", now, states={State.NEW}, role=Role.COORDINATOR,
-           version=version)
-    return _give(incident, actor, "assign", executor, now)
+    guard(incident, actor, Action.ASSIGN, now, version=version)
+    return _give(incident, actor, Action.ASSIGN, executor, now)
 
 
 def reassign(incident: Incident, actor: Person, executor: Person, now: datetime, *,
              version: int | None = None) -> Outcome:
     """Move the incident to another executor, whatever stage the work is at."""
-    _guard(incident, actor, "reassign", now, states=HELD | {State.NEW, State.WAITING},
-           role=Role.COORDINATOR, version=version)
+    guard(incident, actor, Action.REASSIGN, now, version=version)
     if executor.id == incident.executor_id:
-        audit = AuditEntry(incident.id, actor.id, "reassign", incident.state, None, now,
+        audit = AuditEntry(incident.id, actor.id, Action.REASSIGN, incident.state, None, now,
                            reason="same_executor", ok=False)
         raise Refused("same_executor", audit)
-    return _give(incident, actor, "reassign", executor, now)
+    return _give(incident, actor, Action.REASSIGN, executor, now)
 
 
-def _give(incident: Incident, actor: Person | None, action: str, executor: Person,
+def _give(incident: Incident, actor: Person | None, action: Action, executor: Person,
           now: datetime) -> Outcome:
     if not executor.has(Role.EXECUTOR):
         audit = AuditEntry(incident.id, actor.id if actor else None, action, incident.state,
@@ -247,7 +236,7 @@ def _give(incident: Incident, actor: Person | None, action: str, executor: Perso
         raise Refused("not_an_executor", audit)
     # (a redirection still on review is called off: the incident is worked on again)
     new = replace(incident, state=State.ASSIGNED, executor_id=executor.id, redirected_to=None)
-    notes = [Notification(executor.id, "card", {"reassigned": action == "reassign"},
+    notes = [Notification(executor.id, "card", {"reassigned": action is Action.REASSIGN},
                           card_buttons(new), attach="incident")]
     if incident.executor_id is not None and incident.executor_id != executor.id:
         notes.append(Notification(incident.executor_id, "taken_away",
@@ -257,37 +246,34 @@ def _give(incident: Incident, actor: Person | None, action: str, executor: Perso
 
 def take(incident: Incident, actor: Person, now: datetime, *,
          version: int | None = None) -> Outcome:
-    _guard(incident, actor, "take", now, states={State.ASSIGNED, State.REOPENED},
-           role=Role.EXECUTOR, assigned=True, version=version)
+    guard(incident, actor, Action.TAKE, now, version=version)
     new = replace(incident, state=State.IN_PROGRESS)
-    return _outcome(incident, actor, "take", now, new,
+    return _outcome(incident, actor, Action.TAKE, now, new,
                     [Notification(COORDINATORS, "taken", {"executor": actor.name})])
 
 
 def decline(incident: Incident, actor: Person, reason: str, now: datetime, *,
             version: int | None = None) -> Outcome:
     """«Не наша компетенция»: back to the coordinator with the executor's reason."""
-    _guard(incident, actor, "decline", now, states={State.ASSIGNED, State.REOPENED},
-           role=Role.EXECUTOR, assigned=True, version=version)
-    reason = _require_text(incident, actor, "decline", now, reason)
+    guard(incident, actor, Action.DECLINE, now, version=version)
+    reason = _require_text(incident, actor, Action.DECLINE, now, reason)
     new = replace(incident, state=State.NEW, executor_id=None)
     note = Notification(COORDINATORS, "declined", {"executor": actor.name, "reason": reason},
                         triage_buttons(new))
-    return _outcome(incident, actor, "decline", now, new, [note], reason=reason)
+    return _outcome(incident, actor, Action.DECLINE, now, new, [note], reason=reason)
 
 
 def submit(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
            statuses: bool = False) -> Outcome:
     """The executor sends the draft answer for approval (``statuses``: the policy wants a
     result status with a final answer, chosen on approval)."""
-    _guard(incident, actor, "submit", now, states={State.IN_PROGRESS}, role=Role.EXECUTOR,
-           assigned=True)
-    _require_text(incident, actor, "submit", now, draft.text)
+    guard(incident, actor, Action.SUBMIT, now)
+    _require_text(incident, actor, Action.SUBMIT, now, draft.text)
     new = replace(incident, state=State.ON_REVIEW)
     note = Notification(COORDINATORS, "review", {"executor": actor.name, "kind": draft.kind.value},
                         review_buttons(new, statuses=statuses
                                        and draft.kind is DraftKind.FINAL), attach="draft")
-    return _outcome(incident, actor, "submit", now, new, [note], reason=draft.kind.value)
+    return _outcome(incident, actor, Action.SUBMIT, now, new, [note], reason=draft.kind.value)
 
 
 def approve(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
@@ -300,9 +286,8 @@ def approve(incident: Incident, actor: Person, draft: Draft, now: datetime, *,
     ``statuses``: a final answer needs its result status («решено» / «разъяснено»), given as
     ``result_status``; it is kept on the incident. ``role``: who gives the final approval
     (the last step of the policy's chain)."""
-    action = "approve" if edited_text is None else "edit_approve"
-    _guard(incident, actor, action, now, states={State.ON_REVIEW}, role=role,
-           version=version)
+    action = Action.APPROVE if edited_text is None else Action.EDIT_APPROVE
+    guard(incident, actor, action, now, version=version, role=role)
     needs_status = statuses and draft.kind is DraftKind.FINAL and not incident.redirected_to
     if result_status is not None and result_status not in RESULT_STATUSES or (
             needs_status and result_status is None):
@@ -329,28 +314,27 @@ def return_draft(incident: Incident, actor: Person, reason: str, now: datetime, 
                  version: int | None = None, role: Role = Role.COORDINATOR) -> Outcome:
     """«На доработку»: the reason reaches the executor word for word. ``role``: whose step
     of the approval chain it is."""
-    _guard(incident, actor, "return", now, states={State.ON_REVIEW}, role=role,
-           version=version)
-    reason = _require_text(incident, actor, "return", now, reason)
+    guard(incident, actor, Action.RETURN, now, version=version, role=role)
+    reason = _require_text(incident, actor, Action.RETURN, now, reason)
     new = replace(incident, state=State.IN_PROGRESS, redirected_to=None)
     notes = []
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "returned", {"reason": reason},
                                   ((Button("answer", incident.id),),)))
-    return _outcome(incident, actor, "return", now, new, notes, reason=reason)
+    return _outcome(incident, actor, Action.RETURN, now, new, notes, reason=reason)
 
 
 def set_priority(incident: Incident, actor: Person, priority: Priority, now: datetime, *,
                  answer_due: datetime | None, first_response_due: datetime | None = None
                  ) -> Outcome:
     """Change the priority; the caller computes the deadlines that follow from it."""
-    _guard(incident, actor, "set_priority", now, states=OPEN, role=Role.COORDINATOR)
+    guard(incident, actor, Action.SET_PRIORITY, now)
     new = replace(incident, priority=priority, answer_due=answer_due,
                   first_response_due=first_response_due or incident.first_response_due)
     notes = []
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "priority_changed", {}))
-    return _outcome(incident, actor, "set_priority", now, new, notes, reason=priority.value)
+    return _outcome(incident, actor, Action.SET_PRIORITY, now, new, notes, reason=priority.value)
 
 
 def mark_published(incident: Incident, actor: Person | None, now: datetime, *,
@@ -358,19 +342,18 @@ def mark_published(incident: Incident, actor: Person | None, now: datetime, *,
                    feedback_window: timedelta = timedelta(days=2)) -> Outcome:
     """The approved answer is out: a final answer awaits the resident's reaction for the
     feedback window, an interim one waits for the promised date."""
-    _guard(incident, actor, "publish", now, states={State.APPROVED}, role=Role.COORDINATOR,
-           version=version)
+    guard(incident, actor, Action.PUBLISH, now, version=version)
     interim = incident.approved_kind is DraftKind.INTERIM
     if incident.redirected_to:  # the resident is told where the message went: done
         new = replace(incident, state=State.REDIRECTED)
-        return _outcome(incident, actor, "publish", now, new)
+        return _outcome(incident, actor, Action.PUBLISH, now, new)
     new = replace(incident, state=State.WAITING if interim else State.AWAITING_FEEDBACK,
                   promised_at=promised_at if interim else None,
                   feedback_until=None if interim else now + feedback_window)
     notes = []
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "published", {"interim": interim}))
-    return _outcome(incident, actor, "publish", now, new, notes)
+    return _outcome(incident, actor, Action.PUBLISH, now, new, notes)
 
 
 def redirect(incident: Incident, actor: Person, to: str, note: str, now: datetime, *,
@@ -380,9 +363,8 @@ def redirect(incident: Incident, actor: Person, to: str, note: str, now: datetim
     ``answer``: the resident is told where the message went (the caller saves that answer
     as the draft): the incident goes on review to the coordinator, and is redirected once the
     answer is approved and published (:func:`mark_published`)."""
-    _guard(incident, actor, "redirect", now, states=OPEN - {State.APPROVED},
-           role=Role.COORDINATOR, version=version)
-    to = _require_text(incident, actor, "redirect", now, to)
+    guard(incident, actor, Action.REDIRECT, now, version=version)
+    to = _require_text(incident, actor, Action.REDIRECT, now, to)
     state = State.ON_REVIEW if answer else State.REDIRECTED
     new = replace(incident, state=state, redirected_to=to)
     ctx = {"to": to, "note": note}
@@ -393,29 +375,27 @@ def redirect(incident: Incident, actor: Person, to: str, note: str, now: datetim
         notes.append(Notification(actor.id, "review",
                                   {"executor": actor.name, "kind": "final", "redirect": to},
                                   review_buttons(new), attach="draft"))
-    return _outcome(incident, actor, "redirect", now, new, notes,
+    return _outcome(incident, actor, Action.REDIRECT, now, new, notes,
                     reason=f"{to}: {note}" if note else to)
 
 
 def reject(incident: Incident, actor: Person, reason: str, now: datetime, *,
            version: int | None = None) -> Outcome:
     """Not an incident (spam, flood, no question to answer)."""
-    _guard(incident, actor, "reject", now, states={State.NEW, State.ASSIGNED, State.REOPENED},
-           role=Role.COORDINATOR, version=version)
-    reason = _require_text(incident, actor, "reject", now, reason)
+    guard(incident, actor, Action.REJECT, now, version=version)
+    reason = _require_text(incident, actor, Action.REJECT, now, reason)
     new = replace(incident, state=State.REJECTED)
     notes = [Notification(CURATORS, "rejected", {"reason": reason})]
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "rejected", {"reason": reason}))
-    return _outcome(incident, actor, "reject", now, new, notes, reason=reason)
+    return _outcome(incident, actor, Action.REJECT, now, new, notes, reason=reason)
 
 
 def reopen(incident: Incident, actor: Person | None, reason: str, now: datetime, *,
            version: int | None = None) -> Outcome:
     """The resident is not satisfied: the incident goes back to the same executor."""
-    _guard(incident, actor, "reopen", now, states={State.AWAITING_FEEDBACK, State.CLOSED},
-           role=Role.COORDINATOR, version=version)
-    reason = _require_text(incident, actor, "reopen", now, reason)
+    guard(incident, actor, Action.REOPEN, now, version=version)
+    reason = _require_text(incident, actor, Action.REOPEN, now, reason)
     if incident.executor_id is None:
         new = replace(incident, state=State.NEW, approved_text=None, approved_kind=None)
         notes = [Notification(COORDINATORS, "reopened", {"reason": reason})]
@@ -426,25 +406,24 @@ def reopen(incident: Incident, actor: Person | None, reason: str, now: datetime,
                          card_buttons(new)),
             Notification(COORDINATORS, "reopened", {"reason": reason}),
         ]
-    return _outcome(incident, actor, "reopen", now, new, notes, reason=reason)
+    return _outcome(incident, actor, Action.REOPEN, now, new, notes, reason=reason)
 
 
 def close(incident: Incident, actor: Person | None, now: datetime, *,
           version: int | None = None) -> Outcome:
-    _guard(incident, actor, "close", now, states={State.AWAITING_FEEDBACK},
-           role=Role.COORDINATOR, version=version)
+    guard(incident, actor, Action.CLOSE, now, version=version)
     new = replace(incident, state=State.CLOSED)
     notes = []
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "closed", {}))
-    return _outcome(incident, actor, "close", now, new, notes)
+    return _outcome(incident, actor, Action.CLOSE, now, new, notes)
 
 
 def resume(incident: Incident, actor: Person | None, now: datetime, *,
            answer_due: datetime | None = None) -> Outcome:
     """The promised date of an interim answer has come: the final answer is due, and the
     answer clock starts again."""
-    _guard(incident, actor, "resume", now, states={State.WAITING}, role=Role.COORDINATOR)
+    guard(incident, actor, Action.RESUME, now)
     new = replace(incident, state=State.IN_PROGRESS, approved_text=None, approved_kind=None,
                   promised_at=None, clock_start=now,
                   answer_due=answer_due or incident.answer_due)
@@ -452,51 +431,41 @@ def resume(incident: Incident, actor: Person | None, now: datetime, *,
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "final_due", {},
                                   ((Button("answer", incident.id),),)))
-    return _outcome(incident, actor, "resume", now, new, notes)
+    return _outcome(incident, actor, Action.RESUME, now, new, notes)
 
 
 def first_response(incident: Incident, actor: Person, now: datetime) -> Outcome:
     """The primary answer that names the deadline is published: the first-response clock
     stops. The state does not change."""
-    _guard(incident, actor, "first_response", now, states=OPEN - {State.REDIRECTED},
-           role=Role.COORDINATOR)
-    if incident.first_response_at is not None:
-        audit = AuditEntry(incident.id, actor.id, "first_response", incident.state, None, now,
-                           reason="already_done", ok=False)
-        raise Refused("already_done", audit)
+    guard(incident, actor, Action.FIRST_RESPONSE, now)  # refused once it is marked
     new = replace(incident, first_response_at=now)
-    return _outcome(incident, actor, "first_response", now, new)
+    return _outcome(incident, actor, Action.FIRST_RESPONSE, now, new)
 
 
 def extend(incident: Incident, actor: Person, answer_due: datetime, reason: str,
            now: datetime) -> Outcome:
     """Move the answer deadline, with a reason (audited); the executor is told."""
-    _guard(incident, actor, "extend", now, states=OPEN, role=Role.COORDINATOR)
-    reason = _require_text(incident, actor, "extend", now, reason)
+    guard(incident, actor, Action.EXTEND, now)
+    reason = _require_text(incident, actor, Action.EXTEND, now, reason)
     if answer_due <= now:
-        audit = AuditEntry(incident.id, actor.id, "extend", incident.state, None, now,
+        audit = AuditEntry(incident.id, actor.id, Action.EXTEND, incident.state, None, now,
                            reason="deadline_in_past", ok=False)
         raise Refused("deadline_in_past", audit)
     new = replace(incident, answer_due=answer_due)
     notes = []
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "deadline_extended", {"reason": reason}))
-    return _outcome(incident, actor, "extend", now, new, notes, reason=reason)
+    return _outcome(incident, actor, Action.EXTEND, now, new, notes, reason=reason)
 
 
 def remind(incident: Incident, actor: Person, now: datetime) -> Outcome:
     """Someone who oversees the incident nudges its executor. The state does not change."""
-    if not (actor.has(Role.COORDINATOR) or actor.has(Role.CURATOR)
-            or actor.has(Role.BLOCK_OWNER)):
-        audit = AuditEntry(incident.id, actor.id, "remind", incident.state, None, now,
-                           reason="wrong_role", ok=False)
-        raise Refused("wrong_role", audit)
-    _guard(incident, actor, "remind", now, states=HELD)
-    buttons = (card_buttons(incident) if incident.state in {State.ASSIGNED, State.REOPENED}
+    guard(incident, actor, Action.REMIND, now)
+    buttons = (card_buttons(incident) if incident.state.awaits_take
                else ((Button("answer", incident.id),),))
     notes = [Notification(incident.executor_id, "reminded", {"who": actor.name}, buttons)
              ] if incident.executor_id is not None else []
-    return _outcome(incident, actor, "remind", now, incident, notes)
+    return _outcome(incident, actor, Action.REMIND, now, incident, notes)
 
 
 def platform_due(incident: Incident, actor: Person, answer_due: datetime, now: datetime
@@ -504,16 +473,16 @@ def platform_due(incident: Incident, actor: Person, answer_due: datetime, now: d
     """The platform's own deadline (ПОС sets it itself, ЦУР may change the one of «Инцидент
     Менеджмент»), typed by the coordinator: it replaces the answer deadline (audited); the
     executor is told."""
-    _guard(incident, actor, "platform_due", now, states=OPEN, role=Role.COORDINATOR)
+    guard(incident, actor, Action.PLATFORM_DUE, now)
     if answer_due <= now:
-        audit = AuditEntry(incident.id, actor.id, "platform_due", incident.state, None, now,
+        audit = AuditEntry(incident.id, actor.id, Action.PLATFORM_DUE, incident.state, None, now,
                            reason="deadline_in_past", ok=False)
         raise Refused("deadline_in_past", audit)
     new = replace(incident, answer_due=answer_due)
     notes = []
     if incident.executor_id is not None:
         notes.append(Notification(incident.executor_id, "deadline_changed", {}))
-    return _outcome(incident, actor, "platform_due", now, new, notes,
+    return _outcome(incident, actor, Action.PLATFORM_DUE, now, new, notes,
                     reason=answer_due.isoformat())
 
 
@@ -523,8 +492,8 @@ def reclock(incident: Incident, actor: Person, now: datetime, *, source: str | N
     """The coordinator changes the source (``source``) or the deadline policy (``policy``) of
     an incident; the caller computes the deadlines that follow. Audited as ``source`` or
     ``policy`` with the new value; the executor is told the new deadline."""
-    action = "source" if source is not None else "policy"
-    _guard(incident, actor, action, now, states=OPEN, role=Role.COORDINATOR)
+    action = Action.SOURCE if source is not None else Action.POLICY
+    guard(incident, actor, action, now)
     value = source if source is not None else policy
     if not value or value == (incident.source if source is not None else incident.policy):
         audit = AuditEntry(incident.id, actor.id, action, incident.state, None, now,
