@@ -48,10 +48,21 @@ class Past:
     executor_id: int | None
 
 
+# Words of three letters or more that say nothing of the problem (with few past answers
+# their idf is not low enough).
+_STOP = """
+    без был быть вам вас весь вот все для его если есть еще или как какой когда кто либо над
+    надо нет около она они оно очень под при про свой себя так такой там тот тоже уже хотя
+    что чтобы это этот который мой наш ваш где здравствовать добрый день просить пожалуйста
+    спасибо
+"""
+STOP_WORDS = frozenset(_STOP.split())
+
+
 def terms(lemmas: Sequence[Sequence[str]]) -> list[str]:
     """The index terms of a text from its words' candidate lemmas: the most probable lemma
-    of each word of two letters or more."""
-    return [c[0] for c in lemmas if c and len(c[0]) > 1]
+    of each word of three letters or more that is not a stop word."""
+    return [c[0] for c in lemmas if c and len(c[0]) > 2 and c[0] not in STOP_WORDS]
 
 
 def preview(text: str, width: int = PREVIEW) -> str:
@@ -110,12 +121,8 @@ class SuggestionIndex:
     def add(self, past: Past, words: Iterable[str]) -> None:
         """A complaint with a published answer (again: the older one is forgotten)."""
         counts = Counter(words)
-        old = self._doc_of.get(past.incident_id)
-        if old is not None:
-            self._alive[old] = 0
-        self._doc_of[past.incident_id] = len(self._past)
-        self._past.append(past)
-        self._alive.append(1)
+        # Every array first, the document list last: a compaction running in a thread
+        # counts the documents by that list, and each one it counts is then complete.
         for word, count in counts.items():
             self._terms.append(self._vocabulary.setdefault(word, len(self._vocabulary)))
             self._counts.append(float(count))
@@ -125,6 +132,12 @@ class SuggestionIndex:
         self._department.append(self._departments.setdefault(past.department,
                                                              len(self._departments)))
         self._executor.append(past.executor_id or 0)
+        self._alive.append(1)
+        self._past.append(past)
+        old = self._doc_of.get(past.incident_id)
+        if old is not None:
+            self._alive[old] = 0
+        self._doc_of[past.incident_id] = len(self._past) - 1
 
     def compact(self) -> None:
         """Rebuild the inverted index over every document added so far (safe to run in a
