@@ -137,6 +137,9 @@ async def test_the_draft_prompt_offers_suggestions_published_since_the_card(
     who = await executor_of(otklik, n)
     assert not any("Как в" in x for x in card_of(otklik, who, n)[1])
     past = await answered(otklik, PAST, ANSWER)  # published after the card went out
+    suggester = otklik.app.service.suggester  # type: ignore[union-attr]
+    assert await suggester.refresh(compact=True) == 1  # the scheduler's detection job
+    assert suggester.index.pending == 0 and len(suggester.index) == 1
     await otklik.press(who, "take", n)
     prompt = next(t for t in reversed(otklik.texts(who)) if f"по инциденту №{n}" in t)
     assert f"• №{past}: Уважаемый житель!" in prompt
