@@ -96,11 +96,14 @@ class SuggestionIndex:
         self._terms = array("i")  # every document's distinct term numbers, one after another
         self._counts = array("f")  # and their counts
         self._starts = array("q", [0])  # document d's entries: _starts[d] .. _starts[d + 1]
-        self._past: list[Past] = []
+        # Per document, in arrays (no object per document for the garbage collector to walk):
+        self._incident = array("q")  # its incident (the document list: counted last)
         self._alive = bytearray()  # 0 once the incident was added again (a newer answer)
         self._doc_of: dict[int, int] = {}  # incident id → its newest document
         self._categories: dict[str | None, int] = {}
+        self._category_names: list[str | None] = []
         self._departments: dict[str | None, int] = {}
+        self._department_names: list[str | None] = []
         self._category = array("i")
         self._department = array("i")
         self._executor = array("q")
@@ -112,37 +115,44 @@ class SuggestionIndex:
     @property
     def pending(self) -> int:
         """Documents added since the last compaction."""
-        return len(self._past) - self._frozen.docs
+        return len(self._incident) - self._frozen.docs
 
     def get(self, incident_id: int) -> Past | None:
         d = self._doc_of.get(incident_id)
-        return None if d is None else self._past[d]
+        if d is None:
+            return None
+        return Past(incident_id, self._category_names[self._category[d]],
+                    self._department_names[self._department[d]], self._executor[d] or None)
 
     def add(self, past: Past, words: Iterable[str]) -> None:
         """A complaint with a published answer (again: the older one is forgotten)."""
         counts = Counter(words)
-        # Every array first, the document list last: a compaction running in a thread
-        # counts the documents by that list, and each one it counts is then complete.
+        # Every array first, the document list (``_incident``) last: a compaction running
+        # in a thread counts the documents by that list, and each one it counts is complete.
         for word, count in counts.items():
             self._terms.append(self._vocabulary.setdefault(word, len(self._vocabulary)))
             self._counts.append(float(count))
         self._starts.append(len(self._terms))
-        self._category.append(self._categories.setdefault(past.category,
-                                                          len(self._categories)))
-        self._department.append(self._departments.setdefault(past.department,
-                                                             len(self._departments)))
+        for value, codes, names, column in (
+                (past.category, self._categories, self._category_names, self._category),
+                (past.department, self._departments, self._department_names,
+                 self._department)):
+            if value not in codes:
+                codes[value] = len(names)
+                names.append(value)
+            column.append(codes[value])
         self._executor.append(past.executor_id or 0)
         self._alive.append(1)
-        self._past.append(past)
+        self._incident.append(past.incident_id)
         old = self._doc_of.get(past.incident_id)
         if old is not None:
             self._alive[old] = 0
-        self._doc_of[past.incident_id] = len(self._past) - 1
+        self._doc_of[past.incident_id] = len(self._incident) - 1
 
     def compact(self) -> None:
         """Rebuild the inverted index over every document added so far (safe to run in a
         thread while queries go on: the new index replaces the old one in one assignment)."""
-        docs = len(self._past)
+        docs = len(self._incident)
         nnz = self._starts[docs]
         # Copies (slices) only: ``add`` may append to the arrays meanwhile.
         term = np.frombuffer(self._terms[:nnz], np.int32)
@@ -173,7 +183,7 @@ class SuggestionIndex:
         ``exclude`` (the incident itself) left out."""
         frozen = self._frozen
         counts = Counter(words)
-        if not counts or not self._past:
+        if not counts or not self._incident:
             return []
         top_idf = float(math.log(1.0 + frozen.docs) + 1.0)
         q: dict[int, float] = {}
@@ -193,15 +203,16 @@ class SuggestionIndex:
         found = found[self._allowed(found, category, scope)]
         ranked = [(int(d), float(scores[d])) for d in found]
         # Those added since: one by one, with the idf of the compaction.
-        for d in range(frozen.docs, len(self._past)):
-            if self._alive[d] and self._allowed(np.array([d]), category, scope)[0]:
+        recent = np.arange(frozen.docs, len(self._incident))
+        for d in recent[self._allowed(recent, category, scope)].tolist():
+            if self._alive[d]:
                 score = self._score_one(d, q, frozen, top_idf)
                 if score >= threshold:
                     ranked.append((d, score))
         ranked.sort(key=lambda x: (-x[1], -x[0]))
         out: list[tuple[int, float]] = []
         for d, score in ranked:
-            incident_id = self._past[d].incident_id
+            incident_id = self._incident[d]
             if incident_id != exclude and self._alive[d]:
                 out.append((incident_id, score))
                 if len(out) == limit:
