@@ -42,6 +42,13 @@ PAST = 100_000
 QUERIES = 300
 
 
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA,
@@ -91,6 +98,7 @@ def main() -> None:
     vocab = [w for r in rows for w in r["text"].split()]
     categories = sorted({r["category"] for r in rows})
     big = SuggestionIndex()
+    rss_before = rss_mb()
     started = time.perf_counter()
     for n in range(1, PAST + 1):
         text = " ".join(rng.choices(vocab, k=rng.randint(8, 40)))
@@ -99,6 +107,7 @@ def main() -> None:
     started = time.perf_counter()
     big.compact()
     compact = time.perf_counter() - started
+    rss = rss_mb() - rss_before
     for n in range(PAST + 1, PAST + 201):  # added since the compaction
         big.add(Past(n, categories[n % len(categories)], f"d{n % 10}", None),
                 of(rows[n % len(rows)]["text"]))
@@ -113,7 +122,8 @@ def main() -> None:
     times.sort()
     p50, p95 = statistics.median(times), times[int(len(times) * 0.95)]
     print(f"{PAST:,} past incidents (+200 since compaction): added in {added:.1f} s "
-          f"(lemmas included), compacted in {compact:.2f} s")
+          f"(lemmas included), compacted in {compact:.2f} s; RSS +{rss:.0f} MB "
+          f"(the index and the lemma cache)")
     print(f"one incident's suggestions (lemmas + query), {QUERIES} queries: "
           f"median {p50:.2f} ms, p95 {p95:.2f} ms, max {times[-1]:.2f} ms "
           f"(target {TARGET_MS:.0f} ms)")
