@@ -97,9 +97,10 @@ class Suggester:
                      ) -> str | None:
         """The answer of past incident ``past_id`` for a press on its button; None when it
         is not one that could be offered here (another category, outside the person's
-        scope, unknown: a stale or forged button)."""
-        past = self.index.get(past_id)
-        if (past is None or past_id == incident.id or past.category != incident.category
+        scope, without a published answer: a stale or forged button). Read from the
+        database, so a card sent before a restart works while the index is loading."""
+        past = await tx.incident(past_id) if past_id != incident.id else None
+        if (past is None or past.category != incident.category
                 or not may_reuse(person, past.department, past.executor_id)):
             return None
         return (await tx.final_answer_texts([past_id])).get(past_id)

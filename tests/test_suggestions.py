@@ -175,6 +175,11 @@ async def test_no_suggestion_from_a_department_the_executor_does_not_work_in(
     m = await register(otklik, SIMILAR + ", двор дома 5")
     await assign(otklik, m, SIDOROVA)
     assert f"💡 Как в №{past}" in card_of(otklik, SIDOROVA, m)[1]
+    # Her press works after a restart too (the card outlives the in-memory index).
+    await otklik.restart()
+    await otklik.press(SIDOROVA, "sug", m, label=f"№{past}")
+    draft = await otklik.app.service.draft(m)  # type: ignore[union-attr]
+    assert draft is not None and draft.text == ANSWER
 
 
 # --- the VK chat -----------------------------------------------------------------------------
