@@ -45,6 +45,7 @@ from bot.sources import vk_wall
 from bot.sources.http_intake import make_app as make_intake_app
 from bot.sources.vk_wall import VkWallSource
 from bot.store import Store
+from bot.suggestions import Suggester
 from bot.telegram_api import TelegramTransport, make_bot
 from bot.templates import Templates
 from bot.updates import NotSaved
@@ -57,6 +58,7 @@ from handlers.telegram.render import TelegramChannel
 from handlers.vk.front import VkFrontEnd
 from handlers.vk.render import VkChannel
 from workflows.detection import Detector
+from workflows.suggestions import terms as suggestion_terms
 from workflows.triage import Triage
 
 log = logging.getLogger(__name__)
@@ -146,6 +148,10 @@ class App:
         detector = build_triage(config, make_lemmatizer())
         self.service.triage = detector
         self.learner = Learner(self.store, detector)
+        # Suggestions from approved answers: the same lemmas (issue 14), compacted by the
+        # detection job.
+        self.service.suggester = Suggester(
+            self.store, lambda text: suggestion_terms(detector.detector.lemmas(text)))
         self.dispatcher = Dispatcher(service=self.service, albums=self.albums,
                                      bot_username=me.username or "", detector=detector)
         self.dispatcher.update.outer_middleware(self._in_hand)
@@ -454,9 +460,10 @@ class App:
 
     async def detection_tick(self) -> None:
         """Retrain the detection model on new labels; send the digest of waiting possible
-        complaints."""
+        complaints; index the answers published since and compact the suggestions' index."""
         await self.learner.retrain()
         await possible.digest(self.service)
+        await self.service.suggester.refresh(compact=True)
 
     # --- VK: the community chat, where executors and coordinators work too ----------------
 

@@ -133,6 +133,8 @@ class Service:
         # Detection (workflows.triage.Triage), set by the app: judges messages that matched
         # no category (bot.possible); None: such messages are dropped.
         self.triage: Any = None
+        # Suggestions from approved answers (bot.suggestions.Suggester), set by the app.
+        self.suggester: Any = None
         self.mailer = Mailer(config)
 
     # --- people ------------------------------------------------------------------------------
@@ -791,6 +793,8 @@ class Service:
                                 _published_text(incident, draft),
                                 draft.attachments if draft else (), now,
                                 actor.id if actor else None)
+            if self.suggester is not None:  # the next suggestion reads it (issue 14)
+                self.suggester.stale = True
         if action in (Action.REASSIGN, Action.REOPEN, Action.DECLINE):
             await tx.delete_draft(incident.id)
 
@@ -1341,7 +1345,6 @@ class Service:
                 "actor": actor.name if actor else "Отклик", "links": links,
                 "policy": self.policy_of(incident),
             }
-            text = self.templates.render(note.template, **(context | note.context))
             buttons = note.buttons
             if note.template == "card" and incident.category:  # *Шаблон: …* (issue 14)
                 prefix = self.templates.label("tpl")
@@ -1350,6 +1353,13 @@ class Service:
                 buttons = (*buttons, *((Button("tpl", incident.id, str(t.id),
                                                label=f"{prefix}: {t.title}"),)
                                        for t in offered))
+                # *Как в №…*: the executor's own, so the card's one recipient (issue 14).
+                if self.suggester is not None and len(recipients) == 1:
+                    context["suggestions"] = await self.suggester.offer(
+                        tx, recipients[0], incident)
+                    buttons = (*buttons, *self.suggestion_buttons(
+                        incident, context["suggestions"]))
+            text = self.templates.render(note.template, **(context | note.context))
             for person in recipients:
                 if not await self._send_to(tx, person, text, buttons,
                                            version=incident.version, attachments=attachments):
@@ -1432,6 +1442,31 @@ class Service:
             if t.primary:
                 return fill(t.text, self.template_values(incident))
         return None
+
+    # --- suggestions from approved answers (issue 14) -----------------------------------------
+
+    async def offered_suggestions(self, person: Person, incident: Incident) -> list[Any]:
+        """The *Как в №…* offers (``bot.suggestions.Suggestion``) for ``person`` working on
+        ``incident``: past answers of its category inside their scope, at most three."""
+        if self.suggester is None:
+            return []
+        async with self.store.read() as tx:
+            return await self.suggester.offer(tx, person, incident)
+
+    def suggestion_buttons(self, incident: Incident, offered: Sequence[Any]
+                           ) -> list[tuple[Button, ...]]:
+        prefix = self.templates.label("sug")
+        return [(Button("sug", incident.id, str(s.incident_id),
+                        label=f"{prefix} №{s.incident_id}"),) for s in offered]
+
+    async def suggested_answer(self, person: Person, incident: Incident,
+                               past_id: int) -> str | None:
+        """The answer of past incident ``past_id`` for a press on its button; None when it
+        could not have been offered to ``person`` here (a stale or forged button)."""
+        if self.suggester is None:
+            return None
+        async with self.store.read() as tx:
+            return await self.suggester.answer(tx, person, incident, past_id)
 
     async def add_answer_template(self, actor: Person, category: str, title: str,
                                   text: str) -> Result:

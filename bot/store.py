@@ -17,7 +17,7 @@ import contextvars
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -704,6 +704,27 @@ class Tx:
             "INSERT INTO answers (incident_id, kind, text, attachments, published_at,"
             " published_by) VALUES (?, ?, ?, ?, ?, ?)",
             (incident_id, kind, text, payload, ts(now), by))
+
+    # --- suggestions from approved answers (issue 14) -----------------------------------
+
+    async def final_answers_after(self, after: int, limit: int) -> list[aiosqlite.Row]:
+        """Published final answers with id above ``after``, oldest first, each with its
+        complaint: ``id, incident_id, text`` (the complaint's), ``category, department,
+        executor_id``."""
+        return await self._all(
+            "SELECT a.id, a.incident_id, i.text, i.category, i.department, i.executor_id"
+            " FROM answers a JOIN incidents i ON i.id = a.incident_id"
+            " WHERE a.id > ? AND a.kind = 'final' ORDER BY a.id LIMIT ?", (after, limit))
+
+    async def final_answer_texts(self, incident_ids: Sequence[int]) -> dict[int, str]:
+        """The newest published final answer of each of these incidents."""
+        if not incident_ids:
+            return {}
+        marks = ",".join("?" * len(incident_ids))
+        rows = await self._all(
+            "SELECT incident_id, text FROM answers WHERE kind = 'final' AND incident_id IN"
+            f" ({marks}) ORDER BY id", incident_ids)
+        return {row[0]: row[1] for row in rows}
 
     # --- source cursors ----------------------------------------------------------------------
 

@@ -839,8 +839,13 @@ async def _start_writing(turn: Turn, n: int) -> None:
     contact = await turn.service.contacted(n) is False  # 002 3.12.4: offered at once
     incident = await turn.service.incident(n)
     offered = await template_buttons(turn, incident) if incident is not None else []
-    await turn.say(turn.templates.phrase("write_answer", n=n),
-                   ([[Button("contact", n)]] if contact else []) + offered)
+    suggested = (await turn.service.offered_suggestions(turn.me, incident)
+                 if incident is not None else [])
+    prompt = "\n".join(filter(None, (turn.templates.phrase("write_answer", n=n),
+                                      turn.templates.render("_suggestions",
+                                                            suggestions=suggested))))
+    await turn.say(prompt, ([[Button("contact", n)]] if contact else []) + offered
+                   + [list(row) for row in turn.service.suggestion_buttons(incident, suggested)])
     if await turn.service.draft(n) is not None:
         await send_preview(turn, n)
 
@@ -1156,17 +1161,26 @@ async def template_buttons(turn: Turn, incident: Any) -> list[list[Button]]:
             for t in await turn.service.offered_templates(incident)]
 
 
-async def _template(turn: Turn, n: int, v: int | None, x: str) -> None:
-    """*Шаблон: …*: the template filled for the incident goes into the draft — only on this
-    press — and the preview shows it to edit. On a card not yet taken, the press takes it."""
-    template_id = _number(x, 1, MAX_NUMBER)
+async def _taken_to_write(turn: Turn, n: int, v: int | None) -> Incident | None:
+    """The incident whose draft a *Шаблон* or *Как в №…* press fills, taken first when the
+    press comes from a card not yet taken; None (the press refused) when not writing it."""
     incident = await turn.service.incident(n)
     if (incident is not None and incident.executor_id == turn.me.id
             and incident.state.awaits_take):
         if not turn.answer(await turn.service.act(turn.me, n, Take(), version=v), n):
-            return
+            return None
         incident = await turn.service.incident(n)
     if incident is None or not await _writing_check(turn, n):
+        return None
+    return incident
+
+
+async def _template(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """*Шаблон: …*: the template filled for the incident goes into the draft — only on this
+    press — and the preview shows it to edit. On a card not yet taken, the press takes it."""
+    template_id = _number(x, 1, MAX_NUMBER)
+    incident = await _taken_to_write(turn, n, v)
+    if incident is None:
         return
     filled = await turn.service.filled_template(incident, template_id)
     if filled is None:
@@ -1178,6 +1192,25 @@ async def _template(turn: Turn, n: int, v: int | None, x: str) -> None:
                   if t.id == template_id), "")
     turn.toast = " "
     await turn.say(turn.templates.phrase("template_inserted", title=title, n=n))
+    await send_preview(turn, n)
+
+
+async def _suggestion(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """*Как в №…*: the answer approved for that past incident goes into the draft — only on
+    this press, and only one that could be offered to this executor here — and the preview
+    shows it to edit. On a card not yet taken, the press takes it (as *Шаблон: …*)."""
+    past_id = _number(x, 1, MAX_NUMBER)
+    incident = await _taken_to_write(turn, n, v)
+    if incident is None:
+        return
+    answer = await turn.service.suggested_answer(turn.me, incident, past_id)
+    if answer is None:
+        turn.toast, turn.alert = turn.templates.refusal("suggestion_gone", n=n), True
+        return
+    if not await _add_to_draft(turn, n, answer):
+        return
+    turn.toast = " "
+    await turn.say(turn.templates.phrase("suggestion_inserted", past=past_id, n=n))
     await send_preview(turn, n)
 
 
@@ -1266,4 +1299,4 @@ async def _template_delete(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 
 PRESSES.update(tpl=_template, tpl_add=_template_add, tpl_cat=_template_category,
-               tpl_del=_template_delete)
+               tpl_del=_template_delete, sug=_suggestion)

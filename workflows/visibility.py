@@ -3,6 +3,8 @@ the actions of those who oversee the work."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from workflows.model import Incident, Person, Role
 
 # Roles that oversee every incident of the district.
@@ -29,3 +31,26 @@ def out_of_scope(person: Person, incident: Incident) -> bool:
     """An overseer with a limited scope (a block owner) acting on an incident outside it."""
     limited = person.has(Role.BLOCK_OWNER) or person.has(Role.DEPARTMENT_HEAD)
     return limited and not sees_everything(person) and not may_see(person, incident)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose past incidents a person may draw on: those of ``departments`` and their own."""
+
+    person_id: int
+    departments: frozenset[str]
+
+
+def answer_scope(person: Person) -> Scope | None:
+    """Which past answers may be suggested to ``person`` (issue 14): None — all of them — for
+    those who see everything; else those of the departments they work in (an executor's, a
+    block owner's) and of their own incidents, never another department's."""
+    if sees_everything(person):
+        return None
+    return Scope(person.id, person.departments if person.active else frozenset())
+
+
+def may_reuse(person: Person, department: str | None, executor_id: int | None) -> bool:
+    """The same rule for one past incident (a press on a *Как в №…* button is checked)."""
+    scope = answer_scope(person)
+    return scope is None or department in scope.departments or executor_id == scope.person_id
