@@ -33,8 +33,8 @@ def helps(otklik: Harness) -> list[Call]:
 
 async def short_busy_timeout(app: App, seconds: float = 0.05) -> None:
     """Wait for another process's lock only briefly (the default is seconds)."""
-    async with app.store.read() as tx:
-        await tx.conn.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+    async with app.store.read() as uow:
+        await uow.conn.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
 
 
 def second_process(app: App) -> sqlite3.Connection:
@@ -72,7 +72,7 @@ async def until(condition: Callable[[], Awaitable[bool] | bool], app: App,
 
 async def outbox(app: App) -> dict[str, int]:
     """Outbox rows by status, leaving out the command menus that every start queues."""
-    async with app.store.read() as tx, tx.conn.execute(
+    async with app.store.read() as uow, uow.conn.execute(
             f"SELECT status, COUNT(*) FROM outbox WHERE {NOT_MENUS} GROUP BY status") as cur:
         return {r[0]: r[1] for r in await cur.fetchall()}
 
