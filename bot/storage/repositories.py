@@ -2,8 +2,8 @@
 :mod:`bot.storage.sqlite`). Values in and out are the core's objects, plain dataclasses and
 dicts; never an engine's rows or connections.
 
-Generated from the SQLite implementation's signatures and kept in step with it by
-``tests/test_layers.py``.
+``tests/test_layers.py`` checks that the SQLite implementation has exactly these methods
+with these signatures.
 """
 
 from __future__ import annotations
@@ -255,6 +255,11 @@ class Outbox(Protocol):
     async def fail_chat(self, platform: str, chat_id: int, error: str) -> int:
         """Give up on everything still pending for an unreachable chat."""
 
+    async def backlog(self, now: datetime) -> tuple[int, datetime | None, datetime | None]:
+        """Pending messages that are due or were tried (not ones planned for later; one in
+        the platform call counts too), when the oldest of them was queued, and when anything
+        was last sent."""
+
     async def counts(self) -> dict[str, int]: ...
 
 
@@ -417,6 +422,7 @@ class Board(Protocol):
         person_id: int,
         now: datetime,
         expires: datetime,
+        *,
         purge_before: datetime,
     ) -> None: ...
 
