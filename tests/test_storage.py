@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import AlreadyHandled, Storage, StorageFault, open_storage
+from bot.storage import AlreadyHandled, Storage, StorageError, StorageFault, open_storage
 from workflows.model import Person, Role
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -81,3 +81,11 @@ async def test_a_locked_database_is_a_storage_fault(store: Storage, tmp_path: Pa
         other.close()
     async with store.write() as uow:  # nothing is left half open
         await uow.people.add(Person(0, "Анна", frozenset({Role.ADMIN})))
+
+
+async def test_a_reading_unit_refuses_changes(store: Storage) -> None:
+    with pytest.raises(StorageError, match="reading unit"):
+        async with store.read() as uow:
+            await uow.people.add(Person(0, "Анна", frozenset({Role.ADMIN})))
+    async with store.read() as uow:
+        assert await uow.people.all() == []

@@ -1344,14 +1344,31 @@ class SqliteReports(_Repo):
         return await asyncio.to_thread(convert)
 
 
+class _ReadOnly:
+    """The connection as the repositories of a reading unit see it: queries only."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Any = None) -> Any:
+        if sql.lstrip().split(None, 1)[0].upper() not in ("SELECT", "WITH"):
+            raise StorageError(f"a change in a reading unit of work: {sql[:60]}")
+        return self._conn.execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any) -> Any:
+        raise StorageError(f"a change in a reading unit of work: {sql[:60]}")
+
+
 class SqliteUnit:
-    """The repositories of one unit of work, on one connection."""
+    """The repositories of one unit of work, on one connection (queries only when not
+    ``writable``)."""
 
     def __init__(self, conn: aiosqlite.Connection, *, writable: bool) -> None:
         self.writable = writable
         self.conn = conn  # for tests of this implementation; not part of the interface
         self.changes: list[str] = []  # incident state changes, logged once committed
-        args = (conn, self.changes)
+        seen: Any = conn if writable else _ReadOnly(conn)
+        args = (seen, self.changes)
         self.people = SqlitePeople(*args)
         self.chats = SqliteChats(*args)
         self.invites = SqliteInvites(*args)
