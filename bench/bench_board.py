@@ -1,6 +1,6 @@
 """Benchmark: the web board's list of open incidents with 5,000 open incidents.
 
-Fills a temporary database through the store's own code (``Tx.insert_incident``) with 5,000
+Fills a temporary database through the store's own code (``uow.incidents.add``) with 5,000
 open incidents spread over the example config's categories, departments, states and
 executors, serves the board (``bot.board``) on loopback, logs in with a one-time link as
 the coordinator and times full HTTP requests of the list page — the whole set, and with

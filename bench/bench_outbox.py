@@ -4,7 +4,7 @@ The real aiogram ``Bot`` sends to the fake Bot API, which answers every request 
 round trip of ``--latency`` seconds (80 ms by default; Telegram's is typically 50–150 ms) and
 enforces Telegram's limits with 429s (30 a second in all, one a second per chat). The outbox
 is pre-filled with ``--sent`` messages sent earlier (100,000 by default), each row as the
-sender stores it. Prints msg/s, the 429s, and the cost of one ``due_messages`` query; the last
+sender stores it. Prints msg/s, the 429s, and the cost of one ``outbox.due`` query; the last
 line is the ratio of the rate to Telegram's 30 msg/s (target ≥ 0.9, 0 × 429). Not a test.
 
     .venv/bin/python bench/bench_outbox.py [--sent 100000] [--latency 0.08]
@@ -89,7 +89,7 @@ async def main(sent: int, latency: float) -> float:
         await store.close()
     rate = len(delivered) / elapsed
     print(f"sent rows before: {sent}; round trip {latency * 1000:.0f} ms")
-    print(f"due_messages: {query_ms:.1f} ms; database {size / 2**20:.1f} MiB")
+    print(f"outbox.due: {query_ms:.1f} ms; database {size / 2**20:.1f} MiB")
     print(f"delivered {len(delivered)}/{MESSAGES} in {elapsed:.1f} s: {rate:.1f} msg/s;"
           f" 429s: {tg.too_many}; per-chat order kept: {order_kept}")
     print(f"ratio to 30 msg/s: {rate / 30:.2f}")

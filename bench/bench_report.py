@@ -1,8 +1,8 @@
 """Benchmark: the weekly note (``build_report``) on a database of 100,000 incidents.
 
-The database is filled through the project's own storage code (``Storage.insert_incident``,
-``add_audit``, ``add_answer``, as the report tests do) with plausible work spread over about
-a year, in a separate process; then this process builds the note of the last week while a
+The database is filled through the project's own storage code (``uow.incidents.add``,
+``uow.audit.add``, ``uow.answers.add``, as the report tests do) with plausible work spread
+over about a year, in a separate process; then this process builds the note of the last week while a
 ticker measures how long the event loop is held at a time. Prints the time, the longest
 stall of the event loop, the peak RSS; the last line is the ratio of the time to the 5 s
 target. Not a test.

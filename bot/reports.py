@@ -261,7 +261,9 @@ async def _load(store: Storage, end: datetime,
     async with store.read() as uow:
         found = await uow.reports.incidents(
             end, since, since - REPEAT_WINDOW if since is not None else None)
-    incidents = [i for i in found if i.registered_at < end and (scope is None or scope(i))]
+    # Large lists are sifted in a worker thread: the event loop is not held by them.
+    incidents = await asyncio.to_thread(
+        lambda: [i for i in found if i.registered_at < end and (scope is None or scope(i))])
     async with store.read() as uow:
         audit_rows, answer_rows = await uow.reports.history(
             end, None if since is None else [i.id for i in incidents])
@@ -269,9 +271,13 @@ async def _load(store: Storage, end: datetime,
         people = {p.id: p.name for p in everyone}
         owners = {p.id: p.departments for p in everyone
                   if p.has(Role.BLOCK_OWNER) and p.departments}
-    kept = {i.id for i in incidents}
-    audit = [e for e in audit_rows if e.incident_id in kept]
-    answers = [a for a in answer_rows if a.incident_id in kept]
+
+    def kept() -> tuple[list[AuditEntry], list[Answer]]:
+        ids = {i.id for i in incidents}
+        return ([e for e in audit_rows if e.incident_id in ids],
+                [a for a in answer_rows if a.incident_id in ids])
+
+    audit, answers = await asyncio.to_thread(kept)
     return _Data(incidents, audit, answers, people, owners)
 
 

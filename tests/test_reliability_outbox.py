@@ -15,6 +15,7 @@ import pytest
 
 from bot.app import App
 from bot.fakes.telegram import Call
+from bot.storage import StorageFault
 from tests.harness import COORDINATOR, Harness
 from tests.test_vk_chat import (
     VASILIEV,
@@ -166,7 +167,7 @@ async def test_a_crash_between_the_call_and_its_record_repeats_one_message_once(
     transport.send = send_then_lock
     otklik.server.message(COORDINATOR, "/help")
     await app.poll_once()
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StorageFault):
         await app.outbox.send_due()
     assert seen == ["sending"]  # recorded before the platform call
     other.execute("ROLLBACK")

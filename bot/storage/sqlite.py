@@ -36,7 +36,6 @@ from bot.storage.base import (
     Storage,
     StorageError,
     StorageFault,
-    UnitOfWork,
     bind_unit,
     current_unit,
     release_unit,
@@ -1391,7 +1390,3 @@ class SqliteUnit:
         self.board = SqliteBoard(*args)
         self.heartbeat = SqliteHeartbeat(*args)
         self.reports = SqliteReports(*args)
-
-
-def _is_unit(unit: SqliteUnit) -> UnitOfWork:  # checked by mypy: the interface is met
-    return unit
