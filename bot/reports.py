@@ -265,19 +265,12 @@ async def _load(store: Storage, end: datetime,
     incidents = await asyncio.to_thread(
         lambda: [i for i in found if i.registered_at < end and (scope is None or scope(i))])
     async with store.read() as uow:
-        audit_rows, answer_rows = await uow.reports.history(
-            end, None if since is None else [i.id for i in incidents])
+        audit, answers = await uow.reports.history(end, [i.id for i in incidents],
+                                                   by_index=since is not None)
         everyone = await uow.people.all()
         people = {p.id: p.name for p in everyone}
         owners = {p.id: p.departments for p in everyone
                   if p.has(Role.BLOCK_OWNER) and p.departments}
-
-    def kept() -> tuple[list[AuditEntry], list[Answer]]:
-        ids = {i.id for i in incidents}
-        return ([e for e in audit_rows if e.incident_id in ids],
-                [a for a in answer_rows if a.incident_id in ids])
-
-    audit, answers = await asyncio.to_thread(kept)
     return _Data(incidents, audit, answers, people, owners)
 
 

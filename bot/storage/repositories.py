@@ -465,7 +465,8 @@ class Reports(Protocol):
         start of the repeat window before ``since``."""
 
     async def history(
-        self, end: datetime, incident_ids: list[int] | None
+        self, end: datetime, incident_ids: Iterable[int], *, by_index: bool
     ) -> tuple[list[AuditEntry], list[Answer]]:
-        """The successful audit entries and the published answers before ``end`` (of the
-        incidents ``incident_ids``; all when None), in time order."""
+        """The successful audit entries and the published answers before ``end`` of the
+        incidents ``incident_ids``, in time order. ``by_index``: read only their rows
+        (through indexes: for a few); otherwise read everything and keep theirs."""

@@ -1309,15 +1309,17 @@ class SqliteReports(_Repo):
             rows = await cur.fetchall()
         return await asyncio.to_thread(lambda: [_incident(r) for r in rows])
 
-    async def history(self, end: datetime, incident_ids: list[int] | None
+    async def history(self, end: datetime, incident_ids: Iterable[int], *, by_index: bool
                       ) -> tuple[list[AuditEntry], list[Answer]]:
-        """The successful audit entries and the published answers before ``end`` (of the
-        incidents ``incident_ids``; all when None), in time order."""
-        if incident_ids is None:
-            chosen, args = "", (ts(end),)
+        """The successful audit entries and the published answers before ``end`` of the
+        incidents ``incident_ids``, in time order. ``by_index``: read only their rows
+        (through indexes: for a few); otherwise read everything and keep theirs."""
+        ids = set(incident_ids)
+        if by_index:
+            chosen, args = " AND incident_id IN (SELECT value FROM json_each(?))", (
+                ts(end), json.dumps(sorted(ids)))
         else:
-            chosen = " AND incident_id IN (SELECT value FROM json_each(?))"
-            args = (ts(end), json.dumps(incident_ids))  # type: ignore[assignment]
+            chosen, args = "", (ts(end),)  # type: ignore[assignment]
         audit_rows = await self._all(
             "SELECT incident_id, actor_id, action, from_state, to_state, reason, at FROM audit"
             f" WHERE ok = 1 AND incident_id IS NOT NULL AND at < ?{chosen} ORDER BY at, id",
@@ -1332,12 +1334,12 @@ class SqliteReports(_Repo):
                            State(r["from_state"]) if r["from_state"] else None,
                            State(r["to_state"]) if r["to_state"] else None,
                            parse_ts(r["at"]), r["reason"], True)  # type: ignore[arg-type]
-                for r in audit_rows]
+                for r in audit_rows if r["incident_id"] in ids]
             answers = [
                 Answer(r["incident_id"], DraftKind(r["kind"]),
                        parse_ts(r["published_at"]),  # type: ignore[arg-type]
                        r["published_by"], _count_attachments(r["attachments"]))
-                for r in answer_rows]
+                for r in answer_rows if r["incident_id"] in ids]
             return audit, answers
 
         return await asyncio.to_thread(convert)
