@@ -1,6 +1,6 @@
 """Benchmark: the web board's list of open incidents with 5,000 open incidents.
 
-Fills a temporary database through the store's own code (``Tx.insert_incident``) with 5,000
+Fills a temporary database through the store's own code (``uow.incidents.add``) with 5,000
 open incidents spread over the example config's categories, departments, states and
 executors, serves the board (``bot.board``) on loopback, logs in with a one-time link as
 the coordinator and times full HTTP requests of the list page — the whole set, and with
@@ -29,7 +29,7 @@ from aiohttp import web
 from bot.board import Board
 from bot.config import load_config
 from bot.service import Service
-from bot.store import Store
+from bot.storage import Storage, open_storage
 from bot.templates import Templates
 from handlers.telegram.render import TelegramChannel
 from workflows.model import Incident, Priority, Sighting, State
@@ -43,12 +43,12 @@ WORDS = ("яма", "асфальт", "отопление", "мусор", "фон
 STREETS = ("Ленина", "Мира", "Кирова", "Советская", "Весенняя", "Горького")
 
 
-async def fill(store: Store, service: Service) -> None:
+async def fill(store: Storage, service: Service) -> None:
     config = service.config
     rng = random.Random(15)
     open_states = [s for s in State if s.is_open]
-    async with store.tx() as tx:
-        people = await tx.people()
+    async with store.write() as uow:
+        people = await uow.people.all()
         executors = [p for p in people if "executor" in p.roles] or people
         categories = list(config.categories.values())
         for n in range(1, TOTAL + 1):
@@ -65,7 +65,7 @@ async def fill(store: Store, service: Service) -> None:
                 registered_at=registered, url=f"https://vk.com/wall-1_{n}",
                 author=f"Житель {n}", first_response_due=registered + timedelta(hours=1),
                 answer_due=due, clock_start=registered)
-            await tx.insert_incident(incident, NOW, Sighting(
+            await uow.incidents.add(incident, NOW, Sighting(
                 incident.source, f"bench-{n}", text, category.key))
 
 
@@ -78,7 +78,7 @@ def free_port() -> int:
 async def main() -> None:
     config = load_config(ROOT / "config.example.toml")
     with tempfile.TemporaryDirectory() as tmp:
-        store = await Store.open(Path(tmp) / "bench.sqlite3")
+        store = await open_storage(Path(tmp) / "bench.sqlite3")
         templates = Templates(config.tz)
         service = Service(store, config, templates, [TelegramChannel(templates)],
                           config.policies, lambda: NOW)

@@ -4,7 +4,7 @@ The real aiogram ``Bot`` sends to the fake Bot API, which answers every request 
 round trip of ``--latency`` seconds (80 ms by default; Telegram's is typically 50–150 ms) and
 enforces Telegram's limits with 429s (30 a second in all, one a second per chat). The outbox
 is pre-filled with ``--sent`` messages sent earlier (100,000 by default), each row as the
-sender stores it. Prints msg/s, the 429s, and the cost of one ``due_messages`` query; the last
+sender stores it. Prints msg/s, the 429s, and the cost of one ``outbox.due`` query; the last
 line is the ratio of the rate to Telegram's 30 msg/s (target ≥ 0.9, 0 × 429). Not a test.
 
     .venv/bin/python bench/bench_outbox.py [--sent 100000] [--latency 0.08]
@@ -22,7 +22,8 @@ from pathlib import Path
 
 from bot.fakes.telegram import FakeTelegramServer
 from bot.outbox import OutboxSender
-from bot.store import Store, ts
+from bot.storage import Storage, open_storage
+from bot.storage.sqlite import ts
 from bot.telegram_api import TelegramTransport, make_bot
 
 MESSAGES, CHATS = 1000, 200
@@ -36,15 +37,15 @@ REPLY = {"message_id": 1, "date": 1764662400, "chat": {"id": 1, "type": "private
                                                 "callback_data": "take:123:1"}]]}}
 
 
-async def prefill(store: Store, sent: int) -> None:
+async def prefill(store: Storage, sent: int) -> None:
     """``sent`` messages delivered a day ago, as today's code keeps them."""
     then = datetime.now(UTC) - timedelta(days=1)
     payload = json.dumps({"chat_id": 1, "text": REPLY["text"],
                           "reply_markup": REPLY["reply_markup"]}, ensure_ascii=False)
     result = json.dumps(store_result(REPLY))
-    async with store.tx() as tx:
+    async with store.write() as uow:
         for start in range(0, sent, 10_000):
-            await tx.conn.executemany(
+            await uow.conn.executemany(
                 "INSERT INTO outbox (platform, chat_id, method, payload, status, attempts,"
                 " next_attempt_at, created_at, sent_at, result)"
                 " VALUES ('telegram', ?, 'sendMessage', ?, 'sent', 1, ?, ?, ?, ?)",
@@ -61,20 +62,20 @@ def store_result(reply: dict) -> object:
 
 async def main(sent: int, latency: float) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        store = await Store.open(Path(tmp) / "bench.sqlite3")
+        store = await open_storage(Path(tmp) / "bench.sqlite3")
         await prefill(store, sent)
         async with FakeTelegramServer(latency=latency, enforce_limits=True) as tg:
             bot = make_bot("123:abc", tg.api_base)
             sender = OutboxSender(store, TelegramTransport(bot), lambda: datetime.now(UTC))
             now = datetime.now(UTC)
-            async with store.tx() as tx:
+            async with store.write() as uow:
                 for i in range(MESSAGES):
                     chat = 1 + i % CHATS
-                    await tx.enqueue("telegram", chat, "sendMessage",
+                    await uow.outbox.enqueue("telegram", chat, "sendMessage",
                                      {"chat_id": chat, "text": f"Сообщение {i // CHATS + 1}"}, now)
             started = time.perf_counter()
-            async with store.read() as tx:
-                await tx.due_messages("telegram", now, 50)
+            async with store.read() as uow:
+                await uow.outbox.due("telegram", now, 50)
             query_ms = (time.perf_counter() - started) * 1000
             started = time.perf_counter()
             await sender.drain(max_seconds=600)
@@ -88,7 +89,7 @@ async def main(sent: int, latency: float) -> float:
         await store.close()
     rate = len(delivered) / elapsed
     print(f"sent rows before: {sent}; round trip {latency * 1000:.0f} ms")
-    print(f"due_messages: {query_ms:.1f} ms; database {size / 2**20:.1f} MiB")
+    print(f"outbox.due: {query_ms:.1f} ms; database {size / 2**20:.1f} MiB")
     print(f"delivered {len(delivered)}/{MESSAGES} in {elapsed:.1f} s: {rate:.1f} msg/s;"
           f" 429s: {tg.too_many}; per-chat order kept: {order_kept}")
     print(f"ratio to 30 msg/s: {rate / 30:.2f}")

@@ -1,8 +1,8 @@
 """Benchmark: the weekly note (``build_report``) on a database of 100,000 incidents.
 
-The database is filled through the project's own storage code (``Store.insert_incident``,
-``add_audit``, ``add_answer``, as the report tests do) with plausible work spread over about
-a year, in a separate process; then this process builds the note of the last week while a
+The database is filled through the project's own storage code (``uow.incidents.add``,
+``uow.audit.add``, ``uow.answers.add``, as the report tests do) with plausible work spread
+over about a year, in a separate process; then this process builds the note of the last week while a
 ticker measures how long the event loop is held at a time. Prints the time, the longest
 stall of the event loop, the peak RSS; the last line is the ratio of the time to the 5 s
 target. Not a test.
@@ -31,11 +31,11 @@ END = datetime(2025, 11, 24, 0, 0)
 
 async def fill_db(path: Path, total: int) -> None:
     from bot.config import load_config
-    from bot.store import Store
+    from bot.storage import open_storage
     from tests.test_reports import CONFIG_PATH, REALISTIC_PEOPLE, TZ, fill, realistic_week
 
     config = load_config(CONFIG_PATH)
-    store = await Store.open(path)
+    store = await open_storage(path)
     people, n, k = REALISTIC_PEOPLE, 0, 0
     while n < total:
         end = END.replace(tzinfo=TZ) - timedelta(hours=10 * k)
@@ -57,11 +57,11 @@ async def fill_db(path: Path, total: int) -> None:
 async def measure(path: Path) -> float:
     from bot.config import load_config
     from bot.reports import build_report, period_from_args
-    from bot.store import Store
+    from bot.storage import open_storage
     from tests.test_reports import CONFIG_PATH, TZ
 
     config = load_config(CONFIG_PATH)
-    store = await Store.open(path)
+    store = await open_storage(path)
     start, end = period_from_args("week", END.replace(tzinfo=TZ) + timedelta(hours=8), TZ)
     stalls: list[float] = []
 

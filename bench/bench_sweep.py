@@ -18,7 +18,8 @@ from pathlib import Path
 
 from bot.config import load_config
 from bot.service import Service
-from bot.store import Store, ts
+from bot.storage import Storage, open_storage
+from bot.storage.sqlite import ts
 from bot.templates import Templates
 from handlers.telegram.render import TelegramChannel
 
@@ -27,17 +28,17 @@ NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # Monday 11:00 in Novokuznetsk
 DUE = 100
 
 
-async def prepare(path: Path, total: int) -> tuple[Store, Service]:
+async def prepare(path: Path, total: int) -> tuple[Storage, Service]:
     config = load_config(ROOT / "config.example.toml")
-    store = await Store.open(path)
+    store = await open_storage(path)
     templates = Templates(config.tz)
     service = Service(store, config, templates, [TelegramChannel(templates)], config.policies,
                       lambda: NOW)
     await service.seed_people()
-    async with store.tx() as tx:
-        people = await tx.people()
+    async with store.write() as uow:
+        people = await uow.people.all()
         for chat, person in enumerate(people, start=500):  # everyone reachable
-            await tx.bind(person.id, "telegram", chat)
+            await uow.people.bind(person.id, "telegram", chat)
         executor = next(p for p in people if "executor" in p.roles)
         rows = []
         for i in range(1, total + 1):
@@ -51,7 +52,7 @@ async def prepare(path: Path, total: int) -> tuple[Store, Service]:
                 "normal", ts(registered), ts(answer_due),
                 ts(registered if due_now else NOW + timedelta(days=2)),
                 ts(registered), ts(registered)))
-        await tx.conn.executemany(
+        await uow.conn.executemany(
             "INSERT INTO incidents (id, state, source, text, category, department, executor_id,"
             " priority, registered_at, answer_due, next_action_at, clock_start, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

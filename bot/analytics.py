@@ -69,16 +69,16 @@ async def weekly_note(service: Service) -> bool:
         return False
     day = local.date()
     monday = day - timedelta(days=day.weekday())
-    async with service.store.read() as tx:
-        if await tx.daily_job_day(WEEKLY_JOB) == monday.isoformat():
+    async with service.store.read() as uow:
+        if await uow.jobs.last_day(WEEKLY_JOB) == monday.isoformat():
             return False
     report = await build(service, _midnight(service, monday - timedelta(days=7)),
                          _midnight(service, monday))
-    async with service.store.tx() as tx:
-        if await tx.daily_job_day(WEEKLY_JOB) == monday.isoformat():
+    async with service.store.write() as uow:
+        if await uow.jobs.last_day(WEEKLY_JOB) == monday.isoformat():
             return False  # another run got there first
-        await tx.set_daily_job_day(WEEKLY_JOB, monday.isoformat())
-        await service.send_to_role(tx, WEEKLY_READERS, report.text,
+        await uow.jobs.set_last_day(WEEKLY_JOB, monday.isoformat())
+        await service.send_to_role(uow, WEEKLY_READERS, report.text,
                                    attachments=note_files(report))
     return True
 
@@ -95,18 +95,18 @@ async def monthly_note(service: Service) -> bool:
     if local is None:
         return False
     first = local.date().replace(day=1)
-    async with service.store.read() as tx:
-        if await tx.daily_job_day(MONTHLY_JOB) == first.isoformat():
+    async with service.store.read() as uow:
+        if await uow.jobs.last_day(MONTHLY_JOB) == first.isoformat():
             return False
-        if not any(p.has(r) for p in await tx.people() for r in MONTHLY_READERS):
+        if not any(p.has(r) for p in await uow.people.all() for r in MONTHLY_READERS):
             return False
     previous = (first - timedelta(days=1)).replace(day=1)
     report = await build(service, _midnight(service, previous), _midnight(service, first))
-    async with service.store.tx() as tx:
-        if await tx.daily_job_day(MONTHLY_JOB) == first.isoformat():
+    async with service.store.write() as uow:
+        if await uow.jobs.last_day(MONTHLY_JOB) == first.isoformat():
             return False  # another run got there first
-        await tx.set_daily_job_day(MONTHLY_JOB, first.isoformat())
-        await service.send_to_role(tx, MONTHLY_READERS, report.text,
+        await uow.jobs.set_last_day(MONTHLY_JOB, first.isoformat())
+        await service.send_to_role(uow, MONTHLY_READERS, report.text,
                                    attachments=note_files(report))
     return True
 

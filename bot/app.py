@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from aiogram.types import User
 from aiohttp import web
 from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
-from bot import backup, health, possible
+from bot import health, possible
 from bot.board import Board
 from bot.config import TOKEN_ENV, Config
 from bot.learning import Learner, build_triage
@@ -44,7 +43,7 @@ from bot.service import Service
 from bot.sources import vk_wall
 from bot.sources.http_intake import make_app as make_intake_app
 from bot.sources.vk_wall import VkWallSource
-from bot.store import Store
+from bot.storage import StorageError, backup, open_storage
 from bot.suggestions import Suggester
 from bot.telegram_api import TelegramTransport, make_bot
 from bot.templates import Templates
@@ -121,8 +120,8 @@ class App:
         config = self.config
         self._main_task = asyncio.current_task()
         try:
-            self.store = await Store.open(config.database)
-        except (sqlite3.Error, OSError, ValueError) as e:
+            self.store = await open_storage(config.database)
+        except (StorageError, OSError, ValueError) as e:
             reason = getattr(e, "strerror", None) or str(e)
             raise StartError(EXIT_STORAGE, f"cannot open the database {config.database}: "
                                            f"{reason}; check the `database` path in "
@@ -442,13 +441,13 @@ class App:
         local = now.astimezone(self.config.tz)
         at = datetime.strptime(self.config.settings.backup.at, "%H:%M").time()
         day = local.date().isoformat()
-        async with self.store.read() as tx:
-            done = await tx.daily_job_day("outbox-purge")
+        async with self.store.read() as uow:
+            done = await uow.jobs.last_day("outbox-purge")
         if done == day or local.time() < at:
             return 0
         deleted = await purge_sent(self.store, now - self.config.settings.storage.keep_sent_delta)
-        async with self.store.tx() as tx:
-            await tx.set_daily_job_day("outbox-purge", day)
+        async with self.store.write() as uow:
+            await uow.jobs.set_last_day("outbox-purge", day)
         if deleted:
             log.info("outbox: %d message(s) sent before %s purged", deleted,
                      self.config.settings.storage.keep_sent)

@@ -217,7 +217,7 @@ async def write_report(path: str, first: str, last: str, out: str) -> int:
     """The report of the days ``first``–``last`` from the configured database, without the
     chat: prints the note and the paths of the files."""
     from bot.reports import build_report, period_from_args
-    from bot.store import Store
+    from bot.storage import open_storage
     from bot.templates import plain_text
 
     config = load_config(path)
@@ -231,7 +231,7 @@ async def write_report(path: str, first: str, last: str, out: str) -> int:
     except ValueError as e:
         print(f"period: {e}", file=sys.stderr)
         return 2
-    store = await Store.open(config.database)
+    store = await open_storage(config.database)
     try:
         report = await build_report(config, store, start, end, out_dir=Path(out),
                                     now=datetime.now(config.tz))
@@ -261,14 +261,14 @@ async def print_status(path: str, *, as_json: bool = False) -> int:
     import json
 
     from bot import health
-    from bot.store import Store
+    from bot.storage import open_storage
 
     found = _existing_database(path)
     if found is None:
         return 2
     _, database = found
     try:
-        store = await Store.open(database)
+        store = await open_storage(database)
     except Exception as e:
         print(f"cannot open the database {database}: {e}", file=sys.stderr)
         return 4
@@ -282,7 +282,7 @@ async def print_status(path: str, *, as_json: bool = False) -> int:
 
 def write_backup(path: str, out: str) -> int:
     """A consistent copy of the database (SQLite's online backup), safe while the bot runs."""
-    from bot.backup import BackupError, backup
+    from bot.storage.backup import BackupError, backup
 
     found = _existing_database(path)
     if found is None:

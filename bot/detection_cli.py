@@ -126,14 +126,14 @@ def read_rows(path: Path, text_column: str, category_column: str,
 
 async def learn(config: Config, rows: Sequence[Row]) -> int:
     from bot.learning import Learner, add_label, build_triage
-    from bot.store import Store
+    from bot.storage import open_storage
 
-    store = await Store.open(config.database)
+    store = await open_storage(config.database)
     try:
         now = datetime.now(UTC)
-        async with store.tx() as tx:
+        async with store.write() as uow:
             for row in rows:
-                await add_label(tx, row.text, row.truth[0], origin="import", at=now)
+                await add_label(uow, row.text, row.truth[0], origin="import", at=now)
         learner = Learner(store, build_triage(config))
         await learner.retrain()
     finally:

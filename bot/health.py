@@ -14,12 +14,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.store import Store, parse_ts, ts
+from bot.storage import Storage
 
 log = logging.getLogger(__name__)
+
+
+def ts(t: datetime) -> str:
+    """A moment as the health report writes it (ISO 8601 in UTC)."""
+    return t.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_ts(s: str | None) -> datetime | None:
+    return datetime.fromisoformat(s) if s else None
 
 STUCK_AFTER = timedelta(minutes=5)
 POLL_FAILURES = 3
@@ -73,7 +82,7 @@ class Health:
             "ok": error_code is None, "owner_id": owner_id,
             "state": "ok" if error_code is None else "failing", "error_code": error_code}
 
-    async def save(self, store: Store, *, force: bool = False) -> None:
+    async def save(self, store: Storage, *, force: bool = False) -> None:
         """Write the parts that changed (timestamps moving on do not count), or were not
         written for :data:`WRITE_EVERY`: a busy bot does not write on every poll."""
         now = self.clock()
@@ -84,46 +93,32 @@ class Health:
                                 for k, v in part.items()}, sort_keys=True)
             if force or last is None or last[0] != shape or now - last[1] >= WRITE_EVERY:
                 ok = bool(part.get("ok", True))
-                rows.append((name, int(ok), ts(now), json.dumps(part, ensure_ascii=False)))
+                rows.append((name, ok, now, dict(part)))
                 self._written[name] = (shape, now)
         if not rows:
             return
-        async with store.tx() as tx:
-            await tx.conn.executemany(
-                "INSERT INTO heartbeat (component, ok, at, data) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (component) DO UPDATE SET ok = excluded.ok, at = excluded.at, "
-                "data = excluded.data", rows)
+        async with store.write() as uow:
+            await uow.heartbeat.save(rows)
 
 
-async def saved_parts(store: Store) -> dict[str, dict[str, Any]]:
+async def saved_parts(store: Storage) -> dict[str, dict[str, Any]]:
     """The parts as the bot last wrote them (``at``: when)."""
-    async with store.read() as tx, tx.conn.execute(
-            "SELECT component, at, data FROM heartbeat") as cur:
-        rows = await cur.fetchall()
-    return {row[0]: {**json.loads(row[2]), "written_at": row[1]} for row in rows}
+    async with store.read() as uow:
+        return await uow.heartbeat.parts()
 
 
-async def outbox_state(store: Store, now: datetime) -> dict[str, Any]:
+async def outbox_state(store: Storage, now: datetime) -> dict[str, Any]:
     """Pending messages that are due or were tried (not ones planned for later; a message
     in the platform call counts too), the age of the oldest, and when anything was last
     sent."""
-    async with store.read() as tx:
-        async with tx.conn.execute(
-                "SELECT count(*), min(created_at) FROM outbox"
-                " WHERE status IN ('pending', 'sending') "
-                "AND (next_attempt_at <= ? OR attempts > 0)", (ts(now),)) as cur:
-            pending, oldest = await cur.fetchone()  # type: ignore[misc]
-        async with tx.conn.execute("SELECT max(sent_at) FROM outbox WHERE status = 'sent'"
-                                   ) as cur:
-            (last_sent,) = await cur.fetchone()  # type: ignore[misc]
-    oldest_at = parse_ts(oldest)
+    async with store.read() as uow:
+        pending, oldest_at, last_sent_at = await uow.outbox.backlog(now)
     age = (now - oldest_at).total_seconds() if oldest_at else None
-    last_sent_at = parse_ts(last_sent)
     quiet = last_sent_at is None or now - last_sent_at >= STUCK_AFTER
     stuck = age is not None and age >= STUCK_AFTER.total_seconds() and quiet
     return {"ok": not stuck, "pending": pending,
             "oldest_age_seconds": round(age) if age is not None else None,
-            "last_sent_at": last_sent, "stuck": stuck}
+            "last_sent_at": ts(last_sent_at) if last_sent_at else None, "stuck": stuck}
 
 
 def report(parts: dict[str, dict[str, Any]], outbox: dict[str, Any], now: datetime,
@@ -172,12 +167,12 @@ def report(parts: dict[str, dict[str, Any]], outbox: dict[str, Any], now: dateti
     }
 
 
-async def live_report(store: Store, health: Health) -> dict[str, Any]:
+async def live_report(store: Storage, health: Health) -> dict[str, Any]:
     now = health.clock()
     return report(health.parts, await outbox_state(store, now), now, live=True)
 
 
-async def stored_report(store: Store, now: datetime) -> dict[str, Any]:
+async def stored_report(store: Storage, now: datetime) -> dict[str, Any]:
     return report(await saved_parts(store), await outbox_state(store, now), now, live=False)
 
 

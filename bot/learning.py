@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot import dictionaries
-from bot.store import Store, Tx, ts
+from bot.storage import Storage, UnitOfWork
 from workflows.detection import Detector, Lemmatize
 from workflows.triage import NOT_A_COMPLAINT, Triage
 
@@ -154,28 +154,12 @@ def train(texts: Iterable[str], labels: Sequence[str]) -> Model | None:
 
 # --- labels in the database -------------------------------------------------------------------
 
-async def add_label(tx: Tx, text: str, category: str, *, origin: str = "coordinator",
+async def add_label(uow: UnitOfWork, text: str, category: str, *, origin: str = "coordinator",
                     person_id: int | None = None, at: datetime) -> None:
     """Keep one labelled example (``category``: a key, or ``NOT_A_COMPLAINT``)."""
     if not text.strip():
         return
-    await tx.conn.execute(
-        "INSERT INTO detection_labels (text, category, origin, person_id, at)"
-        " VALUES (?, ?, ?, ?, ?)", (text, category, origin, person_id, ts(at)))
-
-
-async def last_label_id(tx: Tx) -> int:
-    async with tx.conn.execute("SELECT COALESCE(MAX(id), 0) FROM detection_labels") as cur:
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
-
-
-async def labels_after(tx: Tx, after: int) -> list[tuple[int, str, str]]:
-    """``(id, text, category)`` of the labels newer than id ``after``, oldest first."""
-    async with tx.conn.execute(
-            "SELECT id, text, category FROM detection_labels WHERE id > ? ORDER BY id",
-            (after,)) as cur:
-        return [(int(r[0]), str(r[1]), str(r[2])) for r in await cur.fetchall()]
+    await uow.labels.add(text, category, origin, person_id, at)
 
 
 # --- wiring -----------------------------------------------------------------------------------
@@ -206,7 +190,7 @@ class Learner:
     the resident memory to the model itself.
     """
 
-    def __init__(self, store: Store, triage: Triage) -> None:
+    def __init__(self, store: Storage, triage: Triage) -> None:
         self.store = store
         self.triage = triage
         self.model: Model | None = None
@@ -217,11 +201,11 @@ class Learner:
     async def retrain(self, *, force: bool = False) -> bool:
         """Train again when labels were added since the last training; True if it did."""
         async with self._lock:
-            async with self.store.read() as tx:
-                newest = await last_label_id(tx)
+            async with self.store.read() as uow:
+                newest = await uow.labels.last_id()
                 if newest == self._last_id and not force:
                     return False
-                rows = await labels_after(tx, 0)
+                rows = await uow.labels.after(0)
             known = set(self.triage.categories) | {NOT_A_COMPLAINT}
             examples = [(text, label) for _, text, label in rows if label in known]
             featurize = self.triage.features

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bot.store import OutboxRow, Store, Tx
+from bot.storage import OutboxRow, Storage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class RateLimiter:
             self._group_recent.setdefault(chat_id, deque()).append(now)
 
 
-Outcome = Callable[[Tx], Awaitable[object]]
+Outcome = Callable[[UnitOfWork], Awaitable[object]]
 
 
 class OutboxSender:
@@ -132,7 +132,7 @@ class OutboxSender:
     to different chats are in flight at once: the round trip does not cap the rate).
     """
 
-    def __init__(self, store: Store, transport: Transport, clock: Callable[[], datetime], *,
+    def __init__(self, store: Storage, transport: Transport, clock: Callable[[], datetime], *,
                  limits: RateLimits = RateLimits(),
                  on_unreachable: Callable[[str, int, str], Awaitable[None]] | None = None,
                  batch: int = 50, concurrency: int = 30) -> None:
@@ -195,8 +195,8 @@ class OutboxSender:
         is lost by it."""
         platform = self.transport.platform
         if not self._recovered:
-            async with self.store.tx() as tx:
-                again = await tx.recover_sending(platform)
+            async with self.store.write() as uow:
+                again = await uow.outbox.recover_sending(platform)
             if again:
                 log.warning("%s outbox: %d message(s) interrupted by a restart are sent again"
                             " (each may arrive twice)", platform, again)
@@ -210,8 +210,8 @@ class OutboxSender:
                 due: list[OutboxRow] = []
                 if fault is None:
                     now = self.clock()
-                    async with self.store.read() as tx:
-                        due = await tx.due_messages(platform, now,
+                    async with self.store.read() as uow:
+                        due = await uow.outbox.due(platform, now,
                                                     self.batch + len(flying))
                 for row in due:
                     if len(flying) >= self.concurrency:
@@ -222,8 +222,10 @@ class OutboxSender:
                     if wait > 0:
                         soonest = wait if soonest is None else min(soonest, wait)
                         continue
-                    async with self.store.tx() as tx:
-                        await tx.mark_sending(row.id)
+                    async with self.store.write() as uow:
+                        claimed = await uow.outbox.claim(row.id)
+                    if not claimed:  # another sender took it
+                        continue
                     self.limiter.record(row.chat_id)
                     flying[asyncio.create_task(self._deliver(row))] = row.chat_id
                 if not flying:
@@ -243,8 +245,8 @@ class OutboxSender:
             raise
         if fault is not None:
             raise fault
-        async with self.store.read() as tx:
-            next_at = await tx.next_due_at(platform)
+        async with self.store.read() as uow:
+            next_at = await uow.outbox.next_due_at(platform)
         if next_at is None:
             return None
         return max((next_at - self.clock()).total_seconds(), 0.0)
@@ -270,17 +272,17 @@ class OutboxSender:
             log.warning("outbox %s: chat %s unreachable: %s", row.id, row.chat_id, e)
             gone = str(e)
 
-            async def outcome(tx: Tx) -> None:
-                await tx.mark_failed(row.id, gone)
-                await tx.fail_chat(row.platform, row.chat_id, gone)
-                first.append(await tx.mark_unreachable(row.platform, row.chat_id, gone,
+            async def outcome(uow: UnitOfWork) -> None:
+                await uow.outbox.mark_failed(row.id, gone)
+                await uow.outbox.fail_chat(row.platform, row.chat_id, gone)
+                first.append(await uow.chats.mark_unreachable(row.platform, row.chat_id, gone,
                                                        self.clock()))
         except Rejected as e:
             log.error("outbox %s (%s) rejected: %s", row.id, row.method, e)
             reason = str(e)
 
-            async def outcome(tx: Tx) -> None:
-                await tx.mark_failed(row.id, reason)
+            async def outcome(uow: UnitOfWork) -> None:
+                await uow.outbox.mark_failed(row.id, reason)
         except Exception as e:  # noqa: BLE001 - Retry, and anything else: transient
             reason = e.args[0] if isinstance(e, Retry) and e.args else _reason(e)
             after = (e.after if isinstance(e, Retry) and e.after is not None
@@ -291,8 +293,8 @@ class OutboxSender:
                     reason, after)
             at = self.clock() + timedelta(seconds=after)
 
-            async def outcome(tx: Tx) -> None:
-                await tx.mark_retry(row.id, at, reason)
+            async def outcome(uow: UnitOfWork) -> None:
+                await uow.outbox.mark_retry(row.id, at, reason)
         else:
             sent_at = self.clock()
             if row.attempts:
@@ -301,8 +303,8 @@ class OutboxSender:
 
             kept = sent_ids(result)
 
-            async def outcome(tx: Tx) -> None:
-                await tx.mark_sent(row.id, sent_at, kept)
+            async def outcome(uow: UnitOfWork) -> None:
+                await uow.outbox.mark_sent(row.id, sent_at, kept)
         self._unrecorded[row.id] = outcome
         await self._record_unrecorded()
         if first and first[0] and self.on_unreachable is not None:
@@ -317,8 +319,8 @@ class OutboxSender:
         raised with the rest still kept (the rows stay "sending": not sent again)."""
         async with self._recording:  # sends finishing at once record each outcome once
             for msg_id, outcome in list(self._unrecorded.items()):
-                async with self.store.tx() as tx:
-                    await outcome(tx)
+                async with self.store.write() as uow:
+                    await outcome(uow)
                 del self._unrecorded[msg_id]
 
 
@@ -332,13 +334,13 @@ def sent_ids(result: Any) -> Any:
     return result
 
 
-async def purge_sent(store: Store, before: datetime, *, batch: int = 2000) -> int:
+async def purge_sent(store: Storage, before: datetime, *, batch: int = 2000) -> int:
     """Delete the outbox rows finished before ``before`` in small transactions (updates are
     not held up); pending and sending rows are never deleted. The number deleted."""
     total = 0
     while True:
-        async with store.tx() as tx:
-            deleted = await tx.purge_outbox(before, batch)
+        async with store.write() as uow:
+            deleted = await uow.outbox.purge(before, batch)
         total += deleted
         if deleted < batch:
             return total

@@ -9,13 +9,12 @@ buttons open each card.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.learning import add_label
-from bot.store import Tx, ts
+from bot.storage import UnitOfWork
 from workflows.model import Attachment, Button, Person, Role, Sighting
 from workflows.triage import NOT_A_COMPLAINT
 
@@ -44,24 +43,21 @@ async def observe(service: Service, seen: Sighting) -> Result:
         return Result(False, "no_match")
     now = service.clock()
     limit = service.config.settings.detection.possible_per_hour
-    async with service.store.tx() as tx:
-        if await _row_by_key(tx, seen.source, seen.external_id) is not None:
+    async with service.store.write() as uow:
+        if await uow.possible.by_key(seen.source, seen.external_id) is not None:
             return Result(True, "existing")
-        sent = await _count_sent_since(tx, now - DIGEST_EVERY)
+        sent = await uow.possible.count_sent_since(now - DIGEST_EVERY)
         status = "sent" if sent < limit else "queued"
         suggestions = list(verdict.suggestions) or list(service.config.categories)[:3]
         sighting = asdict(seen) | {"priority": seen.priority.value}
-        cur = await tx.conn.execute(
-            "INSERT INTO possible_complaints (source, external_id, sighting, suggestions, at,"
-            " status) VALUES (?, ?, ?, ?, ?, ?)",
-            (seen.source, seen.external_id, json.dumps(sighting, ensure_ascii=False),
-             json.dumps(suggestions), ts(now), status))
+        pc_id = await uow.possible.add(seen.source, seen.external_id, sighting, suggestions,
+                                       now, status)
         if status == "sent":
-            await _send_card(service, tx, int(cur.lastrowid or 0), seen, suggestions)
+            await _send_card(service, uow, pc_id, seen, suggestions)
     return Result(True, "possible")
 
 
-async def _send_card(service: Service, tx: Tx, pc_id: int, seen: Sighting,
+async def _send_card(service: Service, uow: UnitOfWork, pc_id: int, seen: Sighting,
                      suggestions: list[str], person: Person | None = None) -> None:
     categories = service.config.categories
     text = _text(service, "possible_card", n=pc_id, text=seen.text, url=seen.url,
@@ -73,39 +69,34 @@ async def _send_card(service: Service, tx: Tx, pc_id: int, seen: Sighting,
     rows.append([Button("pc_more", pc_id, label=_text(service, "other_category")),
                  Button("pc", pc_id, NOT_A_COMPLAINT, label=_text(service, "not_a_complaint"))])
     if person is not None:
-        await service._send_to(tx, person, text, rows)
+        await service._send_to(uow, person, text, rows)
     else:
-        for who in await tx.people():
+        for who in await uow.people.all():
             if who.has(Role.COORDINATOR) and who.active:
-                await service._send_to(tx, who, text, rows)
+                await service._send_to(uow, who, text, rows)
 
 
 async def digest(service: Service) -> bool:
     """The queued possible complaints as one message to the coordinators, at most once an
     hour; True when one went out."""
     now = service.clock()
-    async with service.store.tx() as tx:
-        last = await tx.cursor("possible", "digest_at")
+    async with service.store.write() as uow:
+        last = await uow.cursors.get("possible", "digest_at")
         if last and now.timestamp() - last < DIGEST_EVERY.total_seconds():
             return False
-        async with tx.conn.execute(
-                "SELECT id, sighting FROM possible_complaints WHERE status = 'queued'"
-                " ORDER BY id") as cur:
-            queued = list(await cur.fetchall())
-        if not queued:
+        items = await uow.possible.queued()
+        if not items:
             return False
-        items = [(int(r[0]), json.loads(r[1])["text"]) for r in queued]
         text = _text(service, "possible_digest", count=len(items),
                      items=items[:DIGEST_ITEMS], more=max(len(items) - DIGEST_ITEMS, 0))
         rows = [[Button("pc_show", n, label=_text(service, "open_possible", n=n))]
                 for n, _ in items[:DIGEST_ITEMS]]
-        await service.send_to_role(tx, Role.COORDINATOR, text)
-        for who in await tx.people():
+        await service.send_to_role(uow, Role.COORDINATOR, text)
+        for who in await uow.people.all():
             if who.has(Role.COORDINATOR) and who.active and rows:
-                await service._send_to(tx, who, _text(service, "possible_digest_pick"), rows)
-        await tx.conn.execute(
-            "UPDATE possible_complaints SET status = 'digested' WHERE status = 'queued'")
-        await tx.set_cursor("possible", "digest_at", int(now.timestamp()))
+                await service._send_to(uow, who, _text(service, "possible_digest_pick"), rows)
+        await uow.possible.mark_digested()
+        await uow.cursors.set("possible", "digest_at", int(now.timestamp()))
     return True
 
 
@@ -114,15 +105,15 @@ async def show(service: Service, actor: Person, pc_id: int, *, every: bool = Fal
     the refusal code, or ''."""
     if not actor.has(Role.COORDINATOR):
         return "wrong_role"
-    async with service.store.tx() as tx:
-        row = await _row(tx, pc_id)
+    async with service.store.write() as uow:
+        row = await uow.possible.get(pc_id)
         if row is None:
             return "not_found"
         if row["status"] in ("registered", "dismissed"):
             return "possible_done"
         seen = _sighting(row["sighting"])
-        keys = list(service.config.categories) if every else json.loads(row["suggestions"])
-        await _send_card(service, tx, pc_id, seen, keys, actor)
+        keys = list(service.config.categories) if every else row["suggestions"]
+        await _send_card(service, uow, pc_id, seen, keys, actor)
     return ""
 
 
@@ -136,33 +127,29 @@ async def decide(service: Service, actor: Person, pc_id: int, category: str) -> 
     if category != NOT_A_COMPLAINT and category not in service.config.categories:
         return Result(False, "unknown_category")
     now = service.clock()
-    async with service.store.tx() as tx:
-        row = await _row(tx, pc_id)
+    async with service.store.write() as uow:
+        row = await uow.possible.get(pc_id)
         if row is None:
             return Result(False, "not_found")
         if row["status"] in ("registered", "dismissed"):
             return Result(False, "possible_done")
         seen = _sighting(row["sighting"])
-        await add_label(tx, seen.text, category, person_id=actor.id, at=now)
+        await add_label(uow, seen.text, category, person_id=actor.id, at=now)
         if category == NOT_A_COMPLAINT:
-            await tx.conn.execute(
-                "UPDATE possible_complaints SET status = 'dismissed', decided_by = ?"
-                " WHERE id = ?", (actor.id, pc_id))
+            await uow.possible.decide(pc_id, "dismissed", actor.id)
             return Result(True, "dismissed")
     seen = replace(seen, category=category)
     result = await service.register(actor, seen)
     if result.ok and result.incident is not None:
-        async with service.store.tx() as tx:
-            await tx.conn.execute(
-                "UPDATE possible_complaints SET status = 'registered', decided_by = ?,"
-                " incident_id = ? WHERE id = ?", (actor.id, result.incident.id, pc_id))
+        async with service.store.write() as uow:
+            await uow.possible.decide(pc_id, "registered", actor.id, result.incident.id)
     return result
 
 
 async def learn_pick(service: Service, actor: Person, text: str, category: str) -> None:
     """A category the coordinator picked for a post they sent: a labelled example."""
-    async with service.store.tx() as tx:
-        await add_label(tx, text, category, person_id=actor.id, at=service.clock())
+    async with service.store.write() as uow:
+        await add_label(uow, text, category, person_id=actor.id, at=service.clock())
 
 
 def suggested_first(service: Service, text: str) -> list[str]:
@@ -174,31 +161,10 @@ def suggested_first(service: Service, text: str) -> list[str]:
     return likely + [k for k in keys if k not in likely]
 
 
-async def _row(tx: Tx, pc_id: int) -> Any:
-    async with tx.conn.execute("SELECT * FROM possible_complaints WHERE id = ?",
-                               (pc_id,)) as cur:
-        return await cur.fetchone()
-
-
-async def _row_by_key(tx: Tx, source: str, external_id: str) -> Any:
-    async with tx.conn.execute(
-            "SELECT id FROM possible_complaints WHERE source = ? AND external_id = ?",
-            (source, external_id)) as cur:
-        return await cur.fetchone()
-
-
-async def _count_sent_since(tx: Tx, since: datetime) -> int:
-    async with tx.conn.execute(
-            "SELECT COUNT(*) FROM possible_complaints WHERE status != 'queued'"
-            " AND status != 'digested' AND at >= ?", (ts(since),)) as cur:
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
-
-
-def _sighting(raw: str) -> Sighting:
+def _sighting(stored: dict[str, Any]) -> Sighting:
     from workflows.model import Priority
 
-    data = json.loads(raw)
+    data = dict(stored)
     data["attachments"] = tuple(Attachment(**a) for a in data.get("attachments") or ())
     data["priority"] = Priority(data.get("priority") or "normal")
     return Sighting(**data)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import re
 import textwrap
 from collections import Counter
@@ -33,7 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
-from bot.store import Store, Tx, parse_ts, ts
+from bot.storage import Storage
 from bot.templates import Templates
 from workflows.calendar import EVERY_DAY, MON_FRI
 from workflows.metrics import (
@@ -45,7 +44,7 @@ from workflows.metrics import (
     compare,
     compute,
 )
-from workflows.model import AuditEntry, DraftKind, Incident, Role, State
+from workflows.model import AuditEntry, Incident, Role, State
 from workflows.ratings import FORMULA, UNRANKED_REASON, RatingRow, Ratings, rate
 from workflows.sla import Duration, DurationKind, Policy, Rule, Until
 
@@ -252,88 +251,26 @@ class _Data:
     block_owners: dict[int, frozenset[str]]
 
 
-# The incidents a report of [since, end) can involve (see workflows.metrics.compute): those
-# registered in it or in the repeat window before it, due in it, acted on or answered in it,
-# and those overdue from before it (not answered and not redirected or rejected before it).
-_INVOLVED = (
-    "SELECT * FROM incidents WHERE registered_at < :end AND ("
-    " registered_at >= :repeats_from"
-    " OR (answer_due >= :since AND answer_due < :end)"
-    " OR (first_response_due >= :since AND first_response_due < :end)"
-    " OR id IN (SELECT incident_id FROM audit WHERE at >= :since AND at < :end"
-    "           AND incident_id IS NOT NULL)"
-    " OR id IN (SELECT incident_id FROM answers WHERE published_at >= :since"
-    "           AND published_at < :end)"
-    " OR (answer_due < :since"
-    "     AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.incident_id = incidents.id"
-    "         AND a.published_at < :since"
-    "         AND a.published_at >= MAX(COALESCE(incidents.clock_start, ''),"
-    "                                   incidents.registered_at))"
-    "     AND NOT EXISTS (SELECT 1 FROM audit u WHERE u.incident_id = incidents.id"
-    "         AND u.ok = 1 AND u.action IN ('redirect', 'reject') AND u.at < :since))"
-    ") ORDER BY id")
-
-
-async def _load(store: Store, end: datetime,
+async def _load(store: Storage, end: datetime,
                 scope: Callable[[Incident], bool] | None = None, *,
                 since: datetime | None = None) -> _Data:
     """What was registered, done and published before ``end`` (refusals left out), of the
     incidents in ``scope`` (all when None). With ``since``: only the incidents a report of
     ``[since, end)`` can involve (read through indexes), with their history; without it,
     the whole history."""
-    until = ts(end)
-    async with store.read() as tx:
-        if since is None:
-            query, params = "SELECT * FROM incidents ORDER BY id", {}
-        else:
-            query, params = _INVOLVED, {"end": until, "since": ts(since),
-                                        "repeats_from": ts(since - REPEAT_WINDOW)}
-        async with tx.conn.execute(query, params) as cur:
-            incident_rows = await cur.fetchall()
-    # Rows become objects in a worker thread: the event loop is not held by them.
-
-    def to_incidents() -> list[Incident]:
-        found = (Tx._incident(r) for r in incident_rows)
-        return [i for i in found if i.registered_at < end and (scope is None or scope(i))]
-
-    incidents = await asyncio.to_thread(to_incidents)
-    if since is None:
-        chosen, args = "", (until,)
-    else:
-        chosen = " AND incident_id IN (SELECT value FROM json_each(?))"
-        args = (until, json.dumps([i.id for i in incidents]))  # type: ignore[assignment]
-    async with store.read() as tx:
-        async with tx.conn.execute(
-            "SELECT incident_id, actor_id, action, from_state, to_state, reason, at FROM audit"
-            f" WHERE ok = 1 AND incident_id IS NOT NULL AND at < ?{chosen} ORDER BY at, id",
-            args) as cur:
-            audit_rows = await cur.fetchall()
-        async with tx.conn.execute(
-            "SELECT incident_id, kind, published_at, published_by, attachments FROM answers"
-            f" WHERE published_at < ?{chosen} ORDER BY published_at, id", args) as cur:
-            answer_rows = await cur.fetchall()
-        everyone = await tx.people()
+    async with store.read() as uow:
+        found = await uow.reports.incidents(
+            end, since, since - REPEAT_WINDOW if since is not None else None)
+    # Large lists are sifted in a worker thread: the event loop is not held by them.
+    incidents = await asyncio.to_thread(
+        lambda: [i for i in found if i.registered_at < end and (scope is None or scope(i))])
+    async with store.read() as uow:
+        audit, answers = await uow.reports.history(end, [i.id for i in incidents],
+                                                   by_index=since is not None)
+        everyone = await uow.people.all()
         people = {p.id: p.name for p in everyone}
         owners = {p.id: p.departments for p in everyone
                   if p.has(Role.BLOCK_OWNER) and p.departments}
-
-    def to_history() -> tuple[list[AuditEntry], list[Answer]]:
-        kept = {i.id for i in incidents}
-        audit = [
-            AuditEntry(r["incident_id"], r["actor_id"], r["action"],
-                       State(r["from_state"]) if r["from_state"] else None,
-                       State(r["to_state"]) if r["to_state"] else None,
-                       parse_ts(r["at"]), r["reason"], True)  # type: ignore[arg-type]
-            for r in audit_rows if r["incident_id"] in kept
-        ]
-        answers = [
-            Answer(r["incident_id"], DraftKind(r["kind"]), parse_ts(r["published_at"]),  # type: ignore[arg-type]
-                   r["published_by"], _count_attachments(r["attachments"]))
-            for r in answer_rows if r["incident_id"] in kept
-        ]
-        return audit, answers
-
-    audit, answers = await asyncio.to_thread(to_history)
     return _Data(incidents, audit, answers, people, owners)
 
 
@@ -358,14 +295,6 @@ def _procedures(data: _Data, start: datetime, end: datetime) -> dict[str, Any]:
                                                              key=lambda kv: (-kv[1], kv[0]))}
 
 
-def _count_attachments(raw: str | None) -> int:
-    try:
-        value = json.loads(raw or "[]")
-    except ValueError:
-        return 0
-    return len(value) if isinstance(value, list) else 0
-
-
 def policies_for(config: Config) -> Callable[[Incident], Policy]:
     """The SLA policy of an incident, by its source (as the service picks it)."""
     sla = config.settings.sla
@@ -383,7 +312,7 @@ def policies_for(config: Config) -> Callable[[Incident], Policy]:
 # -- the report -------------------------------------------------------------------------------
 
 
-async def build_report(config: Config, store: Store, start: datetime, end: datetime, *,
+async def build_report(config: Config, store: Storage, start: datetime, end: datetime, *,
                        out_dir: Path, templates: Templates | None = None,
                        scope: Callable[[Incident], bool] | None = None,
                        now: datetime | None = None) -> Report:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.store import Store, Tx
+from bot.storage import Storage, UnitOfWork
 from workflows.model import Incident, Person
 from workflows.suggestions import MAX_SUGGESTIONS, Past, SuggestionIndex, preview
 from workflows.visibility import answer_scope, may_reuse
@@ -36,7 +36,7 @@ class Suggestion:
 
 
 class Suggester:
-    def __init__(self, store: Store, words: Callable[[str], list[str]]) -> None:
+    def __init__(self, store: Storage, words: Callable[[str], list[str]]) -> None:
         self.store = store
         self.words = words  # a complaint's text → its index terms
         self.index = SuggestionIndex()
@@ -56,8 +56,8 @@ class Suggester:
         added = 0
         async with self._lock:
             while True:
-                async with self.store.read() as tx:
-                    rows = await tx.final_answers_after(self._after, BATCH)
+                async with self.store.read() as uow:
+                    rows = await uow.answers.finals_after(self._after, BATCH)
                 self._add(rows)
                 added += len(rows)
                 if len(rows) < BATCH:
@@ -70,20 +70,21 @@ class Suggester:
             log.info("suggestions: %d answer(s) indexed, %d in all", added, len(self.index))
         return added
 
-    async def offer(self, tx: Tx, person: Person, incident: Incident) -> list[Suggestion]:
+    async def offer(self, uow: UnitOfWork, person: Person, incident: Incident
+                    ) -> list[Suggestion]:
         """Up to three past answers for ``person`` working on ``incident``: of its category,
         inside the person's scope, the same answer text offered once."""
         if not incident.category:
             return []
         if self.stale and not self._lock.locked():  # after a publication: the new rows only
             async with self._lock:
-                rows = await tx.final_answers_after(self._after, BATCH)
+                rows = await uow.answers.finals_after(self._after, BATCH)
                 self._add(rows)
                 self.stale = len(rows) == BATCH
         found = self.index.query(self.words(incident.text), category=incident.category,
                                  scope=answer_scope(person), exclude=incident.id,
                                  limit=3 * MAX_SUGGESTIONS)
-        texts = await tx.final_answer_texts([n for n, _ in found])
+        texts = await uow.answers.final_texts([n for n, _ in found])
         offered: list[Suggestion] = []
         seen: set[str] = set()
         for n, _ in found:
@@ -93,14 +94,14 @@ class Suggester:
                 offered.append(Suggestion(n, preview(text)))
         return offered[:MAX_SUGGESTIONS]
 
-    async def answer(self, tx: Tx, person: Person, incident: Incident, past_id: int
+    async def answer(self, uow: UnitOfWork, person: Person, incident: Incident, past_id: int
                      ) -> str | None:
         """The answer of past incident ``past_id`` for a press on its button; None when it
         is not one that could be offered here (another category, outside the person's
         scope, without a published answer: a stale or forged button). Read from the
         database, so a card sent before a restart works while the index is loading."""
-        past = await tx.incident(past_id) if past_id != incident.id else None
+        past = await uow.incidents.get(past_id) if past_id != incident.id else None
         if (past is None or past.category != incident.category
                 or not may_reuse(person, past.department, past.executor_id)):
             return None
-        return (await tx.final_answer_texts([past_id])).get(past_id)
+        return (await uow.answers.final_texts([past_id])).get(past_id)

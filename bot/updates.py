@@ -1,7 +1,7 @@
 """An incoming update (a Telegram update, a VK event) is confirmed only after its effects are
 stored.
 
-:func:`apply_once` runs the handler of one update in a :class:`~bot.store.UnitOfWork`: the
+:func:`apply_once` runs the handler of one update in the storage's unit of work: the
 claim of the update and everything the handler changes commit in one transaction, and the
 press is answered only after that. A redelivered update (claimed already) is skipped. A
 storage fault (the database locked by another process, the disk full) rolls everything back
@@ -21,9 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.store import AlreadyHandled, StorageFault, Store
+from bot.storage import AlreadyHandled, ChatState, Storage, StorageFault, after_commit
 
 log = logging.getLogger(__name__)
+
+# What the front ends (handlers/) use of the storage, without importing it.
+__all__ = ["NOT_SAVED", "Applied", "ChatState", "NotSaved", "StorageFault", "StoredCursor",
+           "after_commit", "apply_once", "pause"]
 
 RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
 NOT_SAVED = "not_saved"  # the phrase of templates/texts.toml
@@ -45,7 +49,7 @@ class Applied:
     reason: str = ""
 
 
-async def apply_once(store: Store, platform: str, update_id: int,
+async def apply_once(store: Storage, platform: str, update_id: int,
                      clock: Callable[[], datetime], handle: Callable[[], Awaitable[Any]], *,
                      delays: Sequence[float] | None = None) -> Applied:
     """Handle one update once, its claim and effects in one transaction; retried on storage
@@ -54,11 +58,11 @@ async def apply_once(store: Store, platform: str, update_id: int,
     delays = RETRY_DELAYS if delays is None else delays
     for attempt in range(len(delays) + 1):
         try:
-            async with store.read() as tx:
-                if await tx.seen_update(platform, update_id):
+            async with store.read() as uow:
+                if await uow.updates.seen(platform, update_id):
                     log.info("%s update %s delivered again: ignored", platform, update_id)
                     return Applied("duplicate")
-            async with store.unit_of_work(platform, update_id, clock()) as unit:
+            async with store.handling(platform, update_id, clock()) as unit:
                 result = await handle()
         except AlreadyHandled:
             return Applied("duplicate")
@@ -78,3 +82,20 @@ async def apply_once(store: Store, platform: str, update_id: int,
         await unit.run_after_commit()
         return Applied("done", result)
     raise AssertionError("unreachable")
+
+
+class StoredCursor:
+    """A front end's place in a stream (a long poll's ``ts``), kept in the storage."""
+
+    def __init__(self, store: Storage, source: str, key: str) -> None:
+        self.store, self.source, self.key = store, source, key
+
+    async def load(self) -> int:
+        """The stored value (0 when none was stored)."""
+        async with self.store.read() as uow:
+            return await uow.cursors.get(self.source, self.key)
+
+    async def save(self, value: int) -> None:
+        """Keep ``value`` (a cursor never moves back); :class:`StorageFault` when it fails."""
+        async with self.store.write() as uow:
+            await uow.cursors.set(self.source, self.key, value)

@@ -19,7 +19,7 @@ from typing import Any
 from bot import analytics, possible
 from bot.reports import period_from_args
 from bot.service import Result, Service
-from bot.store import ChatState
+from bot.updates import ChatState
 from workflows.answer_templates import parse_typed, unknown_placeholders
 from workflows.commands import (
     Approve,
@@ -443,8 +443,7 @@ async def _first_response_published(turn: Turn, n: int, v: int | None, x: str) -
 async def _category(turn: Turn, n: int, v: int | None, x: str) -> None:
     """The coordinator picked the category of a post they sent: register it."""
     t = turn.templates
-    async with turn.service.store.read() as tx:
-        row = await tx.intake(n)
+    row = await turn.service.intake_post(n)
     if row is None or row["person_id"] != turn.me.id:
         turn.toast, turn.alert = t.refusal("not_found"), True
         return
@@ -469,8 +468,7 @@ async def _category(turn: Turn, n: int, v: int | None, x: str) -> None:
         category=category, url=row["url"], author=row["author"], attachments=atts,
         subcategory=subcategories[int(sub)] if sub else None))
     if result.ok and result.incident is not None:
-        async with turn.service.store.tx() as tx:
-            await tx.update_intake(row["id"], incident_id=result.incident.id)
+        await turn.service.intake_registered(row["id"], result.incident.id)
         await possible.learn_pick(turn.service, turn.me, row["text"], x)
     turn.answer(result, 0)
 
@@ -744,8 +742,7 @@ async def _intake_source(turn: Turn, n: int, v: int | None, x: str) -> None:
         raise BadButton(x)
     if (row := await _own_intake(turn, n)) is None:
         return
-    async with turn.service.store.tx() as tx:
-        await tx.set_intake_source(n, x)
+    await turn.service.set_intake_source(n, x)
     t = turn.templates
     turn.toast = " "
     await turn.say(t.phrase("pick_category_for", source=t.phrase_raw("sources", x)),
@@ -754,8 +751,7 @@ async def _intake_source(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 async def _own_intake(turn: Turn, n: int) -> Any:
     """The coordinator's own post waiting for a decision, or None (the press is answered)."""
-    async with turn.service.store.read() as tx:
-        row = await tx.intake(n)
+    row = await turn.service.intake_post(n)
     if row is None or row["person_id"] != turn.me.id:
         raise BadButton(str(n))
     if row["incident_id"] is not None:
@@ -777,8 +773,7 @@ async def _intake_yes(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def _intake_no(turn: Turn, n: int, v: int | None, x: str) -> None:
     if await _own_intake(turn, n) is None:
         return
-    async with turn.service.store.tx() as tx:
-        await tx.drop_intake(n)
+    await turn.service.drop_intake(n)
     turn.toast = turn.templates.phrase("aborted")
     await turn.say(turn.templates.phrase("intake_dropped"))
 

@@ -110,8 +110,8 @@ class Harness(Driver):
 
     async def audit(self) -> list[Any]:
         assert self.app is not None
-        async with self.app.store.read() as tx:
-            return await tx.audit()
+        async with self.app.store.read() as uow:
+            return await uow.audit.entries()
 
     async def incident(self, n: int) -> Any:
         assert self.app is not None

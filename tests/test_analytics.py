@@ -20,7 +20,7 @@ from PIL import Image
 from bot import analytics
 from bot.cli import main
 from bot.fakes.telegram import FakeTelegramServer
-from bot.store import Store
+from bot.storage import open_storage
 from tests import test_metrics as hand
 from tests.harness import COORDINATOR, CURATOR, PETROV, Harness
 from tests.test_reports import fill
@@ -46,14 +46,14 @@ LAST_WEEK = [
 
 async def seed(otklik: Harness) -> None:
     assert otklik.app is not None
-    async with otklik.app.store.tx() as tx:
+    async with otklik.app.store.write() as uow:
         for n, category, department, at, state in LAST_WEEK:
             incident = Incident(
                 id=n, state=state, source="incident_management",
                 text=f"Жалоба {n}", category=category, department=department,
                 executor_id=None, priority=Priority.NORMAL, registered_at=at.astimezone(UTC),
                 answer_due=(at + timedelta(days=1)).astimezone(UTC))
-            await tx.insert_incident(incident, at.astimezone(UTC),
+            await uow.incidents.add(incident, at.astimezone(UTC),
                                      Sighting("incident_management", f"im-{n}", incident.text,
                                               category))
 
@@ -174,7 +174,7 @@ async def test_weekly_note_waits_for_the_first_working_day(otklik: Harness) -> N
 
 
 async def fill_database(path: Path) -> None:
-    store = await Store.open(path)
+    store = await open_storage(path)
     try:
         await fill(store, hand.PEOPLE, hand.INCIDENTS, hand.AUDIT, hand.ANSWERS)
     finally:

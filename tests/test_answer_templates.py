@@ -178,8 +178,8 @@ async def test_coordinator_adds_and_deletes_templates_in_the_chat(otklik: Harnes
     assert "неизвестная подстановка: {adress}" in otklik.last_text(COORDINATOR)
     await otklik.say(COORDINATOR, "Ямочный ремонт\nДругой текст.")
     assert "уже есть шаблон с таким названием" in otklik.last_text(COORDINATOR)
-    async with otklik.app.store.read() as tx:  # type: ignore[union-attr]
-        assert len(await tx.answer_templates("roads")) == 2  # nothing half-saved
+    async with otklik.app.store.read() as uow:  # type: ignore[union-attr]
+        assert len(await uow.templates.in_use("roads")) == 2  # nothing half-saved
     await otklik.say(COORDINATOR, "Разметка\nРазметку по адресу {address} нанесут до {deadline}.")
     assert any("Шаблон «Разметка» добавлен в категорию «Дороги»" in t
                for t in otklik.texts(COORDINATOR))
@@ -205,12 +205,12 @@ async def test_coordinator_adds_and_deletes_templates_in_the_chat(otklik: Harnes
 async def test_config_templates_come_back_as_the_config_says(otklik: Harness) -> None:
     await otklik.say(COORDINATOR, "/templates")
     await otklik.press(COORDINATOR, "tpl_del", label="График отопления")
-    async with otklik.app.store.read() as tx:  # type: ignore[union-attr]
-        assert [t.title for t in await tx.answer_templates("housing")] == []
+    async with otklik.app.store.read() as uow:  # type: ignore[union-attr]
+        assert [t.title for t in await uow.templates.in_use("housing")] == []
     await otklik.restart()
-    async with otklik.app.store.read() as tx:  # type: ignore[union-attr]
-        assert [t.title for t in await tx.answer_templates("housing")] == ["График отопления"]
-        assert len(await tx.answer_templates()) == 3  # not seeded twice
+    async with otklik.app.store.read() as uow:  # type: ignore[union-attr]
+        assert [t.title for t in await uow.templates.in_use("housing")] == ["График отопления"]
+        assert len(await uow.templates.in_use()) == 3  # not seeded twice
 
 
 # --- the VK chat -----------------------------------------------------------------------------

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.backup import copies, nightly
 from bot.fakes.telegram import FakeTelegramServer
-from bot.store import Store
+from bot.storage import open_storage
+from bot.storage.backup import copies, nightly
 from tests.harness import Clock, Harness, load, write_config
 from tests.test_start_stop import ROOT, config_file
 
@@ -29,7 +29,7 @@ def otklik(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def make_database(path: Path) -> None:
-    store = await Store.open(path)
+    store = await open_storage(path)
     await store.close()
 
 

@@ -380,10 +380,10 @@ async def test_a_deactivated_person_loses_the_session(board: tuple[Harness, str]
     await register(h, "Яма на Ленина", "roads", 1)
     await login(h, browser, CURATOR)
     assert await browser.rows() == [1]
-    async with h.app.store.tx() as tx:
-        person = await tx.person_by_chat("telegram", CURATOR.id)
+    async with h.app.store.write() as uow:
+        person = await uow.people.by_chat("telegram", CURATOR.id)
         assert person is not None
-        await tx.update_person(replace(person, active=False))
+        await uow.people.update(replace(person, active=False))
     await browser.get("/board")
     assert await browser.all("#incidents") == []
     assert "/board" in await browser.text("#login")

@@ -62,9 +62,9 @@ async def test_429_retry_after_is_honoured_nothing_lost_or_doubled(otklik: Harne
     await otklik.app.outbox.send_due()  # type: ignore[union-attr]
     cards = [c for c in otklik.server.sent_to(PETROV.id) if "Новый инцидент" in (c.text or "")]
     assert len(cards) == 1
-    async with otklik.app.store.read() as tx:  # type: ignore[union-attr]
+    async with otklik.app.store.read() as uow:  # type: ignore[union-attr]
         menus = len(otklik.server.calls_to("setMyCommands"))  # sent at the start
-        assert await tx.outbox_counts() == {"sent": len(otklik.server.calls_to("sendMessage"))
+        assert await uow.outbox.counts() == {"sent": len(otklik.server.calls_to("sendMessage"))
                                             - 1 + menus}
 
 
@@ -91,8 +91,8 @@ async def test_blocked_executor_is_reported_to_the_coordinator_once(otklik: Harn
         await otklik.press(COORDINATOR, "cat", label="Дороги")
     warnings = [t for t in otklik.texts(COORDINATOR) if "Не удалось доставить" in t]
     assert len(warnings) == 1 and "Петров" in warnings[0]
-    async with otklik.app.store.read() as tx:  # type: ignore[union-attr]
-        counts = await tx.outbox_counts()
+    async with otklik.app.store.read() as uow:  # type: ignore[union-attr]
+        counts = await uow.outbox.counts()
     assert counts.get("failed", 0) == 1 and counts.get("pending", 0) == 0
 
 

@@ -69,8 +69,8 @@ async def test_forged_presses_are_answered_and_change_nothing(
     store = otklik.app.service.store
 
     async def modes() -> list[object]:
-        async with store.read() as tx:
-            return [await tx.chat_state(pid, "telegram") for pid in (1, 2)]
+        async with store.read() as uow:
+            return [await uow.chat_modes.get(pid, "telegram") for pid in (1, 2)]
 
     before = await modes()
     incident_before = await otklik.incident(n)
@@ -122,10 +122,10 @@ async def test_forged_vk_presses_are_answered_and_change_nothing(
     store = otklik.a.service.store
 
     async def mode() -> object:
-        async with store.read() as tx:
-            person = await tx.person_by_chat("vk", VASILIEV)
+        async with store.read() as uow:
+            person = await uow.people.by_chat("vk", VASILIEV)
             assert person is not None
-            return await tx.chat_state(person.id, "vk")
+            return await uow.chat_modes.get(person.id, "vk")
 
     before = await mode()
     payloads: list[object] = [

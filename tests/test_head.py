@@ -142,8 +142,8 @@ async def test_no_head_no_monthly_note(server: FakeTelegramServer, tmp_path: Pat
         assert h.app is not None
         h.clock.now = local(2026, 12, 1, 9)
         assert not await analytics.monthly_note(h.app.service)
-        async with h.app.store.read() as tx:
-            assert await tx.daily_job_day(analytics.MONTHLY_JOB) is None
+        async with h.app.store.read() as uow:
+            assert await uow.jobs.last_day(analytics.MONTHLY_JOB) is None
     finally:
         await h.close()
 

@@ -100,9 +100,10 @@ async def test_healthz_answers_503_when_the_outbox_is_stuck(
         # Only the /help is left, tried and failed: the start-up calls are all sent (one
         # still in flight when the clock moves would count as sent just now).
         assert h.app is not None
-        async with h.app.store.read() as tx:
-            others = await tx._all("SELECT 1 FROM outbox WHERE status IN ('pending', 'sending')"
-                                   " AND method != 'sendMessage'")
+        async with h.app.store.read() as uow:
+            others = await uow.people._all(
+                "SELECT 1 FROM outbox WHERE status IN ('pending', 'sending')"
+                " AND method != 'sendMessage'")
         tried = any(not c.ok for c in server.calls_to("sendMessage"))
         return doc["outbox"]["pending"] >= 1 and not others and tried
 

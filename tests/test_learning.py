@@ -11,7 +11,7 @@ from bot.config import load_config
 from bot.fakes.telegram import FakeUser
 from bot.learning import Learner, add_label, build_triage
 from bot.morphology import make_lemmatizer
-from bot.store import Store
+from bot.storage import open_storage
 from tests.harness import COORDINATOR, Harness, load, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,24 +76,24 @@ def test_what_reads_like_a_complaint() -> None:
 
 async def test_a_correction_changes_the_next_prediction_after_retraining(
         tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "db.sqlite3")
+    store = await open_storage(tmp_path / "db.sqlite3")
     try:
         triage = build_triage(EXAMPLE, LEMMATIZE)
         learner = Learner(store, triage)
         from datetime import UTC, datetime
         now = datetime(2026, 11, 23, tzinfo=UTC)
-        async with store.tx() as tx:
+        async with store.write() as uow:
             for i in range(8):
-                await add_label(tx, f"Сломан шлагбаум у въезда номер {i}", "roads", at=now)
-                await add_label(tx, f"В подъезде {i} не убирают, грязно", "housing", at=now)
+                await add_label(uow, f"Сломан шлагбаум у въезда номер {i}", "roads", at=now)
+                await add_label(uow, f"В подъезде {i} не убирают, грязно", "housing", at=now)
         assert await learner.retrain()
         text = "Опять сломан шлагбаум, проехать нельзя"
         assert triage.classify(text).category == "roads"
         assert triage.classify(text).by == "model"
         assert not await learner.retrain()  # nothing new: no training
-        async with store.tx() as tx:  # the coordinator corrects: barriers belong to ЖКХ
+        async with store.write() as uow:  # the coordinator corrects: barriers belong to ЖКХ
             for i in range(20):
-                await add_label(tx, f"Сломан шлагбаум у въезда во двор {i}", "housing", at=now)
+                await add_label(uow, f"Сломан шлагбаум у въезда во двор {i}", "housing", at=now)
         assert triage.classify(text).category == "roads"  # not before retraining
         assert await learner.retrain()
         verdict = triage.classify(text)
@@ -110,7 +110,7 @@ POSSIBLE = ("Когда администрация наведёт порядок
 
 async def labels(otklik: Harness, sql: str) -> list[tuple[object, ...]]:
     assert otklik.app is not None
-    async with otklik.app.store.read() as tx, tx.conn.execute(sql) as cur:
+    async with otklik.app.store.read() as uow, uow.conn.execute(sql) as cur:
         return [tuple(r) for r in await cur.fetchall()]
 
 

@@ -69,8 +69,8 @@ async def test_full_lifecycle_with_decline_return_and_edit(otklik: Harness) -> N
     assert "Уважаемый житель! Яму засыплем 27 ноября." in package
     await otklik.press(COORDINATOR, "published", n)
     assert (await otklik.incident(n)).state == "awaiting_feedback"
-    async with otklik.app.store.read() as tx:  # type: ignore[union-attr]
-        cur = await tx.conn.execute("SELECT text FROM answers WHERE incident_id = ?", (n,))
+    async with otklik.app.store.read() as uow:  # type: ignore[union-attr]
+        cur = await uow.conn.execute("SELECT text FROM answers WHERE incident_id = ?", (n,))
         assert [r[0] for r in await cur.fetchall()] == [
             "Уважаемый житель! Яму засыплем 27 ноября."]
 

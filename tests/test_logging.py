@@ -124,17 +124,17 @@ async def test_the_scheduler_does_not_log_every_run(otklik: Harness,
 
 async def test_one_info_line_per_state_change_with_the_incident_number(
         otklik: Harness, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="bot.store")
+    caplog.set_level(logging.INFO, logger="bot.storage.sqlite")
     await otklik.say(COORDINATOR, "Яма на Ленина, машины бьют колёса")
     await otklik.press(COORDINATOR, "intake_yes")  # a plain text: registered on «Да»
     await otklik.press(COORDINATOR, "cat", label="Дороги")
     n = incident_number(otklik.last_text(COORDINATOR))
     await otklik.press(PETROV, "take", n)
-    lines = [r.getMessage() for r in caplog.records if r.name == "bot.store"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.storage.sqlite"]
     assert lines == [f"incident #{n}: registered as new (register, by person 1)",
                      f"incident #{n}: new → assigned (assign, by the system)",
                      f"incident #{n}: assigned → in_progress (take, by person 2)"]
-    assert all(r.levelno == logging.INFO for r in caplog.records if r.name == "bot.store")
+    assert all(r.levelno == logging.INFO for r in caplog.records if r.name == "bot.storage.sqlite")
 
 
 async def test_the_cli_logs_json_without_the_token(tmp_path: Path) -> None:

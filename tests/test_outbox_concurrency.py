@@ -13,7 +13,7 @@ import pytest
 
 from bot.fakes.telegram import FakeTelegramServer
 from bot.outbox import OutboxSender, RateLimiter, RateLimits, with_margin
-from bot.store import Store
+from bot.storage import open_storage
 from bot.telegram_api import TelegramTransport, make_bot
 
 CHATS, EACH = 12, 3
@@ -40,17 +40,17 @@ class Watching(TelegramTransport):
 
 
 async def test_concurrent_sending_keeps_order_and_limits(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "o.sqlite3")
+    store = await open_storage(tmp_path / "o.sqlite3")
     now = datetime.now(UTC)
-    async with store.tx() as tx:
+    async with store.write() as uow:
         for i in range(CHATS * EACH):
             chat = 1 + i % CHATS
-            await tx.enqueue("telegram", chat, "sendMessage",
+            await uow.outbox.enqueue("telegram", chat, "sendMessage",
                              {"chat_id": chat, "text": f"{i // CHATS + 1}"}, now)
         # A group: 20 a minute, one a second, like a private chat here.
         for i in range(EACH):
-            await tx.enqueue("telegram", -100, "sendMessage", {"chat_id": -100, "text": f"{i + 1}"},
-                             now)
+            await uow.outbox.enqueue("telegram", -100, "sendMessage",
+                                     {"chat_id": -100, "text": f"{i + 1}"}, now)
     async with FakeTelegramServer(latency=0.04, enforce_limits=True) as tg:
         bot = make_bot("123:abc", tg.api_base)
         transport = Watching(bot)

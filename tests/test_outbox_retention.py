@@ -19,8 +19,9 @@ from tests.harness import COORDINATOR, Harness, load, write_config
 async def rows(otklik: Harness) -> dict[str, str]:
     """Text of each test message → its status."""
     assert otklik.app is not None
-    async with otklik.app.store.read() as tx:
-        found = await tx._all("SELECT payload, status FROM outbox WHERE method = 'sendMessage'")
+    async with otklik.app.store.read() as uow:
+        found = await uow.people._all(
+            "SELECT payload, status FROM outbox WHERE method = 'sendMessage'")
     return {json.loads(r[0])["text"]: r[1] for r in found}
 
 
@@ -28,19 +29,19 @@ async def fill(otklik: Harness) -> None:
     """Messages of every status, 40 days old and 1 day old."""
     assert otklik.app is not None
     now = otklik.clock()
-    async with otklik.app.store.tx() as tx:
-        await tx.conn.execute("DELETE FROM outbox")
+    async with otklik.app.store.write() as uow:
+        await uow.conn.execute("DELETE FROM outbox")
         for age in (40, 1):
             at = now - timedelta(days=age)
             for status in ("pending", "sending", "sent", "failed"):
-                msg = await tx.enqueue("telegram", 500 + age, "sendMessage",
+                msg = await uow.outbox.enqueue("telegram", 500 + age, "sendMessage",
                                        {"chat_id": 500 + age, "text": f"{status} {age}"}, at)
                 if status == "sending":
-                    await tx.mark_sending(msg)
+                    await uow.outbox.claim(msg)
                 elif status == "sent":
-                    await tx.mark_sent(msg, at, 1)
+                    await uow.outbox.mark_sent(msg, at, 1)
                 elif status == "failed":
-                    await tx.mark_failed(msg, "chat not found")
+                    await uow.outbox.mark_failed(msg, "chat not found")
 
 
 async def test_purge_keeps_pending_sending_and_recent(otklik: Harness) -> None:
@@ -78,8 +79,8 @@ async def test_purge_runs_once_a_night_after_backup_time(otklik: Harness) -> Non
 async def test_sent_row_keeps_only_the_message_id(otklik: Harness) -> None:
     assert otklik.app is not None
     await otklik.say(COORDINATOR, "/help")
-    async with otklik.app.store.read() as tx:
-        results = [r[0] for r in await tx._all(
+    async with otklik.app.store.read() as uow:
+        results = [r[0] for r in await uow.people._all(
             "SELECT result FROM outbox WHERE status = 'sent' AND method = 'sendMessage'")]
     assert results
     assert all(isinstance(json.loads(r), int) for r in results), results

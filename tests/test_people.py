@@ -182,8 +182,8 @@ telegram_id = 2001
 async def test_people_of_a_database_from_before_keys_are_adopted(otklik: Harness) -> None:
     assert otklik.app is not None
     before = await otklik.app.service.people()
-    async with otklik.app.store.tx() as tx:  # as migration 010 finds an older database
-        await tx.conn.execute("UPDATE people SET person_key = NULL")
+    async with otklik.app.store.write() as uow:  # as migration 010 finds an older database
+        await uow.conn.execute("UPDATE people SET person_key = NULL")
     await otklik.restart()
     assert await otklik.app.service.people() == before
     actions = [e.action for e in await otklik.audit()]

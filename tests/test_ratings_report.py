@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from bot.config import Config, load_config
 from bot.reports import build_report
-from bot.store import Store
+from bot.storage import Storage, open_storage
 from tests import test_metrics as hand
 from tests.test_reports import CONFIG_PATH, cells, fill
 from workflows.model import State
@@ -26,8 +26,8 @@ def config() -> Config:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "x.sqlite3")
+async def store(tmp_path: Path) -> AsyncIterator[Storage]:
+    s = await open_storage(tmp_path / "x.sqlite3")
     try:
         yield s
     finally:
@@ -35,14 +35,14 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def test_idle_executor_is_counted_apart_and_block_owners_are_rated(
-        config: Config, store: Store, tmp_path: Path) -> None:
+        config: Config, store: Storage, tmp_path: Path) -> None:
     idle = hand.inc(11, category="waste", executor=IDLE, author="Олег", text="Мусор у дома",
                     registered=hand.at(21, 10), fr_due=None, due=hand.at(26, 10),
                     state=State.IN_PROGRESS)
     await fill(store, {**hand.PEOPLE, IDLE: "Борисова"}, [*hand.INCIDENTS, idle], hand.AUDIT,
                hand.ANSWERS)
-    async with store.tx() as tx:
-        await tx.conn.execute(
+    async with store.write() as uow:
+        await uow.conn.execute(
             "INSERT INTO people (id, name, roles, departments) VALUES (?, ?, ?, ?)",
             (21, "Морозов", "block_owner", "roads,waste"))
     report = await build_report(config, store, hand.START, hand.END, out_dir=tmp_path)
@@ -74,7 +74,7 @@ async def test_idle_executor_is_counted_apart_and_block_owners_are_rated(
     assert sheet[owners_at + 2][:2] == (1, "Морозов")
 
 
-async def test_no_unranked_line_when_everyone_worked(config: Config, store: Store,
+async def test_no_unranked_line_when_everyone_worked(config: Config, store: Storage,
                                                      tmp_path: Path) -> None:
     await fill(store, hand.PEOPLE, hand.INCIDENTS, hand.AUDIT, hand.ANSWERS)
     report = await build_report(config, store, hand.START, hand.END, out_dir=tmp_path)

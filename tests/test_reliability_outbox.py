@@ -15,6 +15,7 @@ import pytest
 
 from bot.app import App
 from bot.fakes.telegram import Call
+from bot.storage import StorageFault
 from tests.harness import COORDINATOR, Harness
 from tests.test_vk_chat import (
     VASILIEV,
@@ -33,8 +34,8 @@ def helps(otklik: Harness) -> list[Call]:
 
 async def short_busy_timeout(app: App, seconds: float = 0.05) -> None:
     """Wait for another process's lock only briefly (the default is seconds)."""
-    async with app.store.read() as tx:
-        await tx.conn.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+    async with app.store.read() as uow:
+        await uow.conn.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
 
 
 def second_process(app: App) -> sqlite3.Connection:
@@ -72,7 +73,7 @@ async def until(condition: Callable[[], Awaitable[bool] | bool], app: App,
 
 async def outbox(app: App) -> dict[str, int]:
     """Outbox rows by status, leaving out the command menus that every start queues."""
-    async with app.store.read() as tx, tx.conn.execute(
+    async with app.store.read() as uow, uow.conn.execute(
             f"SELECT status, COUNT(*) FROM outbox WHERE {NOT_MENUS} GROUP BY status") as cur:
         return {r[0]: r[1] for r in await cur.fetchall()}
 
@@ -166,7 +167,7 @@ async def test_a_crash_between_the_call_and_its_record_repeats_one_message_once(
     transport.send = send_then_lock
     otklik.server.message(COORDINATOR, "/help")
     await app.poll_once()
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StorageFault):
         await app.outbox.send_due()
     assert seen == ["sending"]  # recorded before the platform call
     other.execute("ROLLBACK")

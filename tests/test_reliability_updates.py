@@ -50,8 +50,8 @@ async def register(otklik: Harness, text: str = "Яма на Ленина") -> i
 
 
 async def claimed(app: App, update_id: int) -> bool:
-    async with app.store.read() as tx:
-        return await tx.seen_update("telegram", update_id)
+    async with app.store.read() as uow:
+        return await uow.updates.seen("telegram", update_id)
 
 
 async def test_a_press_while_storage_is_locked_is_answered_and_not_lost(
@@ -103,18 +103,18 @@ async def test_an_approval_on_a_full_disk_is_reported_and_nothing_is_half_done(
     await otklik.press(PETROV, "take", n)
     await otklik.say(PETROV, "Ответ жителю. " * 300)
     await otklik.press(PETROV, "submit", n)
-    async with app.store.read() as tx:
-        await tx.conn.execute("VACUUM")  # no free pages left to fill
-        [[pages]] = list(await tx.conn.execute_fetchall("PRAGMA page_count"))
-        await tx.conn.execute(f"PRAGMA max_page_count={pages}")  # the disk is full
+    async with app.store.read() as uow:
+        await uow.conn.execute("VACUUM")  # no free pages left to fill
+        [[pages]] = list(await uow.conn.execute_fetchall("PRAGMA page_count"))
+        await uow.conn.execute(f"PRAGMA max_page_count={pages}")  # the disk is full
     audit_before = len(await otklik.audit())
     update = await otklik.press(COORDINATOR, "approve", n)
     assert otklik.alerts(COORDINATOR)[-1] == NOT_SAVED
     assert (await otklik.incident(n)).state == "on_review"
     assert len(await otklik.audit()) == audit_before
     assert not await claimed(app, update["update_id"])
-    async with app.store.read() as tx:
-        await tx.conn.execute("PRAGMA max_page_count=1073741823")  # space freed
+    async with app.store.read() as uow:
+        await uow.conn.execute("PRAGMA max_page_count=1073741823")  # space freed
     await otklik.press(COORDINATOR, "approve", n)
     assert (await otklik.incident(n)).state == "approved"
 

@@ -19,7 +19,7 @@ def today(hour: int, minute: int = 0) -> datetime:
 
 async def seed(otklik: Harness, *dues: datetime) -> None:
     assert otklik.app is not None
-    async with otklik.app.store.tx() as tx:
+    async with otklik.app.store.write() as uow:
         for n, due in enumerate(dues, start=1):
             at = today(8, n)
             incident = Incident(
@@ -27,7 +27,7 @@ async def seed(otklik: Harness, *dues: datetime) -> None:
                 category="roads", department="roads", executor_id=None,
                 priority=Priority.NORMAL, registered_at=at.astimezone(UTC),
                 answer_due=due.astimezone(UTC))
-            await tx.insert_incident(incident, at.astimezone(UTC),
+            await uow.incidents.add(incident, at.astimezone(UTC),
                                      Sighting("incident_management", f"im-{n}", incident.text,
                                               "roads"))
 

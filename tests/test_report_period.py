@@ -10,7 +10,7 @@ import pytest
 
 from bot.config import Config
 from bot.reports import _load, policies_for, previous_period
-from bot.store import Store
+from bot.storage import Storage
 from tests import test_metrics as hand
 from tests.test_reports import (
     REALISTIC_PEOPLE,
@@ -23,7 +23,7 @@ from tests.test_reports import (
 from workflows.metrics import Metrics, compute
 
 
-async def both(config: Config, store: Store, start: datetime, end: datetime,  # noqa: F811
+async def both(config: Config, store: Storage, start: datetime, end: datetime,  # noqa: F811
                now: datetime | None = None) -> tuple[list[Metrics], list[Metrics]]:
     prev_start, prev_end = previous_period(start, end, TZ)
     full = await _load(store, end)
@@ -39,7 +39,7 @@ async def both(config: Config, store: Store, start: datetime, end: datetime,  # 
             [figures(part, start, end), figures(part, prev_start, prev_end)])
 
 
-async def test_hand_checked_week(config: Config, store: Store) -> None:  # noqa: F811
+async def test_hand_checked_week(config: Config, store: Storage) -> None:  # noqa: F811
     await fill(store, hand.PEOPLE, hand.INCIDENTS, hand.AUDIT, hand.ANSWERS)
     for shift in (-7, -3, 0, 2, 7, 30):
         start = hand.START + timedelta(days=shift)
@@ -49,7 +49,7 @@ async def test_hand_checked_week(config: Config, store: Store) -> None:  # noqa:
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-async def test_busy_weeks(config: Config, store: Store, seed: int) -> None:  # noqa: F811
+async def test_busy_weeks(config: Config, store: Storage, seed: int) -> None:  # noqa: F811
     end = datetime(2025, 11, 24, 0, tzinfo=TZ)
     incidents, audit, answers = realistic_week(config, end, seed=seed)
     await fill(store, REALISTIC_PEOPLE, incidents, audit, answers)

@@ -20,7 +20,7 @@ from PIL import Image
 
 from bot.config import Config, load_config
 from bot.reports import INCIDENT_COLUMNS, build_report, period_from_args, previous_period
-from bot.store import Store
+from bot.storage import Storage, open_storage
 from tests import test_metrics as hand
 from workflows.metrics import Answer
 from workflows.model import AuditEntry, DraftKind, Incident, Priority, Sighting, State
@@ -37,28 +37,28 @@ def config() -> Config:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "x.sqlite3")
+async def store(tmp_path: Path) -> AsyncIterator[Storage]:
+    s = await open_storage(tmp_path / "x.sqlite3")
     try:
         yield s
     finally:
         await s.close()
 
 
-async def fill(store: Store, people: dict[int, str], incidents: Iterable[Incident],
+async def fill(store: Storage, people: dict[int, str], incidents: Iterable[Incident],
                audit: Iterable[AuditEntry], answers: Iterable[Answer]) -> None:
-    async with store.tx() as tx:
+    async with store.write() as uow:
         for pid, name in people.items():
-            await tx.conn.execute(
+            await uow.conn.execute(
                 "INSERT INTO people (id, name, roles, departments) VALUES (?, ?, ?, ?)",
                 (pid, name, "executor" if pid > 10 else "coordinator", ""))
         for i in incidents:
             seen = Sighting(i.source, f"post-{i.id}", i.text, i.category, author=i.author)
-            await tx.insert_incident(i, i.registered_at, seen)
+            await uow.incidents.add(i, i.registered_at, seen)
         for e in audit:
-            await tx.add_audit(e)
+            await uow.audit.add(e)
         for ans in answers:
-            await tx.add_answer(ans.incident_id, ans.kind, "Ответ жителю", (), ans.published_at,
+            await uow.answers.add(ans.incident_id, ans.kind, "Ответ жителю", (), ans.published_at,
                                 ans.published_by)
 
 
@@ -78,7 +78,7 @@ def local(day: int, hour: int, minute: int = 0) -> datetime:
 # -- the hand-checked week --------------------------------------------------------------------
 
 
-async def test_report_of_the_hand_checked_week(config: Config, store: Store,
+async def test_report_of_the_hand_checked_week(config: Config, store: Storage,
                                                tmp_path: Path) -> None:
     await fill(store, hand.PEOPLE, hand.INCIDENTS, hand.AUDIT, hand.ANSWERS)
     report = await build_report(config, store, hand.START, hand.END, out_dir=tmp_path / "out")
@@ -212,7 +212,7 @@ async def test_report_of_the_hand_checked_week(config: Config, store: Store,
         assert len(image.getcolors(1 << 16) or ()) > 20  # not a blank canvas
 
 
-async def test_empty_period_gives_a_note_not_an_error(config: Config, store: Store,
+async def test_empty_period_gives_a_note_not_an_error(config: Config, store: Storage,
                                                       tmp_path: Path) -> None:
     await fill(store, hand.PEOPLE, hand.INCIDENTS, hand.AUDIT, hand.ANSWERS)
     start, end = datetime(2025, 9, 1, tzinfo=TZ), datetime(2025, 9, 8, tzinfo=TZ)
@@ -229,7 +229,7 @@ async def test_empty_period_gives_a_note_not_an_error(config: Config, store: Sto
         assert list(csv.reader(f, delimiter=";")) == [list(INCIDENT_COLUMNS)]
 
 
-async def test_empty_database(config: Config, store: Store, tmp_path: Path) -> None:
+async def test_empty_database(config: Config, store: Storage, tmp_path: Path) -> None:
     start, end = period_from_args("week", datetime(2025, 11, 26, 12, tzinfo=TZ), TZ)
     report = await build_report(config, store, start, end, out_dir=tmp_path)
     assert "За период инцидентов нет" in report.text and report.chart is None
@@ -337,7 +337,7 @@ def realistic_week(config: Config, end: datetime, seed: int = 7
     return incidents, audit, answers
 
 
-async def test_busy_week_draws_and_fits(config: Config, store: Store, tmp_path: Path) -> None:
+async def test_busy_week_draws_and_fits(config: Config, store: Storage, tmp_path: Path) -> None:
     start, end = period_from_args("week", datetime(2025, 11, 24, 8, tzinfo=TZ), TZ)
     incidents, audit, answers = realistic_week(config, end)
     await fill(store, REALISTIC_PEOPLE, incidents, audit, answers)

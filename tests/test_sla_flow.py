@@ -163,8 +163,8 @@ async def test_interim_answer_then_chase_then_final(otklik: Harness) -> None:
     await otklik.press(COORDINATOR, "approve", n)
     await otklik.press(COORDINATOR, "published", n)
     assert (await otklik.incident(n)).state == "awaiting_feedback"
-    async with otklik.app.store.read() as tx:  # type: ignore[union-attr]
-        cur = await tx.conn.execute(
+    async with otklik.app.store.read() as uow:  # type: ignore[union-attr]
+        cur = await uow.conn.execute(
             "SELECT kind FROM answers WHERE incident_id = ? ORDER BY id", (n,))
         assert [r[0] for r in await cur.fetchall()] == ["interim", "final"]
 

@@ -216,8 +216,8 @@ async def test_a_stop_finishes_the_update_in_hand(otklik: Harness, server: FakeT
         other.execute("COMMIT")
         other.close()
     await asyncio.wait_for(task, 10)  # ends by itself within the grace period
-    async with app.store.read() as tx:
-        assert await tx.seen_update("telegram", update["update_id"])
+    async with app.store.read() as uow:
+        assert await uow.updates.seen("telegram", update["update_id"])
 
 
 async def test_the_demo_with_an_unusable_config_fails_in_one_line(tmp_path: Path) -> None:

@@ -154,9 +154,9 @@ async def test_no_suggestion_from_a_department_the_executor_does_not_work_in(
         otklik: Harness) -> None:
     past = await answered(otklik, PAST, ANSWER, by=SIDOROVA)
     # The past incident was the housing department's (Сидорова works there, Петров not).
-    async with otklik.app.store.tx() as tx:  # type: ignore[union-attr]
-        await tx.conn.execute("UPDATE incidents SET department = 'housing' WHERE id = ?",
-                              (past,))
+    async with otklik.app.store.write() as uow:  # type: ignore[union-attr]
+        await uow.conn.execute("UPDATE incidents SET department = 'housing' WHERE id = ?",
+                               (past,))
     n = await register(otklik, SIMILAR)
     await assign(otklik, n, PETROV)
     text, labels = card_of(otklik, PETROV, n)

@@ -393,8 +393,8 @@ async def test_stranger_is_refused_and_nothing_else_happens(otklik: VkHarness) -
     assert (await otklik.incident(n)).state == "assigned"
     new = (await otklik.audit())[len(audit_before):]
     assert [(e.action, e.ok) for e in new] == [("stranger", False), ("stranger", False)]
-    async with otklik.a.store.read() as tx:
-        assert len(await tx.incidents()) == 1
+    async with otklik.a.store.read() as uow:
+        assert len(await uow.incidents.select()) == 1
     assert len(otklik.vk.event_answers) == 1  # the press was answered (silently)
 
 
@@ -444,8 +444,8 @@ async def test_user_who_forbade_messages_is_reported_to_the_coordinator_once(
     assert len([t for t in otklik.vk_texts(ORLOVA) if "Не удалось доставить" in t]) == 1
     assert [c.error_code for c in otklik.vk.calls_to("messages.send")
             if c.params.get("peer_id") == VASILIEV] == [901]  # the second is not routed to him
-    async with otklik.a.store.read() as tx:
-        assert await tx.next_due_at("vk") is None  # nothing left pending
+    async with otklik.a.store.read() as uow:
+        assert await uow.outbox.next_due_at("vk") is None  # nothing left pending
 
 
 async def test_error_6_is_retried_and_the_message_delivered_once(otklik: VkHarness) -> None:
@@ -469,8 +469,8 @@ async def test_error_6_is_retried_and_the_message_delivered_once(otklik: VkHarne
 async def test_a_message_sent_before_a_crash_is_not_sent_twice(otklik: VkHarness) -> None:
     otklik.vk.push_message_new(VASILIEV, "/help")
     await otklik.a.poll_vk_once()
-    async with otklik.a.store.read() as tx:
-        [row] = await tx.due_messages("vk", otklik.clock(), 10)
+    async with otklik.a.store.read() as uow:
+        [row] = await uow.outbox.due("vk", otklik.clock(), 10)
     # VK accepts the message, and Otklik dies before it marks the row sent.
     transport = otklik.a.vk_outbox.transport  # type: ignore[union-attr]
     await transport.send(row.method, row.payload)

@@ -178,8 +178,8 @@ async def test_the_same_comment_polled_twice_is_one_incident(
     # As after a crash between handling the comment and saving how far the wall was read:
     # the comment is read again, and its natural key keeps it one incident.
     assert otklik.app is not None
-    async with otklik.app.store.tx() as tx:
-        await tx.conn.execute("DELETE FROM source_cursors")
+    async with otklik.app.store.write() as uow:
+        await uow.conn.execute("DELETE FROM source_cursors")
     await poll(otklik)
 
     assert await otklik.incident(1) is not None

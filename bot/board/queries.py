@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
-from bot.store import Store, parse_ts
+from bot.storage import Storage
 from workflows.ladder import OWED
 from workflows.model import Attachment, AuditEntry, Draft, Incident, Person, State
 from workflows.visibility import may_see
@@ -87,10 +87,10 @@ def is_due_today(i: Incident, now: datetime, tz: ZoneInfo) -> bool:
             and now <= i.answer_due < _due_today_end(now, tz))
 
 
-async def open_visible(store: Store, person: Person) -> list[Incident]:
+async def open_visible(store: Storage, person: Person) -> list[Incident]:
     states = [s for s in State if s.is_open]
-    async with store.read() as tx:
-        incidents = await tx.incidents(states=states)
+    async with store.read() as uow:
+        incidents = await uow.incidents.select(states=states)
     return [i for i in incidents if may_see(person, i)]
 
 
@@ -155,40 +155,21 @@ class IncidentPage:
     repeats: list[dict[str, Any]]
 
 
-async def incident_page(store: Store, incident_id: int) -> IncidentPage | None:
-    async with store.read() as tx:
-        incident = await tx.incident(incident_id)
+async def incident_page(store: Storage, incident_id: int) -> IncidentPage | None:
+    async with store.read() as uow:
+        incident = await uow.incidents.get(incident_id)
         if incident is None:
             return None
-        async with tx.conn.execute(
-                "SELECT * FROM incident_attachments WHERE incident_id = ? ORDER BY id",
-                (incident_id,)) as cur:
-            rows = await cur.fetchall()
-        photos = [(r["id"], Attachment(r["kind"], r["file_id"], r["file_name"],
-                                       r["mime_type"], r["local_path"])) for r in rows]
-        draft = await tx.draft(incident_id)
-        history = [e for e in await tx.audit(incident_id) if e.ok]
-        async with tx.conn.execute(
-                "SELECT kind, text, published_at, published_by FROM answers"
-                " WHERE incident_id = ? ORDER BY published_at, id", (incident_id,)) as cur:
-            answers = [{"kind": r["kind"], "text": r["text"],
-                        "published_at": parse_ts(r["published_at"]),
-                        "published_by": r["published_by"]} for r in await cur.fetchall()]
-        async with tx.conn.execute(
-                "SELECT text, at FROM repeats WHERE incident_id = ? ORDER BY at",
-                (incident_id,)) as cur:
-            repeats = [{"text": r["text"], "at": parse_ts(r["at"])}
-                       for r in await cur.fetchall()]
+        photos = await uow.board.photos(incident_id)
+        draft = await uow.drafts.get(incident_id)
+        history = [e for e in await uow.audit.entries(incident_id) if e.ok]
+        answers = await uow.board.answers(incident_id)
+        repeats = await uow.board.repeats(incident_id)
     returns = [e for e in history if e.action == "return"]
     return IncidentPage(incident, photos, draft, returns, answers, history, repeats)
 
 
-async def attachment(store: Store, incident_id: int, attachment_id: int
+async def attachment(store: Storage, incident_id: int, attachment_id: int
                      ) -> Attachment | None:
-    async with store.read() as tx, tx.conn.execute(
-            "SELECT * FROM incident_attachments WHERE id = ? AND incident_id = ?",
-            (attachment_id, incident_id)) as cur:
-        r = await cur.fetchone()
-    if r is None:
-        return None
-    return Attachment(r["kind"], r["file_id"], r["file_name"], r["mime_type"], r["local_path"])
+    async with store.read() as uow:
+        return await uow.board.attachment(incident_id, attachment_id)

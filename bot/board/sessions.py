@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.store import Store, parse_ts, ts
+from bot.storage import Storage
 from workflows.model import Person, Role
 
 LINK_TTL = timedelta(minutes=10)
@@ -53,57 +53,42 @@ class Redeemed:
 
 
 class Sessions:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Storage) -> None:
         self.store = store
         self._key: bytes | None = None
 
     async def issue_link(self, person: Person, now: datetime) -> str:
         """A new one-time token for ``person`` (only its hash is stored)."""
         token = secrets.token_urlsafe(32)
-        async with self.store.tx() as tx:
-            await tx.conn.execute(
-                "INSERT INTO board_links (token_hash, person_id, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?)", (_hash(token), person.id, ts(now), ts(now + LINK_TTL)))
+        async with self.store.write() as uow:
             # Spent and expired links are of no use to anyone: keep the table small.
-            await tx.conn.execute("DELETE FROM board_links WHERE expires_at < ?",
-                                  (ts(now - timedelta(days=1)),))
+            await uow.board.add_link(_hash(token), person.id, now, now + LINK_TTL,
+                                     purge_before=now - timedelta(days=1))
         return token
 
     async def redeem(self, token: str, now: datetime) -> Redeemed:
         """Spend a link: the person it was issued to, once, within :data:`LINK_TTL`."""
         if not token or len(token) > 200:
             return Redeemed(None, "unknown")
-        async with self.store.tx() as tx:
-            async with tx.conn.execute(
-                    "SELECT person_id, expires_at, used_at FROM board_links"
-                    " WHERE token_hash = ?", (_hash(token),)) as cur:
-                row = await cur.fetchone()
-            if row is None:
+        async with self.store.write() as uow:
+            link = await uow.board.link(_hash(token))
+            if link is None:
                 return Redeemed(None, "unknown")
-            if row["used_at"] is not None:
+            person_id, expires, used = link
+            if used:
                 return Redeemed(None, "used")
-            expires = parse_ts(row["expires_at"])
-            assert expires is not None
             if now >= expires:
                 return Redeemed(None, "expired")
-            await tx.conn.execute("UPDATE board_links SET used_at = ? WHERE token_hash = ?",
-                                  (ts(now), _hash(token)))
-            person = await tx.person(int(row["person_id"]))
+            await uow.board.use_link(_hash(token), now)
+            person = await uow.people.get(person_id)
         if not may_use_board(person):
             return Redeemed(None, "not_allowed")
         return Redeemed(person)
 
     async def _signing_key(self) -> bytes:
         if self._key is None:
-            async with self.store.tx() as tx:
-                async with tx.conn.execute("SELECT key FROM board_keys WHERE id = 1") as cur:
-                    row = await cur.fetchone()
-                if row is None:
-                    key = secrets.token_hex(32)
-                    await tx.conn.execute("INSERT INTO board_keys (id, key) VALUES (1, ?)",
-                                          (key,))
-                else:
-                    key = row["key"]
+            async with self.store.write() as uow:
+                key = await uow.board.signing_key(secrets.token_hex(32))
             self._key = bytes.fromhex(key)
         return self._key
 
@@ -128,6 +113,6 @@ class Sessions:
         age = now.timestamp() - issued
         if age < -60 or age >= SESSION_TTL.total_seconds():
             return None
-        async with self.store.read() as tx:
-            person = await tx.person(int(parts[0]))
+        async with self.store.read() as uow:
+            person = await uow.people.get(int(parts[0]))
         return person if may_use_board(person) else None

@@ -33,7 +33,7 @@ from aiogram.types import (
 )
 
 from bot.publishers import PublishFailed, PublishLater
-from bot.store import Store
+from bot.storage import Storage
 from bot.templates import split_plain
 from workflows.model import Attachment, Incident
 
@@ -44,7 +44,7 @@ ALBUM_LIMIT = 10
 
 
 class TelegramGroupPublisher:
-    def __init__(self, bot: Bot, store: Store | None = None,
+    def __init__(self, bot: Bot, store: Storage | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.bot = bot
         self.store = store  # where the parts are recorded (None: not recorded, as in tests)
@@ -103,8 +103,8 @@ class TelegramGroupPublisher:
     async def _done(self, incident_id: int, round_: int) -> dict[int, str]:
         done: dict[int, str] = {}
         if self.store is not None:
-            async with self.store.read() as tx:
-                done = await tx.publication_parts(incident_id, round_)
+            async with self.store.read() as uow:
+                done = await uow.publications.parts(incident_id, round_)
         for (i, r, part), result in self._unrecorded.items():
             if (i, r) == (incident_id, round_):
                 done[part] = result
@@ -115,8 +115,8 @@ class TelegramGroupPublisher:
         if self.store is None:
             return
         for (i, r, p), res in list(self._unrecorded.items()):
-            async with self.store.tx() as tx:
-                await tx.add_publication_part(i, r, p, res, self.clock())
+            async with self.store.write() as uow:
+                await uow.publications.add_part(i, r, p, res, self.clock())
             del self._unrecorded[(i, r, p)]
 
 

@@ -22,7 +22,6 @@ import codecs
 import hmac
 import json
 import logging
-import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -31,6 +30,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.service import Service
+from bot.storage import StorageError
 from workflows.model import Attachment, Priority, Sighting
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def make_app(service: Service, token: str) -> web.Application:
             return web.json_response({"error": str(e), "field": e.field}, status=400)
         try:
             result = await service.register(None, seen)
-        except sqlite3.Error as e:
+        except StorageError as e:
             log.warning("HTTP intake: storage refused the incident (%s); asked to retry", e)
             return web.json_response(
                 {"error": "storage unavailable, retry later"}, status=503,

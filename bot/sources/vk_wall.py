@@ -90,8 +90,8 @@ class VkWallSource:
             "vk_source_recovered", community=community_link(owner_id)))
 
     async def _tell_coordinators(self, text: str) -> None:
-        async with self.service.store.tx() as tx:
-            await self.service.send_to_role(tx, Role.COORDINATOR, text)
+        async with self.service.store.write() as uow:
+            await self.service.send_to_role(uow, Role.COORDINATOR, text)
 
     async def _poll_community(self, owner_id: int) -> int:
         wall = await self.client.call("wall.get", owner_id=owner_id, count=self.posts_per_poll)
@@ -154,15 +154,15 @@ class VkWallSource:
             reply_to=reply_to, attachments=_photo_links(item)))
 
     async def _cursor(self, key: str) -> int:
-        async with self.service.store.read() as tx:
-            return await tx.cursor(SOURCE, key)
+        async with self.service.store.read() as uow:
+            return await uow.cursors.get(SOURCE, key)
 
     async def _is_new(self, key: str, value: int) -> bool:
         return await self._cursor(key) <= value
 
     async def _advance(self, key: str, value: int) -> None:
-        async with self.service.store.tx() as tx:
-            await tx.set_cursor(SOURCE, key, value)
+        async with self.service.store.write() as uow:
+            await uow.cursors.set(SOURCE, key, value)
 
 
 def _photo_links(item: dict[str, Any]) -> tuple[Attachment, ...]:

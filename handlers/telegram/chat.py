@@ -13,7 +13,7 @@ from aiogram import Bot, F
 from aiogram.types import CallbackQuery, Message
 
 from bot.service import Service
-from bot.store import ChatState, after_commit
+from bot.updates import ChatState, after_commit
 from handlers import flows
 from handlers.invites import invite_links
 from handlers.telegram.albums import Albums

@@ -19,8 +19,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
 from bot.service import Service
-from bot.store import after_commit
-from bot.updates import NOT_SAVED, NotSaved, apply_once
+from bot.updates import NOT_SAVED, NotSaved, after_commit, apply_once
 
 log = logging.getLogger(__name__)
 PLATFORM = "telegram"
@@ -83,8 +82,7 @@ class Context(BaseMiddleware):
         data["person"] = person
         state = None
         if person is not None:
-            async with self.service.store.read() as tx:
-                state = await tx.chat_state(person.id, PLATFORM)
+            state = await self.service.mode(person, PLATFORM)
         data["chat_state"] = state
         return await handler(event, data)
 

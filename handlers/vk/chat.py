@@ -27,8 +27,7 @@ from typing import Any
 import aiohttp
 
 from bot.service import Service
-from bot.store import after_commit
-from bot.updates import NOT_SAVED, NotSaved, apply_once
+from bot.updates import NOT_SAVED, NotSaved, after_commit, apply_once
 from bot.vk_client import VkClient, VkError
 from handlers import flows
 from handlers.vk.render import Press, plain_text, snackbar_text
@@ -121,8 +120,7 @@ class VkChat:
         person = await self.service.person_for_chat(PLATFORM, user_id)
         state = None
         if person is not None:
-            async with self.service.store.read() as tx:
-                state = await tx.chat_state(person.id, PLATFORM)
+            state = await self.service.mode(person, PLATFORM)
         return person, state
 
     # --- buttons -----------------------------------------------------------------------------
@@ -188,9 +186,8 @@ class VkChat:
             else:
                 await self.service.refuse_stranger(PLATFORM, user_id, _describe(message))
             return
-        async with self.service.store.tx() as tx:
-            # Writing to the community allows its messages again: a later failure is news.
-            await tx.clear_unreachable(PLATFORM, user_id)
+        # Writing to the community allows its messages again: a later failure is news.
+        await self.service.chat_answered(PLATFORM, user_id)
         if payload.get("command") == "start":  # the «Начать» button of a new conversation
             await flows.start(turn, "")
             return

@@ -9,10 +9,11 @@ import aiohttp
 from aiohttp_socks import ProxyConnector
 
 from bot.service import Service
+from bot.updates import StoredCursor
 from bot.vk_client import LOOPBACK_HOSTS, VkClient
 from handlers.invites import invite_links
 from handlers.vk.chat import SettleLater, VkChat
-from handlers.vk.longpoll import WAIT, BotsLongPoll
+from handlers.vk.longpoll import CURSOR, WAIT, BotsLongPoll
 
 
 class VkFrontEnd:
@@ -28,8 +29,8 @@ class VkFrontEnd:
             self.http = aiohttp.ClientSession(trust_env=host not in LOOPBACK_HOSTS)
         self.chat = VkChat(service, client, self.http, settle_later=settle_later,
                            invite_link=invite_links(service, telegram_username))
-        self.longpoll = BotsLongPoll(client, group_id, self.http, service.store,
-                                     self.chat.handle)
+        cursor = StoredCursor(service.store, CURSOR, str(abs(group_id)))
+        self.longpoll = BotsLongPoll(client, group_id, self.http, cursor, self.chat.handle)
 
     async def start(self) -> None:
         await self.longpoll.start()

@@ -22,8 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.store import StorageFault, Store
-from bot.updates import NotSaved
+from bot.updates import NotSaved, StorageFault, StoredCursor
 from bot.vk_client import VkClient
 
 log = logging.getLogger(__name__)
@@ -39,11 +38,11 @@ class LongPollError(Exception):
 
 class BotsLongPoll:
     def __init__(self, client: VkClient, group_id: int, http: aiohttp.ClientSession,
-                 store: Store, handle: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+                 cursor: StoredCursor, handle: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         self.client = client
         self.group_id = abs(group_id)
         self.http = http
-        self.store = store
+        self.cursor = cursor  # where ts is kept
         self.handle = handle
         self.server: str | None = None
         self.key: str | None = None
@@ -56,15 +55,13 @@ class BotsLongPoll:
         if self.ts is None:
             stored = 0
             if self._resume:
-                async with self.store.read() as tx:
-                    stored = await tx.cursor(CURSOR, str(self.group_id))
+                stored = await self.cursor.load()
             self.ts = stored or int(answer["ts"])
 
     async def _remember(self, ts: int) -> None:
         self.ts = ts
         try:
-            async with self.store.tx() as tx:
-                await tx.set_cursor(CURSOR, str(self.group_id), ts)
+            await self.cursor.save(ts)
         except StorageFault as e:
             # Polling goes on from ``self.ts``; after a restart the events since the stored
             # ts come again and those already handled are recognised by their claims.

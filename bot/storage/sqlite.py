@@ -1,25 +1,27 @@
-"""SQLite storage (aiosqlite, WAL): migrations, and the queries of every table.
+"""The SQLite implementation of the storage (aiosqlite, WAL): migrations, units of work and
+the repositories over the tables.
 
-One connection, one writer: every change runs inside :meth:`Store.tx`, a ``BEGIN IMMEDIATE``
-transaction serialised by a lock, so a transition, its audit row and its outgoing messages
-commit together or not at all.
+One connection, one writer: every writing unit is a ``BEGIN IMMEDIATE`` transaction
+serialised by a lock, so a transition, its audit row and its outgoing messages commit
+together or not at all.
 
-An incoming update (a Telegram update, a VK event) is handled in a :class:`UnitOfWork`: the
+An incoming update (a Telegram update, a VK event) is handled in an :class:`UpdateUnit`: the
 first change its handler makes opens one transaction that also claims the update, every
 further change of the handler joins it (as a savepoint), and it commits when the handler is
 done — the update counts as processed exactly when all its effects are stored.
+
+Errors of SQLite leave this module as :class:`~bot.storage.StorageFault` (transient: locked,
+disk full, I/O) or :class:`~bot.storage.StorageError`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -27,7 +29,19 @@ from typing import Any
 
 import aiosqlite
 
+from bot.storage.base import (
+    AlreadyHandled,
+    ChatState,
+    OutboxRow,
+    Storage,
+    StorageError,
+    StorageFault,
+    bind_unit,
+    current_unit,
+    release_unit,
+)
 from workflows.answer_templates import AnswerTemplate
+from workflows.metrics import Answer
 from workflows.model import (
     Attachment,
     AuditEntry,
@@ -63,6 +77,8 @@ def parse_ts(s: str | None) -> datetime | None:
 # bot, an admin's sqlite3 shell) before it fails as a storage fault and is retried.
 BUSY_TIMEOUT = 5.0
 
+# A change of more than this many rows in one statement is split (SQLite's variable limit).
+
 
 def _migrations() -> list[tuple[int, str]]:
     found = []
@@ -73,42 +89,42 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    id: int
-    platform: str
-    chat_id: int
-    method: str
-    payload: dict[str, Any]
-    attempts: int
+def translated(e: BaseException) -> BaseException:
+    """What an SQLite error means to the rest of the bot (other exceptions as they are)."""
+    if isinstance(e, sqlite3.OperationalError):
+        fault = StorageFault(str(e))
+        fault.__cause__ = e
+        return fault
+    if isinstance(e, sqlite3.Error):
+        error = StorageError(str(e))
+        error.__cause__ = e
+        return error
+    return e
 
 
-@dataclass(frozen=True, slots=True)
-class ChatState:
-    mode: str
-    incident_id: int | None
-    data: dict[str, Any]
+@asynccontextmanager
+async def _translating() -> AsyncIterator[None]:
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise translated(e) from e
 
 
-log = logging.getLogger(__name__)
-
-# A storage fault: the database locked by another process beyond the busy timeout, the disk
-# full, an I/O error. Transient by nature: what failed is retried.
-StorageFault = sqlite3.OperationalError
-
-
-class AlreadyHandled(Exception):
-    """The update of this unit of work was claimed already (delivered twice)."""
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            await conn.execute("ROLLBACK")
 
 
-class UnitOfWork:
+class UpdateUnit:
     """All the changes one update makes, with the claim of the update, in one transaction.
 
     Bound to the task that handles the update (tasks it starts, such as an album's delayed
     follow-up, make their own transactions). Actions registered with :meth:`after_commit`
     (answering a button press) run only once the changes are stored."""
 
-    def __init__(self, store: Store, platform: str, update_id: int, now: datetime) -> None:
+    def __init__(self, store: SqliteStorage, platform: str, update_id: int,
+                 now: datetime) -> None:
         self.store = store
         self.platform, self.update_id, self.now = platform, update_id, now
         self.task = asyncio.current_task()
@@ -119,7 +135,7 @@ class UnitOfWork:
         self._after: list[Callable[[], Awaitable[object]]] = []
         self._changes: list[str] = []  # incident state changes, logged once committed
 
-    def owns(self, store: Store) -> bool:
+    def owns(self, store: object) -> bool:
         return self.open and store is self.store and asyncio.current_task() is self.task
 
     def after_commit(self, action: Callable[[], Awaitable[object]]) -> None:
@@ -133,7 +149,8 @@ class UnitOfWork:
         try:
             await conn.execute("BEGIN IMMEDIATE")
             try:
-                if not await Tx(conn).claim_update(self.platform, self.update_id, self.now):
+                unit = SqliteUnit(conn, writable=True)
+                if not await unit.updates.claim(self.platform, self.update_id, self.now):
                     raise AlreadyHandled(f"{self.platform} update {self.update_id}")
             except BaseException:
                 await _rollback(conn)
@@ -180,7 +197,7 @@ class UnitOfWork:
                             type(e).__name__, e)
 
     @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[Tx]:
+    async def savepoint(self) -> AsyncIterator[SqliteUnit]:
         if self.fault is not None:
             # After a storage fault SQLite may have rolled the whole transaction back: no
             # later change of this update may run on its own (in autocommit).
@@ -190,12 +207,12 @@ class UnitOfWork:
         self._savepoints += 1
         name = f"change_{self._savepoints}"
         await conn.execute(f"SAVEPOINT {name}")
-        tx = Tx(conn)
+        unit = SqliteUnit(conn, writable=True)
         try:
-            yield tx
+            yield unit
         except BaseException as e:
-            if isinstance(e, StorageFault):
-                self.fault = e  # even if the handler swallows it, the update is not stored
+            if isinstance(e, (sqlite3.OperationalError, StorageFault)):
+                self.fault = translated(e)  # even if the handler swallows it, not stored
             if conn.in_transaction:
                 with suppress(sqlite3.Error):
                     await conn.execute(f"ROLLBACK TO {name}")
@@ -203,77 +220,60 @@ class UnitOfWork:
             raise
         else:
             await conn.execute(f"RELEASE {name}")
-            self._changes.extend(tx.changes)
+            self._changes.extend(unit.changes)
 
 
-_unit: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar("unit_of_work",
-                                                                          default=None)
-
-
-def current_unit() -> UnitOfWork | None:
-    """The unit of work of the update this task is handling, if any."""
-    unit = _unit.get()
-    if unit is None or not unit.open or asyncio.current_task() is not unit.task:
-        return None
-    return unit
-
-
-async def after_commit(action: Callable[[], Awaitable[object]]) -> None:
-    """Run ``action`` once the changes of the update in hand are stored (at once outside an
-    update): what tells a person "done" must not run before it is done."""
-    unit = current_unit()
-    if unit is not None:
-        unit.after_commit(action)
-    else:
-        await action()
-
-
-async def _rollback(conn: aiosqlite.Connection) -> None:
-    if conn.in_transaction:
-        with suppress(sqlite3.Error):
-            await conn.execute("ROLLBACK")
-
-
-class Store:
+class SqliteStorage(Storage):
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def unit_of_work(self, platform: str, update_id: int,
-                           now: datetime) -> AsyncIterator[UnitOfWork]:
+    async def handling(self, platform: str, update_id: int,
+                       now: datetime) -> AsyncIterator[UpdateUnit]:
         """Handle one update: changes made inside commit together with its claim, when the
         block ends without an exception; otherwise nothing of it is stored."""
-        unit = UnitOfWork(self, platform, update_id, now)
-        token = _unit.set(unit)
+        unit = UpdateUnit(self, platform, update_id, now)
+        token = bind_unit(unit)
         try:
-            yield unit
-        except BaseException:
-            _unit.reset(token)
-            await unit.rollback()
-            raise
-        _unit.reset(token)
-        await unit.commit()
+            try:
+                yield unit
+            except BaseException:
+                release_unit(token)
+                await unit.rollback()
+                raise
+            release_unit(token)
+            await unit.commit()
+        except sqlite3.Error as e:
+            raise translated(e) from e
 
     @classmethod
-    async def open(cls, path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) -> Store:
+    async def open(cls, path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT
+                   ) -> SqliteStorage:
         """Open (and migrate) the database; a write lock held by another process is waited
         out for ``busy_timeout`` seconds before a change fails with "database is locked"."""
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(str(path), isolation_level=None, timeout=busy_timeout)
-        try:
-            conn.row_factory = aiosqlite.Row
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-            await conn.execute("PRAGMA foreign_keys=ON")
-            await conn.execute("PRAGMA synchronous=NORMAL")
-            store = cls(conn)
-            await store._migrate()
-        except BaseException:
-            await conn.close()  # its worker thread would keep the process alive
-            raise
+        async with _translating():
+            conn = await aiosqlite.connect(str(path), isolation_level=None,
+                                           timeout=busy_timeout)
+            try:
+                conn.row_factory = aiosqlite.Row
+                await conn.execute("PRAGMA journal_mode=WAL")
+                await conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+                await conn.execute("PRAGMA foreign_keys=ON")
+                await conn.execute("PRAGMA synchronous=NORMAL")
+                store = cls(conn)
+                await store._migrate()
+            except BaseException:
+                await conn.close()  # its worker thread would keep the process alive
+                raise
         return store
+
+    @property
+    def connection(self) -> aiosqlite.Connection:
+        """The SQLite connection (for tests of this implementation only)."""
+        return self._conn
 
     async def close(self) -> None:
         await self._conn.close()
@@ -281,7 +281,7 @@ class Store:
     async def checkpoint(self) -> None:
         """Move everything from the ``-wal`` file into the database file and empty the WAL,
         so that the ``.sqlite3`` file alone is complete (a clean stop does this)."""
-        async with self._lock:
+        async with self._lock, _translating():
             await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def _migrate(self) -> None:
@@ -297,43 +297,53 @@ class Store:
             )
 
     @asynccontextmanager
-    async def tx(self) -> AsyncIterator[Tx]:
+    async def write(self) -> AsyncIterator[SqliteUnit]:
         unit = current_unit()
-        if unit is not None and unit.owns(self):
-            async with unit.savepoint() as tx:
-                yield tx
+        if isinstance(unit, UpdateUnit) and unit.owns(self):
+            try:
+                async with unit.savepoint() as uow:
+                    yield uow
+            except sqlite3.Error as e:
+                raise translated(e) from e
             return
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            tx = Tx(self._conn)
             try:
-                yield tx
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
-                raise
-            else:
-                await self._conn.execute("COMMIT")
-                for line in tx.changes:  # one line per committed state change
-                    log.info("%s", line)
+                await self._conn.execute("BEGIN IMMEDIATE")
+                uow = SqliteUnit(self._conn, writable=True)
+                try:
+                    yield uow
+                except BaseException:
+                    await _rollback(self._conn)
+                    raise
+                else:
+                    await self._conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                await _rollback(self._conn)
+                raise translated(e) from e
+            for line in uow.changes:  # one line per committed state change
+                log.info("%s", line)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[Tx]:
+    async def read(self) -> AsyncIterator[SqliteUnit]:
         """Queries outside a transaction (each sees committed data); inside an update whose
         changes have begun, they see those changes."""
         unit = current_unit()
-        if unit is not None and unit.owns(self) and unit.begun:
-            yield Tx(self._conn)
-            return
-        async with self._lock:
-            yield Tx(self._conn)
+        try:
+            if isinstance(unit, UpdateUnit) and unit.owns(self) and unit.begun:
+                yield SqliteUnit(self._conn, writable=False)
+                return
+            async with self._lock:
+                yield SqliteUnit(self._conn, writable=False)
+        except sqlite3.Error as e:
+            raise translated(e) from e
 
 
-class Tx:
-    """The queries, on a connection that is inside a transaction (or reading)."""
+class _Repo:
+    """Queries on a connection that is inside a transaction (or reading)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, changes: list[str]) -> None:
         self.conn = conn
-        self.changes: list[str] = []  # incident state changes, logged once committed
+        self._changes = changes  # incident state changes, logged once committed
 
     async def _one(self, sql: str, args: Iterable[Any] = ()) -> aiosqlite.Row | None:
         async with self.conn.execute(sql, tuple(args)) as cur:
@@ -348,19 +358,50 @@ class Tx:
             assert cur.lastrowid is not None
             return cur.lastrowid
 
-    # --- people and bindings -------------------------------------------------------------
+    async def _count(self, sql: str, args: Iterable[Any] = ()) -> int:
+        async with self.conn.execute(sql, tuple(args)) as cur:
+            return cur.rowcount
 
-    @staticmethod
-    def _person(row: aiosqlite.Row) -> Person:
-        return Person(
-            id=row["id"],
-            name=row["name"],
-            roles=frozenset(Role(r) for r in row["roles"].split(",") if r),
-            departments=frozenset(d for d in row["departments"].split(",") if d),
-            active=bool(row["active"]),
-        )
 
-    async def add_person(self, person: Person, *, from_config: bool = False,
+def _person(row: aiosqlite.Row) -> Person:
+    return Person(
+        id=row["id"],
+        name=row["name"],
+        roles=frozenset(Role(r) for r in row["roles"].split(",") if r),
+        departments=frozenset(d for d in row["departments"].split(",") if d),
+        active=bool(row["active"]),
+    )
+
+
+def _incident(row: aiosqlite.Row) -> Incident:
+    return Incident(
+        id=row["id"], state=State(row["state"]), source=row["source"], text=row["text"],
+        category=row["category"], department=row["department"],
+        executor_id=row["executor_id"], priority=Priority(row["priority"]),
+        registered_at=parse_ts(row["registered_at"]),  # type: ignore[arg-type]
+        url=row["url"], author=row["author"],
+        first_response_due=parse_ts(row["first_response_due"]),
+        answer_due=parse_ts(row["answer_due"]),
+        approved_text=row["approved_text"],
+        approved_kind=DraftKind(row["approved_kind"]) if row["approved_kind"] else None,
+        redirected_to=row["redirected_to"], version=row["version"],
+        first_response_at=parse_ts(row["first_response_at"]),
+        promised_at=parse_ts(row["promised_at"]),
+        clock_start=parse_ts(row["clock_start"]),
+        feedback_until=parse_ts(row["feedback_until"]),
+        policy=row["policy"], subcategory=row["subcategory"],
+        result_status=row["result_status"],
+        address=row["address"],
+    )
+
+
+def _answer_template(row: aiosqlite.Row) -> AnswerTemplate:
+    return AnswerTemplate(row["id"], row["category"], row["title"], row["text"],
+                          row["origin"])
+
+
+class SqlitePeople(_Repo):
+    async def add(self, person: Person, *, from_config: bool = False,
                          key: str | None = None) -> Person:
         pid = await self._insert(
             "INSERT INTO people (name, roles, departments, active, from_config, person_key) "
@@ -370,22 +411,22 @@ class Tx:
         )
         return Person(pid, person.name, person.roles, person.departments, person.active)
 
-    async def person(self, person_id: int) -> Person | None:
+    async def get(self, person_id: int) -> Person | None:
         row = await self._one("SELECT * FROM people WHERE id = ?", (person_id,))
-        return self._person(row) if row else None
+        return _person(row) if row else None
 
-    async def people(self) -> list[Person]:
-        return [self._person(r) for r in await self._all("SELECT * FROM people ORDER BY id")]
+    async def all(self) -> list[Person]:
+        return [_person(r) for r in await self._all("SELECT * FROM people ORDER BY id")]
 
-    async def person_by_name(self, name: str) -> Person | None:
+    async def by_name(self, name: str) -> Person | None:
         row = await self._one("SELECT * FROM people WHERE name = ? ORDER BY id LIMIT 1", (name,))
-        return self._person(row) if row else None
+        return _person(row) if row else None
 
-    async def person_by_chat(self, platform: str, chat_id: int) -> Person | None:
+    async def by_chat(self, platform: str, chat_id: int) -> Person | None:
         row = await self._one(
             "SELECT p.* FROM people p JOIN bindings b ON b.person_id = p.id "
             "WHERE b.platform = ? AND b.chat_id = ?", (platform, chat_id))
-        return self._person(row) if row else None
+        return _person(row) if row else None
 
     async def bind(self, person_id: int, platform: str, chat_id: int) -> None:
         await self.conn.execute(
@@ -394,38 +435,29 @@ class Tx:
             "INSERT OR REPLACE INTO bindings (person_id, platform, chat_id) VALUES (?, ?, ?)",
             (person_id, platform, chat_id))
 
-    # (people keyed by the config, groups left: migration 010)
-
-    async def person_by_key(self, key: str) -> Person | None:
+    async def by_key(self, key: str) -> Person | None:
         row = await self._one("SELECT * FROM people WHERE person_key = ?", (key,))
-        return self._person(row) if row else None
+        return _person(row) if row else None
 
-    async def config_people(self) -> list[tuple[Person, str | None]]:
+    async def from_config(self) -> list[tuple[Person, str | None]]:
         """People declared by the config (now or before), with their keys."""
         rows = await self._all("SELECT * FROM people WHERE from_config = 1 ORDER BY id")
-        return [(self._person(r), r["person_key"]) for r in rows]
+        return [(_person(r), r["person_key"]) for r in rows]
 
-    async def set_person_key(self, person_id: int, key: str) -> None:
+    async def set_key(self, person_id: int, key: str) -> None:
         await self.conn.execute("UPDATE people SET person_key = ? WHERE id = ?",
                                 (key, person_id))
 
-    async def update_person(self, person: Person) -> None:
+    async def update(self, person: Person) -> None:
         await self.conn.execute(
             "UPDATE people SET name = ?, roles = ?, departments = ?, active = ? WHERE id = ?",
             (person.name, ",".join(sorted(person.roles)), ",".join(sorted(person.departments)),
              int(person.active), person.id))
 
-    async def people_named(self, name: str) -> list[Person]:
+    async def named(self, name: str) -> list[Person]:
         rows = await self._all("SELECT * FROM people WHERE name = ? AND active = 1 ORDER BY id",
                                (name,))
-        return [self._person(r) for r in rows]
-
-    async def leave_group(self, chat_id: int, now: datetime) -> bool:
-        """Record a group the bot leaves; True the first time."""
-        async with self.conn.execute(
-                "INSERT OR IGNORE INTO left_groups (chat_id, at) VALUES (?, ?)",
-                (chat_id, ts(now))) as cur:
-            return cur.rowcount == 1
+        return [_person(r) for r in rows]
 
     async def chat_of(self, person_id: int, platform: str) -> int | None:
         row = await self._one(
@@ -452,7 +484,31 @@ class Tx:
             (person_id,))
         return [(r["platform"], r["chat_id"]) for r in rows]
 
-    async def add_invite(self, token: str, person_id: int, created_by: int | None,
+
+class SqliteChats(_Repo):
+    async def leave_group(self, chat_id: int, now: datetime) -> bool:
+        """Record a group the bot leaves; True the first time."""
+        async with self.conn.execute(
+                "INSERT OR IGNORE INTO left_groups (chat_id, at) VALUES (?, ?)",
+                (chat_id, ts(now))) as cur:
+            return cur.rowcount == 1
+
+    async def mark_unreachable(self, platform: str, chat_id: int, reason: str,
+                               now: datetime) -> bool:
+        """Record an unreachable chat; True the first time (so the coordinator is told once)."""
+        async with self.conn.execute(
+            "INSERT OR IGNORE INTO unreachable_chats (platform, chat_id, reason, at)"
+            " VALUES (?, ?, ?, ?)", (platform, chat_id, reason, ts(now))) as cur:
+            return cur.rowcount == 1
+
+    async def clear_unreachable(self, platform: str, chat_id: int) -> None:
+        await self.conn.execute(
+            "DELETE FROM unreachable_chats WHERE platform = ? AND chat_id = ?",
+            (platform, chat_id))
+
+
+class SqliteInvites(_Repo):
+    async def add(self, token: str, person_id: int, created_by: int | None,
                          now: datetime) -> None:
         await self.conn.execute(
             "INSERT INTO invites (token, person_id, created_by, created_at) VALUES (?, ?, ?, ?)",
@@ -464,7 +520,7 @@ class Tx:
             "SELECT person_id FROM invites WHERE token = ? AND used_at IS NULL", (token,))
         return int(row["person_id"]) if row else None
 
-    async def use_invite(self, token: str, now: datetime) -> int | None:
+    async def use(self, token: str, now: datetime) -> int | None:
         """The invited person's id, once: a used or unknown token gives None."""
         row = await self._one(
             "SELECT person_id FROM invites WHERE token = ? AND used_at IS NULL", (token,))
@@ -474,35 +530,16 @@ class Tx:
                                 (ts(now), token))
         return int(row["person_id"])
 
-    # --- incidents -------------------------------------------------------------------------
 
-    @staticmethod
-    def _incident(row: aiosqlite.Row) -> Incident:
-        return Incident(
-            id=row["id"], state=State(row["state"]), source=row["source"], text=row["text"],
-            category=row["category"], department=row["department"],
-            executor_id=row["executor_id"], priority=Priority(row["priority"]),
-            registered_at=parse_ts(row["registered_at"]),  # type: ignore[arg-type]
-            url=row["url"], author=row["author"],
-            first_response_due=parse_ts(row["first_response_due"]),
-            answer_due=parse_ts(row["answer_due"]),
-            approved_text=row["approved_text"],
-            approved_kind=DraftKind(row["approved_kind"]) if row["approved_kind"] else None,
-            redirected_to=row["redirected_to"], version=row["version"],
-            first_response_at=parse_ts(row["first_response_at"]),
-            promised_at=parse_ts(row["promised_at"]),
-            clock_start=parse_ts(row["clock_start"]),
-            feedback_until=parse_ts(row["feedback_until"]),
-            policy=row["policy"], subcategory=row["subcategory"],
-            result_status=row["result_status"],
-            address=row["address"],
-        )
-
-    async def next_incident_id(self) -> int:
+class SqliteIncidents(_Repo):
+    async def reserve_id(self) -> int:
+        """A fresh id for a new incident (the core needs it before the incident is stored);
+        the caller adds the incident with it in the same unit of work. Here the single
+        writer makes MAX + 1 safe; an engine with several writers uses a sequence."""
         row = await self._one("SELECT COALESCE(MAX(id), 0) + 1 FROM incidents")
         return int(row[0]) if row else 1
 
-    async def insert_incident(self, inc: Incident, now: datetime, seen: Sighting) -> None:
+    async def add(self, inc: Incident, now: datetime, seen: Sighting) -> None:
         await self.conn.execute(
             "INSERT INTO incidents (id, state, source, external_id, text, category, department,"
             " executor_id, priority, registered_at, url, author, first_response_due, answer_due,"
@@ -517,7 +554,7 @@ class Tx:
             await self.conn.execute("UPDATE incidents SET address = ? WHERE id = ?",
                                     (inc.address, inc.id))
 
-    async def incident_by_external(self, source: str, external_id: str) -> Incident | None:
+    async def by_external(self, source: str, external_id: str) -> Incident | None:
         """The incident a source message became, directly or as a linked repeat."""
         row = await self._one(
             "SELECT * FROM incidents WHERE source = ? AND external_id = ?", (source, external_id))
@@ -525,14 +562,14 @@ class Tx:
             row = await self._one(
                 "SELECT i.* FROM incidents i JOIN repeats r ON r.incident_id = i.id"
                 " WHERE r.source = ? AND r.external_id = ?", (source, external_id))
-        return self._incident(row) if row else None
+        return _incident(row) if row else None
 
     async def open_in_thread(self, thread: str, author_id: str) -> Incident | None:
         row = await self._one(
             "SELECT * FROM incidents WHERE thread = ? AND author_id = ?"
             f" AND state NOT IN ({FINAL_SQL}) ORDER BY id DESC LIMIT 1",
             (thread, author_id))
-        return self._incident(row) if row else None
+        return _incident(row) if row else None
 
     async def add_repeat(self, seen: Sighting, incident_id: int, now: datetime) -> None:
         await self.conn.execute(
@@ -547,7 +584,7 @@ class Tx:
             (incident_id,))
         return dict(row) if row else {}
 
-    async def update_incident(self, inc: Incident, now: datetime, expected_version: int
+    async def update(self, inc: Incident, now: datetime, expected_version: int
                               ) -> None:
         """Write a transition's result; the version check makes a lost race fail loudly."""
         async with self.conn.execute(
@@ -566,11 +603,11 @@ class Tx:
             if cur.rowcount != 1:
                 raise RuntimeError(f"incident {inc.id} changed concurrently")
 
-    async def incident(self, incident_id: int) -> Incident | None:
+    async def get(self, incident_id: int) -> Incident | None:
         row = await self._one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
-        return self._incident(row) if row else None
+        return _incident(row) if row else None
 
-    async def incidents(self, *, states: Iterable[State] | None = None,
+    async def select(self, *, states: Iterable[State] | None = None,
                         executor_id: int | None = None) -> list[Incident]:
         sql, args = "SELECT * FROM incidents WHERE 1=1", []
         if states is not None:
@@ -580,7 +617,7 @@ class Tx:
         if executor_id is not None:
             sql += " AND executor_id = ?"
             args.append(executor_id)
-        return [self._incident(r) for r in await self._all(sql + " ORDER BY id", args)]
+        return [_incident(r) for r in await self._all(sql + " ORDER BY id", args)]
 
     async def due_by(self, states: Iterable[State], moment: datetime) -> list[Incident]:
         """Incidents in these states whose answer is due at or before ``moment``."""
@@ -588,7 +625,7 @@ class Tx:
         rows = await self._all(
             f"SELECT * FROM incidents WHERE state IN ({','.join('?' * len(st))})"
             " AND answer_due <= ? ORDER BY answer_due", (*st, ts(moment)))
-        return [self._incident(r) for r in rows]
+        return [_incident(r) for r in rows]
 
     async def open_load(self) -> dict[int, int]:
         rows = await self._all(
@@ -597,42 +634,7 @@ class Tx:
             f" AND state NOT IN ({FINAL_SQL}) GROUP BY executor_id")
         return {r[0]: r[1] for r in rows}
 
-    async def due_incidents(self, now: datetime, limit: int) -> list[tuple[Incident, int]]:
-        """Incidents whose SLA timer is due, with their ladder step; uses the partial index."""
-        rows = await self._all(
-            "SELECT * FROM incidents WHERE next_action_at IS NOT NULL AND next_action_at <= ?"
-            " ORDER BY next_action_at LIMIT ?", (ts(now), limit))
-        return [(self._incident(r), r["sla_step"]) for r in rows]
-
-    async def sla_state(self, incident_id: int) -> tuple[int, datetime | None]:
-        row = await self._one("SELECT sla_step, next_action_at FROM incidents WHERE id = ?",
-                              (incident_id,))
-        return (row["sla_step"], parse_ts(row["next_action_at"])) if row else (0, None)
-
-    async def set_sla_state(self, incident_id: int, step: int,
-                            next_action_at: datetime | None) -> None:
-        await self.conn.execute(
-            "UPDATE incidents SET sla_step = ?, next_action_at = ? WHERE id = ?",
-            (step, ts(next_action_at), incident_id))
-
-    async def daily_job_day(self, name: str) -> str | None:
-        row = await self._one("SELECT last_day FROM daily_jobs WHERE name = ?", (name,))
-        return row["last_day"] if row else None
-
-    async def set_daily_job_day(self, name: str, day: str) -> None:
-        await self.conn.execute(
-            "INSERT INTO daily_jobs (name, last_day) VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET last_day = excluded.last_day", (name, day))
-
-    async def set_draft_kind(self, incident_id: int, author_id: int, kind: DraftKind,
-                             promised: datetime | None, now: datetime) -> None:
-        await self.conn.execute(
-            "INSERT INTO drafts (incident_id, author_id, kind, promised_date, updated_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO UPDATE SET kind = excluded.kind,"
-            " promised_date = excluded.promised_date, updated_at = excluded.updated_at",
-            (incident_id, author_id, kind, ts(promised), ts(now)))
-
-    async def add_incident_attachments(self, incident_id: int,
+    async def add_attachments(self, incident_id: int,
                                        attachments: Iterable[Attachment]) -> None:
         for a in attachments:
             await self.conn.execute(
@@ -640,16 +642,55 @@ class Tx:
                 " mime_type, local_path) VALUES (?, ?, ?, ?, ?, ?)",
                 (incident_id, a.kind, a.file_id, a.file_name, a.mime_type, a.local_path))
 
-    async def incident_attachments(self, incident_id: int) -> list[Attachment]:
+    async def attachments(self, incident_id: int) -> list[Attachment]:
         rows = await self._all(
             "SELECT * FROM incident_attachments WHERE incident_id = ? ORDER BY id",
             (incident_id,))
         return [Attachment(r["kind"], r["file_id"], r["file_name"], r["mime_type"],
                            r["local_path"]) for r in rows]
 
-    # --- drafts ------------------------------------------------------------------------------
 
-    async def draft(self, incident_id: int) -> Draft | None:
+class SqliteSla(_Repo):
+    async def due(self, now: datetime, limit: int) -> list[tuple[Incident, int]]:
+        """Incidents whose SLA timer is due, with their ladder step; uses the partial index."""
+        rows = await self._all(
+            "SELECT * FROM incidents WHERE next_action_at IS NOT NULL AND next_action_at <= ?"
+            " ORDER BY next_action_at LIMIT ?", (ts(now), limit))
+        return [(_incident(r), r["sla_step"]) for r in rows]
+
+    async def state(self, incident_id: int) -> tuple[int, datetime | None]:
+        row = await self._one("SELECT sla_step, next_action_at FROM incidents WHERE id = ?",
+                              (incident_id,))
+        return (row["sla_step"], parse_ts(row["next_action_at"])) if row else (0, None)
+
+    async def set(self, incident_id: int, step: int,
+                            next_action_at: datetime | None) -> None:
+        await self.conn.execute(
+            "UPDATE incidents SET sla_step = ?, next_action_at = ? WHERE id = ?",
+            (step, ts(next_action_at), incident_id))
+
+
+class SqliteJobs(_Repo):
+    async def last_day(self, name: str) -> str | None:
+        row = await self._one("SELECT last_day FROM daily_jobs WHERE name = ?", (name,))
+        return row["last_day"] if row else None
+
+    async def set_last_day(self, name: str, day: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO daily_jobs (name, last_day) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET last_day = excluded.last_day", (name, day))
+
+
+class SqliteDrafts(_Repo):
+    async def set_kind(self, incident_id: int, author_id: int, kind: DraftKind,
+                             promised: datetime | None, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO drafts (incident_id, author_id, kind, promised_date, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO UPDATE SET kind = excluded.kind,"
+            " promised_date = excluded.promised_date, updated_at = excluded.updated_at",
+            (incident_id, author_id, kind, ts(promised), ts(now)))
+
+    async def get(self, incident_id: int) -> Draft | None:
         row = await self._one("SELECT * FROM drafts WHERE incident_id = ?", (incident_id,))
         if row is None:
             return None
@@ -663,7 +704,7 @@ class Tx:
             promised_date=parse_ts(row["promised_date"]),
         )
 
-    async def save_draft_text(self, incident_id: int, author_id: int, text: str,
+    async def save_text(self, incident_id: int, author_id: int, text: str,
                               now: datetime) -> None:
         await self.conn.execute(
             "INSERT INTO drafts (incident_id, author_id, text, updated_at) VALUES (?, ?, ?, ?)"
@@ -671,7 +712,7 @@ class Tx:
             " author_id = excluded.author_id, updated_at = excluded.updated_at",
             (incident_id, author_id, text, ts(now)))
 
-    async def add_draft_attachment(self, incident_id: int, author_id: int, a: Attachment,
+    async def add_attachment(self, incident_id: int, author_id: int, a: Attachment,
                                    file_unique_id: str, media_group_id: str | None,
                                    now: datetime) -> bool:
         """Add a photo or document; False when this very file is already in the draft."""
@@ -686,15 +727,17 @@ class Tx:
              a.local_path, media_group_id)) as cur:
             return cur.rowcount == 1
 
-    async def clear_draft_attachments(self, incident_id: int) -> None:
+    async def clear_attachments(self, incident_id: int) -> None:
         await self.conn.execute("DELETE FROM draft_attachments WHERE incident_id = ?",
                                 (incident_id,))
 
-    async def delete_draft(self, incident_id: int) -> None:
-        await self.clear_draft_attachments(incident_id)
+    async def delete(self, incident_id: int) -> None:
+        await self.clear_attachments(incident_id)
         await self.conn.execute("DELETE FROM drafts WHERE incident_id = ?", (incident_id,))
 
-    async def add_answer(self, incident_id: int, kind: DraftKind, text: str,
+
+class SqliteAnswers(_Repo):
+    async def add(self, incident_id: int, kind: DraftKind, text: str,
                          attachments: Iterable[Attachment], now: datetime,
                          by: int | None) -> None:
         payload = json.dumps([{"kind": a.kind, "file_id": a.file_id, "file_name": a.file_name,
@@ -705,55 +748,57 @@ class Tx:
             " published_by) VALUES (?, ?, ?, ?, ?, ?)",
             (incident_id, kind, text, payload, ts(now), by))
 
+
     # --- suggestions from approved answers (issue 14) -----------------------------------
 
-    async def final_answers_after(self, after: int, limit: int) -> list[aiosqlite.Row]:
+    async def finals_after(self, after: int, limit: int) -> list[dict[str, Any]]:
         """Published final answers with id above ``after``, oldest first, each with its
         complaint: ``id, incident_id, text`` (the complaint's), ``category, department,
         executor_id``."""
-        return await self._all(
+        rows = await self._all(
             "SELECT a.id, a.incident_id, i.text, i.category, i.department, i.executor_id"
             " FROM answers a JOIN incidents i ON i.id = a.incident_id"
             " WHERE a.id > ? AND a.kind = 'final' ORDER BY a.id LIMIT ?", (after, limit))
+        return [dict(row) for row in rows]
 
-    async def final_answer_texts(self, incident_ids: Sequence[int]) -> dict[int, str]:
+    async def final_texts(self, incident_ids: Sequence[int]) -> dict[int, str]:
         """The newest published final answer of each of these incidents."""
         if not incident_ids:
             return {}
         marks = ",".join("?" * len(incident_ids))
         rows = await self._all(
             "SELECT incident_id, text FROM answers WHERE kind = 'final' AND incident_id IN"
-            f" ({marks}) ORDER BY id", incident_ids)
+            f" ({marks}) ORDER BY id", tuple(incident_ids))
         return {row[0]: row[1] for row in rows}
 
-    # --- source cursors ----------------------------------------------------------------------
 
-    async def cursor(self, source: str, key: str) -> int:
+class SqliteCursors(_Repo):
+    async def get(self, source: str, key: str) -> int:
         row = await self._one("SELECT value FROM source_cursors WHERE source = ? AND key = ?",
                               (source, key))
         return int(row[0]) if row else 0
 
-    async def set_cursor(self, source: str, key: str, value: int) -> None:
+    async def set(self, source: str, key: str, value: int) -> None:
         await self.conn.execute(
             "INSERT INTO source_cursors (source, key, value) VALUES (?, ?, ?)"
             " ON CONFLICT (source, key) DO UPDATE SET value = MAX(value, excluded.value)",
             (source, key, value))
 
-    # --- publications ----------------------------------------------------------------------
 
-    async def add_publication(self, incident_id: int, round_: int, now: datetime) -> None:
+class SqlitePublications(_Repo):
+    async def add(self, incident_id: int, round_: int, now: datetime) -> None:
         await self.conn.execute(
             "INSERT OR IGNORE INTO publications (incident_id, round, next_attempt_at)"
             " VALUES (?, ?, ?)", (incident_id, round_, ts(now)))
 
-    async def due_publications(self, now: datetime, limit: int) -> list[tuple[int, int, int]]:
+    async def due(self, now: datetime, limit: int) -> list[tuple[int, int, int]]:
         """(incident id, round, attempts) of publications due now."""
         rows = await self._all(
             "SELECT incident_id, round, attempts FROM publications WHERE status = 'pending'"
             " AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?", (ts(now), limit))
         return [(r[0], r[1], r[2]) for r in rows]
 
-    async def finish_publication(self, incident_id: int, round_: int, status: str,
+    async def finish(self, incident_id: int, round_: int, status: str,
                                  *, error: str | None = None, result: str | None = None,
                                  retry_at: datetime | None = None) -> None:
         await self.conn.execute(
@@ -762,22 +807,22 @@ class Tx:
             " WHERE incident_id = ? AND round = ?",
             (status, error, result, ts(retry_at), incident_id, round_))
 
-    async def publication_parts(self, incident_id: int, round_: int) -> dict[int, str]:
+    async def parts(self, incident_id: int, round_: int) -> dict[int, str]:
         """The parts of a publication that went out already: part number → result."""
         rows = await self._all(
             "SELECT part, result FROM publication_parts WHERE incident_id = ? AND round = ?",
             (incident_id, round_))
         return {r[0]: r[1] for r in rows}
 
-    async def add_publication_part(self, incident_id: int, round_: int, part: int,
+    async def add_part(self, incident_id: int, round_: int, part: int,
                                    result: str, now: datetime) -> None:
         await self.conn.execute(
             "INSERT OR REPLACE INTO publication_parts (incident_id, round, part, result, at)"
             " VALUES (?, ?, ?, ?, ?)", (incident_id, round_, part, result, ts(now)))
 
-    # --- audit -------------------------------------------------------------------------------
 
-    async def add_audit(self, e: AuditEntry) -> None:
+class SqliteAudit(_Repo):
+    async def add(self, e: AuditEntry) -> None:
         await self.conn.execute(
             "INSERT INTO audit (incident_id, actor_id, action, from_state, to_state, reason,"
             " at, ok) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -787,9 +832,9 @@ class Tx:
             by = f"person {e.actor_id}" if e.actor_id is not None else "the system"
             change = (f"{e.from_state} → {e.to_state}" if e.from_state is not None
                       else f"registered as {e.to_state}")
-            self.changes.append(f"incident #{e.incident_id}: {change} ({e.action}, by {by})")
+            self._changes.append(f"incident #{e.incident_id}: {change} ({e.action}, by {by})")
 
-    async def audit(self, incident_id: int | None = None) -> list[AuditEntry]:
+    async def entries(self, incident_id: int | None = None) -> list[AuditEntry]:
         if incident_id is None:
             rows = await self._all("SELECT * FROM audit ORDER BY id")
         else:
@@ -802,8 +847,8 @@ class Tx:
             parse_ts(r["at"]), r["reason"], bool(r["ok"]),  # type: ignore[arg-type]
         ) for r in rows]
 
-    # --- outbox ------------------------------------------------------------------------------
 
+class SqliteOutbox(_Repo):
     async def enqueue(self, platform: str, chat_id: int, method: str, payload: dict[str, Any],
                       now: datetime) -> int:
         return await self._insert(
@@ -812,7 +857,7 @@ class Tx:
             (platform, chat_id, method, json.dumps(payload, ensure_ascii=False), ts(now),
              ts(now)))
 
-    async def due_messages(self, platform: str, now: datetime, limit: int) -> list[OutboxRow]:
+    async def due(self, platform: str, now: datetime, limit: int) -> list[OutboxRow]:
         """Pending messages that are due, at most the oldest one per chat, so that each chat
         receives its messages in order; a chat whose oldest message is being sent waits."""
         rows = await self._all(
@@ -832,10 +877,13 @@ class Tx:
             (platform,))
         return parse_ts(row[0]) if row and row[0] else None
 
-    async def mark_sending(self, msg_id: int) -> None:
-        """Recorded before the platform call: after a crash, a row still "sending" may have
+    async def claim(self, msg_id: int) -> bool:
+        """Take a pending message for sending; False when another sender took it first.
+        Recorded before the platform call: after a crash, a row still "sending" may have
         gone out already (it is sent again: at most one duplicate per chat per crash)."""
-        await self.conn.execute("UPDATE outbox SET status = 'sending' WHERE id = ?", (msg_id,))
+        return await self._count(
+            "UPDATE outbox SET status = 'sending' WHERE id = ? AND status = 'pending'",
+            (msg_id,)) == 1
 
     async def recover_sending(self, platform: str) -> int:
         """At start: messages whose sending a crash interrupted are pending again."""
@@ -852,7 +900,7 @@ class Tx:
             " result = ? WHERE id = ?",
             (ts(now), json.dumps(result, ensure_ascii=False, default=str), msg_id))
 
-    async def purge_outbox(self, before: datetime, limit: int) -> int:
+    async def purge(self, before: datetime, limit: int) -> int:
         """Delete at most ``limit`` finished rows older than ``before``: sent before it, or
         failed and created before it. Pending and sending rows are never deleted."""
         async with self.conn.execute(
@@ -879,39 +927,39 @@ class Tx:
             " AND chat_id = ? AND status = 'pending'", (error, platform, chat_id)) as cur:
             return cur.rowcount
 
-    async def outbox_counts(self) -> dict[str, int]:
+    async def backlog(self, now: datetime) -> tuple[int, datetime | None, datetime | None]:
+        """Pending messages that are due or were tried (not ones planned for later; one in
+        the platform call counts too), when the oldest of them was queued, and when anything
+        was last sent."""
+        row = await self._one(
+            "SELECT count(*), min(created_at) FROM outbox WHERE status IN ('pending', 'sending')"
+            " AND (next_attempt_at <= ? OR attempts > 0)", (ts(now),))
+        sent = await self._one("SELECT max(sent_at) FROM outbox WHERE status = 'sent'")
+        assert row is not None and sent is not None
+        return int(row[0]), parse_ts(row[1]), parse_ts(sent[0])
+
+    async def counts(self) -> dict[str, int]:
         rows = await self._all("SELECT status, COUNT(*) FROM outbox GROUP BY status")
         return {r[0]: r[1] for r in rows}
 
-    async def mark_unreachable(self, platform: str, chat_id: int, reason: str,
-                               now: datetime) -> bool:
-        """Record an unreachable chat; True the first time (so the coordinator is told once)."""
-        async with self.conn.execute(
-            "INSERT OR IGNORE INTO unreachable_chats (platform, chat_id, reason, at)"
-            " VALUES (?, ?, ?, ?)", (platform, chat_id, reason, ts(now))) as cur:
-            return cur.rowcount == 1
 
-    async def clear_unreachable(self, platform: str, chat_id: int) -> None:
-        await self.conn.execute(
-            "DELETE FROM unreachable_chats WHERE platform = ? AND chat_id = ?",
-            (platform, chat_id))
-
-    # --- updates and chat state -------------------------------------------------------------
-
-    async def seen_update(self, platform: str, update_id: int) -> bool:
+class SqliteUpdates(_Repo):
+    async def seen(self, platform: str, update_id: int) -> bool:
         row = await self._one(
             "SELECT 1 FROM processed_updates WHERE platform = ? AND update_id = ?",
             (platform, update_id))
         return row is not None
 
-    async def claim_update(self, platform: str, update_id: int, now: datetime) -> bool:
+    async def claim(self, platform: str, update_id: int, now: datetime) -> bool:
         """True the first time an update is seen; False for a redelivery."""
         async with self.conn.execute(
             "INSERT OR IGNORE INTO processed_updates (platform, update_id, at) VALUES (?, ?, ?)",
             (platform, update_id, ts(now))) as cur:
             return cur.rowcount == 1
 
-    async def chat_state(self, person_id: int, platform: str) -> ChatState | None:
+
+class SqliteChatModes(_Repo):
+    async def get(self, person_id: int, platform: str) -> ChatState | None:
         row = await self._one(
             "SELECT * FROM chat_state WHERE person_id = ? AND platform = ?",
             (person_id, platform))
@@ -919,20 +967,20 @@ class Tx:
             return None
         return ChatState(row["mode"], row["incident_id"], json.loads(row["data"]))
 
-    async def set_chat_state(self, person_id: int, platform: str, mode: str,
+    async def set(self, person_id: int, platform: str, mode: str,
                              incident_id: int | None, data: dict[str, Any] | None = None) -> None:
         await self.conn.execute(
             "INSERT OR REPLACE INTO chat_state (person_id, platform, mode, incident_id, data)"
             " VALUES (?, ?, ?, ?, ?)",
             (person_id, platform, mode, incident_id, json.dumps(data or {}, ensure_ascii=False)))
 
-    async def clear_chat_state(self, person_id: int, platform: str) -> None:
+    async def clear(self, person_id: int, platform: str) -> None:
         await self.conn.execute("DELETE FROM chat_state WHERE person_id = ? AND platform = ?",
                                 (person_id, platform))
 
-    # --- intake (posts waiting for a category) ----------------------------------------------
 
-    async def add_intake(self, person_id: int, source: str, text: str, url: str | None,
+class SqliteIntake(_Repo):
+    async def add(self, person_id: int, source: str, text: str, url: str | None,
                          author: str | None, attachments: list[dict[str, Any]],
                          media_group_id: str | None, now: datetime) -> int:
         return await self._insert(
@@ -941,26 +989,29 @@ class Tx:
             (person_id, source, text, url, author, json.dumps(attachments, ensure_ascii=False),
              media_group_id, ts(now)))
 
-    async def intake(self, intake_id: int) -> aiosqlite.Row | None:
-        return await self._one("SELECT * FROM intake WHERE id = ?", (intake_id,))
+    async def get(self, intake_id: int) -> dict[str, Any] | None:
+        """The post as a dict of its fields (``attachments``: JSON text)."""
+        row = await self._one("SELECT * FROM intake WHERE id = ?", (intake_id,))
+        return dict(row) if row else None
 
-    async def drop_intake(self, intake_id: int) -> None:
+    async def drop(self, intake_id: int) -> None:
         """A post the coordinator decided not to register (never one that became an incident)."""
         await self.conn.execute("DELETE FROM intake WHERE id = ? AND incident_id IS NULL",
                                 (intake_id,))
 
-    async def intake_by_group(self, person_id: int, media_group_id: str) -> aiosqlite.Row | None:
-        return await self._one(
+    async def by_group(self, person_id: int, media_group_id: str) -> dict[str, Any] | None:
+        row = await self._one(
             "SELECT * FROM intake WHERE person_id = ? AND media_group_id = ?"
             " AND incident_id IS NULL", (person_id, media_group_id))
+        return dict(row) if row else None
 
-    async def set_intake_source(self, intake_id: int, source: str) -> None:
+    async def set_source(self, intake_id: int, source: str) -> None:
         await self.conn.execute("UPDATE intake SET source = ? WHERE id = ?", (source, intake_id))
 
-    async def update_intake(self, intake_id: int, *, text: str | None = None,
+    async def update(self, intake_id: int, *, text: str | None = None,
                             attachments: list[dict[str, Any]] | None = None,
                             incident_id: int | None = None) -> None:
-        row = await self.intake(intake_id)
+        row = await self.get(intake_id)
         assert row is not None
         await self.conn.execute(
             "UPDATE intake SET text = ?, attachments = ?, incident_id = ? WHERE id = ?",
@@ -969,27 +1020,22 @@ class Tx:
              else row["attachments"],
              incident_id if incident_id is not None else row["incident_id"], intake_id))
 
-    # --- answer templates (issue 14) ---------------------------------------------------------
 
-    @staticmethod
-    def _answer_template(row: aiosqlite.Row) -> AnswerTemplate:
-        return AnswerTemplate(row["id"], row["category"], row["title"], row["text"],
-                              row["origin"])
-
-    async def answer_templates(self, category: str | None = None) -> list[AnswerTemplate]:
+class SqliteTemplates(_Repo):
+    async def in_use(self, category: str | None = None) -> list[AnswerTemplate]:
         """The templates in use (of one category, or all), config ones first, then by id."""
         where, args = ("AND category = ?", (category,)) if category is not None else ("", ())
         rows = await self._all(
             "SELECT * FROM answer_templates WHERE deleted_at IS NULL " + where
             + " ORDER BY category, origin = 'chat', id", args)
-        return [self._answer_template(r) for r in rows]
+        return [_answer_template(r) for r in rows]
 
-    async def answer_template(self, template_id: int) -> AnswerTemplate | None:
+    async def get(self, template_id: int) -> AnswerTemplate | None:
         row = await self._one("SELECT * FROM answer_templates WHERE id = ? AND deleted_at IS NULL",
                               (template_id,))
-        return self._answer_template(row) if row else None
+        return _answer_template(row) if row else None
 
-    async def add_answer_template(self, category: str, title: str, text: str, origin: str,
+    async def add(self, category: str, title: str, text: str, origin: str,
                                   created_by: int | None, now: datetime) -> int:
         async with self.conn.execute(
                 "INSERT INTO answer_templates (category, title, text, origin, created_by,"
@@ -997,13 +1043,13 @@ class Tx:
                 (category, title, text, origin, created_by, ts(now))) as cur:
             return int(cur.lastrowid or 0)
 
-    async def delete_answer_template(self, template_id: int, now: datetime) -> bool:
+    async def delete(self, template_id: int, now: datetime) -> bool:
         async with self.conn.execute(
                 "UPDATE answer_templates SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
                 (ts(now), template_id)) as cur:
             return cur.rowcount == 1
 
-    async def sync_config_templates(self, wanted: Iterable[tuple[str, str, str]],
+    async def sync_config(self, wanted: Iterable[tuple[str, str, str]],
                                     now: datetime) -> None:
         """Make the config's templates what the config says: each (category, title, text) is
         kept (restored if deleted in the chat, its text updated); ones gone from the config
@@ -1014,7 +1060,7 @@ class Tx:
         for category, title, text in wanted:
             row = by_key.get((category, title))
             if row is None:
-                keep.add(await self.add_answer_template(category, title, text, "config", None,
+                keep.add(await self.add(category, title, text, "config", None,
                                                         now))
                 continue
             keep.add(row["id"])
@@ -1023,4 +1069,352 @@ class Tx:
                 (text, row["id"]))
         for row in rows:
             if row["id"] not in keep and row["deleted_at"] is None:
-                await self.delete_answer_template(row["id"], now)
+                await self.delete(row["id"], now)
+
+
+def _letter(row: aiosqlite.Row) -> dict[str, Any]:
+    letter = dict(row)
+    letter["email_to"] = json.loads(row["email_to"] or "[]")
+    letter["created_at"] = parse_ts(row["created_at"])
+    return letter
+
+
+class SqliteLetters(_Repo):
+    """The official letters of incidents (002 3.12.6): made, signed, e-mailed."""
+
+    async def add(self, incident_id: int, round_: int, docx_path: str, email_to: list[str],
+                  now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT OR REPLACE INTO letters (incident_id, round, docx_path, email_to, status,"
+            " created_at) VALUES (?, ?, ?, ?, 'unsigned', ?)",
+            (incident_id, round_, docx_path, json.dumps(list(email_to)), ts(now)))
+
+    async def newest(self, incident_id: int) -> dict[str, Any] | None:
+        """The newest letter of the incident, or None."""
+        row = await self._one(
+            "SELECT * FROM letters WHERE incident_id = ? ORDER BY round DESC LIMIT 1",
+            (incident_id,))
+        return _letter(row) if row else None
+
+    async def to_sign(self, executor_id: int) -> list[int]:
+        """The incidents whose letter waits for this executor's signed PDF."""
+        rows = await self._all(
+            "SELECT l.incident_id FROM letters l JOIN incidents i ON i.id = l.incident_id "
+            "WHERE l.status = 'unsigned' AND i.executor_id = ? ORDER BY l.incident_id",
+            (executor_id,))
+        return [r[0] for r in rows]
+
+    async def mark_signed(self, incident_id: int, round_: int, pdf_path: str | None,
+                          pdf_name: str, now: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE letters SET pdf_path = ?, pdf_name = ?, status = 'pending', "
+            "next_try_at = ? WHERE incident_id = ? AND round = ?",
+            (pdf_path, pdf_name, ts(now), incident_id, round_))
+
+    async def due(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """Signed letters whose (next) e-mail attempt is due."""
+        rows = await self._all(
+            "SELECT * FROM letters WHERE status = 'pending' AND next_try_at <= ? "
+            "ORDER BY next_try_at LIMIT ?", (ts(now), limit))
+        return [_letter(r) for r in rows]
+
+    async def mark_sent(self, incident_id: int, round_: int, now: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE letters SET status = 'sent', sent_at = ?, error = NULL, "
+            "attempts = attempts + 1 WHERE incident_id = ? AND round = ?",
+            (ts(now), incident_id, round_))
+
+    async def mark_retry(self, incident_id: int, round_: int, attempts: int, error: str,
+                         retry_at: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE letters SET attempts = ?, error = ?, next_try_at = ? "
+            "WHERE incident_id = ? AND round = ?",
+            (attempts, error, ts(retry_at), incident_id, round_))
+
+
+class SqlitePossible(_Repo):
+    """Possible complaints: messages the detector was not sure of, for a coordinator."""
+
+    async def by_key(self, source: str, external_id: str) -> int | None:
+        row = await self._one(
+            "SELECT id FROM possible_complaints WHERE source = ? AND external_id = ?",
+            (source, external_id))
+        return int(row[0]) if row else None
+
+    async def count_sent_since(self, since: datetime) -> int:
+        row = await self._one(
+            "SELECT COUNT(*) FROM possible_complaints WHERE status != 'queued'"
+            " AND status != 'digested' AND at >= ?", (ts(since),))
+        return int(row[0]) if row else 0
+
+    async def add(self, source: str, external_id: str, sighting: dict[str, Any],
+                  suggestions: list[str], now: datetime, status: str) -> int:
+        """The new possible complaint's id."""
+        return await self._insert(
+            "INSERT INTO possible_complaints (source, external_id, sighting, suggestions, at,"
+            " status) VALUES (?, ?, ?, ?, ?, ?)",
+            (source, external_id, json.dumps(sighting, ensure_ascii=False),
+             json.dumps(suggestions), ts(now), status))
+
+    async def get(self, pc_id: int) -> dict[str, Any] | None:
+        """``status``, ``sighting`` (a dict), ``suggestions`` (category keys) and the rest."""
+        row = await self._one("SELECT * FROM possible_complaints WHERE id = ?", (pc_id,))
+        if row is None:
+            return None
+        found = dict(row)
+        found["sighting"] = json.loads(row["sighting"])
+        found["suggestions"] = json.loads(row["suggestions"])
+        return found
+
+    async def queued(self) -> list[tuple[int, str]]:
+        """(id, text) of the possible complaints waiting for the digest, oldest first."""
+        rows = await self._all(
+            "SELECT id, sighting FROM possible_complaints WHERE status = 'queued' ORDER BY id")
+        return [(int(r[0]), json.loads(r[1])["text"]) for r in rows]
+
+    async def mark_digested(self) -> None:
+        await self.conn.execute(
+            "UPDATE possible_complaints SET status = 'digested' WHERE status = 'queued'")
+
+    async def decide(self, pc_id: int, status: str, by: int,
+                     incident_id: int | None = None) -> None:
+        await self.conn.execute(
+            "UPDATE possible_complaints SET status = ?, decided_by = ?,"
+            " incident_id = COALESCE(?, incident_id) WHERE id = ?",
+            (status, by, incident_id, pc_id))
+
+
+class SqliteLabels(_Repo):
+    """Labelled examples for the detector."""
+
+    async def add(self, text: str, category: str, origin: str, person_id: int | None,
+                  at: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO detection_labels (text, category, origin, person_id, at)"
+            " VALUES (?, ?, ?, ?, ?)", (text, category, origin, person_id, ts(at)))
+
+    async def last_id(self) -> int:
+        row = await self._one("SELECT COALESCE(MAX(id), 0) FROM detection_labels")
+        return int(row[0]) if row else 0
+
+    async def after(self, after: int) -> list[tuple[int, str, str]]:
+        """``(id, text, category)`` of the labels newer than id ``after``, oldest first."""
+        rows = await self._all(
+            "SELECT id, text, category FROM detection_labels WHERE id > ? ORDER BY id",
+            (after,))
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def _attachment(r: aiosqlite.Row) -> Attachment:
+    return Attachment(r["kind"], r["file_id"], r["file_name"], r["mime_type"], r["local_path"])
+
+
+class SqliteBoard(_Repo):
+    """The web board: one-time links, the cookie signing key, and what a page shows."""
+
+    async def add_link(self, token_hash: str, person_id: int, now: datetime,
+                       expires: datetime, *, purge_before: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO board_links (token_hash, person_id, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?)", (token_hash, person_id, ts(now), ts(expires)))
+        await self.conn.execute("DELETE FROM board_links WHERE expires_at < ?",
+                                (ts(purge_before),))
+
+    async def link(self, token_hash: str) -> tuple[int, datetime, bool] | None:
+        """(person id, expiry, used) of a link."""
+        row = await self._one(
+            "SELECT person_id, expires_at, used_at FROM board_links WHERE token_hash = ?",
+            (token_hash,))
+        if row is None:
+            return None
+        expires = parse_ts(row["expires_at"])
+        assert expires is not None
+        return int(row["person_id"]), expires, row["used_at"] is not None
+
+    async def use_link(self, token_hash: str, now: datetime) -> None:
+        await self.conn.execute("UPDATE board_links SET used_at = ? WHERE token_hash = ?",
+                                (ts(now), token_hash))
+
+    async def signing_key(self, new: str) -> str:
+        """The key that signs cookies; ``new`` becomes it when there is none yet."""
+        row = await self._one("SELECT key FROM board_keys WHERE id = 1")
+        if row is not None:
+            return str(row["key"])
+        await self.conn.execute("INSERT INTO board_keys (id, key) VALUES (1, ?)", (new,))
+        return new
+
+    async def photos(self, incident_id: int) -> list[tuple[int, Attachment]]:
+        """(attachment id, attachment) of the incident's files."""
+        rows = await self._all(
+            "SELECT * FROM incident_attachments WHERE incident_id = ? ORDER BY id",
+            (incident_id,))
+        return [(r["id"], _attachment(r)) for r in rows]
+
+    async def attachment(self, incident_id: int, attachment_id: int) -> Attachment | None:
+        row = await self._one(
+            "SELECT * FROM incident_attachments WHERE id = ? AND incident_id = ?",
+            (attachment_id, incident_id))
+        return _attachment(row) if row else None
+
+    async def answers(self, incident_id: int) -> list[dict[str, Any]]:
+        rows = await self._all(
+            "SELECT kind, text, published_at, published_by FROM answers"
+            " WHERE incident_id = ? ORDER BY published_at, id", (incident_id,))
+        return [{"kind": r["kind"], "text": r["text"],
+                 "published_at": parse_ts(r["published_at"]),
+                 "published_by": r["published_by"]} for r in rows]
+
+    async def repeats(self, incident_id: int) -> list[dict[str, Any]]:
+        rows = await self._all("SELECT text, at FROM repeats WHERE incident_id = ? ORDER BY at",
+                               (incident_id,))
+        return [{"text": r["text"], "at": parse_ts(r["at"])} for r in rows]
+
+
+class SqliteHeartbeat(_Repo):
+    """What each part of the bot last said of its health."""
+
+    async def save(self, parts: Iterable[tuple[str, bool, datetime, dict[str, Any]]]) -> None:
+        await self.conn.executemany(
+            "INSERT INTO heartbeat (component, ok, at, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (component) DO UPDATE SET ok = excluded.ok, at = excluded.at, "
+            "data = excluded.data",
+            [(name, int(ok), ts(at), json.dumps(data, ensure_ascii=False))
+             for name, ok, at, data in parts])
+
+    async def parts(self) -> dict[str, dict[str, Any]]:
+        """The parts as last written (``written_at``: when, ISO 8601 in UTC)."""
+        rows = await self._all("SELECT component, at, data FROM heartbeat")
+        return {row[0]: {**json.loads(row[2]), "written_at": row[1]} for row in rows}
+
+
+# The incidents a report of [since, end) can involve (see workflows.metrics.compute): those
+# registered in it or in the repeat window before it, due in it, acted on or answered in it,
+# and those overdue from before it (not answered and not redirected or rejected before it).
+_INVOLVED = (
+    "SELECT * FROM incidents WHERE registered_at < :end AND ("
+    " registered_at >= :repeats_from"
+    " OR (answer_due >= :since AND answer_due < :end)"
+    " OR (first_response_due >= :since AND first_response_due < :end)"
+    " OR id IN (SELECT incident_id FROM audit WHERE at >= :since AND at < :end"
+    "           AND incident_id IS NOT NULL)"
+    " OR id IN (SELECT incident_id FROM answers WHERE published_at >= :since"
+    "           AND published_at < :end)"
+    " OR (answer_due < :since"
+    "     AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.incident_id = incidents.id"
+    "         AND a.published_at < :since"
+    "         AND a.published_at >= MAX(COALESCE(incidents.clock_start, ''),"
+    "                                   incidents.registered_at))"
+    "     AND NOT EXISTS (SELECT 1 FROM audit u WHERE u.incident_id = incidents.id"
+    "         AND u.ok = 1 AND u.action IN ('redirect', 'reject') AND u.at < :since))"
+    ") ORDER BY id")
+
+
+def _count_attachments(raw: str | None) -> int:
+    try:
+        value = json.loads(raw or "[]")
+    except ValueError:
+        return 0
+    return len(value) if isinstance(value, list) else 0
+
+
+class SqliteReports(_Repo):
+    """The queries of reports (rows become objects in a worker thread, so that the event
+    loop is not held by a large history)."""
+
+    async def incidents(self, end: datetime, since: datetime | None,
+                        repeats_from: datetime | None = None) -> list[Incident]:
+        """The incidents registered before ``end``; with ``since``: only those a report of
+        ``[since, end)`` can involve (read through indexes), ``repeats_from`` being the
+        start of the repeat window before ``since``."""
+        if since is None:
+            query, params = "SELECT * FROM incidents ORDER BY id", {}
+        else:
+            query, params = _INVOLVED, {"end": ts(end), "since": ts(since),
+                                        "repeats_from": ts(repeats_from or since)}
+        async with self.conn.execute(query, params) as cur:
+            rows = await cur.fetchall()
+        return await asyncio.to_thread(lambda: [_incident(r) for r in rows])
+
+    async def history(self, end: datetime, incident_ids: Iterable[int], *, by_index: bool
+                      ) -> tuple[list[AuditEntry], list[Answer]]:
+        """The successful audit entries and the published answers before ``end`` of the
+        incidents ``incident_ids``, in time order. ``by_index``: read only their rows
+        (through indexes: for a few); otherwise read everything and keep theirs."""
+        ids = set(incident_ids)
+        if by_index:
+            chosen, args = " AND incident_id IN (SELECT value FROM json_each(?))", (
+                ts(end), json.dumps(sorted(ids)))
+        else:
+            chosen, args = "", (ts(end),)  # type: ignore[assignment]
+        audit_rows = await self._all(
+            "SELECT incident_id, actor_id, action, from_state, to_state, reason, at FROM audit"
+            f" WHERE ok = 1 AND incident_id IS NOT NULL AND at < ?{chosen} ORDER BY at, id",
+            args)
+        answer_rows = await self._all(
+            "SELECT incident_id, kind, published_at, published_by, attachments FROM answers"
+            f" WHERE published_at < ?{chosen} ORDER BY published_at, id", args)
+
+        def convert() -> tuple[list[AuditEntry], list[Answer]]:
+            audit = [
+                AuditEntry(r["incident_id"], r["actor_id"], r["action"],
+                           State(r["from_state"]) if r["from_state"] else None,
+                           State(r["to_state"]) if r["to_state"] else None,
+                           parse_ts(r["at"]), r["reason"], True)  # type: ignore[arg-type]
+                for r in audit_rows if r["incident_id"] in ids]
+            answers = [
+                Answer(r["incident_id"], DraftKind(r["kind"]),
+                       parse_ts(r["published_at"]),  # type: ignore[arg-type]
+                       r["published_by"], _count_attachments(r["attachments"]))
+                for r in answer_rows if r["incident_id"] in ids]
+            return audit, answers
+
+        return await asyncio.to_thread(convert)
+
+
+class _ReadOnly:
+    """The connection as the repositories of a reading unit see it: queries only."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Any = None) -> Any:
+        if sql.lstrip().split(None, 1)[0].upper() not in ("SELECT", "WITH"):
+            raise StorageError(f"a change in a reading unit of work: {sql[:60]}")
+        return self._conn.execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any) -> Any:
+        raise StorageError(f"a change in a reading unit of work: {sql[:60]}")
+
+
+class SqliteUnit:
+    """The repositories of one unit of work, on one connection (queries only when not
+    ``writable``)."""
+
+    def __init__(self, conn: aiosqlite.Connection, *, writable: bool) -> None:
+        self.writable = writable
+        self.conn = conn  # for tests of this implementation; not part of the interface
+        self.changes: list[str] = []  # incident state changes, logged once committed
+        seen: Any = conn if writable else _ReadOnly(conn)
+        args = (seen, self.changes)
+        self.people = SqlitePeople(*args)
+        self.chats = SqliteChats(*args)
+        self.invites = SqliteInvites(*args)
+        self.incidents = SqliteIncidents(*args)
+        self.sla = SqliteSla(*args)
+        self.jobs = SqliteJobs(*args)
+        self.drafts = SqliteDrafts(*args)
+        self.answers = SqliteAnswers(*args)
+        self.cursors = SqliteCursors(*args)
+        self.publications = SqlitePublications(*args)
+        self.audit = SqliteAudit(*args)
+        self.outbox = SqliteOutbox(*args)
+        self.updates = SqliteUpdates(*args)
+        self.chat_modes = SqliteChatModes(*args)
+        self.intake = SqliteIntake(*args)
+        self.templates = SqliteTemplates(*args)
+        self.letters = SqliteLetters(*args)
+        self.possible = SqlitePossible(*args)
+        self.labels = SqliteLabels(*args)
+        self.board = SqliteBoard(*args)
+        self.heartbeat = SqliteHeartbeat(*args)
+        self.reports = SqliteReports(*args)
