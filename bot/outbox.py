@@ -16,7 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -223,7 +223,10 @@ class OutboxSender:
                         soonest = wait if soonest is None else min(soonest, wait)
                         continue
                     async with self.store.tx() as tx:
-                        await tx.mark_sending(row.id)
+                        payload = await tx.mark_sending(row.id)
+                    if payload is None:  # merged into a summary since it was read
+                        continue
+                    row = replace(row, payload=payload)  # a summary may have grown
                     self.limiter.record(row.chat_id)
                     flying[asyncio.create_task(self._deliver(row))] = row.chat_id
                 if not flying:

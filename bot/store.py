@@ -781,12 +781,41 @@ class Tx:
     # --- outbox ------------------------------------------------------------------------------
 
     async def enqueue(self, platform: str, chat_id: int, method: str, payload: dict[str, Any],
-                      now: datetime) -> int:
+                      now: datetime, *, batch: str | None = None,
+                      items: list[dict[str, Any]] | None = None) -> int:
+        """``batch``: the kind of a message that may be merged with others of its kind while
+        it waits (``items``: what it tells of), see :mod:`bot.batching`."""
         return await self._insert(
-            "INSERT INTO outbox (platform, chat_id, method, payload, next_attempt_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (platform, chat_id, method, payload, next_attempt_at, created_at,"
+            " batch, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (platform, chat_id, method, json.dumps(payload, ensure_ascii=False), ts(now),
-             ts(now)))
+             ts(now), batch, json.dumps(items, ensure_ascii=False) if items else None))
+
+    async def waiting_batch(self, platform: str, chat_id: int,
+                            batch: str) -> list[tuple[int, list[dict[str, Any]]]]:
+        """The messages of kind ``batch`` still waiting for their first attempt in a chat,
+        oldest first: (row id, items)."""
+        rows = await self._all(
+            "SELECT id, items FROM outbox INDEXED BY outbox_batch WHERE platform = ?"
+            " AND chat_id = ? AND batch = ? AND status = 'pending' AND attempts = 0"
+            " ORDER BY id", (platform, chat_id, batch))
+        return [(r["id"], json.loads(r["items"] or "[]")) for r in rows]
+
+    async def rewrite_waiting(self, msg_id: int, payload: dict[str, Any],
+                              items: list[dict[str, Any]]) -> bool:
+        """A waiting message's new text and items; False when it is no longer waiting."""
+        async with self.conn.execute(
+                "UPDATE outbox SET payload = ?, items = ? WHERE id = ? AND status = 'pending'"
+                " AND attempts = 0", (json.dumps(payload, ensure_ascii=False),
+                                      json.dumps(items, ensure_ascii=False), msg_id)) as cur:
+            return cur.rowcount == 1
+
+    async def drop_waiting(self, ids: list[int]) -> int:
+        """Delete messages that never left (merged into another); the number deleted."""
+        async with self.conn.execute(
+                f"DELETE FROM outbox WHERE id IN ({','.join('?' * len(ids))})"
+                " AND status = 'pending' AND attempts = 0", ids) as cur:
+            return cur.rowcount
 
     async def due_messages(self, platform: str, now: datetime, limit: int) -> list[OutboxRow]:
         """Pending messages that are due, at most the oldest one per chat, so that each chat
@@ -808,10 +837,13 @@ class Tx:
             (platform,))
         return parse_ts(row[0]) if row and row[0] else None
 
-    async def mark_sending(self, msg_id: int) -> None:
+    async def mark_sending(self, msg_id: int) -> dict[str, Any] | None:
         """Recorded before the platform call: after a crash, a row still "sending" may have
-        gone out already (it is sent again: at most one duplicate per chat per crash)."""
-        await self.conn.execute("UPDATE outbox SET status = 'sending' WHERE id = ?", (msg_id,))
+        gone out already (it is sent again: at most one duplicate per chat per crash). The
+        payload as it is now; None when the row is no longer pending (merged meanwhile)."""
+        row = await self._one("UPDATE outbox SET status = 'sending' WHERE id = ?"
+                              " AND status = 'pending' RETURNING payload", (msg_id,))
+        return json.loads(row[0]) if row else None
 
     async def recover_sending(self, platform: str) -> int:
         """At start: messages whose sending a crash interrupted are pending again."""
