@@ -128,7 +128,11 @@ class UnitOfWork:
         conn = self.store._conn
         await self.store._lock.acquire()
         try:
-            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                await _abandon(conn)
+                raise
             try:
                 if not await Tx(conn).claim_update(self.platform, self.update_id, self.now):
                     raise AlreadyHandled(f"{self.platform} update {self.update_id}")
@@ -225,6 +229,14 @@ async def after_commit(action: Callable[[], Awaitable[object]]) -> None:
         await action()
 
 
+async def _abandon(conn: aiosqlite.Connection) -> None:
+    """After a ``BEGIN`` that raised: a cancellation can arrive while the statement still runs
+    in the connection's thread, leaving a transaction open that nobody holds the lock of.
+    ``ROLLBACK`` is queued behind it (an error when none began is ignored)."""
+    with suppress(sqlite3.Error):
+        await conn.execute("ROLLBACK")
+
+
 async def _rollback(conn: aiosqlite.Connection) -> None:
     if conn.in_transaction:
         with suppress(sqlite3.Error):
@@ -301,7 +313,11 @@ class Store:
                 yield tx
             return
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                await _abandon(self._conn)
+                raise
             tx = Tx(self._conn)
             try:
                 yield tx
