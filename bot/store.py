@@ -347,6 +347,7 @@ class Tx:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
         self.changes: list[str] = []  # incident state changes, logged once committed
+        self._people: list[Person] | None = None  # read once per transaction (see people)
 
     async def _one(self, sql: str, args: Iterable[Any] = ()) -> aiosqlite.Row | None:
         async with self.conn.execute(sql, tuple(args)) as cur:
@@ -375,6 +376,7 @@ class Tx:
 
     async def add_person(self, person: Person, *, from_config: bool = False,
                          key: str | None = None) -> Person:
+        self._people = None
         pid = await self._insert(
             "INSERT INTO people (name, roles, departments, active, from_config, person_key) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -388,7 +390,12 @@ class Tx:
         return self._person(row) if row else None
 
     async def people(self) -> list[Person]:
-        return [self._person(r) for r in await self._all("SELECT * FROM people ORDER BY id")]
+        """Everyone, read once per transaction (a sweep or a registration notifies many
+        times); a change of people through this transaction reads them again."""
+        if self._people is None:
+            self._people = [self._person(r)
+                            for r in await self._all("SELECT * FROM people ORDER BY id")]
+        return list(self._people)
 
     async def person_by_name(self, name: str) -> Person | None:
         row = await self._one("SELECT * FROM people WHERE name = ? ORDER BY id LIMIT 1", (name,))
@@ -419,10 +426,12 @@ class Tx:
         return [(self._person(r), r["person_key"]) for r in rows]
 
     async def set_person_key(self, person_id: int, key: str) -> None:
+        self._people = None
         await self.conn.execute("UPDATE people SET person_key = ? WHERE id = ?",
                                 (key, person_id))
 
     async def update_person(self, person: Person) -> None:
+        self._people = None
         await self.conn.execute(
             "UPDATE people SET name = ?, roles = ?, departments = ?, active = ? WHERE id = ?",
             (person.name, ",".join(sorted(person.roles)), ",".join(sorted(person.departments)),

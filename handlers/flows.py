@@ -147,7 +147,7 @@ async def _press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
         result = await turn.service.act(turn.me, n, a, version=v,
                                         arg=x if a == "approve" and x else None)
         if turn.answer(result, n) and a == "take":
-            await _start_writing(turn, n)
+            await _start_writing(turn, n, result.incident)
     elif handler is not None:
         await handler(turn, n, v, x)
     else:
@@ -775,12 +775,16 @@ async def _draft_target(turn: Turn) -> int | None:
     return None
 
 
-async def _start_writing(turn: Turn, n: int) -> None:
+async def _start_writing(turn: Turn, n: int, incident: Incident | None = None) -> None:
     """Writing mode; a draft already saved (returned, or written before a restart) is shown
-    with its buttons so that nothing has to be typed again."""
+    with its buttons so that nothing has to be typed again. ``incident``: as just changed
+    (not read again)."""
     await turn.set_mode(WRITING, n)
-    contact = await turn.service.contacted(n) is False  # 002 3.12.4: offered at once
-    incident = await turn.service.incident(n)
+    if incident is None or incident.id != n:
+        incident = await turn.service.incident(n)
+    contact = (incident is not None  # 002 3.12.4: offered at once
+               and turn.service.procedure_for(incident).contact_required
+               and await turn.service.contacted(n) is False)
     offered = await template_buttons(turn, incident) if incident is not None else []
     await turn.say(turn.templates.phrase("write_answer", n=n),
                    ([[Button("contact", n)]] if contact else []) + offered)
