@@ -213,8 +213,9 @@ class OutboxSender:
                     async with self.store.read() as tx:
                         due = await tx.due_messages(platform, now,
                                                     self.batch + len(flying))
+                chosen: list[OutboxRow] = []
                 for row in due:
-                    if len(flying) >= self.concurrency:
+                    if len(flying) + len(chosen) >= self.concurrency:
                         break
                     if row.chat_id in flying.values():
                         continue
@@ -222,14 +223,19 @@ class OutboxSender:
                     if wait > 0:
                         soonest = wait if soonest is None else min(soonest, wait)
                         continue
-                    async with self.store.tx() as tx:
-                        payload = await tx.mark_sending(row.id)
-                    if payload is None:  # merged into a summary since it was read
-                        continue
-                    row = replace(row, payload=payload)  # a summary may have grown
                     self.limiter.record(row.chat_id)
-                    flying[asyncio.create_task(self._deliver(row))] = row.chat_id
+                    chosen.append(row)
+                if chosen:  # all marked in one transaction
+                    async with self.store.tx() as tx:
+                        payloads = [await tx.mark_sending(row.id) for row in chosen]
+                    for row, payload in zip(chosen, payloads, strict=True):
+                        if payload is None:  # merged into a summary since it was read
+                            continue
+                        row = replace(row, payload=payload)  # a summary may have grown
+                        flying[asyncio.create_task(self._deliver(row))] = row.chat_id
                 if not flying:
+                    if chosen:  # every one was merged meanwhile: look again
+                        continue
                     if due:
                         return soonest
                     break
@@ -319,9 +325,13 @@ class OutboxSender:
         """Write the outcomes kept while storage failed, oldest first; a storage fault is
         raised with the rest still kept (the rows stay "sending": not sent again)."""
         async with self._recording:  # sends finishing at once record each outcome once
-            for msg_id, outcome in list(self._unrecorded.items()):
-                async with self.store.tx() as tx:
+            outcomes = list(self._unrecorded.items())
+            if not outcomes:
+                return
+            async with self.store.tx() as tx:  # those waiting together, in one transaction
+                for _, outcome in outcomes:
                     await outcome(tx)
+            for msg_id, _ in outcomes:
                 del self._unrecorded[msg_id]
 
 
