@@ -1,6 +1,7 @@
 """Wiring: the store, the service, the Telegram bot and dispatcher, and the outbox sender.
 
-Updates are fetched with ``getUpdates`` and handled one at a time; the next ``getUpdates``
+Updates are fetched with ``getUpdates``; those of one chat are handled one at a time, in
+order, different chats concurrently (:func:`bot.updates.by_chat`). The next ``getUpdates``
 (which confirms them to Telegram) is only made after the whole batch was handled and
 committed, so a crash never loses an update that Telegram believes delivered.
 """
@@ -25,7 +26,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import User
+from aiogram.types import Update, User
 from aiohttp import web
 from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
@@ -47,7 +48,7 @@ from bot.storage import StorageError, backup, open_storage
 from bot.suggestions import Suggester
 from bot.telegram_api import TelegramTransport, make_bot
 from bot.templates import Templates
-from bot.updates import NotSaved
+from bot.updates import NotSaved, by_chat, settle_answers
 from bot.vk_client import DEFAULT_RETRY, GROUP_RPS, USER_RPS, RetryPolicy, VkClient
 from bot.vk_transport import VkTransport, outbox_client
 from handlers.telegram import chat, groups
@@ -70,6 +71,19 @@ EXIT_STORAGE = 4
 EXIT_NETWORK = 5
 # How long a stop waits for the update in hand (SIGTERM and Ctrl-C stop within 10 s).
 STOP_GRACE = 7.0
+
+
+class Stopping(NotSaved):
+    """A stop was requested: the update is left unconfirmed, for the next start."""
+
+
+def chat_of(update: Update) -> int:
+    """The chat an update belongs to (its lane: a chat's updates are handled in order)."""
+    if update.message is not None:
+        return update.message.chat.id
+    if (query := update.callback_query) is not None:
+        return query.message.chat.id if query.message is not None else query.from_user.id
+    return -update.update_id  # nothing else is asked for; alone in its lane
 
 
 class StartError(Exception):
@@ -160,23 +174,37 @@ class App:
         await self._start_vk_chat(me.username or "")
 
     async def poll_once(self, long_poll: int = 0) -> int:
-        """Fetch one batch of updates and handle them in order; the number handled."""
+        """Fetch one batch of updates and handle them (each chat's in order, chats
+        concurrently); the number confirmed: those before the first update left."""
         updates = await self.bot.get_updates(offset=self._offset, timeout=long_poll,
                                              allowed_updates=["message", "callback_query"])
-        for handled, update in enumerate(updates):
-            try:
-                await self.dispatcher.feed_update(self.bot, update)
-            except NotSaved as e:
-                # Neither stored nor told: leave it unconfirmed, Telegram delivers it again.
-                log.warning("update %s left for redelivery: %s", update.update_id, e)
-                return handled
-            except Exception:
-                log.exception("update %s failed", update.update_id)
-            self._offset = update.update_id + 1
-        return len(updates)
+        if not updates:
+            return 0
+        left = await by_chat(updates, chat_of, self._feed)
+        if not left:
+            self._offset = updates[-1].update_id + 1
+            return len(updates)
+        # Left unconfirmed, Telegram delivers it again, with the updates after it: those
+        # handled meanwhile (of other chats) are recognised by their claims and skipped.
+        self._offset = left[0].update_id
+        return sum(1 for u in updates if u.update_id < left[0].update_id)
+
+    async def _feed(self, update: Update) -> None:
+        try:
+            await self.dispatcher.feed_update(self.bot, update)
+        except Stopping:
+            raise
+        except NotSaved as e:
+            # Neither stored nor told: leave it unconfirmed, Telegram delivers it again.
+            log.warning("update %s left for redelivery: %s", update.update_id, e)
+            raise
+        except Exception:
+            log.exception("update %s failed", update.update_id)
 
     async def settle(self) -> None:
-        """Let pending album follow-ups run and deliver everything due."""
+        """Let the answers to presses and pending album follow-ups run and deliver
+        everything due."""
+        await settle_answers()
         await self.albums.settle()
         await self.outbox.drain()
         if self.vk_outbox is not None:
@@ -223,7 +251,7 @@ class App:
         """Outer middleware: counts the update being handled, and once a stop is requested
         lets no further update begin (it stays unconfirmed and comes again after a start)."""
         if self._stopping:
-            raise asyncio.CancelledError
+            raise Stopping
         self._handling += 1
         try:
             return await handler(event, data)
@@ -334,6 +362,7 @@ class App:
                         STOP_GRACE)
             return
         with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(settle_answers(), timeout=2.0)
             await asyncio.wait_for(self.albums.settle(), timeout=2.0)
         log.info("stopped cleanly")
 

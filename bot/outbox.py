@@ -16,7 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -213,8 +213,9 @@ class OutboxSender:
                     async with self.store.read() as uow:
                         due = await uow.outbox.due(platform, now,
                                                     self.batch + len(flying))
+                chosen: list[OutboxRow] = []
                 for row in due:
-                    if len(flying) >= self.concurrency:
+                    if len(flying) + len(chosen) >= self.concurrency:
                         break
                     if row.chat_id in flying.values():
                         continue
@@ -222,13 +223,19 @@ class OutboxSender:
                     if wait > 0:
                         soonest = wait if soonest is None else min(soonest, wait)
                         continue
-                    async with self.store.write() as uow:
-                        claimed = await uow.outbox.claim(row.id)
-                    if not claimed:  # another sender took it
-                        continue
                     self.limiter.record(row.chat_id)
-                    flying[asyncio.create_task(self._deliver(row))] = row.chat_id
+                    chosen.append(row)
+                if chosen:  # all marked in one transaction
+                    async with self.store.write() as uow:
+                        payloads = [await uow.outbox.claim(row.id) for row in chosen]
+                    for row, payload in zip(chosen, payloads, strict=True):
+                        if payload is None:  # another sender took it, or merged since read
+                            continue
+                        row = replace(row, payload=payload)  # a summary may have grown
+                        flying[asyncio.create_task(self._deliver(row))] = row.chat_id
                 if not flying:
+                    if chosen:  # every one was merged meanwhile: look again
+                        continue
                     if due:
                         return soonest
                     break
@@ -318,9 +325,13 @@ class OutboxSender:
         """Write the outcomes kept while storage failed, oldest first; a storage fault is
         raised with the rest still kept (the rows stay "sending": not sent again)."""
         async with self._recording:  # sends finishing at once record each outcome once
-            for msg_id, outcome in list(self._unrecorded.items()):
-                async with self.store.write() as uow:
+            outcomes = list(self._unrecorded.items())
+            if not outcomes:
+                return
+            async with self.store.write() as uow:  # those waiting together, in one unit
+                for _, outcome in outcomes:
                     await outcome(uow)
+            for msg_id, _ in outcomes:
                 del self._unrecorded[msg_id]
 
 

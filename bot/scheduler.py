@@ -3,15 +3,18 @@ the weekly analytic note, and the polling of sources (the watched VK walls).
 
 All timer state lives in the database (``incidents.next_action_at``, ``daily_jobs``), so the
 scheduler only has to call the sweep regularly: a job missed during a restart is simply done
-by the next run, never lost and never repeated.
+by the next run, never lost and never repeated. The notes are first checked a minute or two
+after start (with jitter), not at start: a note due then (the bot was down on Monday
+morning) is built once start-up is over and the first updates are handled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -24,6 +27,10 @@ log = logging.getLogger(__name__)
 
 # A source polled on its own schedule: (job id, every so many seconds, the poll).
 Poller = tuple[str, float, Callable[[], Awaitable[object]]]
+# The first check of the weekly and monthly notes: this many seconds after start, plus up
+# to NOTES_JITTER more (several copies restarted together do not build at once).
+NOTES_AFTER_START = 60.0
+NOTES_JITTER = 60.0
 
 
 def start_scheduler(service: Service, *, every_seconds: float = 30.0,
@@ -72,8 +79,10 @@ def start_scheduler(service: Service, *, every_seconds: float = 30.0,
             log.exception("monthly note failed; the next run retries")
 
     weekly = _tracked("weekly_note", weekly, running)
+    first = NOTES_AFTER_START + random.uniform(0, NOTES_JITTER)  # noqa: S311 - not secret
     scheduler.add_job(weekly, "interval", minutes=5, id="weekly_note",
-                      next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
+                      next_run_time=datetime.now(UTC) + timedelta(seconds=first),
+                      max_instances=1, coalesce=True)
 
     for job_id, seconds, poll in pollers:
         scheduler.add_job(_tracked(job_id, _logged(job_id, poll), running), "interval",

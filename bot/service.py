@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot import letters
+from bot import batching, letters
 from bot.addresses import address_of
 from bot.config import Config
 from bot.logs import mask
@@ -993,14 +993,16 @@ class Service:
                                     attachments=attachments)
 
     async def _send_to(self, uow: UnitOfWork, person: Person, text: str, buttons: Rows = (), *,
-                       version: int | None = None,
-                       attachments: Sequence[Attachment] = ()) -> bool:
-        """A message to every chat of ``person`` on a wired platform; False: no chat at all."""
+                       version: int | None = None, attachments: Sequence[Attachment] = (),
+                       item: dict[str, Any] | None = None) -> bool:
+        """A message to every chat of ``person`` on a wired platform; False: no chat at all.
+        ``item``: a new incident told to a coordinator (:mod:`bot.batching`)."""
         chats = await uow.people.chats_of(person.id)
         for platform, chat_id in chats:
             if platform in self.channels:
                 await self._send(uow, platform, chat_id, text, buttons, version=version,
-                                 attachments=attachments)
+                                 attachments=attachments,
+                                 item=item if person.has(Role.COORDINATOR) else None)
         return bool(chats)
 
     # --- the Governor's networks (002 3.12) -----------------------------------------------------
@@ -1312,11 +1314,21 @@ class Service:
 
     async def _send(self, uow: UnitOfWork, platform: str, chat_id: int, text: str,
                     buttons: Rows = (), *, version: int | None = None,
-                    attachments: Sequence[Attachment] = ()) -> None:
+                    attachments: Sequence[Attachment] = (),
+                    item: dict[str, Any] | None = None) -> None:
         now = self.clock()
-        for method, payload in self.channels[platform].build(
-                chat_id, text, buttons, version=version, attachments=attachments):
-            await uow.outbox.enqueue(platform, chat_id, method, payload, now)
+        channel = self.channels[platform]
+        if item is not None and await batching.merge(uow, channel, self.templates, platform,
+                                                     chat_id, item, now):
+            self.wake_outbox()
+            return
+        messages = channel.build(chat_id, text, buttons, version=version,
+                                 attachments=attachments)
+        mergeable = item is not None and len(messages) == 1
+        for method, payload in messages:
+            await uow.outbox.enqueue(platform, chat_id, method, payload, now,
+                                     batch=batching.REGISTERED if mergeable else None,
+                                     items=[item] if mergeable and item else None)
         self.wake_outbox()
 
     async def _deliver(self, uow: UnitOfWork, incident: Incident, notes: Sequence[Notification],
@@ -1364,8 +1376,14 @@ class Service:
                     buttons = (*buttons, *self.suggestion_buttons(
                         incident, context["suggestions"]))
             text = self.templates.render(note.template, **(context | note.context))
+            # A coordinator's chat that is behind gets new incidents in one summary.
+            item = ({"n": incident.id, "category": context["category"].name
+                     if context["category"] else "", "executor": context["executor"],
+                     "text": incident.text[:60]}
+                    if note.template == "registered" and note.to == core.COORDINATORS
+                    and not attachments else None)
             for person in recipients:
-                if not await self._send_to(uow, person, text, buttons,
+                if not await self._send_to(uow, person, text, buttons, item=item,
                                            version=incident.version, attachments=attachments):
                     log.warning("person %s has no bound chat; %s not delivered",
                                 person.id, note.template)

@@ -10,16 +10,20 @@ the front end tells the person «Не удалось сохранить — по
 the person did is dropped without a word. The front end confirms the update to the platform
 only when it was stored, was a repeat, or the person was told; :class:`NotSaved` says none of
 these happened, and the update must stay unconfirmed so that the platform delivers it again.
+
+Updates of different chats are handled concurrently, each chat's strictly in order
+(:func:`by_chat`); the answer to a press is sent once its update is stored, without holding
+up the chat's next update (:func:`answer_later`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.storage import AlreadyHandled, ChatState, Storage, StorageFault, after_commit
 
@@ -79,7 +83,7 @@ async def apply_once(store: Storage, platform: str, update_id: int,
             continue
         if attempt:
             log.warning("%s update %s saved on attempt %d", platform, update_id, attempt + 1)
-        await unit.run_after_commit()
+        answer_later(unit.run_after_commit())
         return Applied("done", result)
     raise AssertionError("unreachable")
 
@@ -99,3 +103,49 @@ class StoredCursor:
         """Keep ``value`` (a cursor never moves back); :class:`StorageFault` when it fails."""
         async with self.store.write() as uow:
             await uow.cursors.set(self.source, self.key, value)
+
+
+# Answers to presses under way (run after their update was stored), until they are done.
+_answering: set[asyncio.Task[None]] = set()
+
+
+def answer_later(answers: Awaitable[None]) -> None:
+    """Send the answers to a press (stored already) without waiting for them: the chat's
+    next update need not wait for Telegram's round trip. :func:`settle_answers` waits."""
+    task = asyncio.ensure_future(answers)
+    _answering.add(task)
+    task.add_done_callback(_answering.discard)
+
+
+async def settle_answers() -> None:
+    """Wait until the answers under way are sent."""
+    while _answering:
+        await asyncio.wait(set(_answering))
+
+
+Item = TypeVar("Item")
+
+
+async def by_chat(items: Sequence[Item], chat: Callable[[Item], Hashable],
+                  handle: Callable[[Item], Awaitable[None]]) -> list[Item]:
+    """Handle ``items`` (one batch of updates, in the platform's order): those of one chat
+    strictly one after another, different chats concurrently. ``handle`` deals with the
+    failures of one item itself; :class:`NotSaved` stops its chat: that item and the
+    chat's later ones are returned, unhandled (the other chats go on)."""
+    lanes: dict[Hashable, list[Item]] = {}
+    for item in items:
+        lanes.setdefault(chat(item), []).append(item)
+
+    async def lane(queue: list[Item]) -> list[Item]:
+        for i, item in enumerate(queue):
+            try:
+                await handle(item)
+            except NotSaved:
+                return queue[i:]
+        return []
+
+    if len(lanes) == 1:  # one chat: no task to start
+        return await lane(next(iter(lanes.values())))
+    left = {id(item) for rest in await asyncio.gather(*(lane(q) for q in lanes.values()))
+            for item in rest}
+    return [item for item in items if id(item) in left]

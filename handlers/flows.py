@@ -175,7 +175,7 @@ async def _press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
             raise BadButton(x)
         result = await turn.service.act(turn.me, n, DIRECT[a](x), version=v)
         if turn.answer(result, n) and a == "take":
-            await _start_writing(turn, n)
+            await _start_writing(turn, n, result.incident)
     elif handler is not None:
         await handler(turn, n, v, x)
     else:
@@ -827,12 +827,16 @@ async def _draft_target(turn: Turn) -> int | None:
     return None
 
 
-async def _start_writing(turn: Turn, n: int) -> None:
+async def _start_writing(turn: Turn, n: int, incident: Incident | None = None) -> None:
     """Writing mode; a draft already saved (returned, or written before a restart) is shown
-    with its buttons so that nothing has to be typed again."""
+    with its buttons so that nothing has to be typed again. ``incident``: as just changed
+    (not read again)."""
     await turn.set_mode(WRITING, n)
-    contact = await turn.service.contacted(n) is False  # 002 3.12.4: offered at once
-    incident = await turn.service.incident(n)
+    if incident is None or incident.id != n:
+        incident = await turn.service.incident(n)
+    contact = (incident is not None  # 002 3.12.4: offered at once
+               and turn.service.procedure_for(incident).contact_required
+               and await turn.service.contacted(n) is False)
     offered = await template_buttons(turn, incident) if incident is not None else []
     suggested = (await turn.service.offered_suggestions(turn.me, incident)
                  if incident is not None else [])

@@ -227,8 +227,23 @@ class Audit(Protocol):
 
 class Outbox(Protocol):
     async def enqueue(
-        self, platform: str, chat_id: int, method: str, payload: dict[str, Any], now: datetime
-    ) -> int: ...
+        self, platform: str, chat_id: int, method: str, payload: dict[str, Any], now: datetime,
+        *, batch: str | None = None, items: list[dict[str, Any]] | None = None,
+    ) -> int:
+        """``batch``: the kind of a message that may be merged with others of its kind while
+        it waits (``items``: what it tells of), see :mod:`bot.batching`."""
+
+    async def waiting_batch(self, platform: str, chat_id: int,
+                            batch: str) -> list[tuple[int, list[dict[str, Any]]]]:
+        """The messages of kind ``batch`` still waiting for their first attempt in a chat,
+        oldest first: (row id, items)."""
+
+    async def rewrite_waiting(self, msg_id: int, payload: dict[str, Any],
+                              items: list[dict[str, Any]]) -> bool:
+        """A waiting message's new text and items; False when it is no longer waiting."""
+
+    async def drop_waiting(self, ids: list[int]) -> int:
+        """Delete messages that never left (merged into another); the number deleted."""
 
     async def due(self, platform: str, now: datetime, limit: int) -> list[OutboxRow]:
         """Pending messages that are due, at most the oldest one per chat, so that each chat
@@ -236,10 +251,9 @@ class Outbox(Protocol):
 
     async def next_due_at(self, platform: str) -> datetime | None: ...
 
-    async def claim(self, msg_id: int) -> bool:
-        """Take a pending message for sending; False when another sender took it first.
-        Recorded before the platform call: after a crash, a row still "sending" may have
-        gone out already (it is sent again: at most one duplicate per chat per crash)."""
+    async def claim(self, msg_id: int) -> dict[str, Any] | None:
+        """Take a pending message for sending: its payload as it is now; None when it is no
+        longer pending (another sender took it, or it was merged into a summary)."""
 
     async def recover_sending(self, platform: str) -> int:
         """At start: messages whose sending a crash interrupted are pending again."""

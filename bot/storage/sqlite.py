@@ -147,7 +147,11 @@ class UpdateUnit:
         conn = self.store._conn
         await self.store._lock.acquire()
         try:
-            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                await _abandon(conn)
+                raise
             try:
                 unit = SqliteUnit(conn, writable=True)
                 if not await unit.updates.claim(self.platform, self.update_id, self.now):
@@ -221,6 +225,14 @@ class UpdateUnit:
         else:
             await conn.execute(f"RELEASE {name}")
             self._changes.extend(unit.changes)
+
+
+async def _abandon(conn: aiosqlite.Connection) -> None:
+    """After a ``BEGIN`` that raised: a cancellation can arrive while the statement still runs
+    in the connection's thread, leaving a transaction open that nobody holds the lock of.
+    ``ROLLBACK`` is queued behind it (an error when none began is ignored)."""
+    with suppress(sqlite3.Error):
+        await conn.execute("ROLLBACK")
 
 
 class SqliteStorage(Storage):
@@ -309,6 +321,12 @@ class SqliteStorage(Storage):
         async with self._lock:
             try:
                 await self._conn.execute("BEGIN IMMEDIATE")
+            except BaseException as e:
+                await _abandon(self._conn)
+                if isinstance(e, sqlite3.Error):
+                    raise translated(e) from e
+                raise
+            try:
                 uow = SqliteUnit(self._conn, writable=True)
                 try:
                     yield uow
@@ -401,8 +419,11 @@ def _answer_template(row: aiosqlite.Row) -> AnswerTemplate:
 
 
 class SqlitePeople(_Repo):
+    _people: list[Person] | None = None  # read once per unit of work (see all)
+
     async def add(self, person: Person, *, from_config: bool = False,
                          key: str | None = None) -> Person:
+        self._people = None
         pid = await self._insert(
             "INSERT INTO people (name, roles, departments, active, from_config, person_key) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -416,7 +437,12 @@ class SqlitePeople(_Repo):
         return _person(row) if row else None
 
     async def all(self) -> list[Person]:
-        return [_person(r) for r in await self._all("SELECT * FROM people ORDER BY id")]
+        """Everyone, read once per unit of work (a sweep or a registration notifies many
+        times); a change of people through this unit reads them again."""
+        if self._people is None:
+            self._people = [_person(r)
+                            for r in await self._all("SELECT * FROM people ORDER BY id")]
+        return list(self._people)
 
     async def by_name(self, name: str) -> Person | None:
         row = await self._one("SELECT * FROM people WHERE name = ? ORDER BY id LIMIT 1", (name,))
@@ -445,10 +471,12 @@ class SqlitePeople(_Repo):
         return [(_person(r), r["person_key"]) for r in rows]
 
     async def set_key(self, person_id: int, key: str) -> None:
+        self._people = None
         await self.conn.execute("UPDATE people SET person_key = ? WHERE id = ?",
                                 (key, person_id))
 
     async def update(self, person: Person) -> None:
+        self._people = None
         await self.conn.execute(
             "UPDATE people SET name = ?, roles = ?, departments = ?, active = ? WHERE id = ?",
             (person.name, ",".join(sorted(person.roles)), ",".join(sorted(person.departments)),
@@ -850,12 +878,41 @@ class SqliteAudit(_Repo):
 
 class SqliteOutbox(_Repo):
     async def enqueue(self, platform: str, chat_id: int, method: str, payload: dict[str, Any],
-                      now: datetime) -> int:
+                      now: datetime, *, batch: str | None = None,
+                      items: list[dict[str, Any]] | None = None) -> int:
+        """``batch``: the kind of a message that may be merged with others of its kind while
+        it waits (``items``: what it tells of), see :mod:`bot.batching`."""
         return await self._insert(
-            "INSERT INTO outbox (platform, chat_id, method, payload, next_attempt_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (platform, chat_id, method, payload, next_attempt_at, created_at,"
+            " batch, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (platform, chat_id, method, json.dumps(payload, ensure_ascii=False), ts(now),
-             ts(now)))
+             ts(now), batch, json.dumps(items, ensure_ascii=False) if items else None))
+
+    async def waiting_batch(self, platform: str, chat_id: int,
+                            batch: str) -> list[tuple[int, list[dict[str, Any]]]]:
+        """The messages of kind ``batch`` still waiting for their first attempt in a chat,
+        oldest first: (row id, items)."""
+        rows = await self._all(
+            "SELECT id, items FROM outbox INDEXED BY outbox_batch WHERE platform = ?"
+            " AND chat_id = ? AND batch = ? AND status = 'pending' AND attempts = 0"
+            " ORDER BY id", (platform, chat_id, batch))
+        return [(r["id"], json.loads(r["items"] or "[]")) for r in rows]
+
+    async def rewrite_waiting(self, msg_id: int, payload: dict[str, Any],
+                              items: list[dict[str, Any]]) -> bool:
+        """A waiting message's new text and items; False when it is no longer waiting."""
+        async with self.conn.execute(
+                "UPDATE outbox SET payload = ?, items = ? WHERE id = ? AND status = 'pending'"
+                " AND attempts = 0", (json.dumps(payload, ensure_ascii=False),
+                                      json.dumps(items, ensure_ascii=False), msg_id)) as cur:
+            return cur.rowcount == 1
+
+    async def drop_waiting(self, ids: list[int]) -> int:
+        """Delete messages that never left (merged into another); the number deleted."""
+        async with self.conn.execute(
+                f"DELETE FROM outbox WHERE id IN ({','.join('?' * len(ids))})"
+                " AND status = 'pending' AND attempts = 0", ids) as cur:
+            return cur.rowcount
 
     async def due(self, platform: str, now: datetime, limit: int) -> list[OutboxRow]:
         """Pending messages that are due, at most the oldest one per chat, so that each chat
@@ -877,13 +934,15 @@ class SqliteOutbox(_Repo):
             (platform,))
         return parse_ts(row[0]) if row and row[0] else None
 
-    async def claim(self, msg_id: int) -> bool:
-        """Take a pending message for sending; False when another sender took it first.
-        Recorded before the platform call: after a crash, a row still "sending" may have
-        gone out already (it is sent again: at most one duplicate per chat per crash)."""
-        return await self._count(
-            "UPDATE outbox SET status = 'sending' WHERE id = ? AND status = 'pending'",
-            (msg_id,)) == 1
+    async def claim(self, msg_id: int) -> dict[str, Any] | None:
+        """Take a pending message for sending: its payload as it is now (a summary may have
+        grown since it was read); None when it is no longer pending (another sender took it,
+        or it was merged into a summary). Recorded before the platform call: after a crash,
+        a row still "sending" may have gone out already (it is sent again: at most one
+        duplicate per chat per crash)."""
+        row = await self._one("UPDATE outbox SET status = 'sending' WHERE id = ?"
+                              " AND status = 'pending' RETURNING payload", (msg_id,))
+        return json.loads(row[0]) if row else None
 
     async def recover_sending(self, platform: str) -> int:
         """At start: messages whose sending a crash interrupted are pending again."""

@@ -1,5 +1,6 @@
 """The Bots Long Poll of the community: events fetched in order, each handled before the
-next request, and the place (``ts``) kept in the database.
+next request (one chat's in order, different chats concurrently), and the place (``ts``)
+kept in the database.
 
 ``groups.getLongPollServer`` gives a server, a key and the current ``ts``; a request
 ``{server}?act=a_check&key=…&ts=…&wait=…`` answers the events after ``ts`` and the new
@@ -22,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.updates import NotSaved, StorageFault, StoredCursor
+from bot.updates import NotSaved, StorageFault, StoredCursor, by_chat
 from bot.vk_client import VkClient
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,14 @@ log = logging.getLogger(__name__)
 CURSOR = "vk_longpoll"
 WAIT = 25
 MAX_PAUSE = 60.0
+
+
+def peer_of(event: dict[str, Any]) -> int | str:
+    """The conversation of an event (its lane: one conversation's events go in order)."""
+    obj = event.get("object") or {}
+    message = obj.get("message") if isinstance(obj.get("message"), dict) else obj
+    peer = message.get("peer_id") or message.get("from_id") or obj.get("user_id")
+    return int(peer) if isinstance(peer, int) else f"event {event.get('event_id')}"
 
 
 class LongPollError(Exception):
@@ -107,19 +116,22 @@ class BotsLongPoll:
 
     async def _handle(self, body: dict[str, Any]) -> int:
         updates = body.get("updates") or []
-        for event in updates:
-            try:
-                await self.handle(event)
-            except NotSaved:
-                # Neither stored nor told: ts stays before it, so VK delivers it again (the
-                # events of the batch that were handled are recognised and skipped).
-                self.server = None
-                raise
-            except Exception:
-                log.exception("VK event %s (%s) failed", event.get("event_id"),
-                              event.get("type"))
+        left = await by_chat(updates, peer_of, self._one)
+        if left:
+            # Neither stored nor told: ts stays before it, so VK delivers it again (the
+            # events of the batch that were handled are recognised and skipped).
+            self.server = None
+            raise NotSaved(f"VK event {left[0].get('event_id')} not saved")
         await self._remember(int(body["ts"]))
         return len(updates)
+
+    async def _one(self, event: dict[str, Any]) -> None:
+        try:
+            await self.handle(event)
+        except NotSaved:
+            raise
+        except Exception:
+            log.exception("VK event %s (%s) failed", event.get("event_id"), event.get("type"))
 
     async def run(self, wait: int = WAIT) -> None:
         """Poll until cancelled; network and VK failures pause with backoff."""
