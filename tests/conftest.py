@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakes.telegram import FakeTelegramServer
+from fakes.telegram import FakeTelegramServer
 from tests.harness import TOKEN, Clock, Harness, load, make_clock, write_config
 
 

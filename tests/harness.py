@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Config, load_config
-from bot.fakes.driver import Clock, Driver
-from bot.fakes.telegram import FakeTelegramServer, FakeUser
+from fakes.driver import Clock, Driver
+from fakes.telegram import FakeTelegramServer, FakeUser
 
 TOKEN = "123456:TEST-token"
 

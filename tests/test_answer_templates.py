@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_config
-from bot.fakes.telegram import FakeTelegramServer
-from bot.fakes.vk import FakeVkServer
+from fakes.telegram import FakeTelegramServer
+from fakes.vk import FakeVkServer
 from tests import test_vk_chat as vkt
 from tests.harness import COORDINATOR, PETROV, TOKEN, Harness, make_clock, write_config
 from tests.test_lifecycle import register

@@ -15,8 +15,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.backup import copies, nightly
-from bot.fakes.telegram import FakeTelegramServer
 from bot.store import Store
+from fakes.telegram import FakeTelegramServer
 from tests.harness import Clock, Harness, load, write_config
 from tests.test_start_stop import ROOT, config_file
 

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.fakes.telegram import FakeTelegramServer
+from fakes.telegram import FakeTelegramServer
 from tests.harness import COORDINATOR, TOKEN, Clock, Harness, load, write_config
 from tests.test_start_stop import config_file, finish, free_port, run_cli, start_cli
 
@@ -177,7 +177,7 @@ async def test_status_of_a_missing_database_says_so(tmp_path: Path) -> None:
 async def test_healthz_shows_each_watched_vk_community(
         server: FakeTelegramServer, tmp_path: Path, clock: Clock) -> None:
     from bot import health
-    from bot.fakes.vk import FakeVkServer
+    from fakes.vk import FakeVkServer
     from tests.test_vk_source import (
         DISTRICT,
         GROUP_TOKEN,

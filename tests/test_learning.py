@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from bot.config import load_config
-from bot.fakes.telegram import FakeUser
 from bot.learning import Learner, add_label, build_triage
 from bot.morphology import make_lemmatizer
 from bot.store import Store
+from fakes.telegram import FakeUser
 from tests.harness import COORDINATOR, Harness, load, write_config
 
 ROOT = Path(__file__).resolve().parent.parent

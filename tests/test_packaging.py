@@ -28,7 +28,7 @@ DOCKER_CONTEXT_SKIPS = [
     if line.strip() and not line.startswith("#")]
 SKIP = shutil.ignore_patterns(*DOCKER_CONTEXT_SKIPS, ".*_cache", "__pycache__")
 # Files the program reads at run time, beside its modules.
-DATA = ("templates/*", "templates/board/*", "bot/migrations/*.sql", "bot/fakes/*.json")
+DATA = ("templates/*", "templates/board/*", "bot/migrations/*.sql", "fakes/*.json")
 
 
 @dataclass(frozen=True)

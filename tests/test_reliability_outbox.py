@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.app import App
-from bot.fakes.telegram import Call
+from fakes.telegram import Call
 from tests.harness import COORDINATOR, Harness
 from tests.test_vk_chat import (
     VASILIEV,

@@ -16,7 +16,7 @@ import pytest
 
 from bot.app import EXIT_FAILED, StartError
 from bot.config import TOKEN_ENV
-from bot.fakes.telegram import FakeTelegramServer
+from fakes.telegram import FakeTelegramServer
 from tests.harness import CONFIG, COORDINATOR, TOKEN, Harness
 
 ROOT = Path(__file__).resolve().parent.parent
