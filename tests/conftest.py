@@ -1,12 +1,19 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from fakes.telegram import FakeTelegramServer
 from tests.harness import TOKEN, Clock, Harness, load, make_clock, write_config
+from tests.speed import fast_setup
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with fast_setup(tmp_path_factory.mktemp("speed")):
+        yield
 
 
 @pytest.fixture
