@@ -13,6 +13,8 @@ from tests.speed import fast_setup
 def pytest_collection_finish(session: pytest.Session) -> None:
     """The wheel of tests/test_packaging.py is built and installed from the start, in the
     background, when one of its tests is to run."""
+    if session.config.option.collectonly:
+        return
     for item in session.items:
         if "installed" in getattr(item, "fixturenames", ()):
             item.module.start()  # type: ignore[attr-defined]

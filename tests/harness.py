@@ -6,6 +6,7 @@ plays users by pushing updates and reads what the bot sent from the server's rec
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -13,16 +14,20 @@ import logging
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from bot.config import Config, load_config
 from fakes.driver import Clock, Driver
 from fakes.telegram import FakeTelegramServer, FakeUser
+
+T = TypeVar("T")
 
 TOKEN = "123456:TEST-token"
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,3 +186,23 @@ def _logger_levels() -> dict[str, int]:
     return {"": logging.root.level} | {
         name: logger.level for name, logger in logging.root.manager.loggerDict.items()
         if isinstance(logger, logging.Logger)}
+
+
+@contextlib.contextmanager
+def in_thread(server: AbstractAsyncContextManager[T]) -> Iterator[T]:
+    """A fake server (any async context manager) served by an event loop of its own in
+    another thread, for a test that runs the CLI in this one (the CLI runs its own loop)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake server", daemon=True)
+    thread.start()
+    try:
+        entered = asyncio.run_coroutine_threadsafe(server.__aenter__(), loop).result(30)
+        try:
+            yield entered
+        finally:
+            asyncio.run_coroutine_threadsafe(
+                server.__aexit__(None, None, None), loop).result(30)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
