@@ -1,7 +1,7 @@
 """What makes the suite fast without changing what it checks (used by ``tests/conftest.py``).
 
 Every end-to-end test starts a whole Otklik: a fresh database, a real aiogram ``Bot`` and a
-dispatcher. Three costs of that are the same in every test and prove nothing there:
+dispatcher. These costs of that are the same in every test and prove nothing there:
 
 - the migrations of a new database: they run once per session into a template file, which
   every new database then starts from (the file a test opens is still created, migrated to
@@ -34,7 +34,7 @@ from pydantic._internal import _generics
 
 
 async def _migrated(path: Path) -> None:
-    from bot.store import Store
+    from bot.store import Store  # the storage's own open and migrations make the template
 
     store = await Store.open(path)
     await store.close()
