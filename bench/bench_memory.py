@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.fakes.telegram import FakeTelegramServer  # noqa: E402
+from fakes.telegram import FakeTelegramServer  # noqa: E402
 from tests.harness import TOKEN, write_config  # noqa: E402
 
 TARGET_MIB = 150

@@ -20,11 +20,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.fakes.telegram import FakeTelegramServer
 from bot.outbox import OutboxSender
 from bot.storage import Storage, open_storage
 from bot.storage.sqlite import ts
 from bot.telegram_api import TelegramTransport, make_bot
+from fakes.telegram import FakeTelegramServer
 
 MESSAGES, CHATS = 1000, 200
 # What Telegram answers to a sendMessage with a keyboard, as the outbox stored it before.

@@ -30,8 +30,8 @@ from aiogram.types import CallbackQuery  # noqa: E402
 
 from bot.app import App  # noqa: E402
 from bot.config import load_config  # noqa: E402
-from bot.fakes.driver import FAST  # noqa: E402
-from bot.fakes.telegram import FakeTelegramServer, FakeUser  # noqa: E402
+from fakes.driver import FAST  # noqa: E402
+from fakes.telegram import FakeTelegramServer, FakeUser  # noqa: E402
 from tests.harness import PETROV, SIDOROVA, TOKEN, write_config  # noqa: E402
 from workflows.model import Sighting  # noqa: E402
 

@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bot.fakes.telegram import SENDING, Call, FakeTelegramServer, FakeUser
+from fakes.telegram import SENDING, Call, FakeTelegramServer, FakeUser
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456:CHAOS-token"

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             case "backup":
                 return write_backup(args.config, args.out)
             case "demo":
-                from bot.demo import run_demo
+                from fakes.demo import run_demo
                 return _demo(run_demo(args.config))
             case "deadline":
                 return print_deadlines(args.config, args.policy, args.priority, args.at)
@@ -110,7 +110,7 @@ def run_bot(path: str | None, log_level: str | None = None) -> int:
         print("no config file (--config, or otklik.toml here): running the offline demo.\n",
               file=sys.stderr)
         logging.getLogger().setLevel(logging.WARNING)
-        from bot.demo import run_demo
+        from fakes.demo import run_demo
         return _demo(run_demo())
     config = load_config(path)
     if not config.telegram_token:

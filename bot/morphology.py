@@ -1,9 +1,9 @@
 """The Russian lemmatizer for ``workflows.detection``: pymorphy3 behind a plain function.
 
-``make_lemmatizer()`` loads one ``MorphAnalyzer`` (the dictionaries are read from disk:
-about 65 ms, plus about 30 ms for the first import of pymorphy3) and returns a cached
-function of a lower-case word. Each call makes its own analyzer; keep the function, not the
-module, around.
+``make_lemmatizer()`` returns a cached function of a lower-case word. The ``MorphAnalyzer``
+behind it is loaded once per process (the dictionaries are read from disk: about 65 ms, plus
+about 30 ms for the first import of pymorphy3) and only read afterwards; each call gets its
+own cache of words.
 
 By default the function returns the normal forms of *all* parses, the most probable first,
 because the most probable parse alone is often wrong for the words complaints are made of:
@@ -15,7 +15,7 @@ the commonest complaint there is. ``all_parses=False`` gives that single normal 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Literal, overload
 
 import pymorphy3
@@ -33,7 +33,7 @@ def make_lemmatizer(*, all_parses: Literal[False], maxsize: int = ...) -> Callab
 def make_lemmatizer(*, all_parses: bool = True, maxsize: int = 100_000
                     ) -> Callable[[str], tuple[str, ...]] | Callable[[str], str]:
     """A word → its lemmas (``all_parses``, most probable first) or its most probable lemma."""
-    parse = pymorphy3.MorphAnalyzer().parse
+    parse = _analyzer().parse
 
     if all_parses:
         @lru_cache(maxsize=maxsize)
@@ -47,3 +47,8 @@ def make_lemmatizer(*, all_parses: bool = True, maxsize: int = 100_000
         return parse(word)[0].normal_form
 
     return lemma
+
+
+@cache
+def _analyzer() -> pymorphy3.MorphAnalyzer:
+    return pymorphy3.MorphAnalyzer()

@@ -1,12 +1,36 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from bot.fakes.telegram import FakeTelegramServer
+from fakes.telegram import FakeTelegramServer
 from tests.harness import TOKEN, Clock, Harness, load, make_clock, write_config
+from tests.speed import fast_setup
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The wheel of tests/test_packaging.py is built and installed from the start, in the
+    background, when one of its tests is to run."""
+    if session.config.option.collectonly:
+        return
+    for item in session.items:
+        if "installed" in getattr(item, "fixturenames", ()):
+            item.module.start()  # type: ignore[attr-defined]
+            return
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests import test_packaging
+
+    test_packaging.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with fast_setup(tmp_path_factory.mktemp("speed")):
+        yield
 
 
 @pytest.fixture

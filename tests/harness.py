@@ -6,17 +6,31 @@ plays users by pushing updates and reads what the bot sent from the server's rec
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
 import json
+import logging
+import os
 import re
+import subprocess
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import pytest
 
 from bot.config import Config, load_config
-from bot.fakes.driver import Clock, Driver
-from bot.fakes.telegram import FakeTelegramServer, FakeUser
+from fakes.driver import Clock, Driver
+from fakes.telegram import FakeTelegramServer, FakeUser
+
+T = TypeVar("T")
 
 TOKEN = "123456:TEST-token"
+ROOT = Path(__file__).resolve().parent.parent
 
 # Monday 2026-11-23 09:00 in Novokuznetsk (UTC+7).
 START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -130,3 +144,65 @@ def load(path: Path) -> Config:
 
 def dump(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, indent=1)
+
+
+def cli(*args: str, env: Mapping[str, str] | None = None, cwd: Path | str = ROOT
+        ) -> subprocess.CompletedProcess[str]:
+    """``python -m bot ARGS`` run in this process: ``bot.cli.main`` with ``env`` as the whole
+    environment (default: this one), ``cwd`` as the working folder, and what it prints to
+    stdout and stderr (its log lines included) captured, as ``subprocess.run`` would.
+
+    Not for an async test (the commands run their own event loop), nor for ``run`` with a
+    token (it polls until stopped: tests/test_start_stop.py runs that as a real process)."""
+    from bot import cli as command_line
+
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    levels = _logger_levels()
+    handlers = list(root.handlers)
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        if env is not None:
+            for key in set(os.environ) - set(env):
+                mp.delenv(key)
+            for key, value in env.items():
+                mp.setenv(key, value)
+        mp.chdir(cwd)
+        try:
+            code = command_line.main(list(args))
+        except SystemExit as e:  # argparse: a usage error
+            code = e.code if isinstance(e.code, int) else 1
+        finally:
+            for handler in root.handlers[:]:
+                if handler not in handlers:
+                    root.removeHandler(handler)
+                    handler.close()
+            for name in _logger_levels():
+                logging.getLogger(name or None).setLevel(levels.get(name, logging.NOTSET))
+    return subprocess.CompletedProcess(["otklik", *args], code, out.getvalue(), err.getvalue())
+
+
+def _logger_levels() -> dict[str, int]:
+    return {"": logging.root.level} | {
+        name: logger.level for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)}
+
+
+@contextlib.contextmanager
+def in_thread(server: AbstractAsyncContextManager[T]) -> Iterator[T]:
+    """A fake server (any async context manager) served by an event loop of its own in
+    another thread, for a test that runs the CLI in this one (the CLI runs its own loop)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake server", daemon=True)
+    thread.start()
+    try:
+        entered = asyncio.run_coroutine_threadsafe(server.__aenter__(), loop).result(30)
+        try:
+            yield entered
+        finally:
+            asyncio.run_coroutine_threadsafe(
+                server.__aexit__(None, None, None), loop).result(30)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()

@@ -19,8 +19,8 @@ from PIL import Image
 
 from bot import analytics
 from bot.cli import main
-from bot.fakes.telegram import FakeTelegramServer
 from bot.storage import open_storage
+from fakes.telegram import FakeTelegramServer
 from tests import test_metrics as hand
 from tests.harness import COORDINATOR, CURATOR, PETROV, Harness
 from tests.test_reports import fill

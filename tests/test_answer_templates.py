@@ -6,18 +6,16 @@ on the executor's press, and used for the primary answer."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.config import ConfigError, load_config
-from bot.fakes.telegram import FakeTelegramServer
-from bot.fakes.vk import FakeVkServer
+from fakes.telegram import FakeTelegramServer
+from fakes.vk import FakeVkServer
 from tests import test_vk_chat as vkt
-from tests.harness import COORDINATOR, PETROV, TOKEN, Harness, make_clock, write_config
+from tests.harness import COORDINATOR, PETROV, TOKEN, Harness, cli, make_clock, write_config
 from tests.test_lifecycle import register
 from workflows.answer_templates import fill, parse_typed, unknown_placeholders
 
@@ -89,8 +87,7 @@ def test_check_config_refuses_an_unknown_placeholder_naming_it(tmp_path: Path) -
     with pytest.raises(ConfigError, match=r"answer_templates\[0\]\.text: unknown placeholder "
                                           r"\{srok\}"):
         load_config(path)
-    done = subprocess.run([sys.executable, "-m", "bot", "check-config", "--config", str(path)],
-                          capture_output=True, text=True, check=False)
+    done = cli("check-config", "--config", str(path))
     assert done.returncode != 0 and "unknown placeholder {srok}" in done.stderr + done.stdout
 
     path.write_text(path.read_text(encoding="utf-8").replace("{srok}", "{deadline}").replace(

@@ -7,25 +7,23 @@ import asyncio
 import shutil
 import sqlite3
 import subprocess
-import sys
 import threading
 import time as time_module
 from datetime import UTC, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.fakes.telegram import FakeTelegramServer
 from bot.storage import open_storage
 from bot.storage.backup import copies, nightly
-from tests.harness import Clock, Harness, load, write_config
+from fakes.telegram import FakeTelegramServer
+from tests.harness import Clock, Harness, cli, load, write_config
 from tests.test_start_stop import ROOT, config_file
 
 TZ = ZoneInfo("Asia/Novokuznetsk")
 
 
 def otklik(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return cli(*args, cwd=ROOT)
 
 
 async def make_database(path: Path) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.fakes.telegram import FakeTelegramServer, FakeUser
+from fakes.telegram import FakeTelegramServer, FakeUser
 from tests.harness import (
     BLOCK_OWNER,
     COORDINATOR,
@@ -463,7 +463,7 @@ async def test_board_link_from_the_vk_chat(server: FakeTelegramServer, tmp_path:
                                           chrome: tuple[Any, Path]) -> None:
     """A coordinator who works in the VK community chat gets the link there too."""
     from bot.config import load_config
-    from bot.fakes.vk import GROUP_ID, FakeVkServer
+    from fakes.vk import GROUP_ID, FakeVkServer
     from tests.harness import TOKEN, make_clock
     from tests.test_vk_chat import CONFIG as VK_CONFIG
     from tests.test_vk_chat import ORLOVA, VK_TOKEN, VkHarness

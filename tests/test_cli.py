@@ -1,4 +1,6 @@
-"""The command line, run as an administrator would: ``python -m bot ...`` in a fresh process."""
+"""The command line, run as an administrator would: ``python -m bot ...``. In this process
+(``tests.harness.cli``: the same ``main``, environment, working folder and output), except for
+one smoke test that starts a real ``python -m bot``."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import TOKEN_ENV
+from tests.harness import ROOT, cli
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / "config.example.toml").read_text(encoding="utf-8")
 SECRET = "123456789:AAE-very-secret-token-value"
 
@@ -19,8 +21,7 @@ SECRET = "123456789:AAE-very-secret-token-value"
 def otklik(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     environment.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return cli(*args, env=environment, cwd=ROOT)
 
 
 def example_with(old: str, new: str) -> str:
@@ -38,7 +39,11 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_check_config_accepts_the_example() -> None:
-    result = otklik("check-config", "--config", "config.example.toml")
+    # The smoke test of the real command: `python -m bot` in a process of its own.
+    environment = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    result = subprocess.run([sys.executable, "-m", "bot", "check-config", "--config",
+                             "config.example.toml"], cwd=ROOT, env=environment,
+                            capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "config.example.toml: OK" in result.stdout
     assert "12 departments, 20 categories, 6 people" in result.stdout
@@ -140,10 +145,7 @@ def test_run_with_a_config_but_no_token_is_an_error_not_the_demo(tmp_path: Path)
 
 def test_run_without_a_config_plays_the_offline_demo(tmp_path: Path) -> None:
     environment = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-    environment["PYTHONPATH"] = str(ROOT)
-    result = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
-                            env=environment, capture_output=True, text=True, timeout=120,
-                            check=False)
+    result = cli("run", env=environment, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "offline demo" in result.stderr
     assert "бот →" in result.stdout  # the demo's chat transcript

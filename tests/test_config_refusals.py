@@ -7,8 +7,6 @@ also through the real CLI in a fresh process.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 
 from bot.cli import main
 from bot.config import TOKEN_ENV, ConfigError, load_config
+from tests.harness import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / "config.example.toml").read_text(encoding="utf-8")
@@ -123,9 +122,7 @@ def test_the_real_cli_refuses_a_lunch_outside_the_day_in_one_line(tmp_path: Path
     path = tmp_path / "otklik.toml"
     path.write_text(policy_with('lunch = "18:00-19:00"'), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-    result = subprocess.run([sys.executable, "-m", "bot", "check-config", "--config", str(path)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-                            check=False)
+    result = cli("check-config", "--config", str(path), env=env, cwd=ROOT)
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1

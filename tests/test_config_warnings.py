@@ -5,15 +5,13 @@ the example's sample people, walls watched without keywords."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
 from bot.config import HTTP_TOKEN_ENV, TOKEN_ENV, VK_TOKEN_ENVS
-from tests.harness import CONFIG
+from tests.harness import CONFIG, cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN = CONFIG.format(token="", api_base="https://api.telegram.org")
@@ -106,9 +104,7 @@ def test_the_real_cli_prints_warnings_and_exits_0(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + CLEAN.replace('token = ""', f'token = "{SECRET}"', 1)
                      .encode("utf-8"))
     env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-    result = subprocess.run([sys.executable, "-m", "bot", "check-config", "--config", str(path)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-                            check=False)
+    result = cli("check-config", "--config", str(path), env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stdout.splitlines() if line.startswith("warning:")]
     assert warnings == [f"warning: {path}: telegram.token: a token is written in the file; "

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakes.telegram import FakeTelegramServer
-from bot.fakes.vk import FakeVkServer
+from fakes.telegram import FakeTelegramServer
+from fakes.vk import FakeVkServer
 from tests import test_vk_chat as vkt
 from tests.harness import COORDINATOR, PETROV, Harness
 from tests.test_lifecycle import register

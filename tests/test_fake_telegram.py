@@ -31,7 +31,7 @@ from aiogram.types import (
     Update,
 )
 
-from bot.fakes.telegram import BOT_ID, FakeTelegramServer, parse_html, user, utf16_len
+from fakes.telegram import BOT_ID, FakeTelegramServer, parse_html, user, utf16_len
 
 TOKEN = "123456:TEST-token"
 IVAN = user(1001, "Иван", "Петров", username="ivan_p")

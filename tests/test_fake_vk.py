@@ -14,7 +14,6 @@ import requests
 import vk_api
 from vk_api.bot_longpoll import VkBotEventType, VkBotLongPoll
 
-from bot.fakes.vk import GROUP_ID, FakeVkServer
 from bot.vk_client import (
     RetryPolicy,
     VkClient,
@@ -23,6 +22,7 @@ from bot.vk_client import (
     make_session,
     make_vk,
 )
+from fakes.vk import GROUP_ID, FakeVkServer
 
 GROUP_TOKEN = "vk1.a.group-token-0123456789abcdef"
 SERVICE_TOKEN = "svc-token-fedcba9876543210"

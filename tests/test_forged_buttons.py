@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from bot.fakes.telegram import Call
+from fakes.telegram import Call
 from tests import test_vk_chat
 from tests.harness import COORDINATOR, PETROV, Harness, incident_number
 from tests.test_vk_chat import VASILIEV, VkHarness

@@ -14,9 +14,9 @@ import pytest
 from docx import Document
 
 from bot.config import ConfigError, load_config
-from bot.fakes.telegram import FakeTelegramServer, FakeUser
-from bot.fakes.vk import GROUP_ID, FakeVkServer
 from bot.letters import DOCX_MIME
+from fakes.telegram import FakeTelegramServer, FakeUser
+from fakes.vk import GROUP_ID, FakeVkServer
 from tests.harness import (
     COORDINATOR,
     PETROV,

@@ -3,7 +3,7 @@ replies, a resident's reply reopening the incident."""
 
 from __future__ import annotations
 
-from bot.fakes.telegram import FakeUser
+from fakes.telegram import FakeUser
 from tests.harness import COORDINATOR, PETROV, Harness
 
 GROUP = -1001234567890

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import analytics
-from bot.fakes.telegram import FakeTelegramServer, FakeUser
-from bot.fakes.vk import FakeVkServer
+from fakes.telegram import FakeTelegramServer, FakeUser
+from fakes.vk import FakeVkServer
 from tests.harness import (
     BLOCK_OWNER,
     COORDINATOR,

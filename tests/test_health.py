@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import re
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.fakes.telegram import FakeTelegramServer
-from tests.harness import COORDINATOR, TOKEN, Clock, Harness, load, write_config
-from tests.test_start_stop import config_file, finish, free_port, run_cli, start_cli
+from bot.app import utcnow
+from fakes.telegram import FakeTelegramServer
+from tests.harness import COORDINATOR, TOKEN, Clock, Harness, cli, load, write_config
+from tests.test_start_stop import config_file, free_port
 
 
 @pytest.fixture
@@ -136,19 +136,30 @@ async def test_healthz_answers_503_when_polling_keeps_failing(
     assert any("Telegram polling failed" in p and "Bad Gateway" in p for p in doc["problems"])
 
 
-async def test_status_prints_the_health_of_a_running_and_a_stopped_bot(tmp_path: Path) -> None:
-    async with FakeTelegramServer(token=TOKEN) as tg:
-        path = config_file(tmp_path, tg.api_base, token=TOKEN)
-        proc = await start_cli("run", "--config", str(path))
+async def status(*args: str) -> tuple[int, str, str]:
+    """``otklik status ARGS``, in this process (another thread: it runs its own loop)."""
+    result = await asyncio.to_thread(cli, "status", *args)
+    return result.returncode, result.stdout, result.stderr
+
+
+async def test_status_prints_the_health_of_a_running_and_a_stopped_bot(
+        server: FakeTelegramServer, tmp_path: Path) -> None:
+    # The bot runs as `otklik run` runs it (App.run, the real clock), in this process.
+    path = config_file(tmp_path, server.api_base, token=TOKEN)
+    h = Harness(server, load(path), utcnow)
+    app = await h.start()
+    try:
+        task = asyncio.create_task(app.run())
         try:
-            for _ in range(400):
-                if tg.calls_to("getUpdates"):
+            for _ in range(500):
+                if server.calls_to("getUpdates"):
                     break
-                await asyncio.sleep(0.05)
-            for _ in range(50):  # until the first sweep has been recorded
-                code, out, err = await run_cli("status", "--config", str(path))
+                await asyncio.sleep(0.02)
+            for _ in range(500):  # until the first sweep has been recorded
+                code, out, err = await status("--config", str(path))
                 if "last run 20" in out:
                     break
+                await asyncio.sleep(0.02)
             assert code == 0, out + err
             lines = out.splitlines()
             assert lines[0] == "status: ok"
@@ -156,12 +167,14 @@ async def test_status_prints_the_health_of_a_running_and_a_stopped_bot(tmp_path:
             assert re.fullmatch(r"outbox: \d+ pending(, the oldest \d+ s old)?; last sent .+",
                                 lines[2]), lines
             assert lines[3].startswith("scheduler: OK; last run 20")
-            code, out, _ = await run_cli("status", "--config", str(path), "--json")
+            code, out, _ = await status("--config", str(path), "--json")
             assert json.loads(out)["status"] == "ok"
         finally:
-            proc.send_signal(signal.SIGTERM)
-            await finish(proc)
-    code, out, _ = await run_cli("status", "--config", str(path))
+            app.request_stop()
+            await asyncio.wait_for(task, 30)
+    finally:
+        await h.close()
+    code, out, _ = await status("--config", str(path))
     assert code == 1
     assert out.startswith("status: failing (not running)\nproblem: the bot is not running "
                           "(stopped at 20")
@@ -169,7 +182,7 @@ async def test_status_prints_the_health_of_a_running_and_a_stopped_bot(tmp_path:
 
 async def test_status_of_a_missing_database_says_so(tmp_path: Path) -> None:
     path = config_file(tmp_path, "http://127.0.0.1:9")
-    code, out, err = await run_cli("status", "--config", str(path))
+    code, out, err = await status("--config", str(path))
     assert code == 2 and out == ""
     assert "otklik.sqlite3 does not exist (has the bot run yet?)" in err
 
@@ -178,7 +191,7 @@ async def test_status_of_a_missing_database_says_so(tmp_path: Path) -> None:
 async def test_healthz_shows_each_watched_vk_community(
         server: FakeTelegramServer, tmp_path: Path, clock: Clock) -> None:
     from bot import health
-    from bot.fakes.vk import FakeVkServer
+    from fakes.vk import FakeVkServer
     from tests.test_vk_source import (
         DISTRICT,
         GROUP_TOKEN,

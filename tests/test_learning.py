@@ -4,15 +4,14 @@ dictionary, possible complaints in the chat, the learned model, ``otklik detecti
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from bot.config import load_config
-from bot.fakes.telegram import FakeUser
 from bot.learning import Learner, add_label, build_triage
 from bot.morphology import make_lemmatizer
 from bot.storage import open_storage
-from tests.harness import COORDINATOR, Harness, load, write_config
+from fakes.telegram import FakeUser
+from tests.harness import COORDINATOR, Harness, cli, load, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = load_config(ROOT / "config.example.toml")
@@ -204,8 +203,7 @@ SAMPLE = """text,category
 
 
 def otklik_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=300)
+    return cli(*args, cwd=ROOT)
 
 
 def test_detection_eval_prints_the_figures_for_a_small_csv(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 
 from bot import logs
-from bot.fakes.telegram import FakeTelegramServer
 from bot.scheduler import start_scheduler
+from fakes.telegram import FakeTelegramServer
 from tests.harness import COORDINATOR, PETROV, TOKEN, Harness, incident_number
 from tests.test_start_stop import config_file, finish, start_cli
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.fakes.telegram import FakeUser
+from fakes.telegram import FakeUser
 from tests.harness import COORDINATOR, PETROV, Harness
 
 NEWCOMER = FakeUser(5005, "Илья", "Новиков")

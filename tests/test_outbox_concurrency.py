@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from bot.fakes.telegram import FakeTelegramServer
 from bot.outbox import OutboxSender, RateLimiter, RateLimits, with_margin
 from bot.storage import open_storage
 from bot.telegram_api import TelegramTransport, make_bot
+from fakes.telegram import FakeTelegramServer
 
 CHATS, EACH = 12, 3
 

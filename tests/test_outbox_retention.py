@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError
-from bot.fakes.telegram import FakeTelegramServer
 from bot.outbox import purge_sent
+from fakes.telegram import FakeTelegramServer
 from tests.harness import COORDINATOR, Harness, load, write_config
 
 

@@ -4,20 +4,25 @@ with its dependencies from the package index, runs the demo from an unrelated fo
 The wheel is built from a copy of the tree as the Docker build sees it (``.dockerignore``
 applied), so that the build leaves nothing (``build/``, ``*.egg-info``) in the checkout and the
 image's ``pip install .`` is known to find what it needs. Slow by nature (a build and an
-install, ~30–60 s), so every check shares one install.
+install, ~30–60 s), so every check shares one install, made in the background from the start
+of the session.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import zipfile
-from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +33,7 @@ DOCKER_CONTEXT_SKIPS = [
     if line.strip() and not line.startswith("#")]
 SKIP = shutil.ignore_patterns(*DOCKER_CONTEXT_SKIPS, ".*_cache", "__pycache__")
 # Files the program reads at run time, beside its modules.
-DATA = ("templates/*", "templates/board/*", "bot/migrations/*.sql", "bot/fakes/*.json")
+DATA = ("templates/*", "templates/board/*", "bot/migrations/*.sql", "fakes/*.json")
 
 
 @dataclass(frozen=True)
@@ -36,14 +41,14 @@ class Installed:
     wheel: Path
     venv: Path
     elsewhere: Path  # a working folder with nothing of Otklik in it
+    demo: subprocess.CompletedProcess[str] | None = None  # `otklik demo`, run after the install
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         # Nothing of the test's own environment may leak in: no PYTHONPATH, no tokens.
         env = {k: v for k, v in os.environ.items()
                if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
                and not k.startswith("OTKLIK_")}
-        return subprocess.run(list(args), cwd=self.elsewhere, env=env, capture_output=True,
-                              text=True, timeout=timeout, check=False)
+        return _background.run(list(args), cwd=self.elsewhere, env=env, timeout=timeout)
 
     def bin(self, name: str) -> str:
         return str(self.venv / "bin" / name)
@@ -54,22 +59,91 @@ def _checked(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedPr
     return result
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    tmp = tmp_path_factory.mktemp("packaging")
+def _install(tmp: Path) -> Installed:
     source, wheels, elsewhere = tmp / "source", tmp / "wheels", tmp / "elsewhere"
     shutil.copytree(ROOT, source, ignore=SKIP)
     elsewhere.mkdir()
-    _checked(subprocess.run(
+    _checked(_background.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir",
-         str(wheels), str(source)], capture_output=True, text=True, timeout=600, check=False))
+         str(wheels), str(source)], timeout=600))
     (wheel,) = wheels.glob("otklik-*.whl")
     shutil.rmtree(source)  # from here on, only the wheel has Otklik's files
     box = Installed(wheel, tmp / "venv", elsewhere)
     _checked(box.run(sys.executable, "-m", "venv", str(box.venv)))
-    _checked(box.run(box.bin("python"), "-m", "pip", "install", "--quiet",
+    # --no-compile: Python compiles what it imports anyway; compiling all 480 MB of the
+    # dependencies up front only doubled the install's time.
+    _checked(box.run(box.bin("python"), "-m", "pip", "install", "--quiet", "--no-compile",
                      "--disable-pip-version-check", str(wheel), timeout=900))
-    yield box
+    demo = box.run(box.bin("otklik"), "demo", timeout=180)
+    return Installed(wheel, box.venv, elsewhere, demo)
+
+
+class _Background:
+    """The build, the install and the demo run in a thread from the start of the session
+    (``start``, called by conftest.py when a test here is selected), beside the other tests:
+    they wait on the network and the disk far more than on the CPU."""
+
+    def __init__(self) -> None:
+        self._future: Future[Installed] | None = None
+        self._tmp: Path | None = None
+        self._processes: set[subprocess.Popen[str]] = set()
+        self._stopping = False
+
+    def start(self) -> None:
+        if self._future is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="otklik-packaging-"))
+            self._future = Future()
+            threading.Thread(target=self._work, name="packaging", daemon=True).start()
+
+    def _work(self) -> None:
+        assert self._future is not None and self._tmp is not None
+        try:
+            self._future.set_result(_install(self._tmp))
+        except BaseException as e:
+            self._future.set_exception(e)
+
+    def run(self, args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        """``subprocess.run`` that :meth:`stop` can end."""
+        with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, **{k: v for k, v in kw.items() if k != "timeout"}
+                              ) as proc:
+            self._processes.add(proc)
+            try:
+                if self._stopping:
+                    proc.kill()
+                out, err = proc.communicate(timeout=kw.get("timeout"))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            finally:
+                self._processes.discard(proc)
+        return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+    def result(self) -> Installed:
+        self.start()
+        assert self._future is not None
+        return self._future.result()
+
+    def stop(self) -> None:
+        """The end of the session: kill what still runs, remove the files."""
+        self._stopping = True
+        for proc in list(self._processes):
+            proc.kill()
+        if self._future is not None:
+            with contextlib.suppress(BaseException):
+                self._future.result(timeout=30)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+_background = _Background()
+start = _background.start
+stop = _background.stop
+
+
+@pytest.fixture(scope="module")
+def installed() -> Installed:
+    return _background.result()
 
 
 def test_the_wheel_carries_every_file_read_at_run_time(installed: Installed) -> None:
@@ -82,8 +156,9 @@ def test_the_wheel_carries_every_file_read_at_run_time(installed: Installed) -> 
 
 
 def test_the_installed_package_runs_from_its_own_files(installed: Installed) -> None:
-    code = ("import bot, templates; from bot.templates import DEFAULT_DIR; "
-            "print(bot.__file__); print(templates.__file__); print(DEFAULT_DIR)")
+    code = ("import bot, fakes, templates; from bot.templates import DEFAULT_DIR; "
+            "print(bot.__file__); print(fakes.__file__); print(templates.__file__); "
+            "print(DEFAULT_DIR)")
     lines = _checked(installed.run(installed.bin("python"), "-c", code)).stdout.splitlines()
     site = installed.venv.resolve()
     for line in lines:
@@ -92,7 +167,8 @@ def test_the_installed_package_runs_from_its_own_files(installed: Installed) -> 
 
 
 def test_the_installed_demo_plays_to_the_end(installed: Installed) -> None:
-    result = installed.run(installed.bin("otklik"), "demo", timeout=180)
+    result = installed.demo
+    assert result is not None
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert result.stdout.count("▶") >= 10  # the scenes were played, not skipped
     assert "Traceback" not in result.stderr

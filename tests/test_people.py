@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_config
-from bot.fakes.telegram import FakeTelegramServer, FakeUser
+from fakes.telegram import FakeTelegramServer, FakeUser
 from tests.harness import (
     CONFIG,
     COORDINATOR,

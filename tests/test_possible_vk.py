@@ -3,7 +3,7 @@ coordinator who works from VK, and a press there registers the incident (issue 1
 
 from __future__ import annotations
 
-from bot.fakes.telegram import FakeUser
+from fakes.telegram import FakeUser
 from tests.test_vk_chat import ORLOVA, VkHarness, otklik, vk  # noqa: F401 (fixtures)
 
 GROUP = -1001234567890

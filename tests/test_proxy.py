@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from bot.config import ConfigError, load_config
-from bot.fakes.telegram import FakeTelegramServer
-from bot.fakes.vk import FakeVkServer
 from bot.vk_client import VkClient, make_session
+from fakes.telegram import FakeTelegramServer
+from fakes.vk import FakeVkServer
 from tests.harness import COORDINATOR, Clock, Harness, load, write_config
 
 
@@ -148,7 +148,7 @@ def test_a_bad_proxy_url_is_refused_by_the_config(tmp_path: Path, section: str, 
 
 async def test_the_vk_long_poll_goes_through_the_configured_proxy(
         server: FakeTelegramServer, tmp_path: Path, proxy: TinyProxy) -> None:
-    from bot.fakes.vk import GROUP_ID
+    from fakes.vk import GROUP_ID
     from tests.harness import make_clock
     from tests.test_vk_chat import CONFIG as VK_CONFIG
     from tests.test_vk_chat import VK_TOKEN

@@ -14,10 +14,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import ConfigError, load_config
-from bot.fakes.telegram import FakeTelegramServer
-from bot.fakes.vk import FakeVkServer
 from bot.reports import build_report
 from bot.sources.http_intake import make_app
+from fakes.telegram import FakeTelegramServer
+from fakes.vk import FakeVkServer
 from tests.harness import (
     COORDINATOR,
     PETROV,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from bot.app import App
-from bot.fakes.telegram import Call
 from bot.storage import StorageFault
+from fakes.telegram import Call
 from tests.harness import COORDINATOR, Harness
 from tests.test_vk_chat import (
     VASILIEV,

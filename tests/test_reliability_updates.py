@@ -14,7 +14,7 @@ import pytest
 
 from bot import updates
 from bot.app import App
-from bot.fakes.telegram import FakeTelegramServer
+from fakes.telegram import FakeTelegramServer
 from tests.harness import COORDINATOR, PETROV, Harness, incident_number
 from tests.test_reliability_outbox import second_process, short_busy_timeout
 from tests.test_vk_chat import (

@@ -1,6 +1,7 @@
 """`otklik run` as a service manager runs it: a failed start is one line and an exit code,
 never a hang; SIGTERM stops it; a part that dies ends the process (issue 8 items 1 and 5,
-issue 9 item 3). The CLI runs as a subprocess against the fake Bot API on loopback."""
+issue 9 item 3). The failed starts run the CLI in this process (``tests.harness.cli``, the
+fake Bot API served from another thread); the stops by a signal run it as a subprocess."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import pytest
 
 from bot.app import EXIT_FAILED, StartError
 from bot.config import TOKEN_ENV
-from bot.fakes.telegram import FakeTelegramServer
-from tests.harness import CONFIG, COORDINATOR, TOKEN, Harness
+from fakes.telegram import FakeTelegramServer
+from tests.harness import CONFIG, COORDINATOR, TOKEN, Harness, cli, in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 # A run that hangs is a failure: every subprocess here is killed after this many seconds.
@@ -55,17 +56,27 @@ async def run_cli(*args: str, token: str | None = None) -> tuple[int, str, str]:
     return await finish(await start_cli(*args, token=token))
 
 
+def run_here(*args: str, token: str | None = None) -> tuple[int, str, str]:
+    """The CLI in this process (``tests.harness.cli``): what ``run_cli`` does, without
+    starting Python again."""
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    if token is not None:
+        env[TOKEN_ENV] = token
+    result = cli(*args, env=env, cwd=ROOT)
+    return result.returncode, result.stdout, result.stderr
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-async def test_a_refused_token_is_one_line_and_exit_3(tmp_path: Path) -> None:
+def test_a_refused_token_is_one_line_and_exit_3(tmp_path: Path) -> None:
     wrong = "123456:WRONG-token-for-this-bot-abcdefghij"
-    async with FakeTelegramServer(token=TOKEN) as tg:
+    with in_thread(FakeTelegramServer(token=TOKEN)) as tg:
         path = config_file(tmp_path, tg.api_base)
-        code, out, err = await run_cli("run", "--config", str(path), token=wrong)
+        code, out, err = run_here("run", "--config", str(path), token=wrong)
     assert code == 3, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines == [f"otklik: Telegram refused the token (401): check {TOKEN_ENV}"], err
@@ -73,14 +84,14 @@ async def test_a_refused_token_is_one_line_and_exit_3(tmp_path: Path) -> None:
     assert out == ""
 
 
-async def test_an_unreachable_telegram_is_retried_then_exit_5(tmp_path: Path) -> None:
+def test_an_unreachable_telegram_is_retried_then_exit_5(tmp_path: Path) -> None:
     api_base = f"http://127.0.0.1:{free_port()}"  # nobody listens there
     path = config_file(tmp_path, api_base, token="123456:some-token-value",
                        extra="")
     text = path.read_text(encoding="utf-8").replace(
         f'api_base = "{api_base}"', f'api_base = "{api_base}"\nstart_timeout = 2')
     path.write_text(text, encoding="utf-8")
-    code, _, err = await run_cli("run", "--config", str(path))
+    code, _, err = run_here("run", "--config", str(path))
     assert code == 5, err
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"otklik: Telegram is unreachable at {api_base}")
@@ -89,15 +100,15 @@ async def test_an_unreachable_telegram_is_retried_then_exit_5(tmp_path: Path) ->
     assert "Traceback" not in err
 
 
-async def test_an_unopenable_database_is_exit_4(tmp_path: Path) -> None:
+def test_an_unopenable_database_is_exit_4(tmp_path: Path) -> None:
     (tmp_path / "db").mkdir()
     (tmp_path / "db" / "otklik.sqlite3").write_bytes(b"this is not a database" * 100)
-    async with FakeTelegramServer(token=TOKEN) as tg:
+    with in_thread(FakeTelegramServer(token=TOKEN)) as tg:
         path = config_file(tmp_path, tg.api_base, token=TOKEN)
         text = path.read_text(encoding="utf-8").replace(
             'database = "otklik.sqlite3"', 'database = "db/otklik.sqlite3"')
         path.write_text(text, encoding="utf-8")
-        code, _, err = await run_cli("run", "--config", str(path))
+        code, _, err = run_here("run", "--config", str(path))
     assert code == 4, err
     line = err.strip()
     assert "\n" not in line and line.startswith("otklik: cannot open the database ")
@@ -105,10 +116,10 @@ async def test_an_unopenable_database_is_exit_4(tmp_path: Path) -> None:
     assert TOKEN not in err
 
 
-async def test_config_without_a_token_is_an_error_not_the_demo(tmp_path: Path) -> None:
-    async with FakeTelegramServer(token=TOKEN) as tg:
+def test_config_without_a_token_is_an_error_not_the_demo(tmp_path: Path) -> None:
+    with in_thread(FakeTelegramServer(token=TOKEN)) as tg:
         path = config_file(tmp_path, tg.api_base)
-        code, out, err = await run_cli("run", "--config", str(path))
+        code, out, err = run_here("run", "--config", str(path))
         assert tg.calls == []
     assert code == 2
     assert err.strip() == (f"{path}: no bot token: set {TOKEN_ENV} in the environment "
@@ -220,42 +231,42 @@ async def test_a_stop_finishes_the_update_in_hand(otklik: Harness, server: FakeT
         assert await uow.updates.seen("telegram", update["update_id"])
 
 
-async def test_the_demo_with_an_unusable_config_fails_in_one_line(tmp_path: Path) -> None:
+def test_the_demo_with_an_unusable_config_fails_in_one_line(tmp_path: Path) -> None:
     api_base = f"http://127.0.0.1:{free_port()}"
     path = config_file(tmp_path, api_base, token="123456:some-token-value")
     text = path.read_text(encoding="utf-8").replace(
         f'api_base = "{api_base}"', f'api_base = "{api_base}"\nstart_timeout = 1')
     path.write_text(text, encoding="utf-8")
-    code, _, err = await run_cli("demo", "--config", str(path))
+    code, _, err = run_here("demo", "--config", str(path))
     assert code == 1
     last = err.strip().splitlines()[-1]
     assert last.startswith("otklik demo failed: StartError: Telegram is unreachable at")
     assert "Traceback" not in err
 
 
-async def test_a_dead_proxy_is_an_unreachable_telegram_naming_the_proxy(tmp_path: Path) -> None:
-    async with FakeTelegramServer(token=TOKEN) as tg:
+def test_a_dead_proxy_is_an_unreachable_telegram_naming_the_proxy(tmp_path: Path) -> None:
+    with in_thread(FakeTelegramServer(token=TOKEN)) as tg:
         path = config_file(tmp_path, tg.api_base, token=TOKEN)
         text = path.read_text(encoding="utf-8").replace(
             "[telegram]\n", f'[telegram]\nproxy = "socks5://127.0.0.1:{free_port()}"\n'
                             "start_timeout = 1\n", 1)
         path.write_text(text, encoding="utf-8")
-        code, _, err = await run_cli("run", "--config", str(path))
+        code, _, err = run_here("run", "--config", str(path))
         assert tg.calls == []  # nothing went around the proxy
     assert code == 5, err
     last = err.strip().splitlines()[-1]
     assert "Couldn't connect to proxy" in last and last.endswith("check [telegram] proxy")
 
 
-async def test_a_port_in_use_for_http_listen_is_a_config_error(tmp_path: Path) -> None:
+def test_a_port_in_use_for_http_listen_is_a_config_error(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        async with FakeTelegramServer(token=TOKEN) as tg:
+        with in_thread(FakeTelegramServer(token=TOKEN)) as tg:
             path = config_file(tmp_path, tg.api_base, f'\n[http]\nlisten = "127.0.0.1:{port}"\n',
                                token=TOKEN)
-            code, _, err = await run_cli("run", "--config", str(path))
+            code, _, err = run_here("run", "--config", str(path))
     assert code == 2, err
     assert err.strip().splitlines()[-1].startswith(
         f"otklik: cannot listen on 127.0.0.1:{port} ([http] listen): ")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakes.telegram import FakeTelegramServer, FakeUser
-from bot.fakes.vk import FakeVkServer
+from fakes.telegram import FakeTelegramServer, FakeUser
+from fakes.vk import FakeVkServer
 from tests import test_vk_chat as vkt
 from tests.harness import COORDINATOR, PETROV, SIDOROVA, Harness
 from tests.test_answer_templates import buttons_of

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from bot.fakes.telegram import FakeTelegramServer
+from fakes.telegram import FakeTelegramServer
 from tests.harness import BLOCK_OWNER, COORDINATOR, Harness
 from tests.test_analytics import by_kind, seed, uploads
 from tests.test_guards import register

@@ -16,10 +16,10 @@ import pytest
 
 from bot.app import App
 from bot.config import load_config
-from bot.fakes.driver import FAST, FAST_VK_RETRY
-from bot.fakes.telegram import FakeTelegramServer, FakeUser
-from bot.fakes.vk import GROUP_ID, FakeVkServer
 from bot.templates import Templates
+from fakes.driver import FAST, FAST_VK_RETRY
+from fakes.telegram import FakeTelegramServer, FakeUser
+from fakes.vk import GROUP_ID, FakeVkServer
 from handlers.vk.render import (
     BUTTONS_LIMIT,
     LABEL_LIMIT,

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from bot.fakes.driver import FAST_VK_RETRY, Clock
-from bot.fakes.telegram import FakeTelegramServer
-from bot.fakes.vk import GROUP_ID, FakeVkServer
 from bot.scheduler import start_scheduler
 from bot.sources.vk_wall import poll_seconds
+from fakes.driver import FAST_VK_RETRY, Clock
+from fakes.telegram import FakeTelegramServer
+from fakes.vk import GROUP_ID, FakeVkServer
 from tests.harness import COORDINATOR, PETROV, SIDOROVA, Harness, load, write_config
 
 GROUP_TOKEN = "vk-community-token-0001"

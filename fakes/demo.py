@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Config, load_config
-from bot.fakes.driver import Clock, Driver
-from bot.fakes.telegram import FakeTelegramServer, FakeUser
-from bot.fakes.vk import GROUP_ID, GROUP_NAME, FakeVkServer
+from fakes.driver import Clock, Driver
+from fakes.telegram import FakeTelegramServer, FakeUser
+from fakes.vk import GROUP_ID, GROUP_NAME, FakeVkServer
 
 COORDINATOR = FakeUser(1001, "Анна", "Иванова")
 PETROV = FakeUser(2001, "Павел", "Петров")

@@ -15,9 +15,9 @@ from typing import Any
 
 from bot.app import App
 from bot.config import Config
-from bot.fakes.telegram import Call, FakeTelegramServer, FakeUser
 from bot.outbox import RateLimits
 from bot.vk_client import RetryPolicy
+from fakes.telegram import Call, FakeTelegramServer, FakeUser
 
 FAST = RateLimits(per_second=10_000, per_chat_interval=0.0, group_per_minute=10_000)
 # VK backoff that still backs off (and can be measured), in milliseconds.
