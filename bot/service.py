@@ -413,6 +413,8 @@ class Service:
                 {"routed": executor is not None, "found": actor is None,
                  "to_head": ", ".join(h.name for h in heads)},
                 ((Button("first_response", incident.id), Button("reassign", incident.id)),)
+                # Found by a source: the category is the detection's guess, to correct.
+                + (((Button("recat", incident.id),),) if actor is None else ())
                 # ПОС sets the deadline itself (3.10.3): one tap to type it.
                 + (((Button("due", incident.id),),) if policy.name == "pos"
                    and seen.due is None else ()))],
@@ -681,6 +683,8 @@ class Service:
                 return core.platform_due(inc, actor, due, now)
             case "source" | "policy":
                 return await self._reclock(tx, inc, actor, action, arg or "", now)
+            case "category":
+                return self._recategorize(inc, actor, arg or "", now)
             case "reject":
                 return core.reject(inc, actor, text or "", now, version=version)
             case "reopen":
@@ -744,6 +748,42 @@ class Service:
                             policy=value if action == "policy" else None,
                             answer_due=deadlines.answer, first_response_due=first)
 
+    def _recategorize(self, inc: Incident, actor: Person, key: str,
+                      now: datetime) -> core.Outcome:
+        """A corrected category (``key``; ``-``: a dry run, the guard only)."""
+        if key == "-":
+            key = inc.category or ""  # refused as unchanged: the guard has passed
+        category = self.config.categories.get(key)
+        if category is None:
+            raise core.Refused("unknown_category", AuditEntry(
+                inc.id, actor.id, "category", inc.state, None, now, "unknown_category", False))
+        return core.recategorize(inc, actor, key, category.department, now)
+
+    async def _after_recategorize(self, tx: Tx, incident: Incident, actor: Person,
+                                  now: datetime) -> None:
+        """The corrected category is a labelled example for detection (bot.learning). An
+        incident not yet taken whose executor is not of the new category's department goes,
+        as at registration, to a reachable executor of it (or stays, for the coordinator to
+        reassign: the reply says so)."""
+        from bot.learning import add_label
+
+        await add_label(tx, incident.text, incident.category or "", person_id=actor.id, at=now)
+        category = self.config.categories[incident.category or ""]
+        people = await tx.people()
+        holder = next((p for p in people if p.id == incident.executor_id), None)
+        if (holder is not None and category.department in holder.departments
+                or incident.state not in {State.NEW, State.ASSIGNED}
+                or await self._heads_to_assign(tx, incident, people)):
+            return
+        reachable = {p.id for p in people if p.has(Role.EXECUTOR)
+                     and category.department in p.departments
+                     and await tx.reachable(p.id, self.channels)}
+        executor = pick_executor(category, people, await tx.open_load(), reachable)
+        if executor is not None and executor.id != incident.executor_id:
+            routed = (core.reassign(incident, actor, executor, now) if holder is not None
+                      else core.assign(incident, actor, executor, now))
+            await self._commit(tx, incident, routed, actor)
+
     async def _after(self, tx: Tx, incident: Incident, action: str, actor: Person | None,
                      now: datetime) -> None:
         """Bookkeeping that follows some transitions: an approved answer is queued for its
@@ -762,6 +802,8 @@ class Service:
                                 actor.id if actor else None)
         if action in {"reassign", "reopen", "decline"}:
             await tx.delete_draft(incident.id)
+        if action == "category" and actor is not None:
+            await self._after_recategorize(tx, incident, actor, now)
 
     async def _commit(self, tx: Tx, before: Incident, out: core.Outcome,
                       actor: Person | None = None) -> Incident:

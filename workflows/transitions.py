@@ -96,7 +96,8 @@ def actions_for(incident: Incident, person: Person, *, statuses: bool = False,
                 source_fixed: bool = False) -> tuple[tuple[Button, ...], ...]:
     """The buttons a person gets on an incident's detail view, by role and state
     (``statuses``: a final answer needs a result status; ``source_fixed``: the incident was
-    found by a source, whose key stays)."""
+    found by a source, whose key stays, and whose category, the detection's guess, the
+    coordinator may correct)."""
     rows: list[tuple[Button, ...]] = []
     n, state = incident.id, incident.state
     if person.has(Role.EXECUTOR) and incident.executor_id == person.id:
@@ -119,7 +120,7 @@ def actions_for(incident: Incident, person: Person, *, statuses: bool = False,
             flip = "normal" if incident.priority is Priority.FAST_TRACK else "fast_track"
             rows.append((Button("priority", n, flip), Button("urgent", n)))
             rows.append((Button("extend", n), Button("due", n)))
-            rows.append(((Button("source", n),) if not source_fixed else ())
+            rows.append(((Button("source", n),) if not source_fixed else (Button("recat", n),))
                         + (Button("policy", n),))
         if incident.first_response_at is None and state in HELD | {State.NEW}:
             rows.append((Button("first_response", n),))
@@ -537,3 +538,18 @@ def reclock(incident: Incident, actor: Person, now: datetime, *, source: str | N
     if incident.executor_id is not None and new.answer_due != incident.answer_due:
         notes.append(Notification(incident.executor_id, "deadline_changed", {}))
     return _outcome(incident, actor, action, now, new, notes, reason=value)
+
+
+def recategorize(incident: Incident, actor: Person, category: str, department: str | None,
+                 now: datetime) -> Outcome:
+    """The coordinator corrects the category of an incident (one a source found: the
+    detection's guess); the department follows the category, as at registration. Audited as
+    ``category`` with the new key; the caller re-routes when the department changed."""
+    _guard(incident, actor, "category", now, states=HELD | {State.NEW, State.WAITING},
+           role=Role.COORDINATOR)
+    if category == incident.category:
+        audit = AuditEntry(incident.id, actor.id, "category", incident.state, None, now,
+                           reason="unchanged", ok=False)
+        raise Refused("unchanged", audit)
+    new = replace(incident, category=category, department=department, subcategory=None)
+    return _outcome(incident, actor, "category", now, new, reason=category)
