@@ -52,6 +52,7 @@ from workflows.commands import (
     PlatformDue,
     Publish,
     Reassign,
+    Recategorize,
     Redirect,
     RedirectTo,
     Reject,
@@ -438,6 +439,8 @@ class Service:
                 {"routed": executor is not None, "found": actor is None,
                  "to_head": ", ".join(h.name for h in heads)},
                 ((Button("first_response", incident.id), Button("reassign", incident.id)),)
+                # Found by a source: the category is the detection's guess, to correct.
+                + (((Button("recat", incident.id),),) if actor is None else ())
                 # ПОС sets the deadline itself (3.10.3): one tap to type it.
                 + (((Button("due", incident.id),),) if policy.name == "pos"
                    and seen.due is None else ()))],
@@ -717,6 +720,8 @@ class Service:
                 return self._reclock(inc, actor, now, source=value)
             case ChangePolicy(policy=value):
                 return self._reclock(inc, actor, now, policy=value)
+            case Recategorize(category=key):
+                return self._recategorize(inc, actor, key, now)
             case Reject(reason=reason):
                 return core.reject(inc, actor, reason, now, version=version)
             case Reopen(reason=reason):
@@ -778,6 +783,42 @@ class Service:
         return core.reclock(inc, actor, now, source=source, policy=policy,
                             answer_due=deadlines.answer, first_response_due=first)
 
+    def _recategorize(self, inc: Incident, actor: Person, key: str,
+                      now: datetime) -> core.Outcome:
+        """A corrected category: the department follows it."""
+        category = self.config.categories.get(key)
+        if category is None:
+            raise core.Refused("unknown_category", AuditEntry(
+                inc.id, actor.id, Action.CATEGORY, inc.state, None, now, "unknown_category",
+                False))
+        return core.recategorize(inc, actor, key, category.department, now)
+
+    async def _after_recategorize(self, uow: UnitOfWork, incident: Incident, actor: Person,
+                                  now: datetime) -> None:
+        """The corrected category is a labelled example for detection (bot.learning). An
+        incident not yet taken whose executor is not of the new category's department goes,
+        as at registration, to a reachable executor of it (or stays, for the coordinator to
+        reassign: the reply says so)."""
+        from bot.learning import add_label
+
+        await add_label(uow, incident.text, incident.category or "", person_id=actor.id,
+                        at=now)
+        category = self.config.categories[incident.category or ""]
+        people = await uow.people.all()
+        holder = next((p for p in people if p.id == incident.executor_id), None)
+        if (holder is not None and category.department in holder.departments
+                or incident.state not in {State.NEW, State.ASSIGNED}
+                or await self._heads_to_assign(uow, incident, people)):
+            return
+        reachable = {p.id for p in people if p.has(Role.EXECUTOR)
+                     and category.department in p.departments
+                     and await uow.people.reachable(p.id, self.channels)}
+        executor = pick_executor(category, people, await uow.incidents.open_load(), reachable)
+        if executor is not None and executor.id != incident.executor_id:
+            routed = (core.reassign(incident, actor, executor, now) if holder is not None
+                      else core.assign(incident, actor, executor, now))
+            await self._commit(uow, incident, routed, actor)
+
     async def _after(self, uow: UnitOfWork, incident: Incident, action: Action,
                      actor: Person | None, now: datetime) -> None:
         """Bookkeeping that follows some transitions: an approved answer is queued for its
@@ -799,6 +840,8 @@ class Service:
                 self.suggester.stale = True
         if action in (Action.REASSIGN, Action.REOPEN, Action.DECLINE):
             await uow.drafts.delete(incident.id)
+        if action is Action.CATEGORY and actor is not None:
+            await self._after_recategorize(uow, incident, actor, now)
 
     async def _commit(self, uow: UnitOfWork, before: Incident, out: core.Outcome,
                       actor: Person | None = None) -> Incident:
