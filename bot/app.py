@@ -24,6 +24,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.exceptions import (
     ClientDecodeError,
     TelegramBadRequest,
+    TelegramConflictError,
     TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
@@ -184,8 +185,17 @@ class App:
     async def poll_once(self, long_poll: int = 0) -> int:
         """Fetch one batch of updates and handle them (each chat's in order, chats
         concurrently); the number confirmed: those before the first update left."""
-        updates = await self.bot.get_updates(offset=self._offset, timeout=long_poll,
-                                             allowed_updates=ALLOWED_UPDATES)
+        try:
+            updates = await self.bot.get_updates(offset=self._offset, timeout=long_poll,
+                                                 allowed_updates=ALLOWED_UPDATES)
+        except TelegramConflictError as e:
+            if "webhook" not in e.message:
+                raise  # another process polls with this token
+            # Back from mode = "webhook": the webhook goes, its pending updates come here.
+            log.warning("a webhook was set for this bot (an earlier mode = \"webhook\"): "
+                        "deleted, polling instead")
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            return 0
         if not updates:
             return 0
         left = await by_chat(updates, chat_of, self._feed)

@@ -9,7 +9,9 @@ answers after the commit), in its chat's lane: one chat's updates one at a time,
 they came; different chats concurrently, as :func:`bot.updates.by_chat` does for a polled
 batch. The answer is 200 only once the update was stored, was a repeat, or the person was told
 (the confirmation rule of polling); when none of these happened (:class:`~bot.updates.NotSaved`,
-or Otklik is stopping) it is 503, and Telegram delivers the update again later.
+or Otklik is stopping) it is 503, and Telegram delivers the update again later. As in polling,
+that chat's later updates wait for it: they are answered 503 too, unhandled, until it is
+handled (or for :data:`HOLD` seconds at most, should Telegram give it up).
 
 aiogram's ``SimpleRequestHandler`` is not used: it answers 200 before handling (in the
 background), or without it after 55 s; either way Telegram would take as delivered an update
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
@@ -34,6 +37,7 @@ from bot.updates import NotSaved
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+HOLD = 300.0  # seconds a chat's updates wait for its earlier one that was not saved
 
 
 @dataclass
@@ -57,6 +61,8 @@ class WebhookServer:
         self.path = path or "/"
         self.on_update = on_update
         self._lanes: dict[Hashable, _Lane] = {}
+        # chat → its first update not saved, and until when its later ones wait for it
+        self._held: dict[Hashable, tuple[int, float]] = {}
         self._in_hand = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -107,7 +113,9 @@ class WebhookServer:
         self._idle.clear()
         try:
             await self._in_lane(update)
-        except NotSaved:
+        except NotSaved as e:
+            log.info("webhook: update %s answered 503 (%s): Telegram delivers it again",
+                     update.update_id, e)
             return web.Response(status=503, text="not saved: deliver it again later")
         finally:
             self._in_hand -= 1
@@ -124,7 +132,19 @@ class WebhookServer:
         lane.users += 1
         try:
             async with lane.lock:
-                await self.feed(update)
+                held = self._held.get(chat)
+                if held is not None and held[1] < time.monotonic():
+                    del self._held[chat]  # given up by Telegram: the chat goes on
+                elif held is not None and update.update_id > held[0]:
+                    raise NotSaved(f"waits for update {held[0]} of its chat")
+                try:
+                    await self.feed(update)
+                except NotSaved:
+                    if held is None:
+                        self._held[chat] = (update.update_id, time.monotonic() + HOLD)
+                    raise
+                if held is not None and held[0] == update.update_id:
+                    del self._held[chat]
         finally:
             lane.users -= 1
             if not lane.users:

@@ -19,6 +19,7 @@ from aiogram.exceptions import TelegramConflictError
 from bot import updates
 from bot.config import Config
 from bot.fakes.telegram import FakeTelegramServer
+from bot.updates import NotSaved
 from bot.webhook import SECRET_HEADER, WebhookServer
 from tests.harness import (
     CONFIG,
@@ -111,6 +112,12 @@ async def post(url: str, update: dict[str, Any], secret: str | None = SECRET) ->
         return response.status
 
 
+def message(update_id: int, user: Any, text: str) -> dict[str, Any]:
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1764000000, "text": text,
+        "chat": {"id": user.id, "type": "private"}, "from": user.to_api()}}
+
+
 def accepted(server: FakeTelegramServer, update_id: int) -> int:
     return sum(1 for u, status in server.webhook_posts if u == update_id and status == 200)
 
@@ -127,7 +134,23 @@ async def test_the_webhook_is_set_with_the_secret_and_getupdates_is_not_used(
     assert app is not None
     assert (await app.bot.get_webhook_info()).url == hooked.url()
     with pytest.raises(TelegramConflictError):  # as Telegram does while a webhook is set
-        await app.poll_once()
+        await app.bot.get_updates()
+
+
+async def test_back_in_polling_mode_the_old_webhook_is_deleted_and_nothing_lost(
+        otklik: Harness, server: FakeTelegramServer) -> None:
+    app = otklik.app
+    assert app is not None
+    server.webhook_retry = 3600.0  # Telegram cannot reach the old webhook meanwhile
+    await app.bot.set_webhook(f"http://127.0.0.1:{free_port()}/tg", secret_token=SECRET)
+    update = server.message(PETROV, "/help")
+    await until(lambda: server.webhook_posts != [], "a failed post to the old webhook")
+    assert await app.poll_once() == 0  # 409: the webhook is deleted
+    assert [c.params.get("drop_pending_updates") for c in server.calls_to("deleteWebhook")] \
+        in ([None], [False])
+    await otklik.step()  # the update that waited for the webhook comes by getUpdates
+    assert await claimed(app, update["update_id"])
+    assert otklik.texts(PETROV) != []
 
 
 async def test_a_press_via_the_webhook_is_handled_once_when_delivered_again(
@@ -153,9 +176,7 @@ async def test_a_request_without_or_with_a_wrong_secret_is_refused_and_not_handl
     assert app is not None
     server = hooked.server
     server.webhook = None  # deliver by hand, not by the fake's own poster
-    update = {"update_id": 777, "message": {
-        "message_id": 1, "date": 1764000000, "text": "/help",
-        "chat": {"id": PETROV.id, "type": "private"}, "from": PETROV.to_api()}}
+    update = message(777, PETROV, "/help")
     assert await post(hooked.url(), update, secret=None) == 401
     assert await post(hooked.url(), update, secret="otklik_Webhook-secret_43") == 403
     assert await post(hooked.url(), update, secret="") == 403
@@ -174,11 +195,6 @@ async def test_one_chats_updates_are_handled_in_order_and_other_chats_meanwhile(
     assert app is not None
     hooked.server.webhook = None  # post by hand: the order of arrival is the test's
 
-    def message(update_id: int, user: Any, text: str) -> dict[str, Any]:
-        return {"update_id": update_id, "message": {
-            "message_id": update_id, "date": 1764000000, "text": text,
-            "chat": {"id": user.id, "type": "private"}, "from": user.to_api()}}
-
     seen = record(app, monkeypatch, slow={101})
     first = asyncio.create_task(post(hooked.url(), message(101, PETROV, "/help")))
     await until(lambda: ("start", PETROV.id, 101) in seen, "the first update in hand")
@@ -190,6 +206,26 @@ async def test_one_chats_updates_are_handled_in_order_and_other_chats_meanwhile(
     # Petrov's slow first update held up his second one, not Sidorova's.
     assert seen.index(("start", PETROV.id, 102)) > seen.index(("end", PETROV.id, 101))
     assert seen.index(("end", SIDOROVA.id, 201)) < seen.index(("end", PETROV.id, 101))
+
+
+async def test_a_chats_later_updates_wait_for_its_update_not_saved(
+        hooked: WebhookHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in polling: an update neither stored nor told stops its chat until Telegram
+    delivers it again; other chats go on."""
+    app = hooked.app
+    assert app is not None
+    hooked.server.webhook = None  # post by hand: Telegram may post the chat's next one early
+    seen = record(app, monkeypatch, fail={101: NotSaved("disk full")})
+    url = hooked.url()
+    assert await post(url, message(101, PETROV, "/help")) == 503
+    assert await post(url, message(102, PETROV, "/my")) == 503  # waits for 101
+    assert await post(url, message(201, SIDOROVA, "/help")) == 200
+    assert ends(seen, PETROV.id) == []
+    assert await post(url, message(102, PETROV, "/my")) == 503  # still waiting
+    assert await post(url, message(101, PETROV, "/help")) == 200  # delivered again: saved
+    assert await post(url, message(102, PETROV, "/my")) == 200
+    assert ends(seen, PETROV.id) == [101, 102]
+    assert ends(seen, SIDOROVA.id) == [201]
 
 
 async def test_a_storage_fault_is_answered_503_and_the_next_delivery_is_handled(
