@@ -446,6 +446,10 @@ class App:
             raise StartError(EXIT_CONFIG, f"Telegram refused the webhook {settings.webhook_url}"
                                           f" ({e.message}): check [telegram] webhook_url in "
                                           f"{self.config.path}") from None
+        except Exception as e:
+            await server.close()
+            raise StartError(EXIT_NETWORK, f"setWebhook failed ({mask(str(e) or type(e).__name__)})"
+                                           ": check the network or [telegram] proxy") from None
         except BaseException:
             await server.close()
             raise

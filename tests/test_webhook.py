@@ -6,6 +6,7 @@ only once it is stored: a storage fault gives 503 and Telegram's next delivery i
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,6 +18,7 @@ import pytest
 from aiogram.exceptions import TelegramConflictError
 
 from bot import updates
+from bot.app import EXIT_CONFIG, StartError
 from bot.config import Config
 from bot.fakes.telegram import FakeTelegramServer
 from bot.updates import NotSaved
@@ -337,3 +339,33 @@ def test_the_secret_may_come_from_the_environment_and_is_checked_there_too(
         encoding="utf-8")
     assert any(w.startswith(f"{path}: telegram.secret_token: a token is written in the file")
                for w in config_warnings(load_config(path)))
+
+
+async def test_a_refused_webhook_or_a_busy_port_ends_the_start_in_one_line(
+        server: FakeTelegramServer, tmp_path: Path, clock: Clock) -> None:
+    port = free_port()
+    h = Harness(server, webhook_config(tmp_path, server, port), clock)
+    await h.start()
+    app = h.app
+    assert app is not None
+    try:
+        server.fail_next("setWebhook", error_code=400,
+                         description="Bad Request: bad webhook: Failed to resolve host")
+        with pytest.raises(StartError) as info:
+            await app.run(sweep_every=3600)
+        assert info.value.code == EXIT_CONFIG
+        assert info.value.message == (
+            f"Telegram refused the webhook {h.config.settings.telegram.webhook_url} (Bad "
+            "Request: bad webhook: Failed to resolve host): check [telegram] webhook_url in "
+            f"{h.config.path}")
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", port))
+            busy.listen()
+            with pytest.raises(StartError) as info:
+                await app.run(sweep_every=3600)
+        assert info.value.code == EXIT_CONFIG
+        assert info.value.message.startswith(f"cannot listen on 127.0.0.1:{port} ([telegram] "
+                                             "listen): ")
+        assert len(server.calls_to("setWebhook")) == 1  # not set while it cannot be served
+    finally:
+        await h.close()
