@@ -101,7 +101,7 @@ class WebhookServer:
             log.warning("webhook request from %s without the secret token: refused",
                         request.remote)
             return web.Response(status=401, text="Unauthorized")
-        if not hmac.compare_digest(given.encode(), self.secret):
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.secret):
             log.warning("webhook request from %s with a wrong secret token: refused",
                         request.remote)
             return web.Response(status=403, text="Forbidden")
@@ -135,6 +135,7 @@ class WebhookServer:
                 held = self._held.get(chat)
                 if held is not None and held[1] < time.monotonic():
                     del self._held[chat]  # given up by Telegram: the chat goes on
+                    held = None
                 elif held is not None and update.update_id > held[0]:
                     raise NotSaved(f"waits for update {held[0]} of its chat")
                 try:

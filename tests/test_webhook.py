@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from aiogram.exceptions import TelegramConflictError
 
-from bot import updates
+from bot import updates, webhook
 from bot.app import EXIT_CONFIG, StartError
 from bot.config import Config
 from bot.fakes.telegram import FakeTelegramServer
@@ -228,6 +228,18 @@ async def test_a_chats_later_updates_wait_for_its_update_not_saved(
     assert await post(url, message(102, PETROV, "/my")) == 200
     assert ends(seen, PETROV.id) == [101, 102]
     assert ends(seen, SIDOROVA.id) == [201]
+
+
+async def test_a_chat_waits_for_its_update_not_saved_only_so_long(
+        hooked: WebhookHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = hooked.app
+    assert app is not None
+    hooked.server.webhook = None
+    monkeypatch.setattr(webhook, "HOLD", 0.0)  # Telegram gave the update up at once
+    seen = record(app, monkeypatch, fail={101: NotSaved("disk full")})
+    assert await post(hooked.url(), message(101, PETROV, "/help")) == 503
+    assert await post(hooked.url(), message(102, PETROV, "/my")) == 200
+    assert ends(seen, PETROV.id) == [102]
 
 
 async def test_a_storage_fault_is_answered_503_and_the_next_delivery_is_handled(
