@@ -7,15 +7,19 @@ with their own chat); then each executor presses «Взять в работу» 
 all at once. The rate is presses answered (``answerCallbackQuery``) per second until the
 last one; the takes must all be stored and none handled twice. A bare aiogram bot (a
 dispatcher whose one handler answers the press) polls the same fake with the same burst.
-The last line is the ratio of the two rates (target ≥ 0.5). Not a test.
+The last line is the ratio of the two rates (target ≥ 0.5). ``--mode webhook``: Otklik in
+webhook mode, the fake Bot API posting the presses to it (a chat's one after another, up to 40
+chats at once, as ``max_connections``); the bare bot still polls. Not a test.
 
     .venv/bin/python bench/bench_presses.py [--presses 1000] [--executors 50] [--latency 0]
+        [--mode polling|webhook]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 import tempfile
 import time
@@ -71,10 +75,23 @@ async def wait_answers(tg: FakeTelegramServer, start: int, count: int,
     return time.perf_counter() - started
 
 
-async def otklik(presses: int, executors: int, latency: float) -> float:
+def webhook_mode(path: Path) -> Path:
+    """The config at ``path`` switched to webhook mode on a free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    groups = "groups = [-1001234567890]\n"
+    path.write_text(path.read_text(encoding="utf-8").replace(groups, groups + (
+        f'mode = "webhook"\nwebhook_url = "http://127.0.0.1:{port}/hook"\n'
+        f'listen = "127.0.0.1:{port}"\nsecret_token = "bench_secret"\n')), encoding="utf-8")
+    return path
+
+
+async def otklik(presses: int, executors: int, latency: float, mode: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         async with FakeTelegramServer(token=TOKEN) as tg:
-            config = load_config(write_config(Path(tmp), tg, executors_config(executors)))
+            path = write_config(Path(tmp), tg, executors_config(executors))
+            config = load_config(webhook_mode(path) if mode == "webhook" else path)
             app = App(config, limits=FAST)
             await app.start()
             try:
@@ -93,7 +110,7 @@ async def otklik(presses: int, executors: int, latency: float) -> float:
                 assert len(found) >= presses, f"{len(found)} take buttons for {presses}"
                 tg.latency = latency
                 runner = asyncio.create_task(app.run(sweep_every=3600))
-                await asyncio.sleep(0.5)  # polling has begun
+                await asyncio.sleep(0.5)  # polling has begun (or the webhook is set)
                 before = len(tg.calls)
                 for user, call, data in found[:presses]:
                     tg.callback(user, call, data)
@@ -103,8 +120,9 @@ async def otklik(presses: int, executors: int, latency: float) -> float:
                 async with app.store.read() as uow:
                     audit = await uow.audit.entries()
                 takes = [e for e in audit if e.action == "take" and e.ok]
-                print(f"otklik: {presses} presses answered in {elapsed:.2f} s; takes stored: "
-                      f"{len(takes)}, distinct incidents: {len({e.incident_id for e in takes})}")
+                print(f"otklik ({mode}): {presses} presses answered in {elapsed:.2f} s; "
+                      f"takes stored: {len(takes)}, distinct incidents: "
+                      f"{len({e.incident_id for e in takes})}")
                 if len(takes) != presses or len({e.incident_id for e in takes}) != presses:
                     raise SystemExit("a take was lost or handled twice")
             finally:
@@ -143,9 +161,10 @@ async def bare(presses: int, executors: int, latency: float) -> float:
     return presses / elapsed
 
 
-async def main(presses: int, executors: int, latency: float) -> float:
-    print(f"{presses} presses by {executors} executors; round trip {latency * 1000:.0f} ms")
-    ours = await otklik(presses, executors, latency)
+async def main(presses: int, executors: int, latency: float, mode: str) -> float:
+    print(f"{presses} presses by {executors} executors; round trip {latency * 1000:.0f} ms; "
+          f"Otklik by {mode}")
+    ours = await otklik(presses, executors, latency, mode)
     theirs = await bare(presses, executors, latency)
     print(f"otklik: {ours:.1f} presses/s; bare aiogram: {theirs:.1f} presses/s")
     print(f"ratio to a bare aiogram bot: {ours / theirs:.3f}")
@@ -157,5 +176,6 @@ if __name__ == "__main__":
     parser.add_argument("--presses", type=int, default=1000)
     parser.add_argument("--executors", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--mode", choices=("polling", "webhook"), default="polling")
     args = parser.parse_args()
-    asyncio.run(main(args.presses, args.executors, args.latency))
+    asyncio.run(main(args.presses, args.executors, args.latency, args.mode))

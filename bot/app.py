@@ -3,7 +3,9 @@
 Updates are fetched with ``getUpdates``; those of one chat are handled one at a time, in
 order, different chats concurrently (:func:`bot.updates.by_chat`). The next ``getUpdates``
 (which confirms them to Telegram) is only made after the whole batch was handled and
-committed, so a crash never loses an update that Telegram believes delivered.
+committed, so a crash never loses an update that Telegram believes delivered. With
+``[telegram] mode = "webhook"`` Telegram posts them instead (:mod:`bot.webhook`), each
+answered once it is handled and committed.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import (
     ClientDecodeError,
+    TelegramBadRequest,
+    TelegramConflictError,
     TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
@@ -51,6 +56,7 @@ from bot.templates import Templates
 from bot.updates import NotSaved, by_chat, settle_answers
 from bot.vk_client import DEFAULT_RETRY, GROUP_RPS, USER_RPS, RetryPolicy, VkClient
 from bot.vk_transport import VkTransport, outbox_client
+from bot.webhook import WebhookServer
 from handlers.telegram import chat, groups
 from handlers.telegram.albums import Albums
 from handlers.telegram.common import Context
@@ -71,6 +77,8 @@ EXIT_STORAGE = 4
 EXIT_NETWORK = 5
 # How long a stop waits for the update in hand (SIGTERM and Ctrl-C stop within 10 s).
 STOP_GRACE = 7.0
+# The updates Otklik handles (getUpdates and setWebhook ask for these only).
+ALLOWED_UPDATES = ["message", "callback_query"]
 
 
 class Stopping(NotSaved):
@@ -119,6 +127,7 @@ class App:
         self.vk_outbox: OutboxSender | None = None
         self.health = health.Health(clock)
         self.poll_backoff = 5.0  # seconds after the first failed poll, growing to 60
+        self.webhook_check_every = 30.0  # webhook mode: getWebhookInfo for /healthz
         # Stopping: the update in hand is finished, the next one is left for the next start.
         self._stopping = False
         self._stop_requested: asyncio.Event | None = None
@@ -176,8 +185,17 @@ class App:
     async def poll_once(self, long_poll: int = 0) -> int:
         """Fetch one batch of updates and handle them (each chat's in order, chats
         concurrently); the number confirmed: those before the first update left."""
-        updates = await self.bot.get_updates(offset=self._offset, timeout=long_poll,
-                                             allowed_updates=["message", "callback_query"])
+        try:
+            updates = await self.bot.get_updates(offset=self._offset, timeout=long_poll,
+                                                 allowed_updates=ALLOWED_UPDATES)
+        except TelegramConflictError as e:
+            if "webhook" not in e.message:
+                raise  # another process polls with this token
+            # Back from mode = "webhook": the webhook goes, its pending updates come here.
+            log.warning("a webhook was set for this bot (an earlier mode = \"webhook\"): "
+                        "deleted, polling instead")
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            return 0
         if not updates:
             return 0
         left = await by_chat(updates, chat_of, self._feed)
@@ -314,12 +332,20 @@ class App:
         self.health.started()
         await self._save_health(force=True)
         intake = await self.start_http_intake()  # first: a port in use ends the start here
+        try:
+            webhook = await self.start_webhook()
+        except BaseException:
+            if intake is not None:
+                await intake.cleanup()
+            raise
         tasks = {asyncio.create_task(self.outbox.run(), name="the outbox sender")}
         tasks.update(self._vk_chat_tasks())
         scheduler = start_scheduler(self.service, every_seconds=sweep_every,
                                     pollers=self._jobs(), health=self.health,
                                     on_died=self._watch("the scheduler"))
-        self._poll_task = asyncio.create_task(self._poll_loop(), name="Telegram polling")
+        self._poll_task = (
+            asyncio.create_task(self._poll_loop(), name="Telegram polling") if webhook is None
+            else asyncio.create_task(self._watch_webhook(webhook), name="Telegram webhook"))
         stop = asyncio.create_task(self._stop_requested.wait(), name="stop")
         watched = {*tasks, self._poll_task}
         try:
@@ -343,6 +369,8 @@ class App:
             stop.cancel()
             if intake is not None:
                 await intake.cleanup()
+            if webhook is not None:
+                await webhook.close()
             await stop_scheduler(scheduler)
             for task in (*tasks, self._poll_task):
                 task.cancel()
@@ -393,6 +421,70 @@ class App:
         log.info("HTTP server listening on %s (/healthz, /board%s)", listen,
                  ", /api/incidents" if self.config.http_token else "")
         return runner
+
+    async def start_webhook(self) -> WebhookServer | None:
+        """Webhook mode: listen on ``[telegram] listen``, then ``setWebhook`` (the pending
+        updates kept: Telegram delivers them to the webhook)."""
+        settings = self.config.settings.telegram
+        if settings.mode != "webhook":
+            return None
+        server = WebhookServer(self.bot, self._feed, chat_of, self.config.telegram_secret,
+                               urlsplit(settings.webhook_url).path,
+                               on_update=lambda: self.health.polled(1))
+        try:
+            await server.start(settings.listen)
+        except OSError as e:
+            raise StartError(EXIT_CONFIG, f"cannot listen on {settings.listen} ([telegram] "
+                                          f"listen): {e.strerror or e}") from None
+        try:
+            await self.bot.set_webhook(settings.webhook_url,
+                                       secret_token=self.config.telegram_secret,
+                                       allowed_updates=ALLOWED_UPDATES,
+                                       drop_pending_updates=False)
+        except TelegramBadRequest as e:
+            await server.close()
+            raise StartError(EXIT_CONFIG, f"Telegram refused the webhook {settings.webhook_url}"
+                                          f" ({e.message}): check [telegram] webhook_url in "
+                                          f"{self.config.path}") from None
+        except Exception as e:
+            await server.close()
+            raise StartError(EXIT_NETWORK, f"setWebhook failed ({mask(str(e) or type(e).__name__)})"
+                                           ": check the network or [telegram] proxy") from None
+        except BaseException:
+            await server.close()
+            raise
+        log.info("Telegram delivers updates to %s", settings.webhook_url)
+        return server
+
+    async def _watch_webhook(self, server: WebhookServer) -> None:
+        """Webhook mode's counterpart of the polling loop, for /healthz: every
+        :attr:`webhook_check_every` seconds ``getWebhookInfo`` — is the webhook still ours, and
+        could Telegram deliver since the last look? On a stop, the requests in hand finish."""
+        assert self._stop_requested is not None
+        url = self.config.settings.telegram.webhook_url
+        seen = utcnow()  # Telegram's errors before this start are not ours to report
+        while not self._stopping:
+            try:
+                info = await self.bot.get_webhook_info()
+            except Exception as e:
+                self.health.poll_failed(mask(f"getWebhookInfo: {type(e).__name__}: {e}"))
+            else:
+                error = info.last_error_date
+                if info.url != url:
+                    self.health.poll_failed(f"the webhook is {info.url or 'not set'!r}, not "
+                                            f"{url!r}: did something call deleteWebhook?")
+                elif error is not None and error > seen:
+                    seen = error
+                    self.health.poll_failed(f"Telegram could not deliver an update to {url}: "
+                                            f"{info.last_error_message}")
+                    log.warning("Telegram could not deliver an update to %s: %s", url,
+                                info.last_error_message)
+                else:
+                    self.health.polled(0)
+            await self._save_health()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_requested.wait(), self.webhook_check_every)
+        await server.idle()
 
     async def _healthz(self, request: web.Request) -> web.Response:
         try:

@@ -47,6 +47,9 @@ from workflows.sla import (
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
 TOKEN_ENV = "OTKLIK_TELEGRAM_TOKEN"
 HTTP_TOKEN_ENV = "OTKLIK_HTTP_TOKEN"
+SECRET_TOKEN_ENV = "OTKLIK_TELEGRAM_SECRET_TOKEN"
+# setWebhook's secret_token: 1-256 characters, only A-Z, a-z, 0-9, _ and -.
+SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 SMTP_PASSWORD_ENV = "OTKLIK_SMTP_PASSWORD"
 PROXY_SCHEMES = ("http", "socks5", "socks4")
 VK_TOKEN_ENVS = {"token": "OTKLIK_VK_TOKEN", "service_token": "OTKLIK_VK_SERVICE_TOKEN",
@@ -82,6 +85,23 @@ def _proxy_url(v: str) -> str:
     return v
 
 
+def _host_port(v: str) -> str:
+    """``host:port`` to listen on; nothing for off."""
+    if v:
+        host, _, port = v.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port such as '127.0.0.1:8080', got {v!r}")
+    return v
+
+
+def secret_token_problem(v: str) -> str | None:
+    """Why ``v`` cannot be setWebhook's secret_token (None: it can); never shows ``v``."""
+    if SECRET_TOKEN.match(v):
+        return None
+    found = f"{len(v)} characters" if len(v) > 256 else "other characters"
+    return f"expected 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule), got {found}"
+
+
 class TelegramSettings(_Section):
     token: SecretStr = SecretStr("")
     api_base: str = PUBLIC_TELEGRAM_API
@@ -112,6 +132,39 @@ class TelegramSettings(_Section):
         if not v.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return v.rstrip("/")
+
+    # How updates come: "polling" (getUpdates) or "webhook" (Telegram POSTs each update to
+    # webhook_url, served on `listen` behind the reverse proxy; bot.webhook).
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    listen: str = ""
+    secret_token: SecretStr = SecretStr("")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, v: str) -> str:
+        if not v:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected the public https:// URL Telegram posts updates to, "
+                             "such as 'https://otklik.example.ru/telegram'")
+        if parts.query or parts.fragment:
+            raise ValueError("expected a URL without ?query and #fragment")
+        return v
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        return _host_port(v)
+
+    @field_validator("secret_token")
+    @classmethod
+    def _secret(cls, v: SecretStr) -> SecretStr:
+        text = v.get_secret_value()
+        if text and (problem := secret_token_problem(text)):
+            raise ValueError(problem)
+        return v
 
 
 class VkSettings(_Section):
@@ -175,11 +228,7 @@ class HttpSettings(_Section):
     @field_validator("listen")
     @classmethod
     def _listen(cls, v: str) -> str:
-        if v:
-            host, _, port = v.rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"expected host:port such as '127.0.0.1:8080', got {v!r}")
-        return v
+        return _host_port(v)
 
 
 class LoggingSettings(_Section):
@@ -682,6 +731,7 @@ class Settings(_Section):
                                 f"(known: {', '.join(categories)})")
         _unique("answer_templates", "title",
                 [(t.category, t.title.strip().casefold()) for t in self.answer_templates])
+        _webhook(self.telegram, self.http)
         if self.vk.token.get_secret_value() and not self.vk.group_id:
             raise _KeyError("vk.group_id", "the community's id is needed with vk.token "
                                            "(expected a positive number such as 123456)")
@@ -697,6 +747,23 @@ class Settings(_Section):
                                 "letters are e-mailed through [email]: set email.host, port, "
                                 "tls and from_address")
         return self
+
+
+def _webhook(telegram: TelegramSettings, http: HttpSettings) -> None:
+    """``mode = "webhook"`` needs the URL and the address to listen on (the secret may come
+    from the environment: checked by :class:`Config`)."""
+    if telegram.mode != "webhook":
+        return
+    for key in ("webhook_url", "listen"):
+        if not getattr(telegram, key):
+            raise _KeyError(f"telegram.{key}", 'required with mode = "webhook" (see '
+                                               "config.example.toml)")
+    if telegram.webhook_url.startswith("http://") and telegram.api_base == PUBLIC_TELEGRAM_API:
+        raise _KeyError("telegram.webhook_url", "Telegram posts only to https:// URLs "
+                                                "(http:// only with a self-hosted api_base)")
+    if telegram.listen == http.listen:
+        raise _KeyError("telegram.listen", f"{telegram.listen!r} is http.listen already "
+                                           "(expected a port of its own)")
 
 
 class _KeyError(ValueError):
@@ -731,6 +798,16 @@ class Config:
         self.telegram_token = token.strip()
         self.telegram_api_base = settings.telegram.api_base
         self.telegram_groups = frozenset(settings.telegram.groups)
+        self.telegram_secret = (os.environ.get(SECRET_TOKEN_ENV)
+                                or settings.telegram.secret_token.get_secret_value()).strip()
+        if settings.telegram.mode == "webhook":
+            problem = (secret_token_problem(self.telegram_secret) if self.telegram_secret
+                       else 'required with mode = "webhook": Telegram sends it with every '
+                            f"update (or set {SECRET_TOKEN_ENV})")
+            if problem:
+                source = (f" ({SECRET_TOKEN_ENV})" if os.environ.get(SECRET_TOKEN_ENV)
+                          else "")
+                raise _KeyError(f"telegram.secret_token{source}", problem)
         self.http_token = (os.environ.get(HTTP_TOKEN_ENV)
                            or settings.http.token.get_secret_value()).strip()
         vk = settings.vk

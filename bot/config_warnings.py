@@ -9,7 +9,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from bot.config import HTTP_TOKEN_ENV, SMTP_PASSWORD_ENV, TOKEN_ENV, VK_TOKEN_ENVS, Config
+from bot.config import (
+    HTTP_TOKEN_ENV,
+    SECRET_TOKEN_ENV,
+    SMTP_PASSWORD_ENV,
+    TOKEN_ENV,
+    VK_TOKEN_ENVS,
+    Config,
+)
 from workflows.model import Role
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
@@ -21,6 +28,7 @@ def config_warnings(config: Config, example: Path = EXAMPLE) -> list[str]:
     where = str(config.path)
 
     written = [("telegram.token", s.telegram.token, TOKEN_ENV),
+               ("telegram.secret_token", s.telegram.secret_token, SECRET_TOKEN_ENV),
                ("http.token", s.http.token, HTTP_TOKEN_ENV),
                *((f"vk.{key}", getattr(s.vk, key), env) for key, env in VK_TOKEN_ENVS.items()),
                ("email.password", s.email.password, SMTP_PASSWORD_ENV)]

@@ -17,7 +17,10 @@ code units of the visible text, inline keyboard limits. Every call is recorded i
 HTML error page instead of JSON); ``latency`` delays every answer, half before the method
 takes effect and half after; ``enforce_limits=True`` answers 429 (``retry_after``) to a
 sending call beyond Telegram's limits — 30 a second in all, one a second per chat, 20 a minute
-per group — counted in ``too_many``; ``transcript`` renders the conversation.
+per group — counted in ``too_many``; ``transcript`` renders the conversation. After
+``setWebhook`` updates are POSTed to the webhook (with the secret header; getUpdates answers
+409 meanwhile): a chat's next one after its previous one was accepted, different chats
+concurrently; a non-2xx answer is retried after ``webhook_retry`` seconds (``webhook_posts``).
 
 Deliberate deviation: with ``strict_html=True`` (the default) an ``&`` that does not start a
 supported entity (``&lt; &gt; &amp; &quot; &apos; &#NN; &#xHH;``) is rejected. Telegram shows
@@ -38,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 BOT_ID = 7000000001
@@ -288,6 +292,7 @@ class _Queued:
     update: dict[str, Any]
     redelivery: bool = False
     delivered: bool = False
+    retry_at: float = 0.0  # webhook: not posted again before this (monotonic)
 
 
 Params = dict[str, Any]
@@ -342,6 +347,13 @@ class FakeTelegramServer:
         self._closing = False
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        # setWebhook's parameters while a webhook is set; (update_id, HTTP status or 0 when
+        # unreachable) of every post; the delay before a failed post is retried.
+        self.webhook: dict[str, Any] | None = None
+        self.webhook_posts: list[tuple[int, int]] = []
+        self.webhook_retry = 0.05
+        self._webhook_error: tuple[int, str] | None = None
+        self._webhook_task: asyncio.Task[None] | None = None
 
     # --- lifecycle
 
@@ -357,6 +369,7 @@ class FakeTelegramServer:
 
     async def stop(self) -> None:
         self._closing = True
+        await self._stop_webhook()
         self._update_event.set()  # release long-polling requests at once
         if self._runner is not None:
             await self._runner.cleanup()
@@ -394,6 +407,11 @@ class FakeTelegramServer:
         self._timeline.append(update)
         self._update_event.set()
         return update["update_id"]
+
+    @property
+    def pending(self) -> int:
+        """Updates not yet taken: not fetched by getUpdates, or not accepted by the webhook."""
+        return sum(1 for q in self._queue if not q.delivered or self.webhook is not None)
 
     def redeliver(self, update_id: int) -> None:
         """Deliver an already pushed update once more, with the same update_id."""
@@ -819,6 +837,9 @@ class FakeTelegramServer:
                 "supports_inline_queries": False}
 
     async def _api_getUpdates(self, p: Params, files: Files) -> Any:
+        if self.webhook is not None:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is "
+                                "active; use deleteWebhook to delete the webhook first")
         offset = p.get("offset") or 0
         limit = min(max(int(p.get("limit") or 100), 1), 100)
         deadline = time.monotonic() + float(p.get("timeout") or 0)
@@ -842,7 +863,93 @@ class FakeTelegramServer:
     async def _api_deleteWebhook(self, p: Params, files: Files) -> Any:
         if p.get("drop_pending_updates"):
             self._queue.clear()
+        await self._stop_webhook()
         return True
+
+    async def _api_setWebhook(self, p: Params, files: Files) -> Any:
+        if not str(p["url"]).startswith(("http://", "https://")):  # http: a local Bot API
+            raise bad_request("bad webhook: Webhook can be set up only on ports 80, 88, 443 "
+                              "or 8443")
+        secret = p.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise bad_request("secret token contains unallowed characters")
+        if p.get("drop_pending_updates"):
+            self._queue.clear()
+        self.webhook = {"url": p["url"], "secret_token": secret,
+                        "max_connections": int(p.get("max_connections") or 40),
+                        "allowed_updates": p.get("allowed_updates")}
+        if self._webhook_task is None:
+            self._webhook_task = asyncio.create_task(self._deliver())
+        self._update_event.set()
+        return True
+
+    async def _api_getWebhookInfo(self, p: Params, files: Files) -> Any:
+        if self.webhook is None:
+            return {"url": "", "has_custom_certificate": False,
+                    "pending_update_count": len(self._queue)}
+        info = {"url": self.webhook["url"], "has_custom_certificate": False,
+                "pending_update_count": len(self._queue),
+                "max_connections": self.webhook["max_connections"]}
+        if self.webhook["allowed_updates"] is not None:
+            info["allowed_updates"] = self.webhook["allowed_updates"]
+        if self._webhook_error is not None:
+            info["last_error_date"], info["last_error_message"] = self._webhook_error
+        return info
+
+    async def _stop_webhook(self) -> None:
+        self.webhook = None
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            await asyncio.gather(self._webhook_task, return_exceptions=True)
+            self._webhook_task = None
+
+    async def _deliver(self) -> None:
+        """Post queued updates to the webhook: a chat's next one after its previous one was
+        accepted, different chats concurrently (up to max_connections)."""
+        posting: dict[Any, asyncio.Task[None]] = {}  # chat → its post under way
+        async with aiohttp.ClientSession() as session:
+            while self.webhook is not None:
+                self._update_event.clear()
+                now, wait = time.monotonic(), 1.0
+                heads: dict[Any, _Queued] = {}
+                for queued in self._queue:
+                    heads.setdefault(_chat_of(queued.update), queued)
+                for chat, queued in heads.items():
+                    if chat in posting or len(posting) >= self.webhook["max_connections"]:
+                        continue
+                    if queued.retry_at > now:
+                        wait = min(wait, queued.retry_at - now)
+                        continue
+                    task = asyncio.create_task(self._post(session, queued))
+                    posting[chat] = task
+                    task.add_done_callback(lambda _, chat=chat: self._posted(posting, chat))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._update_event.wait(), wait)
+
+    def _posted(self, posting: dict[Any, asyncio.Task[None]], chat: Any) -> None:
+        posting.pop(chat, None)
+        self._update_event.set()
+
+    async def _post(self, session: aiohttp.ClientSession, queued: _Queued) -> None:
+        hook = self.webhook
+        assert hook is not None
+        headers = ({"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]}
+                   if hook["secret_token"] else {})
+        try:
+            async with session.post(hook["url"], json=queued.update, headers=headers,
+                                    timeout=aiohttp.ClientTimeout(total=60)) as response:
+                status, error = response.status, f"Wrong response from the webhook: " \
+                                                 f"{response.status} {response.reason}"
+        except (aiohttp.ClientError, TimeoutError) as e:
+            status, error = 0, f"Connection failed: {type(e).__name__}"
+        self.webhook_posts.append((queued.update["update_id"], status))
+        queued.delivered = True
+        if 200 <= status < 300:
+            with contextlib.suppress(ValueError):
+                self._queue.remove(queued)
+        else:
+            self._webhook_error = (int(time.time()), error)
+            queued.retry_at = time.monotonic() + self.webhook_retry
 
     async def _api_getChat(self, p: Params, files: Files) -> Any:
         self._check_chat(p["chat_id"])
@@ -1038,6 +1145,16 @@ class FakeTelegramServer:
         lines.extend("    " + " ".join(f"[{b.get('text', '')}]" for b in row)
                      for row in call.buttons)
         return lines
+
+
+def _chat_of(update: dict[str, Any]) -> Any:
+    """The chat of a raw update (its lane of webhook delivery)."""
+    if "message" in update:
+        return update["message"]["chat"]["id"]
+    if "callback_query" in update:
+        query = update["callback_query"]
+        return query["message"]["chat"]["id"] if "message" in query else query["from"]["id"]
+    return ("update", update["update_id"])
 
 
 def _summary(msg: dict[str, Any]) -> str:

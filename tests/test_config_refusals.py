@@ -88,6 +88,25 @@ BAD = [
                  "owner ids", id="community-zero"),
     pytest.param(changed("extra_days_off = []", "extra_days_off = 5"),
                  "calendar.extra_days_off", "list", id="days-off-not-a-list"),
+    pytest.param(changed("start_timeout = 60", 'start_timeout = 60\nsecret_token = "a b"'),
+                 "telegram.secret_token", "A-Z, a-z, 0-9, _ and -", id="secret-token-space"),
+    pytest.param(changed("start_timeout = 60", 'start_timeout = 60\nmode = "webhook"\n'
+                         'listen = "127.0.0.1:8443"\nsecret_token = "s3cret"'),
+                 "telegram.webhook_url", 'required with mode = "webhook"',
+                 id="webhook-without-url"),
+    pytest.param(changed("start_timeout = 60", 'start_timeout = 60\nmode = "webhook"\n'
+                         'webhook_url = "http://otklik.example.ru/tg"\n'
+                         'listen = "127.0.0.1:8443"\nsecret_token = "s3cret"'),
+                 "telegram.webhook_url", "only to https://", id="webhook-plain-http"),
+    pytest.param(changed("start_timeout = 60", 'start_timeout = 60\nmode = "webhook"\n'
+                         'webhook_url = "https://otklik.example.ru/tg"\n'
+                         'listen = "127.0.0.1:8443"'),
+                 "telegram.secret_token", 'required with mode = "webhook"',
+                 id="webhook-without-secret"),
+    pytest.param(changed("start_timeout = 60", 'start_timeout = 60\nlisten = "8443"'),
+                 "telegram.listen", "host:port", id="webhook-listen-no-host"),
+    pytest.param(changed("start_timeout = 60", 'start_timeout = 60\nmode = "hook"'),
+                 "telegram.mode", "'polling' or 'webhook'", id="telegram-mode-unknown"),
     pytest.param(changed('feedback_window = "2d"', 'feedback_window = "0d"')
                  if 'feedback_window = "2d"' in EXAMPLE
                  else changed("[sla]\n", '[sla]\nfeedback_window = "2wd"\n'),
