@@ -20,9 +20,9 @@ from aiogram.exceptions import TelegramConflictError
 from bot import updates, webhook
 from bot.app import EXIT_CONFIG, StartError
 from bot.config import Config
-from bot.fakes.telegram import FakeTelegramServer
 from bot.updates import NotSaved
 from bot.webhook import SECRET_HEADER, WebhookServer
+from fakes.telegram import FakeTelegramServer
 from tests.harness import (
     CONFIG,
     COORDINATOR,
