@@ -1,6 +1,6 @@
 """The layers point one way: only bot/storage touches the database, handlers reach the data
-through the service, the pure core imports nothing of the bot; and the storage interface is
-what the SQLite implementation implements."""
+through the use cases (bot/usecases), the pure core imports nothing of the bot; and the
+storage interface is what the SQLite implementation implements."""
 
 from __future__ import annotations
 
@@ -72,6 +72,26 @@ def test_handlers_do_not_import_the_storage() -> None:
         if bad:
             offences[str(path.relative_to(ROOT))] = bad
     assert offences == {}
+
+
+def test_handlers_hold_no_store() -> None:
+    """Handlers reach the data only through the use cases, never a store they were handed."""
+    offences = {}
+    for path in _modules("handlers"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        lines = [node.lineno for node in ast.walk(tree)
+                 if isinstance(node, ast.Attribute) and node.attr == "store"]
+        if lines:
+            offences[str(path.relative_to(ROOT))] = lines
+    assert offences == {}
+
+
+def test_use_case_modules_stay_small() -> None:
+    """One job per module: none of bot/usecases grows past 400 lines."""
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines())
+             for p in _modules("bot/usecases")}
+    assert len(sizes) >= 10
+    assert {name: n for name, n in sizes.items() if n > 400} == {}
 
 
 def test_the_core_imports_nothing_of_the_bot() -> None:

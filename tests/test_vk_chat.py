@@ -238,7 +238,7 @@ async def test_executor_in_vk_answers_and_the_coordinator_in_telegram_approves(
 
     await otklik.vk_say(VASILIEV, "Яму засыпали, фото прилагаем.",
                         [b"\xff\xd8 pothole-before", b"\xff\xd8 pothole-after"])
-    draft = await otklik.a.service.draft(n)
+    draft = await otklik.a.usecases.queries.draft(n)
     assert draft is not None and draft.text == "Яму засыпали, фото прилагаем."
     assert [a.kind for a in draft.attachments] == ["photo", "photo"]
     assert [read(a.local_path) for a in draft.attachments] == [
@@ -365,7 +365,7 @@ async def test_invite_link_opened_in_vk_binds_the_vk_account(otklik: VkHarness) 
     await otklik.vk_say(NEWCOMER, "Начать", payload={"command": "start"}, ref=token,
                         ref_source="invite")
     assert "Добро пожаловать, Новиков Илья" in otklik.vk_last(NEWCOMER)
-    person = await otklik.a.service.person_for_chat("vk", NEWCOMER)
+    person = await otklik.a.usecases.queries.person_for_chat("vk", NEWCOMER)
     assert person is not None and person.name == "Новиков Илья"
     assert person.departments == {"roads"}
     # /start TOKEN typed in VK works as well; a used token does not.
@@ -375,7 +375,7 @@ async def test_invite_link_opened_in_vk_binds_the_vk_account(otklik: VkHarness) 
     assert "куратор" in otklik.vk_last(OTHER_NEWCOMER)
     await otklik.vk_say(STRANGER, f"/start {token}")
     assert "недействительна" in otklik.vk_last(STRANGER)
-    assert await otklik.a.service.person_for_chat("vk", STRANGER) is None
+    assert await otklik.a.usecases.queries.person_for_chat("vk", STRANGER) is None
 
 
 # ----------------------------------------------------------------------------- safety
@@ -411,7 +411,7 @@ async def test_same_event_delivered_twice_changes_nothing(otklik: VkHarness) -> 
     assert len(await otklik.audit()) == audit_before
     assert len(otklik.vk.calls_to("messages.send")) == sent_before
     assert len(otklik.vk.event_answers) == 1
-    draft = await otklik.a.service.draft(n)
+    draft = await otklik.a.usecases.queries.draft(n)
     assert draft is not None and len(draft.attachments) == 1
 
 
@@ -487,13 +487,13 @@ async def test_long_poll_keeps_its_place_across_a_restart_and_failures(
     otklik.vk.fail_longpoll(2)  # the key expired: a new key, the same ts
     otklik.vk.push_message_new(VASILIEV, "Первая часть ответа.")
     await otklik.step()
-    assert (await otklik.a.service.draft(n)).text == "Первая часть ответа."  # type: ignore
+    assert (await otklik.a.usecases.queries.draft(n)).text == "Первая часть ответа."  # type: ignore
     await otklik.a.close()
     otklik.vk.push_message_new(VASILIEV, "Ответ, написанный, пока бот стоял.")
     await otklik.start()  # the stored ts: what came meanwhile is fetched, nothing twice
     await otklik.step()
     # A second text adds to the draft (once: nothing fetched twice).
-    assert (await otklik.a.service.draft(n)).text == (  # type: ignore[union-attr]
+    assert (await otklik.a.usecases.queries.draft(n)).text == (  # type: ignore[union-attr]
         "Первая часть ответа.\n\nОтвет, написанный, пока бот стоял.")
     previews = [t for t in otklik.vk_texts(VASILIEV) if t.startswith("📝 Проект ответа")]
     assert len(previews) == 2

@@ -26,8 +26,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.service import Service
-from bot.updates import NOT_SAVED, NotSaved, after_commit, apply_once
+from bot.updates import NOT_SAVED, NotSaved, after_commit
+from bot.usecases import UseCases
 from bot.vk_client import VkClient, VkError
 from handlers import flows
 from handlers.vk.render import Press, plain_text, snackbar_text
@@ -60,9 +60,9 @@ def update_key(value: str | int) -> int:
 
 
 class VkChat:
-    def __init__(self, service: Service, client: VkClient, http: aiohttp.ClientSession, *,
+    def __init__(self, app: UseCases, client: VkClient, http: aiohttp.ClientSession, *,
                  settle_later: SettleLater, invite_link: Callable[[str], str]) -> None:
-        self.service = service
+        self.app = app
         self.client = client
         self.http = http
         self.settle_later = settle_later
@@ -85,15 +85,14 @@ class VkChat:
         if not isinstance(key, int | str) or key in ("", 0):
             log.warning("VK %s without an id: ignored", kind)
             return
-        applied = await apply_once(self.service.store, namespace, update_key(key),
-                                   self.service.clock, lambda: handler(obj))
+        applied = await self.app.gate.apply_once(namespace, update_key(key), lambda: handler(obj))
         if applied.status == NOT_SAVED:
             await self._tell_not_saved(kind, obj)
 
     async def _tell_not_saved(self, kind: str, obj: dict[str, Any]) -> None:
         """Storage keeps failing: say so directly, not through the outbox (it is in the same
         storage); when even that fails the event is left for VK to deliver again."""
-        text = self.service.templates.phrase(NOT_SAVED)
+        text = self.app.templates.phrase(NOT_SAVED)
         user_id = int(obj.get("user_id") or obj.get("from_id") or 0)
         peer_id = int(obj.get("peer_id") or 0)
         if user_id <= 0 or peer_id != user_id:
@@ -113,14 +112,14 @@ class VkChat:
             raise NotSaved(f"VK {kind}: {e}") from e
 
     def _turn(self, user_id: int, person: Person | None, state: Any) -> flows.Turn:
-        return flows.Turn(self.service, PLATFORM, user_id, person, state,
+        return flows.Turn(self.app, PLATFORM, user_id, person, state,
                           invite_link=self.invite_link)
 
     async def _context(self, user_id: int) -> tuple[Person | None, Any]:
-        person = await self.service.person_for_chat(PLATFORM, user_id)
+        person = await self.app.queries.person_for_chat(PLATFORM, user_id)
         state = None
         if person is not None:
-            state = await self.service.mode(person, PLATFORM)
+            state = await self.app.chats.mode(person, PLATFORM)
         return person, state
 
     # --- buttons -----------------------------------------------------------------------------
@@ -131,18 +130,18 @@ class VkChat:
             return  # presses in group conversations: not a place to work
         person, state = await self._context(user_id)
         if person is None:
-            await self.service.refuse_stranger(PLATFORM, user_id,
+            await self.app.onboarding.refuse_stranger(PLATFORM, user_id,
                                                f"button {json.dumps(obj.get('payload'))}")
             await after_commit(lambda: self._answer(obj, ""))
             return
         if not person.active:  # gone from the config
-            await self.service.refuse_inactive(person, PLATFORM, user_id, "button")
-            closed = self.service.templates.phrase("access_closed")
+            await self.app.onboarding.refuse_inactive(person, PLATFORM, user_id, "button")
+            closed = self.app.templates.phrase("access_closed")
             await after_commit(lambda: self._answer(obj, closed))
             return
         press = Press.unpack(obj.get("payload"))
         if press is None:
-            refusal = self.service.templates.refusal("unknown_action")
+            refusal = self.app.templates.refusal("unknown_action")
             await after_commit(lambda: self._answer(obj, refusal))
             return
         turn = self._turn(user_id, person, state)
@@ -177,17 +176,17 @@ class VkChat:
             await flows.start(turn, ref)
             return
         if person is not None and not person.active:  # gone from the config
-            await self.service.refuse_inactive(person, PLATFORM, user_id, _describe(message))
+            await self.app.onboarding.refuse_inactive(person, PLATFORM, user_id, _describe(message))
             return
         if person is None:
             if text.startswith("/start") or payload.get("command") == "start":
                 await flows.start(turn, text.partition(" ")[2].strip()
                                   if text.startswith("/start") else "")
             else:
-                await self.service.refuse_stranger(PLATFORM, user_id, _describe(message))
+                await self.app.onboarding.refuse_stranger(PLATFORM, user_id, _describe(message))
             return
         # Writing to the community allows its messages again: a later failure is news.
-        await self.service.chat_answered(PLATFORM, user_id)
+        await self.app.chats.chat_answered(PLATFORM, user_id)
         if payload.get("command") == "start":  # the «Начать» button of a new conversation
             await flows.start(turn, "")
             return
@@ -201,7 +200,7 @@ class VkChat:
         elif text:
             await flows.text(turn, text)
         else:
-            await turn.say(self.service.templates.phrase(
+            await turn.say(self.app.templates.phrase(
                 "unsupported_file" if items else "unknown_input"))
 
     async def _shared_post(self, turn: flows.Turn, wall: dict[str, Any], text: str) -> None:
@@ -220,7 +219,7 @@ class VkChat:
             n = state.incident_id if state and state.incident_id else 0
             attachment, unique_id = await self.save_file(item, n)
             if attachment is None and unique_id:
-                await turn.say(self.service.templates.phrase("file_download_failed"))
+                await turn.say(self.app.templates.phrase("file_download_failed"))
                 continue
             await flows.attach(self._turn(turn.chat_id, person, state), attachment, unique_id,
                                group, text if i == 0 and text else None, self.settle_later)
@@ -249,7 +248,7 @@ class VkChat:
         if not url:
             log.warning("VK %s without a link: %s", kind, unique_id)
             return None, unique_id
-        target = Path(self.service.config.files_dir) / str(n) / f"{unique_id}-{name}"
+        target = Path(self.app.config.files_dir) / str(n) / f"{unique_id}-{name}"
         try:
             async with self.http.get(url, timeout=DOWNLOAD_TIMEOUT) as response:
                 response.raise_for_status()
