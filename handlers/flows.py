@@ -149,20 +149,34 @@ class Turn:
 
 # --- buttons ---------------------------------------------------------------------------------
 
-async def press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
-    """A button press: action ``a`` on incident (or intake) ``n`` from a card of version
-    ``v``, with argument ``x``."""
+@dataclass(frozen=True, slots=True)
+class Press:
+    """A button press, the same on every platform: ``action`` on incident (or intake, or
+    possible complaint) number ``incident``, from a card of ``version`` (None: a message
+    without one), with ``value``, the button's argument (a status, a person's id, a
+    category key...). Each front end reads it from its own wire format."""
+
+    action: str
+    incident: int
+    version: int | None = None
+    value: str = ""
+
+
+async def press(turn: Turn, pressed: Press) -> None:
+    """A button press: a forged or mangled one is refused as ``bad_button``."""
+    n, v, x = pressed.incident, pressed.version, pressed.value
     if (not 0 <= n <= MAX_NUMBER or (v is not None and not 0 <= v <= MAX_NUMBER)
             or len(x) > ARG_LIMIT):
         turn.toast, turn.alert = turn.templates.refusal("bad_button"), True
         return
     try:
-        await _press(turn, a, n, v, x)
+        await _press(turn, pressed.action, n, v, x)
     except BadButton:
         turn.toast, turn.alert = turn.templates.refusal("bad_button"), True
 
 
 async def _press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
+    """Action ``a`` on number ``n`` from a card of version ``v``, with argument ``x``."""
     handler = PRESSES.get(a)
     if a == "redirect" and x != "other":
         await _redirect(turn, n, v, x)

@@ -20,16 +20,17 @@ from bot.templates import Templates
 from fakes.driver import FAST, FAST_VK_RETRY
 from fakes.telegram import FakeTelegramServer, FakeUser
 from fakes.vk import GROUP_ID, FakeVkServer
+from handlers.flows import Press
 from handlers.vk.render import (
     BUTTONS_LIMIT,
     LABEL_LIMIT,
     PAYLOAD_LIMIT,
     ROW_LIMIT,
     ROWS_LIMIT,
-    Press,
     keyboards,
     plain_text,
     split_text,
+    unpack_press,
 )
 from tests.harness import COORDINATOR, TOKEN, Harness, incident_number, make_clock
 from workflows.model import Button
@@ -553,9 +554,9 @@ def test_keyboards_respect_vk_inline_limits() -> None:
             for b in row:
                 assert len(b["action"]["label"]) <= LABEL_LIMIT
                 assert len(b["action"]["payload"].encode()) <= PAYLOAD_LIMIT
-    pressed = [Press.unpack(b["action"]["payload"]) for board in boards
+    pressed = [unpack_press(b["action"]["payload"]) for board in boards
                for row in board["buttons"] for b in row]
     assert len(pressed) == 20 and pressed[0] == Press("to", 1, 3, "0")
-    assert Press.unpack('{"a": "take", "n": true}') is None
-    assert Press.unpack({"a": "take", "n": 4}) == Press("take", 4)
+    assert unpack_press('{"a": "take", "n": true}') is None
+    assert unpack_press({"a": "take", "n": 4}) == Press("take", 4)
 

@@ -42,8 +42,9 @@ def turn_for(usecases: UseCases, chat_id: int, person: Person | None,
 async def button(query: CallbackQuery, callback_data: Act, usecases: UseCases,
                  person: Person, chat_state: ChatState | None, bot_username: str) -> None:
     turn = turn_for(usecases, query.from_user.id, person, chat_state, bot_username)
-    await flows.press(turn, callback_data.a, callback_data.n,
-                      None if callback_data.v < 0 else callback_data.v, callback_data.x)
+    await flows.press(turn, flows.Press(callback_data.a, callback_data.n,
+                                        None if callback_data.v < 0 else callback_data.v,
+                                        callback_data.x))
     await after_commit(lambda: query.answer(turn.toast.strip() or None, show_alert=turn.alert))
 
 

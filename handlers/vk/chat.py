@@ -30,7 +30,7 @@ from bot.updates import NOT_SAVED, NotSaved, after_commit
 from bot.usecases import UseCases
 from bot.vk_client import VkClient, VkError
 from handlers import flows
-from handlers.vk.render import Press, plain_text, snackbar_text
+from handlers.vk.render import plain_text, snackbar_text, unpack_press
 from workflows.model import Attachment, Person, Role
 
 log = logging.getLogger(__name__)
@@ -139,13 +139,13 @@ class VkChat:
             closed = self.app.templates.phrase("access_closed")
             await after_commit(lambda: self._answer(obj, closed))
             return
-        press = Press.unpack(obj.get("payload"))
+        press = unpack_press(obj.get("payload"))
         if press is None:
             refusal = self.app.templates.refusal("unknown_action")
             await after_commit(lambda: self._answer(obj, refusal))
             return
         turn = self._turn(user_id, person, state)
-        await flows.press(turn, press.a, press.n, press.v, press.x)
+        await flows.press(turn, press)
         await after_commit(lambda: self._answer(obj, turn.toast))
         if turn.alert and len(plain_text(turn.toast).strip()) > SNACKBAR_LIMIT:
             await turn.say(turn.toast)  # a refusal too long for a snackbar: in full, too
