@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 # The audience of the heads of the МЦУ (escalations reach them along with the curators).
 HEADS = "heads"
-# The audience of the block owners of a department: "department_owners:<department key>".
-DEPARTMENT_OWNERS = "block_owners:"
+# The audience of the block owners of a department: "block_owners_of:<department key>".
+DEPARTMENT_OWNERS = "block_owners_of:"
 
 
 class Notifier:
@@ -157,7 +157,7 @@ class Notifier:
 def audience(to: int | str, people: Sequence[Person], actor: Person | None) -> list[Person]:
     """Who a notification addressed ``to`` reaches (the actor is never told of their own act):
     a person's id, the coordinators, the curators, the heads, the block owners of a
-    department (``block_owners:<department key>``), the heads of a department."""
+    department (``block_owners_of:<department key>``), the heads of a department."""
     if isinstance(to, int):
         return [p for p in people if p.id == to and p.active]
     if to == core.COORDINATORS:
