@@ -161,7 +161,7 @@ class App:
         # the coordinators' labels, retrained by the scheduler (bot.learning).
         detector = build_triage(config, make_lemmatizer())
         self.learner = Learner(self.store, detector)
-        # Suggestions from approved answers: the same lemmas (issue 14), compacted by the
+        # Suggestions from approved answers: the same lemmas as detection, compacted by the
         # detection job.
         self.suggester = Suggester(
             self.store, lambda text: suggestion_terms(detector.detector.lemmas(text)))

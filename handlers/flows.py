@@ -327,7 +327,7 @@ async def _submit(turn: Turn, n: int, v: int | None, x: str) -> None:
     if not result.ok and result.code == "empty_reason":
         turn.toast, turn.alert = turn.templates.phrase("draft_needs_text"), True
         return
-    if not result.ok and result.code == "contact_required":  # 002 3.12.4
+    if not result.ok and result.code == "contact_required":  # the procedure asks for the call first
         turn.answer(result, n)
         await turn.say(turn.templates.phrase("contact_needed", n=n), [[Button("contact", n)]])
         return
@@ -516,7 +516,7 @@ async def _invite_department(turn: Turn, n: int, v: int | None, x: str) -> None:
     await turn.say(turn.templates.phrase("invite_ask_name"))
 
 
-# --- the Governor's networks (002 3.12) ----------------------------------------------------
+# --- the Governor's networks: heads, contact, letters ---------------------------------------------
 
 
 async def _head_to(turn: Turn, n: int, v: int | None, x: str) -> None:
@@ -848,7 +848,7 @@ async def _start_writing(turn: Turn, n: int, incident: Incident | None = None) -
     await turn.set_mode(WRITING, n)
     if incident is None or incident.id != n:
         incident = await turn.app.queries.incident(n)
-    contact = (incident is not None  # 002 3.12.4: offered at once
+    contact = (incident is not None  # offered at once
                and turn.app.policies.procedure_for(incident).contact_required
                and await turn.app.actions.contacted(n) is False)
     offered = await template_buttons(turn, incident) if incident is not None else []
@@ -893,7 +893,7 @@ async def send_preview(turn: Turn, n: int) -> None:
         rows[1] = [Button("edit_text", n)]
     if isinstance(last, str) and last:
         rows.insert(1, [Button("replace_text", n)])
-    if await app.actions.contacted(n) is False:  # 002 3.12.4: the call comes first
+    if await app.actions.contacted(n) is False:  # the call comes first
         rows.insert(0, [Button("contact", n)])
     await turn.say(body, rows)
 
@@ -1163,7 +1163,7 @@ async def _possible_more(turn: Turn, n: int, v: int | None, x: str) -> None:
 PRESSES.update({"pc": _possible_decide, "pc_show": _possible_show, "pc_more": _possible_more})
 
 
-# --- answer templates (issue 14) -------------------------------------------------------------
+# --- answer templates -------------------------------------------------------------------------
 
 TEMPLATE_MODE = "template_text"
 

@@ -137,7 +137,8 @@ class Actions:
                 out = core.decline(inc, actor, reason, now, version=version)
                 if not self.policies.procedure_for(inc).head_assigns:
                     return out
-                # The heads pick another executor (002 3.12.3); the coordinators are told too.
+                # The heads of the department pick another executor; the coordinators are
+                # told too.
                 people = await uow.people.all()
                 if not await heads_to_assign(uow, inc, people, self.policies, self.channels):
                     return out

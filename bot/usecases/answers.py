@@ -1,4 +1,4 @@
-"""Answer templates (issue 14): the config's and the coordinators' own, filled for an
+"""Answer templates: the config's and the coordinators' own, filled for an
 incident; and suggestions from the answers approved before (*Как в №…*)."""
 
 from __future__ import annotations

@@ -89,14 +89,15 @@ class Intake:
             except core.Refused as r:
                 await uow.audit.add(r.audit)
                 return Result(False, r.code)
-            # The address named in the text (issue 14), normalised, kept with the incident.
+            # The address named in the text, normalised, kept with the incident.
             incident = replace(out.incident, address=address_of(seen.text))
             await uow.incidents.add(incident, now, seen)
             await uow.incidents.add_attachments(incident_id, seen.attachments)
             await uow.audit.add(out.audit)
             await self.ledger.schedule(uow, incident, 0)
             people = await uow.people.all()
-            # The Governor's networks: the head of the department assigns (002 3.12.3).
+            # Where the procedure says so (the Governor's networks), the head of the
+            # department assigns.
             heads = await heads_to_assign(uow, incident, people, self.policies,
                                           self.channels)
             executor = None

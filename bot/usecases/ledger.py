@@ -70,7 +70,7 @@ class Ledger:
                                 published_text(incident, draft),
                                 draft.attachments if draft else (), now,
                                 actor.id if actor else None)
-            if self.suggester is not None:  # the next suggestion reads it (issue 14)
+            if self.suggester is not None:  # the next suggestion reads it
                 self.suggester.stale = True
         if action in (Action.REASSIGN, Action.REOPEN, Action.DECLINE):
             await uow.drafts.delete(incident.id)

@@ -1,5 +1,5 @@
-"""Answer letters (002 3.12.6): the DOCX made after the final approval, the signed PDF the
-executor uploads, and the e-mail that sends both, retried until it goes."""
+"""Answer letters of the Governor's networks: the DOCX made after the final approval, the
+signed PDF the executor uploads, and the e-mail that sends both, retried until it goes."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class Letters:
 
     async def make_letter(self, uow: UnitOfWork, incident: Incident, now: datetime) -> None:
         """After the final approval: the answer letter as DOCX for the executor to sign, and
-        the request to upload the signed PDF (002 3.12.6)."""
+        the request to upload the signed PDF."""
         names = {p.id: p.name for p in await uow.people.all()}
         executor = names.get(incident.executor_id or 0, "")
         path = Path(self.config.files_dir) / "letters" / \

@@ -127,14 +127,14 @@ class Notifier:
                 "policy": self.policies.policy_of(incident),
             }
             buttons = note.buttons
-            if note.template == "card" and incident.category:  # *Шаблон: …* (issue 14)
+            if note.template == "card" and incident.category:  # *Шаблон: …* buttons
                 prefix = self.templates.label("tpl")
                 offered = [t for t in await uow.templates.in_use(incident.category)
                            if not t.primary][:MAX_BUTTONS]
                 buttons = (*buttons, *((Button("tpl", incident.id, str(t.id),
                                                label=f"{prefix}: {t.title}"),)
                                        for t in offered))
-                # *Как в №…*: the executor's own, so the card's one recipient (issue 14).
+                # *Как в №…*: the executor's own, so the card's one recipient.
                 if self.suggester is not None and len(recipients) == 1:
                     context["suggestions"] = await self.suggester.offer(
                         uow, recipients[0], incident)
