@@ -80,9 +80,11 @@ def build(store: Storage, config: Config, templates: Templates, channels: Sequen
     ledger = Ledger(named, notifier, letters, publishers, suggester)
     publishing = Publishing(store, config, publishers, notifier, ledger, clock)
     digests = Digests(store, config, templates, named, notifier, clock)
+    queries, chats = Queries(store, clock), Chats(store)
+    onboarding = Onboarding(store, config, templates, wired, notifier, clock)
     return UseCases(
         config=config, templates=templates, clock=clock, policies=named, notifier=notifier,
-        onboarding=Onboarding(store, config, templates, wired, notifier, clock),
+        onboarding=onboarding,
         intake=Intake(store, config, templates, wired, named, notifier, ledger, clock, triage),
         actions=Actions(store, config, templates, wired, named, ledger, publishers, clock),
         drafts=Drafts(store, clock),
@@ -91,7 +93,7 @@ def build(store: Storage, config: Config, templates: Templates, channels: Sequen
         sweep=Sweep(store, named, notifier, ledger, publishing, letters, digests, clock),
         digests=digests,
         answers=Answers(store, config, templates, clock, suggester),
-        queries=Queries(store, clock),
-        chats=Chats(store),
-        gate=Gate(store, clock),
+        queries=queries,
+        chats=chats,
+        gate=Gate(store, queries, onboarding, chats, clock),
     )

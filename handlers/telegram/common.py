@@ -64,25 +64,15 @@ class Context(BaseMiddleware):
             data["person"] = None
             data["chat_state"] = None
             return await handler(event, data)
-        person = await self.app.queries.person_for_chat(PLATFORM, user.id)
-        if person is None and not _is_start(event):
-            await self.app.onboarding.refuse_stranger(PLATFORM, user.id, _describe(event))
+        admitted = await self.app.gate.admit(PLATFORM, user.id, _describe(event),
+                                             starting=_is_start(event))
+        if admitted.refused:
             if (query := event.callback_query) is not None:
-                text = self.app.templates.phrase("not_registered")
+                text = self.app.templates.phrase(admitted.refused)
                 await after_commit(lambda: query.answer(text, show_alert=True))
             return None
-        if person is not None and not person.active and not _is_start(event):
-            # Gone from the config: refused at the door, with an audit row.
-            await self.app.onboarding.refuse_inactive(person, PLATFORM, user.id, _describe(event))
-            if (query := event.callback_query) is not None:
-                text = self.app.templates.phrase("access_closed")
-                await after_commit(lambda: query.answer(text, show_alert=True))
-            return None
-        data["person"] = person
-        state = None
-        if person is not None:
-            state = await self.app.chats.mode(person, PLATFORM)
-        data["chat_state"] = state
+        data["person"] = admitted.person
+        data["chat_state"] = admitted.chat_state
         return await handler(event, data)
 
 

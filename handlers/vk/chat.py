@@ -115,28 +115,17 @@ class VkChat:
         return flows.Turn(self.app, PLATFORM, user_id, person, state,
                           invite_link=self.invite_link)
 
-    async def _context(self, user_id: int) -> tuple[Person | None, Any]:
-        person = await self.app.queries.person_for_chat(PLATFORM, user_id)
-        state = None
-        if person is not None:
-            state = await self.app.chats.mode(person, PLATFORM)
-        return person, state
-
     # --- buttons -----------------------------------------------------------------------------
 
     async def _press(self, obj: dict[str, Any]) -> None:
         user_id, peer_id = int(obj.get("user_id") or 0), int(obj.get("peer_id") or 0)
         if user_id <= 0 or peer_id != user_id:
             return  # presses in group conversations: not a place to work
-        person, state = await self._context(user_id)
-        if person is None:
-            await self.app.onboarding.refuse_stranger(PLATFORM, user_id,
-                                               f"button {json.dumps(obj.get('payload'))}")
-            await after_commit(lambda: self._answer(obj, ""))
-            return
-        if not person.active:  # gone from the config
-            await self.app.onboarding.refuse_inactive(person, PLATFORM, user_id, "button")
-            closed = self.app.templates.phrase("access_closed")
+        admitted = await self.app.gate.admit(PLATFORM, user_id,
+                                             f"button {json.dumps(obj.get('payload'))}")
+        person, state = admitted.person, admitted.chat_state
+        if admitted.refused:  # a stranger's press is answered silently
+            closed = self.app.templates.phrase(admitted.refused) if person else ""
             await after_commit(lambda: self._answer(obj, closed))
             return
         press = unpack_press(obj.get("payload"))
@@ -168,22 +157,21 @@ class VkChat:
         if user_id <= 0 or peer_id != user_id or peer_id >= CHAT_PEERS:
             return  # group conversations and communities: not a place to work
         text = (message.get("text") or "").strip()
-        person, state = await self._context(user_id)
-        turn = self._turn(user_id, person, state)
         ref = str(message.get("ref") or "").strip()
         payload = _object(message.get("payload"))
+        starting = text.startswith("/start") or payload.get("command") == "start"
+        admitted = await self.app.gate.admit(PLATFORM, user_id, _describe(message),
+                                             starting=bool(ref) or starting)
+        if admitted.refused:
+            return
+        person = admitted.person
+        turn = self._turn(user_id, person, admitted.chat_state)
         if ref:  # opened through an invitation link vk.me/club…?ref=TOKEN
             await flows.start(turn, ref)
             return
-        if person is not None and not person.active:  # gone from the config
-            await self.app.onboarding.refuse_inactive(person, PLATFORM, user_id, _describe(message))
-            return
-        if person is None:
-            if text.startswith("/start") or payload.get("command") == "start":
-                await flows.start(turn, text.partition(" ")[2].strip()
-                                  if text.startswith("/start") else "")
-            else:
-                await self.app.onboarding.refuse_stranger(PLATFORM, user_id, _describe(message))
+        if person is None or not person.active:  # starting: flows.start judges them
+            await flows.start(turn, text.partition(" ")[2].strip()
+                              if text.startswith("/start") else "")
             return
         # Writing to the community allows its messages again: a later failure is news.
         await self.app.chats.chat_answered(PLATFORM, user_id)
@@ -215,7 +203,7 @@ class VkChat:
         group = f"vk{message.get('id')}" if len(files) > 1 else None
         person = turn.me
         for i, item in enumerate(files):
-            _, state = await self._context(turn.chat_id)  # the first file may start writing
+            state = await self.app.chats.mode(person, PLATFORM)  # the first file may start writing
             n = state.incident_id if state and state.incident_id else 0
             attachment, unique_id = await self.save_file(item, n)
             if attachment is None and unique_id:
