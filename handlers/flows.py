@@ -302,13 +302,6 @@ async def _show(turn: Turn, n: int, v: int | None, x: str) -> None:
     await show(turn, n)
 
 
-def _not_the_assignee(turn: Turn, incident: Incident | None) -> str:
-    """Why the person may not work on ``incident`` as its executor ("" when they may)."""
-    if incident is None:
-        return "not_found"
-    return "" if incident.executor_id == turn.me.id else "not_assigned"
-
-
 async def _writing_check(turn: Turn, n: int) -> bool:
     """Whether the person writes the answer to ``n`` now (the regulation's *answer*); if not,
     the press is refused."""
@@ -410,10 +403,6 @@ async def _final(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 async def _reassign(turn: Turn, n: int, v: int | None, x: str) -> None:
     t = turn.templates
-    if not turn.me.has(Role.COORDINATOR):
-        await turn.app.actions.act(turn.me, n, Reassign(turn.me.id))  # audited refusal
-        turn.toast, turn.alert = t.refusal("wrong_role"), True
-        return
     check = await turn.app.actions.may(turn.me, n, Action.REASSIGN, version=v)
     if not turn.answer(check, n, ok=" "):
         return
@@ -489,7 +478,7 @@ async def _category(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 async def _invite_role(turn: Turn, n: int, v: int | None, x: str) -> None:
     t = turn.templates
-    if not turn.me.has(Role.ADMIN):
+    if not turn.app.onboarding.may_invite(turn.me):
         turn.toast, turn.alert = t.refusal("wrong_role"), True
         return
     if x not in {r.value for r in Role}:
@@ -503,7 +492,7 @@ async def _invite_role(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 
 async def _invite_department(turn: Turn, n: int, v: int | None, x: str) -> None:
-    if not turn.me.has(Role.ADMIN):
+    if not turn.app.onboarding.may_invite(turn.me):
         turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
         return
     role, _, department = x.partition("/")
@@ -552,13 +541,7 @@ async def _contact_note(turn: Turn, n: int, body: str) -> None:
 
 async def _signed_pdf(turn: Turn, n: int, v: int | None, x: str) -> None:
     """«Загрузить подписанный PDF»: the next document is the signed letter (3.12.6)."""
-    letter = await turn.app.letters.waiting(n)
-    code = _not_the_assignee(turn, await turn.app.queries.incident(n))
-    if not code and letter is None:
-        code = "no_letter"
-    elif not code and letter["status"] != "unsigned":
-        code = "letter_done"
-    if not turn.answer(Result(not code, code), n, ok=" "):
+    if not turn.answer(await turn.app.letters.may_sign(turn.me, n), n, ok=" "):
         return
     await turn.set_mode("signed_pdf", n)
     await turn.say(turn.templates.phrase("signed_prompt", n=n), [[Button("abort", n)]])
@@ -998,7 +981,7 @@ async def start(turn: Turn, token: str) -> None:
 
 async def invite(turn: Turn, args: str) -> None:
     t = turn.templates
-    if not turn.me.has(Role.ADMIN):
+    if not turn.app.onboarding.may_invite(turn.me):
         await turn.app.onboarding.invite(turn.me, Role.EXECUTOR, None, "")  # audited refusal
         await turn.say(t.refusal("wrong_role"))
         return
@@ -1048,7 +1031,7 @@ async def _ask_namesake(turn: Turn, role: Role, department: str | None, name: st
 
 async def _invite_namesake_choice(turn: Turn, n: int, v: int | None, x: str) -> None:
     """«Новый участник» (``inv_new``) or «Перепривязать» (``inv_rebind``, n: the person)."""
-    if not turn.me.has(Role.ADMIN):
+    if not turn.app.onboarding.may_invite(turn.me):
         turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
         return
     state = turn.chat_state
@@ -1231,7 +1214,7 @@ async def _suggestion(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def templates_menu(turn: Turn) -> None:
     """``/templates``: the templates of every category, a delete button each, and «Добавить»."""
     t = turn.templates
-    if not turn.me.has(Role.COORDINATOR):
+    if not turn.app.answers.may_edit(turn.me):
         await turn.say(t.phrase("not_allowed"))
         return
     found = await turn.app.answers.in_use()
@@ -1261,7 +1244,7 @@ async def templates_menu(turn: Turn) -> None:
 
 
 async def _template_add(turn: Turn, n: int, v: int | None, x: str) -> None:
-    if not turn.me.has(Role.COORDINATOR):
+    if not turn.app.answers.may_edit(turn.me):
         turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
         return
     turn.toast = " "
@@ -1273,7 +1256,7 @@ async def _template_add(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def _template_category(turn: Turn, n: int, v: int | None, x: str) -> None:
     if x not in turn.app.config.categories:
         raise BadButton(x)
-    if not turn.me.has(Role.COORDINATOR):
+    if not turn.app.answers.may_edit(turn.me):
         turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
         return
     turn.toast = " "

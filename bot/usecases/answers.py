@@ -107,10 +107,15 @@ class Answers:
         async with self.store.read() as uow:
             return await self.suggester.answer(uow, person, incident, past_id)
 
+    @staticmethod
+    def may_edit(actor: Person) -> bool:
+        """Whether ``actor`` may add and delete answer templates: the coordinators."""
+        return actor.has(Role.COORDINATOR)
+
     async def add(self, actor: Person, category: str, title: str,
                                   text: str) -> Result:
         """A template typed by a coordinator: refused with a reason, never half-saved."""
-        if not actor.has(Role.COORDINATOR):
+        if not self.may_edit(actor):
             return Result(False, "wrong_role")
         if category not in self.config.categories:
             return Result(False, "bad_button")
@@ -129,7 +134,7 @@ class Answers:
         return Result(True, str(new_id))
 
     async def delete(self, actor: Person, template_id: int) -> Result:
-        if not actor.has(Role.COORDINATOR):
+        if not self.may_edit(actor):
             return Result(False, "wrong_role")
         async with self.store.write() as uow:
             gone = await uow.templates.delete(template_id, self.clock())

@@ -71,6 +71,16 @@ class Letters:
         async with self.store.read() as uow:
             return await uow.letters.to_sign(person.id)
 
+    async def may_sign(self, actor: Person, incident_id: int) -> Result:
+        """Whether ``actor`` may upload the signed letter of the incident now (the front end
+        asks before it waits for the file)."""
+        async with self.store.read() as uow:
+            incident = await uow.incidents.get(incident_id)
+            if incident is None:
+                return Result(False, "not_found")
+            code = _why_not(actor, incident, await uow.letters.newest(incident_id))
+        return Result(not code, code, incident)
+
     async def receive_signed(self, actor: Person, incident_id: int,
                              attachment: Attachment) -> Result:
         """The signed letter as PDF from the executor: kept and audited; the letter is then
@@ -81,20 +91,15 @@ class Letters:
             if incident is None:
                 return Result(False, "not_found")
             row = await uow.letters.newest(incident_id)
-            code = ""
-            if incident.executor_id != actor.id:
-                code = "not_assigned"
-            elif row is None:
-                code = "no_letter"
-            elif row["status"] != "unsigned":
-                code = "letter_done"
-            elif not letters.is_pdf(attachment.local_path, attachment.file_name,
-                                    attachment.mime_type):
+            code = _why_not(actor, incident, row)
+            if not code and not letters.is_pdf(attachment.local_path, attachment.file_name,
+                                               attachment.mime_type):
                 code = "not_a_pdf"
             if code:
                 await uow.audit.add(AuditEntry(incident_id, actor.id, "letter_signed",
                                               incident.state, None, now, code, ok=False))
                 return Result(False, code, incident)
+            assert row is not None
             await uow.letters.mark_signed(incident_id, row["round"], attachment.local_path,
                                           attachment.file_name or "signed.pdf", now)
             await uow.audit.add(AuditEntry(incident_id, actor.id, "letter_signed",
@@ -169,3 +174,14 @@ class Letters:
                 await self.notifier.send_to_role(uow, Role.COORDINATOR, self.templates.phrase(
                     "letter_failed", n=incident.id, reason=error,
                     at=retry_at.astimezone(self.config.tz).strftime("%H:%M")))
+
+
+def _why_not(actor: Person, incident: Incident, letter: dict[str, Any] | None) -> str:
+    """Why ``actor`` may not sign the incident's letter now ("" when they may)."""
+    if incident.executor_id != actor.id:
+        return "not_assigned"
+    if letter is None:
+        return "no_letter"
+    if letter["status"] != "unsigned":
+        return "letter_done"
+    return ""

@@ -179,6 +179,11 @@ class Onboarding:
             await self.notifier.send(uow, platform, chat_id,
                                      self.templates.phrase("not_registered"))
 
+    @staticmethod
+    def may_invite(person: Person) -> bool:
+        """Whether ``person`` may invite people: the admins."""
+        return person.has(Role.ADMIN)
+
     async def invite(self, admin: Person, role: Role, department: str | None,
                      name: str, *, new: bool = False, rebind: int | None = None) -> Invitation:
         """A one-time invitation token for a new person.
@@ -188,7 +193,7 @@ class Onboarding:
         person's chat (``rebind``: their id; whoever opens the link becomes that person, and
         the old chat is told)."""
         now = self.clock()
-        if not admin.has(Role.ADMIN):
+        if not self.may_invite(admin):
             async with self.store.write() as uow:
                 await uow.audit.add(AuditEntry(None, admin.id, "invite", None, None, now,
                                               reason="wrong_role", ok=False))
