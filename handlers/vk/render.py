@@ -173,7 +173,7 @@ def messages(templates: Templates, peer_id: int, text: str,
 
 
 class VkChannel:
-    """The service's view of VK: how a message becomes ``messages.send`` calls."""
+    """The notifier's view of VK: how a message becomes ``messages.send`` calls."""
 
     platform = "vk"
 
