@@ -98,24 +98,53 @@ class Model:
         return ranked[:5]
 
 
-def vectorize(texts: Iterable[str]) -> Any:
-    """The term counts of the texts (CSR, float32, ``FEATURES`` columns), built
-    ``CHUNK`` texts at a time."""
+def vectorize(texts: Iterable[str], expected: int = 0) -> Any:
+    """The term counts of the texts (CSR, float32, ``FEATURES`` columns), built ``CHUNK``
+    texts at a time.
+
+    Each chunk is copied into the result as soon as it is hashed and then dropped. The
+    result's arrays are allocated once for about ``expected`` texts (estimated from the
+    first chunk; grown if short) and only the part written becomes resident, so the peak is
+    the matrix itself, not the matrix twice as with a list of chunks and ``sparse.vstack``.
+    """
     import numpy
     from scipy import sparse
     from sklearn.feature_extraction.text import HashingVectorizer
 
     hasher = HashingVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), n_features=FEATURES,
                                alternate_sign=False, norm=None, dtype=numpy.float32)
-    chunks, chunk = [], []
+    data = numpy.empty(0, dtype=numpy.float32)
+    indices = numpy.empty(0, dtype=numpy.int32)
+    indptr = [numpy.zeros(1, dtype=numpy.int64)]
+    at = 0
+
+    def add(chunk: list[str]) -> None:
+        nonlocal data, indices, at
+        counts = hasher.transform(chunk)
+        if at + counts.nnz > len(data):
+            rows = sum(len(p) for p in indptr)
+            per_text = (at + counts.nnz) / (rows - 1 + counts.shape[0])
+            size = max(int(per_text * max(expected, 1) * 1.1), 2 * (at + counts.nnz))
+            grown_data = numpy.empty(size, dtype=numpy.float32)
+            grown_indices = numpy.empty(size, dtype=numpy.int32)
+            grown_data[:at], grown_indices[:at] = data[:at], indices[:at]
+            data, indices = grown_data, grown_indices
+        data[at:at + counts.nnz] = counts.data
+        indices[at:at + counts.nnz] = counts.indices
+        indptr.append(counts.indptr[1:].astype(numpy.int64) + at)
+        at += counts.nnz
+
+    chunk: list[str] = []
     for text in texts:
         chunk.append(text)
         if len(chunk) == CHUNK:
-            chunks.append(hasher.transform(chunk))
+            add(chunk)
             chunk = []
-    if chunk or not chunks:
-        chunks.append(hasher.transform(chunk))
-    return sparse.vstack(chunks, format="csr", dtype=numpy.float32)
+    if chunk:
+        add(chunk)
+    offsets = numpy.concatenate(indptr)
+    return sparse.csr_matrix((data[:at], indices[:at], offsets),
+                             shape=(len(offsets) - 1, FEATURES))
 
 
 def train(texts: Iterable[str], labels: Sequence[str]) -> Model | None:
@@ -130,19 +159,28 @@ def train(texts: Iterable[str], labels: Sequence[str]) -> Model | None:
     if len(labels) < MIN_LABELS or len(set(labels)) < 2:
         return None
     import numpy
-    from sklearn.feature_extraction.text import TfidfTransformer
     from sklearn.linear_model import SGDClassifier
+    from sklearn.preprocessing import normalize
 
-    matrix = vectorize(texts)
-    if matrix.shape[0] != len(labels):
-        raise ValueError(f"{matrix.shape[0]} texts for {len(labels)} labels")
-    tfidf = TfidfTransformer(sublinear_tf=True).fit(matrix)
-    df = numpy.bincount(matrix.indices, minlength=FEATURES)
-    idf = tfidf.idf_.astype(numpy.float32)
-    idf[(df < 2) | (df > 0.9 * len(labels))] = 0.0
+    matrix = vectorize(texts, len(labels))
+    n = matrix.shape[0]
+    if n != len(labels):
+        raise ValueError(f"{n} texts for {len(labels)} labels")
+    # TfidfTransformer(sublinear_tf=True)'s arithmetic, done in place on the counts (its
+    # transform copies the matrix, the largest thing in memory): smooth idf, 1 + log(tf),
+    # rows scaled to unit length.
+    # (bincount casts its input to int64: a slice at a time, not the indices whole)
+    df = numpy.zeros(FEATURES, dtype=numpy.int64)
+    for at in range(0, matrix.nnz, 2**20):
+        df += numpy.bincount(matrix.indices[at:at + 2**20], minlength=FEATURES)
+    idf = (numpy.log((1.0 + n) / (1.0 + df)) + 1.0).astype(numpy.float32)
+    idf[(df < 2) | (df > 0.9 * n)] = 0.0
     del df
-    tfidf.idf_ = idf
-    matrix = tfidf.transform(matrix, copy=False)
+    numpy.log(matrix.data, out=matrix.data)
+    matrix.data += 1.0
+    for at in range(0, matrix.nnz, 2**20):  # a slice at a time: no copy of the indices
+        matrix.data[at:at + 2**20] *= idf[matrix.indices[at:at + 2**20]]
+    matrix = normalize(matrix, copy=False)
     matrix.eliminate_zeros()
     classifier = SGDClassifier(loss="modified_huber", alpha=1e-4, max_iter=30, tol=None,
                                random_state=0)

@@ -36,6 +36,7 @@ from workflows.commands import (
     PlatformDue,
     Publish,
     Reassign,
+    Recategorize,
     Redirect,
     RedirectTo,
     Reject,
@@ -274,6 +275,39 @@ async def _set_policy(turn: Turn, n: int, v: int | None, x: str) -> None:
         await _deadline_note(turn, result.incident)
 
 
+async def _pick_category(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """«Категория» on the card of an incident a source found: the categories, the likely
+    ones for its text first."""
+    check = await turn.app.actions.may(turn.me, n, Action.CATEGORY)
+    if not turn.answer(check, n, ok=" ") or check.incident is None:
+        return
+    categories = turn.app.config.categories
+    keys = [k for k in possible.suggested_first(turn.app.intake, check.incident.text)
+            if k != check.incident.category]
+    await turn.say(turn.templates.phrase("pick_new_category", n=n),
+                   _rows([Button("set_cat", n, k, label=categories[k].name) for k in keys], 1))
+
+
+async def _set_category(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """The corrected category: the incident moves to it (and to its department), and the
+    detection learns it."""
+    if x not in turn.app.config.categories:
+        raise BadButton(x)
+    result = await turn.app.actions.act(turn.me, n, Recategorize(x))
+    if not turn.answer(result, n):
+        return
+    incident = await turn.app.queries.incident(n)
+    if incident is None:
+        return
+    config = turn.app.config
+    names = {p.id: p.name for p in await turn.app.queries.people()}
+    await turn.say(turn.templates.phrase(
+        "recategorized", n=n, category=config.categories[x].name,
+        department=config.departments.get(incident.department or "", incident.department),
+        executor=names.get(incident.executor_id or 0, "")),
+        [[Button("reassign", n)]], version=incident.version)
+
+
 async def _deadline_note(turn: Turn, incident: Any) -> None:
     policy = turn.app.policies.policy_of(incident)
     await turn.say(turn.templates.phrase(
@@ -472,7 +506,7 @@ async def _category(turn: Turn, n: int, v: int | None, x: str) -> None:
         subcategory=subcategories[int(sub)] if sub else None))
     if result.ok and result.incident is not None:
         await turn.app.intake.registered(row["id"], result.incident.id)
-        await possible.learn_pick(turn.app.intake, turn.me, row["text"], x)
+        await possible.learn_pick(turn.app.intake, turn.me, row["text"], category)
     turn.answer(result, 0)
 
 
@@ -570,7 +604,7 @@ PRESSES: dict[str, Callable[[Turn, int, int | None, str], Awaitable[None]]] = {
     "reassign": _reassign, "to": _reassign_to, "first_response": _first_response,
     "fr_published": _first_response_published, "cat": _category,
     "source": _pick_source, "set_src": _set_source, "policy": _pick_policy,
-    "set_pol": _set_policy,
+    "set_pol": _set_policy, "recat": _pick_category, "set_cat": _set_category,
     "inv_role": _invite_role, "inv_dept": _invite_department,
     "head_to": _head_to, "contact": _contact, "signed_pdf": _signed_pdf,
 }

@@ -11,7 +11,7 @@ from bot.learning import Learner, add_label, build_triage
 from bot.morphology import make_lemmatizer
 from bot.storage import open_storage
 from fakes.telegram import FakeUser
-from tests.harness import COORDINATOR, Harness, cli, load, write_config
+from tests.harness import COORDINATOR, PETROV, Harness, cli, load, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = load_config(ROOT / "config.example.toml")
@@ -188,6 +188,57 @@ async def test_the_likely_category_is_the_first_button_of_a_forwarded_post(
     assert otklik.app is not None
     assert await labels(otklik, "SELECT category, origin FROM detection_labels") == [
         ("housing", "coordinator")]
+
+
+LEAK = "Прорвало трубу во дворе, яма с водой у подъезда дома {n}"
+NEIGHBOUR = FakeUser(7008, "Ольга", "Соседка")
+
+
+async def test_the_coordinator_corrects_the_category_of_a_found_incident(
+        otklik: Harness) -> None:
+    """A found incident's category is the detection's guess: «Категория» on the card corrects
+    it (and the department, and the executor when theirs differs); the correction is a
+    labelled example, and after retraining the next such text gets the corrected category."""
+    assert otklik.app is not None
+    from datetime import UTC, datetime
+    async with otklik.app.store.write() as uow:  # the district's earlier decisions
+        for i in range(6):
+            await add_label(uow, f"Разбит асфальт на дороге по улице {i}", "roads",
+                            at=datetime(2026, 11, 1, tzinfo=UTC))
+            await add_label(uow, f"Батареи холодные, отопления нет в доме {i}", "housing",
+                            at=datetime(2026, 11, 1, tzinfo=UTC))
+    await otklik.app.detection_tick()
+    triage = otklik.app.usecases.intake.triage
+    assert triage is not None
+    assert triage.classify(LEAK.format(n=9)).category == "roads"  # «яма»: a road, it seems
+    for n, resident in ((1, RESIDENT), (2, NEIGHBOUR)):
+        otklik.server.message(resident, LEAK.format(n=n), chat_id=GROUP)
+        await otklik.step()
+        incident = await otklik.incident(n)
+        assert incident.category == "roads" and incident.source == "telegram_group"
+        assert "Петров" in otklik.last_text(COORDINATOR)  # routed to the roads' executor
+        otklik.button(COORDINATOR, "recat", n)  # on the card of the registration
+        await otklik.press(COORDINATOR, "recat", n)
+        assert "Верная категория инцидента" in otklik.last_text(COORDINATOR)
+        await otklik.press(COORDINATOR, "set_cat", n, label="ЖКХ")
+        incident = await otklik.incident(n)
+        assert (incident.category, incident.department) == ("housing", "housing")
+        assert "Исполнитель: Сидорова Мария" in otklik.last_text(COORDINATOR)
+        assert "Сидорова Мария" in otklik.last_text(PETROV)  # taken away from him
+    entries = [e for e in await otklik.audit() if e.action == "category"]
+    assert [(e.incident_id, e.reason, e.ok) for e in entries] == [
+        (1, "housing", True), (2, "housing", True)]
+    assert await labels(otklik, "SELECT text, category FROM detection_labels"
+                                " WHERE person_id IS NOT NULL") == [
+        (LEAK.format(n=1), "housing"), (LEAK.format(n=2), "housing")]
+    # Only the other categories are offered.
+    await otklik.press(COORDINATOR, "recat", 1)
+    call, _ = otklik.button(COORDINATOR, "set_cat", 1)
+    assert [b["text"] for row in call.buttons for b in row] == ["Дороги"]
+    assert triage.classify(LEAK.format(n=9)).category == "roads"  # not before retraining
+    await otklik.app.detection_tick()
+    verdict = triage.classify(LEAK.format(n=9))
+    assert verdict.category == "housing" and verdict.by == "model"
 
 
 # --- otklik detection-eval and learn ---------------------------------------------------------

@@ -70,6 +70,7 @@ CALLS = {
                                              first_response_due=None),
     Action.POLICY: lambda i, p: core.reclock(i, p, NOW, policy="pos", answer_due=None,
                                              first_response_due=None),
+    Action.CATEGORY: lambda i, p: core.recategorize(i, p, "housing", "housing", NOW),
     Action.FIRST_RESPONSE: lambda i, p: core.first_response(i, p, NOW),
     Action.REMIND: lambda i, p: core.remind(i, p, NOW),
     Action.RESUME: lambda i, p: core.resume(i, p, NOW),

@@ -768,11 +768,12 @@ def test_the_coordinator_gets_close_and_reopen_while_awaiting_feedback() -> None
 def test_the_coordinator_triages_a_new_incident() -> None:
     rows = actions_for(incident(State.NEW), COORD)
     assert rows[:2] == TRIAGE
-    assert actions(rows)[3:] == ["priority", "urgent", "extend", "due", "source", "policy",
-                                 "first_response"]
-    # An incident found by a source keeps its source; its policy may still change.
+    assert actions(rows)[3:] == ["priority", "urgent", "extend", "due", "source", "recat",
+                                 "policy", "first_response"]
+    # An incident found by a source keeps its source; its category (the detection's guess)
+    # and its policy may still change.
     fixed = actions(actions_for(incident(State.NEW), COORD, source_fixed=True))
-    assert "source" not in fixed and "policy" in fixed
+    assert "source" not in fixed and "recat" in fixed and "policy" in fixed
 
 
 @pytest.mark.parametrize(("current", "flip"), [(Priority.NORMAL, "fast_track"),
@@ -782,7 +783,7 @@ def test_the_priority_button_flips_fast_track(current: Priority, flip: str) -> N
     assert rows == ((Button("reassign", N), Button("redirect", N)),
                     (Button("priority", N, flip), Button("urgent", N)),
                     (Button("extend", N), Button("due", N)),
-                    (Button("source", N), Button("policy", N)),
+                    (Button("source", N), Button("recat", N), Button("policy", N)),
                     (Button("first_response", N),),
                     (Button("remind", N),))
 

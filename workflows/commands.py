@@ -166,6 +166,14 @@ class ChangePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Recategorize:
+    """The coordinator corrects the category; the department follows it."""
+
+    category: str
+    action: ClassVar[Action] = Action.CATEGORY
+
+
+@dataclass(frozen=True, slots=True)
 class FirstResponse:
     """The primary answer naming the deadline is published (002 3.6)."""
 
@@ -179,4 +187,5 @@ class Remind:
 
 Command = (Take | Decline | Contact | Submit | Approve | EditApprove | Return | Publish | Close
            | Reopen | Reject | Redirect | RedirectTo | Reassign | HeadAssign | SetPriority
-           | Extend | PlatformDue | ChangeSource | ChangePolicy | FirstResponse | Remind)
+           | Extend | PlatformDue | ChangeSource | ChangePolicy | Recategorize | FirstResponse
+           | Remind)

@@ -55,6 +55,8 @@ class Action(StrEnum):
     PLATFORM_DUE = "platform_due"
     SOURCE = "source"
     POLICY = "policy"
+    # Correct the category (and so the department): a source's guess, or a slip.
+    CATEGORY = "category"
     FIRST_RESPONSE = "first_response"
     REMIND = "remind"
     RESUME = "resume"
@@ -74,6 +76,7 @@ class Need(StrEnum):
     PRIORITY = "priority"
     SOURCE = "source"
     POLICY = "policy"
+    CATEGORY = "category"
 
 
 def _states(where: Callable[[State], bool]) -> frozenset[State]:
@@ -156,6 +159,7 @@ TABLE: tuple[Rule, ...] = (
     Rule(Action.PLATFORM_DUE, ACTIVE, C, needs=(Need.DATE,), buttons=("due",)),
     Rule(Action.SOURCE, ACTIVE, C, needs=(Need.SOURCE,), buttons=("source",)),
     Rule(Action.POLICY, ACTIVE, C, needs=(Need.POLICY,), buttons=("policy",)),
+    Rule(Action.CATEGORY, ACTIVE, C, needs=(Need.CATEGORY,), buttons=("recat",)),
     Rule(Action.FIRST_RESPONSE, frozenset({S.NEW}) | HELD, C, buttons=("first_response",),
          unless=_first_response_done),
     # Those who oversee the work nudge the executor.

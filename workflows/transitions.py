@@ -95,7 +95,7 @@ def actions_for(incident: Incident, person: Person, *, statuses: bool = False,
     """The buttons a person gets on an incident's detail view: the actions the regulation
     (``workflows.regulation``) allows them now, laid out by kind (``statuses``: a final
     answer needs a result status; ``source_fixed``: the incident was found by a source, whose
-    key stays)."""
+    key stays; its category, the detection's guess, is corrected with «Категория»)."""
     may = offered(incident, person) - ({Action.SOURCE} if source_fixed else set())
     n = incident.id
     rows: list[tuple[Button, ...]] = []
@@ -123,7 +123,7 @@ def actions_for(incident: Incident, person: Person, *, statuses: bool = False,
     flip = "normal" if incident.priority is Priority.FAST_TRACK else "fast_track"
     row(Button("priority", n, flip), Button("urgent", n))
     row(Button("extend", n), Button("due", n))
-    row(Button("source", n), Button("policy", n))
+    row(Button("source", n), Button("recat", n), Button("policy", n))
     row(Button("first_response", n))
     row(Button("remind", n))
     return tuple(rows)
@@ -507,3 +507,17 @@ def reclock(incident: Incident, actor: Person, now: datetime, *, source: str | N
     if incident.executor_id is not None and new.answer_due != incident.answer_due:
         notes.append(Notification(incident.executor_id, "deadline_changed", {}))
     return _outcome(incident, actor, action, now, new, notes, reason=value)
+
+
+def recategorize(incident: Incident, actor: Person, category: str, department: str | None,
+                 now: datetime) -> Outcome:
+    """The coordinator corrects the category of an incident (one a source found: the
+    detection's guess); the department follows the category, as at registration. Audited as
+    ``category`` with the new key; the caller re-routes when the department changed."""
+    guard(incident, actor, Action.CATEGORY, now)
+    if category == incident.category:
+        audit = AuditEntry(incident.id, actor.id, Action.CATEGORY, incident.state, None, now,
+                           reason="unchanged", ok=False)
+        raise Refused("unchanged", audit)
+    new = replace(incident, category=category, department=department, subcategory=None)
+    return _outcome(incident, actor, Action.CATEGORY, now, new, reason=category)

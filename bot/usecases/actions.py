@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.config import Config
+from bot.learning import add_label
 from bot.publishers import Publisher
 from bot.storage import Storage, UnitOfWork
 from bot.templates import Templates
@@ -29,6 +30,7 @@ from workflows.commands import (
     PlatformDue,
     Publish,
     Reassign,
+    Recategorize,
     Redirect,
     RedirectTo,
     Reject,
@@ -41,6 +43,7 @@ from workflows.commands import (
 )
 from workflows.model import AuditEntry, Draft, Incident, Person, Priority, Role, State
 from workflows.regulation import Action
+from workflows.routing import pick_executor
 from workflows.sla import compute_deadlines
 from workflows.sources import PICKABLE
 from workflows.visibility import out_of_scope
@@ -82,6 +85,8 @@ class Actions:
                 return Result(False, r.code, incident)
             incident = await self.ledger.commit(uow, incident, out, actor)
             await self.ledger.after(uow, incident, command.action, actor, now)
+            if command.action is Action.CATEGORY:
+                await self._after_recategorize(uow, incident, actor, now)
         return Result(True, incident=incident)
 
     async def may(self, actor: Person, incident_id: int, action: Action, *,
@@ -219,6 +224,8 @@ class Actions:
                 return self._reclock(inc, actor, now, source=value)
             case ChangePolicy(policy=value):
                 return self._reclock(inc, actor, now, policy=value)
+            case Recategorize(category=key):
+                return self._recategorize(inc, actor, key, now)
             case Reject(reason=reason):
                 return core.reject(inc, actor, reason, now, version=version)
             case Reopen(reason=reason):
@@ -279,6 +286,40 @@ class Actions:
             inc.first_response_due
         return core.reclock(inc, actor, now, source=source, policy=policy,
                             answer_due=deadlines.answer, first_response_due=first)
+
+    def _recategorize(self, inc: Incident, actor: Person, key: str,
+                      now: datetime) -> core.Outcome:
+        """A corrected category: the department follows it."""
+        category = self.config.categories.get(key)
+        if category is None:
+            raise core.Refused("unknown_category", AuditEntry(
+                inc.id, actor.id, Action.CATEGORY, inc.state, None, now, "unknown_category",
+                False))
+        return core.recategorize(inc, actor, key, category.department, now)
+
+    async def _after_recategorize(self, uow: UnitOfWork, incident: Incident, actor: Person,
+                                  now: datetime) -> None:
+        """The corrected category is a labelled example for detection (bot.learning). An
+        incident not yet taken whose executor is not of the new category's department goes,
+        as at registration, to a reachable executor of it (or stays, for the coordinator to
+        reassign: the reply says so)."""
+        await add_label(uow, incident.text, incident.category or "", person_id=actor.id,
+                        at=now)
+        category = self.config.categories[incident.category or ""]
+        people = await uow.people.all()
+        holder = next((p for p in people if p.id == incident.executor_id), None)
+        if (holder is not None and category.department in holder.departments
+                or incident.state not in {State.NEW, State.ASSIGNED}
+                or await heads_to_assign(uow, incident, people, self.policies, self.channels)):
+            return
+        reachable = {p.id for p in people if p.has(Role.EXECUTOR)
+                     and category.department in p.departments
+                     and await uow.people.reachable(p.id, self.channels)}
+        executor = pick_executor(category, people, await uow.incidents.open_load(), reachable)
+        if executor is not None and executor.id != incident.executor_id:
+            routed = (core.reassign(incident, actor, executor, now) if holder is not None
+                      else core.assign(incident, actor, executor, now))
+            await self.ledger.commit(uow, incident, routed, actor)
 
     async def _contacted(self, uow: UnitOfWork, incident: Incident) -> bool:
         """Whether the executor holding the incident recorded the contact with the resident."""

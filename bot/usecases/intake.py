@@ -115,6 +115,8 @@ class Intake:
                 {"routed": executor is not None, "found": actor is None,
                  "to_head": ", ".join(h.name for h in heads)},
                 ((Button("first_response", incident.id), Button("reassign", incident.id)),)
+                # Found by a source: the category is the detection's guess, to correct.
+                + (((Button("recat", incident.id),),) if actor is None else ())
                 # ПОС sets the deadline itself (3.10.3): one tap to type it.
                 + (((Button("due", incident.id),),) if policy.name == "pos"
                    and seen.due is None else ()))],
