@@ -138,3 +138,14 @@ def test_a_unit_of_work_has_every_repository() -> None:
     for name, protocol in wanted.items():
         assert type(getattr(unit, name)).__name__ == f"Sqlite{protocol.__name__}", name
     assert {p.__name__ for p in wanted.values()} == {p.__name__ for p in _protocols()}
+
+
+def test_the_use_cases_import_first() -> None:
+    """bot.usecases imported before anything else (a script, a bench) finds no import cycle."""
+    import subprocess
+    import sys
+
+    for module in ("bot.usecases", "handlers.vk.render", "bot.board"):
+        done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT,
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr

@@ -15,7 +15,7 @@ import logging
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import jinja2
@@ -27,10 +27,12 @@ from bot.board.sessions import COOKIE, SESSION_TTL, Sessions
 from bot.reports import period_from_args
 from bot.storage import Storage
 from bot.templates import DEFAULT_DIR
-from bot.usecases import UseCases
 from workflows.model import Person, State
 from workflows.ratings import FORMULA
 from workflows.visibility import may_see
+
+if TYPE_CHECKING:  # (bot.usecases reads sessions from this package)
+    from bot.usecases import UseCases
 
 log = logging.getLogger(__name__)
 
