@@ -145,7 +145,6 @@ def test_the_use_cases_import_first() -> None:
     import subprocess
     import sys
 
-    for module in ("bot.usecases", "handlers.vk.render", "bot.board"):
-        done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT,
-                              capture_output=True, text=True, check=False)
-        assert done.returncode == 0, done.stderr
+    done = subprocess.run([sys.executable, "-c", "import bot.usecases"], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
