@@ -28,9 +28,10 @@ from aiohttp import web
 
 from bot.board import Board
 from bot.config import load_config
-from bot.service import Service
 from bot.storage import Storage, open_storage
 from bot.templates import Templates
+from bot.usecases import UseCases
+from bot.usecases import build as build_usecases
 from handlers.telegram.render import TelegramChannel
 from workflows.model import Incident, Priority, Sighting, State
 
@@ -43,8 +44,8 @@ WORDS = ("яма", "асфальт", "отопление", "мусор", "фон
 STREETS = ("Ленина", "Мира", "Кирова", "Советская", "Весенняя", "Горького")
 
 
-async def fill(store: Storage, service: Service) -> None:
-    config = service.config
+async def fill(store: Storage, usecases: UseCases) -> None:
+    config = usecases.config
     rng = random.Random(15)
     open_states = [s for s in State if s.is_open]
     async with store.write() as uow:
@@ -80,15 +81,15 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = await open_storage(Path(tmp) / "bench.sqlite3")
         templates = Templates(config.tz)
-        service = Service(store, config, templates, [TelegramChannel(templates)],
+        usecases = build_usecases(store, config, templates, [TelegramChannel(templates)],
                           config.policies, lambda: NOW)
-        await service.seed_people()
+        await usecases.onboarding.seed_people()
         started = time.perf_counter()
-        await fill(store, service)
+        await fill(store, usecases)
         filled = time.perf_counter() - started
-        coordinator = next(p for p in await service.people() if "coordinator" in p.roles)
-        executor = next(p for p in await service.people() if "executor" in p.roles)
-        board = Board(service)
+        coordinator = next(p for p in await usecases.queries.people() if "coordinator" in p.roles)
+        executor = next(p for p in await usecases.queries.people() if "executor" in p.roles)
+        board = Board(store, usecases)
         app = web.Application()
         board.add_routes(app)
         runner = web.AppRunner(app, access_log=None)

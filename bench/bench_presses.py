@@ -97,7 +97,7 @@ async def otklik(presses: int, executors: int, latency: float, mode: str) -> flo
             try:
                 began = time.perf_counter()
                 for i in range(presses):
-                    result = await app.service.register(None, Sighting(
+                    result = await app.usecases.intake.register(None, Sighting(
                         "vk", f"wall-1_{i}", f"Яма на дороге у дома {i}", "roads",
                         url=f"https://vk.com/wall-1_{i}", author=f"Житель {i}"))
                     assert result.ok, result

@@ -17,10 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import load_config
-from bot.service import Service
 from bot.storage import Storage, open_storage
 from bot.storage.sqlite import ts
 from bot.templates import Templates
+from bot.usecases import UseCases
+from bot.usecases import build as build_usecases
 from handlers.telegram.render import TelegramChannel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,13 +29,14 @@ NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # Monday 11:00 in Novokuznetsk
 DUE = 100
 
 
-async def prepare(path: Path, total: int) -> tuple[Storage, Service]:
+async def prepare(path: Path, total: int) -> tuple[Storage, UseCases]:
     config = load_config(ROOT / "config.example.toml")
     store = await open_storage(path)
     templates = Templates(config.tz)
-    service = Service(store, config, templates, [TelegramChannel(templates)], config.policies,
-                      lambda: NOW)
-    await service.seed_people()
+    usecases = build_usecases(store, config, templates, [TelegramChannel(templates)],
+                              config.policies,
+                              lambda: NOW)
+    await usecases.onboarding.seed_people()
     async with store.write() as uow:
         people = await uow.people.all()
         for chat, person in enumerate(people, start=500):  # everyone reachable
@@ -56,23 +58,23 @@ async def prepare(path: Path, total: int) -> tuple[Storage, Service]:
             "INSERT INTO incidents (id, state, source, text, category, department, executor_id,"
             " priority, registered_at, answer_due, next_action_at, clock_start, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    return store, service
+    return store, usecases
 
 
 async def measure(total: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        store, service = await prepare(Path(tmp) / "bench.sqlite3", total)
+        store, usecases = await prepare(Path(tmp) / "bench.sqlite3", total)
         try:
             started = time.perf_counter()
-            await service.daily_digest()  # once a day; measured on its own
+            await usecases.digests.daily_digest()  # once a day; measured on its own
             digest = time.perf_counter() - started
             started = time.perf_counter()
-            sent = await service.sweep()
+            sent = await usecases.sweep.sweep()
             busy = time.perf_counter() - started
             idle_runs = []
             for _ in range(20):
                 started = time.perf_counter()
-                await service.sweep()
+                await usecases.sweep.sweep()
                 idle_runs.append(time.perf_counter() - started)
         finally:
             await store.close()

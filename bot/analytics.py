@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 
 from bot.reports import Report, build_report
-from bot.service import Service
+from bot.usecases.digests import Digests
 from workflows.model import Attachment, Person, Role
 from workflows.visibility import may_see
 
@@ -28,16 +28,16 @@ WEEKLY_READERS = (Role.CURATOR, Role.HEAD)
 MONTHLY_READERS = (Role.HEAD,)
 
 
-async def build(service: Service, start: datetime, end: datetime,
+async def build(digests: Digests, start: datetime, end: datetime,
                 reader: Person | None = None) -> Report:
     """The report of ``[start, end)`` in a folder of its own (files wait there for the outbox),
     of the incidents ``reader`` may see (all when None)."""
     scope = None if reader is None else partial(may_see, reader)
-    stamp = service.clock().astimezone(service.config.tz).strftime("%Y%m%d-%H%M%S")
-    folder = Path(service.config.files_dir) / "reports" / f"{stamp}-{secrets.token_hex(3)}"
-    return await build_report(service.config, service.store, start, end, out_dir=folder,
-                              templates=service.templates, scope=scope,
-                              now=service.clock())
+    stamp = digests.clock().astimezone(digests.config.tz).strftime("%Y%m%d-%H%M%S")
+    folder = Path(digests.config.files_dir) / "reports" / f"{stamp}-{secrets.token_hex(3)}"
+    return await build_report(digests.config, digests.store, start, end, out_dir=folder,
+                              templates=digests.templates, scope=scope,
+                              now=digests.clock())
 
 
 def note_files(report: Report) -> list[Attachment]:
@@ -56,7 +56,7 @@ def _file(kind: str, path: Path, mime: str) -> Attachment:
     return Attachment(kind, "", path.name, mime, str(path))
 
 
-async def weekly_note(service: Service) -> bool:
+async def weekly_note(digests: Digests) -> bool:
     """Once a week, at the start of its first working day: last week's note to the curators
     and the head of the МЦУ.
 
@@ -64,26 +64,26 @@ async def weekly_note(service: Service) -> bool:
     Whether this week's note went out is kept in the database (``daily_jobs``), so calling
     this as often as the scheduler likes sends it exactly once.
     """
-    local = service.working_day_started()
+    local = digests.working_day_started()
     if local is None:
         return False
     day = local.date()
     monday = day - timedelta(days=day.weekday())
-    async with service.store.read() as uow:
+    async with digests.store.read() as uow:
         if await uow.jobs.last_day(WEEKLY_JOB) == monday.isoformat():
             return False
-    report = await build(service, _midnight(service, monday - timedelta(days=7)),
-                         _midnight(service, monday))
-    async with service.store.write() as uow:
+    report = await build(digests, _midnight(digests, monday - timedelta(days=7)),
+                         _midnight(digests, monday))
+    async with digests.store.write() as uow:
         if await uow.jobs.last_day(WEEKLY_JOB) == monday.isoformat():
             return False  # another run got there first
         await uow.jobs.set_last_day(WEEKLY_JOB, monday.isoformat())
-        await service.send_to_role(uow, WEEKLY_READERS, report.text,
+        await digests.notifier.send_to_role(uow, WEEKLY_READERS, report.text,
                                    attachments=note_files(report))
     return True
 
 
-async def monthly_note(service: Service) -> bool:
+async def monthly_note(digests: Digests) -> bool:
     """Once a month, at the start of its first working day: last month's note to the head of
     the МЦУ.
 
@@ -91,25 +91,25 @@ async def monthly_note(service: Service) -> bool:
     ``daily_jobs`` so that it goes exactly once. Nothing is built while nobody has the role
     (a head added later in the month still gets it).
     """
-    local = service.working_day_started()
+    local = digests.working_day_started()
     if local is None:
         return False
     first = local.date().replace(day=1)
-    async with service.store.read() as uow:
+    async with digests.store.read() as uow:
         if await uow.jobs.last_day(MONTHLY_JOB) == first.isoformat():
             return False
         if not any(p.has(r) for p in await uow.people.all() for r in MONTHLY_READERS):
             return False
     previous = (first - timedelta(days=1)).replace(day=1)
-    report = await build(service, _midnight(service, previous), _midnight(service, first))
-    async with service.store.write() as uow:
+    report = await build(digests, _midnight(digests, previous), _midnight(digests, first))
+    async with digests.store.write() as uow:
         if await uow.jobs.last_day(MONTHLY_JOB) == first.isoformat():
             return False  # another run got there first
         await uow.jobs.set_last_day(MONTHLY_JOB, first.isoformat())
-        await service.send_to_role(uow, MONTHLY_READERS, report.text,
+        await digests.notifier.send_to_role(uow, MONTHLY_READERS, report.text,
                                    attachments=note_files(report))
     return True
 
 
-def _midnight(service: Service, d: date) -> datetime:
-    return datetime.combine(d, datetime.min.time(), tzinfo=service.config.tz)
+def _midnight(digests: Digests, d: date) -> datetime:
+    return datetime.combine(d, datetime.min.time(), tzinfo=digests.config.tz)

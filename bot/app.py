@@ -1,4 +1,5 @@
-"""Wiring: the store, the service, the Telegram bot and dispatcher, and the outbox sender.
+"""Wiring, the composition root: the store, the use cases, the Telegram bot and dispatcher,
+and the outbox senders.
 
 Updates are fetched with ``getUpdates``; those of one chat are handled one at a time, in
 order, different chats concurrently (:func:`bot.updates.by_chat`). The next ``getUpdates``
@@ -42,10 +43,10 @@ from bot.learning import Learner, build_triage
 from bot.logs import mask
 from bot.morphology import make_lemmatizer
 from bot.outbox import OutboxSender, RateLimits, purge_sent
+from bot.publishers import Publisher
 from bot.publishers.telegram_group import TelegramGroupPublisher
 from bot.publishers.vk import VkPublisher
 from bot.scheduler import Poller, start_scheduler, stop_scheduler
-from bot.service import Service
 from bot.sources import vk_wall
 from bot.sources.http_intake import make_app as make_intake_app
 from bot.sources.vk_wall import VkWallSource
@@ -54,6 +55,8 @@ from bot.suggestions import Suggester
 from bot.telegram_api import TelegramTransport, make_bot
 from bot.templates import Templates
 from bot.updates import NotSaved, by_chat, settle_answers
+from bot.usecases import Channel
+from bot.usecases import build as build_usecases
 from bot.vk_client import DEFAULT_RETRY, GROUP_RPS, USER_RPS, RetryPolicy, VkClient
 from bot.vk_transport import VkTransport, outbox_client
 from bot.webhook import WebhookServer
@@ -153,34 +156,50 @@ class App:
         self.templates = Templates(config.tz)
         self.bot: Bot = make_bot(config.telegram_token, config.telegram_api_base,
                                  config.telegram_proxy)
-        self.service = Service(self.store, config, self.templates,
-                               [TelegramChannel(self.templates)], config.policies, self.clock,
-                               publishers={groups.SOURCE: TelegramGroupPublisher(
-                                   self.bot, self.store, self.clock)})
+        # Everything the use cases need is built first; they are built once, complete.
         self.outbox = OutboxSender(self.store, TelegramTransport(self.bot), self.clock,
-                                   limits=self.limits,
-                                   on_unreachable=self.service.tell_unreachable)
-        self.service.wake_outbox = self.outbox.wake
-        await self.service.seed_people()
-        await self.service.seed_answer_templates()
-        me = await self._reach_telegram()
-        log.info("connected to Telegram as @%s", me.username)
+                                   limits=self.limits, on_unreachable=self._unreachable)
+        channels: list[Channel] = [TelegramChannel(self.templates)]
+        publishers: dict[str, Publisher] = {
+            groups.SOURCE: TelegramGroupPublisher(self.bot, self.store, self.clock)}
+        vk_client = self._vk_chat_outbox()
+        if vk_client is not None:
+            channels.append(VkChannel(self.templates))
+        publishers.update(self._vk_publishers())
         # Keywords (the config's, or the bundled dictionary's) plus the model learned from
         # the coordinators' labels, retrained by the scheduler (bot.learning).
         detector = build_triage(config, make_lemmatizer())
-        self.service.triage = detector
         self.learner = Learner(self.store, detector)
-        # Suggestions from approved answers: the same lemmas (issue 14), compacted by the
+        # Suggestions from approved answers: the same lemmas as detection, compacted by the
         # detection job.
-        self.service.suggester = Suggester(
+        self.suggester = Suggester(
             self.store, lambda text: suggestion_terms(detector.detector.lemmas(text)))
-        self.dispatcher = Dispatcher(service=self.service, albums=self.albums,
+        self.usecases = build_usecases(
+            self.store, config, self.templates, channels, config.policies, self.clock,
+            wake_outbox=self._wake_outboxes, publishers=publishers, triage=detector,
+            suggester=self.suggester)
+        await self.usecases.onboarding.seed_people()
+        await self.usecases.answers.seed()
+        me = await self._reach_telegram()
+        log.info("connected to Telegram as @%s", me.username)
+        self.dispatcher = Dispatcher(usecases=self.usecases, albums=self.albums,
                                      bot_username=me.username or "", detector=detector)
         self.dispatcher.update.outer_middleware(self._in_hand)
-        self.dispatcher.update.outer_middleware(Context(self.service))
+        self.dispatcher.update.outer_middleware(Context(self.usecases))
         self.dispatcher.include_routers(groups.router.build(), chat.router.build())
         self._start_vk_sources(detector)
-        await self._start_vk_chat(me.username or "")
+        if vk_client is not None:
+            await self._start_vk_chat(vk_client, me.username or "")
+
+    async def _unreachable(self, platform: str, chat_id: int, reason: str) -> None:
+        """An outbox found a chat unreachable: the coordinators are told (once)."""
+        await self.usecases.onboarding.tell_unreachable(platform, chat_id, reason)
+
+    def _wake_outboxes(self) -> None:
+        """Messages were queued: every outbox sender looks."""
+        self.outbox.wake()
+        if self.vk_outbox is not None:
+            self.vk_outbox.wake()
 
     async def poll_once(self, long_poll: int = 0) -> int:
         """Fetch one batch of updates and handle them (each chat's in order, chats
@@ -340,7 +359,7 @@ class App:
             raise
         tasks = {asyncio.create_task(self.outbox.run(), name="the outbox sender")}
         tasks.update(self._vk_chat_tasks())
-        scheduler = start_scheduler(self.service, every_seconds=sweep_every,
+        scheduler = start_scheduler(self.usecases, self.store, every_seconds=sweep_every,
                                     pollers=self._jobs(), health=self.health,
                                     on_died=self._watch("the scheduler"))
         self._poll_task = (
@@ -401,14 +420,14 @@ class App:
         if not listen:
             return None
         if self.config.http_token:
-            app = make_intake_app(self.service, self.config.http_token)
+            app = make_intake_app(self.usecases.intake, self.config.http_token)
         else:
             log.warning("http.listen is set but there is no http.token: only /healthz and "
                         "/board served")
             app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         public_url = self.config.settings.http.public_url
-        Board(self.service, secure_cookie=public_url.startswith("https://")).add_routes(app)
+        Board(self.store, self.usecases, secure_cookie=public_url.startswith("https://")).add_routes(app)
         host, _, port = listen.rpartition(":")
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -498,20 +517,25 @@ class App:
     # --- VK: the watched communities and the answers published there ---------------------
 
     def _start_vk_sources(self, detector: Detector | Triage) -> None:
-        """Watch the walls of ``vk.communities`` (service token) and publish answers to VK
-        incidents as comments of the community (community token; photos with the user token
-        of a community admin). Each half is on when its token is there."""
+        """Watch the walls of ``vk.communities`` (service token), when it is there."""
         tokens, vk = self.config.vk_tokens, self.config.settings.vk
         if tokens["service_token"] and vk.communities:
             self.vk_wall = VkWallSource(self._vk_client(tokens["service_token"], USER_RPS),
-                                        self.service, detector, communities=vk.communities,
+                                        self.usecases.intake, detector, communities=vk.communities,
                                         group_id=vk.group_id)
-        if tokens["token"] and vk.group_id:
-            user = (self._vk_client(tokens["user_token"], USER_RPS)
-                    if tokens["user_token"] else None)
-            reader = self.vk_wall.client if self.vk_wall is not None else user
-            self.service.publishers[vk_wall.SOURCE] = VkPublisher(
-                self._vk_client(tokens["token"], GROUP_RPS), vk.group_id, user, reader=reader)
+
+    def _vk_publishers(self) -> dict[str, Publisher]:
+        """Answers to VK incidents published as comments of the community (community token;
+        photos with the user token of a community admin; read back with the service token)."""
+        tokens, vk = self.config.vk_tokens, self.config.settings.vk
+        if not (tokens["token"] and vk.group_id):
+            return {}
+        user = (self._vk_client(tokens["user_token"], USER_RPS)
+                if tokens["user_token"] else None)
+        reader = (self._vk_client(tokens["service_token"], USER_RPS)
+                  if tokens["service_token"] and vk.communities else user)
+        return {vk_wall.SOURCE: VkPublisher(
+            self._vk_client(tokens["token"], GROUP_RPS), vk.group_id, user, reader=reader)}
 
     def _vk_client(self, token: str, rps: float) -> VkClient:
         """The client of a token, shared by everything that uses the token, so that VK's
@@ -582,32 +606,29 @@ class App:
         """Retrain the detection model on new labels; send the digest of waiting possible
         complaints; index the answers published since and compact the suggestions' index."""
         await self.learner.retrain()
-        await possible.digest(self.service)
-        await self.service.suggester.refresh(compact=True)
+        await possible.digest(self.usecases.intake)
+        await self.suggester.refresh(compact=True)
 
     # --- VK: the community chat, where executors and coordinators work too ----------------
 
-    async def _start_vk_chat(self, telegram_username: str) -> None:
-        """With the community token and its id: the VK channel for the service, an outbox
-        sender for VK, and the Bots Long Poll handled by ``handlers.vk``."""
+    def _vk_chat_outbox(self) -> VkClient | None:
+        """With the community token and its id: the community's client and an outbox sender
+        for VK (the chat itself starts in :meth:`_start_vk_chat`); None without them."""
         token, group_id = self.config.vk_tokens["token"], self.config.settings.vk.group_id
         if not (token and group_id):
-            return
+            return None
         client = self._vk_client(token, GROUP_RPS)
-        self.service.channels[VkChannel.platform] = VkChannel(self.templates)
         rps = self.vk_rps or GROUP_RPS
         self.vk_outbox = OutboxSender(
             self.store, VkTransport(outbox_client(client), self.templates), self.clock,
             limits=RateLimits(per_second=rps, per_chat_interval=0.0, group_per_minute=10**6),
-            on_unreachable=self.service.tell_unreachable)
-        wake_telegram, wake_vk = self.service.wake_outbox, self.vk_outbox.wake
+            on_unreachable=self._unreachable)
+        return client
 
-        def wake() -> None:
-            wake_telegram()
-            wake_vk()
-
-        self.service.wake_outbox = wake
-        self.vk_chat = VkFrontEnd(self.service, client, group_id,
+    async def _start_vk_chat(self, client: VkClient, telegram_username: str) -> None:
+        """The Bots Long Poll of the community chat, handled by ``handlers.vk``."""
+        group_id = self.config.settings.vk.group_id
+        self.vk_chat = VkFrontEnd(self.usecases, client, group_id,
                                   settle_later=self.albums.settle_later,
                                   telegram_username=telegram_username,
                                   api_base=self.config.vk_api_base,

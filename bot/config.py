@@ -609,7 +609,7 @@ class OrganisationSettings(_Section):
 
 
 class AnswerTemplateSettings(_Section):
-    """A typical answer of a category (``[[answer_templates]]``, issue 14)."""
+    """A typical answer of a category (``[[answer_templates]]``)."""
 
     category: str
     title: str = Field(min_length=1, max_length=MAX_TITLE)

@@ -19,115 +19,116 @@ from workflows.model import Attachment, Button, Person, Role, Sighting
 from workflows.triage import NOT_A_COMPLAINT
 
 if TYPE_CHECKING:
-    from bot.service import Result, Service
+    from bot.usecases.common import Result
+    from bot.usecases.intake import Intake
 
 DIGEST_EVERY = timedelta(hours=1)
 DIGEST_ITEMS = 10
 
 
-def _text(service: Service, key: str, **context: Any) -> str:
-    raw = service.templates.phrase_raw("detection", key)
-    return service.templates.env.from_string(raw).render(**context)
+def _text(intake: Intake, key: str, **context: Any) -> str:
+    raw = intake.templates.phrase_raw("detection", key)
+    return intake.templates.env.from_string(raw).render(**context)
 
 
-async def observe(service: Service, seen: Sighting) -> Result:
+async def observe(intake: Intake, seen: Sighting) -> Result:
     """Judge a message that matched no category; keep and show it when it reads like a
     complaint (``code`` "possible"), else ``no_match``."""
-    from bot.service import Result
+    from bot.usecases.common import Result
 
-    triage = service.triage
+    triage = intake.triage
     if triage is None:
         return Result(False, "no_match")
     verdict = triage.classify(seen.text)
     if not verdict.complaint:
         return Result(False, "no_match")
-    now = service.clock()
-    limit = service.config.settings.detection.possible_per_hour
-    async with service.store.write() as uow:
+    now = intake.clock()
+    limit = intake.config.settings.detection.possible_per_hour
+    async with intake.store.write() as uow:
         if await uow.possible.by_key(seen.source, seen.external_id) is not None:
             return Result(True, "existing")
         sent = await uow.possible.count_sent_since(now - DIGEST_EVERY)
         status = "sent" if sent < limit else "queued"
-        suggestions = list(verdict.suggestions) or list(service.config.categories)[:3]
+        suggestions = list(verdict.suggestions) or list(intake.config.categories)[:3]
         sighting = asdict(seen) | {"priority": seen.priority.value}
         pc_id = await uow.possible.add(seen.source, seen.external_id, sighting, suggestions,
                                        now, status)
         if status == "sent":
-            await _send_card(service, uow, pc_id, seen, suggestions)
+            await _send_card(intake, uow, pc_id, seen, suggestions)
     return Result(True, "possible")
 
 
-async def _send_card(service: Service, uow: UnitOfWork, pc_id: int, seen: Sighting,
+async def _send_card(intake: Intake, uow: UnitOfWork, pc_id: int, seen: Sighting,
                      suggestions: list[str], person: Person | None = None) -> None:
-    categories = service.config.categories
-    text = _text(service, "possible_card", n=pc_id, text=seen.text, url=seen.url,
-                 author=seen.author, source=service.templates.phrase_raw(
+    categories = intake.config.categories
+    text = _text(intake, "possible_card", n=pc_id, text=seen.text, url=seen.url,
+                 author=seen.author, source=intake.templates.phrase_raw(
                      "sources", seen.source, default=seen.source),
                  likely=[categories[k].name for k in suggestions if k in categories])
     rows = [[Button("pc", pc_id, key, label=categories[key].name)]
             for key in suggestions if key in categories]
-    rows.append([Button("pc_more", pc_id, label=_text(service, "other_category")),
-                 Button("pc", pc_id, NOT_A_COMPLAINT, label=_text(service, "not_a_complaint"))])
+    rows.append([Button("pc_more", pc_id, label=_text(intake, "other_category")),
+                 Button("pc", pc_id, NOT_A_COMPLAINT, label=_text(intake, "not_a_complaint"))])
     if person is not None:
-        await service._send_to(uow, person, text, rows)
+        await intake.notifier.send_to(uow, person, text, rows)
     else:
         for who in await uow.people.all():
             if who.has(Role.COORDINATOR) and who.active:
-                await service._send_to(uow, who, text, rows)
+                await intake.notifier.send_to(uow, who, text, rows)
 
 
-async def digest(service: Service) -> bool:
+async def digest(intake: Intake) -> bool:
     """The queued possible complaints as one message to the coordinators, at most once an
     hour; True when one went out."""
-    now = service.clock()
-    async with service.store.write() as uow:
+    now = intake.clock()
+    async with intake.store.write() as uow:
         last = await uow.cursors.get("possible", "digest_at")
         if last and now.timestamp() - last < DIGEST_EVERY.total_seconds():
             return False
         items = await uow.possible.queued()
         if not items:
             return False
-        text = _text(service, "possible_digest", count=len(items),
+        text = _text(intake, "possible_digest", count=len(items),
                      items=items[:DIGEST_ITEMS], more=max(len(items) - DIGEST_ITEMS, 0))
-        rows = [[Button("pc_show", n, label=_text(service, "open_possible", n=n))]
+        rows = [[Button("pc_show", n, label=_text(intake, "open_possible", n=n))]
                 for n, _ in items[:DIGEST_ITEMS]]
-        await service.send_to_role(uow, Role.COORDINATOR, text)
+        await intake.notifier.send_to_role(uow, Role.COORDINATOR, text)
         for who in await uow.people.all():
             if who.has(Role.COORDINATOR) and who.active and rows:
-                await service._send_to(uow, who, _text(service, "possible_digest_pick"), rows)
+                await intake.notifier.send_to(uow, who, _text(intake, "possible_digest_pick"), rows)
         await uow.possible.mark_digested()
         await uow.cursors.set("possible", "digest_at", int(now.timestamp()))
     return True
 
 
-async def show(service: Service, actor: Person, pc_id: int, *, every: bool = False) -> str:
+async def show(intake: Intake, actor: Person, pc_id: int, *, every: bool = False) -> str:
     """Send one possible complaint's card to ``actor`` (``every``: with all categories);
     the refusal code, or ''."""
     if not actor.has(Role.COORDINATOR):
         return "wrong_role"
-    async with service.store.write() as uow:
+    async with intake.store.write() as uow:
         row = await uow.possible.get(pc_id)
         if row is None:
             return "not_found"
         if row["status"] in ("registered", "dismissed"):
             return "possible_done"
         seen = _sighting(row["sighting"])
-        keys = list(service.config.categories) if every else row["suggestions"]
-        await _send_card(service, uow, pc_id, seen, keys, actor)
+        keys = list(intake.config.categories) if every else row["suggestions"]
+        await _send_card(intake, uow, pc_id, seen, keys, actor)
     return ""
 
 
-async def decide(service: Service, actor: Person, pc_id: int, category: str) -> Result:
+async def decide(intake: Intake, actor: Person, pc_id: int, category: str) -> Result:
     """The coordinator's answer: a category registers the message as an incident; ``-`` (Не
     инцидент) dismisses it. Either is learned."""
-    from bot.service import Result
+    from bot.usecases.common import Result
 
     if not actor.has(Role.COORDINATOR):
         return Result(False, "wrong_role")
-    if category != NOT_A_COMPLAINT and category not in service.config.categories:
+    if category != NOT_A_COMPLAINT and category not in intake.config.categories:
         return Result(False, "unknown_category")
-    now = service.clock()
-    async with service.store.write() as uow:
+    now = intake.clock()
+    async with intake.store.write() as uow:
         row = await uow.possible.get(pc_id)
         if row is None:
             return Result(False, "not_found")
@@ -139,25 +140,25 @@ async def decide(service: Service, actor: Person, pc_id: int, category: str) -> 
             await uow.possible.decide(pc_id, "dismissed", actor.id)
             return Result(True, "dismissed")
     seen = replace(seen, category=category)
-    result = await service.register(actor, seen)
+    result = await intake.register(actor, seen)
     if result.ok and result.incident is not None:
-        async with service.store.write() as uow:
+        async with intake.store.write() as uow:
             await uow.possible.decide(pc_id, "registered", actor.id, result.incident.id)
     return result
 
 
-async def learn_pick(service: Service, actor: Person, text: str, category: str) -> None:
+async def learn_pick(intake: Intake, actor: Person, text: str, category: str) -> None:
     """A category the coordinator picked for a post they sent: a labelled example."""
-    async with service.store.write() as uow:
-        await add_label(uow, text, category, person_id=actor.id, at=service.clock())
+    async with intake.store.write() as uow:
+        await add_label(uow, text, category, person_id=actor.id, at=intake.clock())
 
 
-def suggested_first(service: Service, text: str) -> list[str]:
+def suggested_first(intake: Intake, text: str) -> list[str]:
     """The config's category keys with the likely ones for ``text`` first."""
-    keys = list(service.config.categories)
-    if service.triage is None or not text.strip():
+    keys = list(intake.config.categories)
+    if intake.triage is None or not text.strip():
         return keys
-    likely = [k for k in service.triage.classify(text).suggestions if k in keys]
+    likely = [k for k in intake.triage.classify(text).suggestions if k in keys]
     return likely + [k for k in keys if k not in likely]
 
 

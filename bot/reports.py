@@ -296,7 +296,7 @@ def _procedures(data: _Data, start: datetime, end: datetime) -> dict[str, Any]:
 
 
 def policies_for(config: Config) -> Callable[[Incident], Policy]:
-    """The SLA policy of an incident, by its source (as the service picks it)."""
+    """The SLA policy of an incident, by its source (as bot.usecases.common.Policies picks it)."""
     sla = config.settings.sla
 
     def pick(incident: Incident) -> Policy:

@@ -21,7 +21,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.analytics import monthly_note, weekly_note
 from bot.health import Health
-from bot.service import Service
+from bot.storage import Storage
+from bot.usecases import UseCases
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ NOTES_AFTER_START = 60.0
 NOTES_JITTER = 60.0
 
 
-def start_scheduler(service: Service, *, every_seconds: float = 30.0,
+def start_scheduler(usecases: UseCases, store: Storage, *, every_seconds: float = 30.0,
                     pollers: Sequence[Poller] = (), health: Health | None = None,
                     on_died: Callable[[str], None] | None = None) -> AsyncIOScheduler:
     """Start the jobs. ``health`` learns of each sweep; ``on_died`` is told when a job
@@ -45,13 +46,13 @@ def start_scheduler(service: Service, *, every_seconds: float = 30.0,
             return
         health.scheduler_ran(ok, error)
         try:
-            await health.save(service.store)
+            await health.save(store)
         except Exception as e:
             log.warning("health not recorded: %s", e)
 
     async def sweep() -> None:
         try:
-            sent = await service.sweep()
+            sent = await usecases.sweep.sweep()
         except Exception as e:
             log.exception("SLA sweep failed; the next run retries")
             await record(False, f"{type(e).__name__}: {e}")
@@ -68,12 +69,12 @@ def start_scheduler(service: Service, *, every_seconds: float = 30.0,
 
     async def weekly() -> None:
         try:
-            if await weekly_note(service):
+            if await weekly_note(usecases.digests):
                 log.info("weekly analytic note sent")
         except Exception:
             log.exception("weekly note failed; the next run retries")
         try:
-            if await monthly_note(service):
+            if await monthly_note(usecases.digests):
                 log.info("monthly analytic note sent")
         except Exception:
             log.exception("monthly note failed; the next run retries")

@@ -1,4 +1,4 @@
-"""Suggestions from approved answers (issue 14): the in-memory index of ``workflows.suggestions``
+"""Suggestions from approved answers: the in-memory index of ``workflows.suggestions``
 kept up to date with the published final answers in the database.
 
 The index is loaded once in the background at start (``refresh``: a batch of answers at a

@@ -163,7 +163,7 @@ class _Narrator:
     async def state_of(self, n: int) -> tuple[str | None, str]:
         """The state of incident ``n`` and its Russian name."""
         assert self.d.app is not None
-        incident = await self.d.app.service.incident(n)
+        incident = await self.d.app.usecases.queries.incident(n)
         state = incident.state if incident else None
         return state, self.d.app.templates.phrase_raw("states", state) if state else "не найдено"
 
@@ -260,7 +260,7 @@ async def _vk_script(tell: _Narrator, vk: FakeVkServer) -> int:
     await d.press(COORDINATOR, "approve", n)
     show_chat()
     scene("«Отклик» публикует ответ под комментарием жительницы")
-    await app.service.sweep()
+    await app.usecases.sweep.sweep()
     await d.step()
     show_chat()
     replies = [c for c in vk.comments(VK_COMMUNITY, post["id"])

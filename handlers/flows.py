@@ -2,7 +2,7 @@
 
 A front end (Telegram, VK) turns an update into a :class:`Turn` — who is writing, from which
 chat, in which mode — and calls :func:`press` for a button, :func:`text` for a message,
-:func:`attach` for a photo or document. The flows call the service and answer through the
+:func:`attach` for a photo or document. The flows call the app and answer through the
 outbox on the turn's platform; the answer to a button press (a short toast, or the reason it
 was refused) is left on the turn for the front end to show its own way.
 """
@@ -18,8 +18,8 @@ from typing import Any
 
 from bot import analytics, possible
 from bot.reports import period_from_args
-from bot.service import Result, Service
 from bot.updates import ChatState
+from bot.usecases import Invitation, Result, UseCases
 from workflows.answer_templates import parse_typed, unknown_placeholders
 from workflows.commands import (
     Approve,
@@ -107,7 +107,7 @@ def _number(x: str, low: int, high: int) -> int:
 class Turn:
     """One update being handled: where to answer, and the answer to a button press."""
 
-    service: Service
+    app: UseCases
     platform: str
     chat_id: int
     person: Person | None
@@ -119,7 +119,7 @@ class Turn:
 
     @property
     def templates(self) -> Any:
-        return self.service.templates
+        return self.app.templates
 
     @property
     def me(self) -> Person:
@@ -127,9 +127,9 @@ class Turn:
         return self.person
 
     async def say(self, text: str, buttons: Sequence[Sequence[Button]] = (), **kw: Any) -> None:
-        await self.service.say(self.platform, self.chat_id, text, buttons, **kw)
+        await self.app.notifier.say(self.platform, self.chat_id, text, buttons, **kw)
 
-    def answer(self, result: Result, n: int, ok: str = "") -> bool:
+    def answer(self, result: Result | Invitation, n: int, ok: str = "") -> bool:
         """Leave the answer to a press: ``ok`` (or «Готово»), or the refusal as an alert."""
         if result.ok:
             self.toast = ok or self.templates.phrase("done")
@@ -142,28 +142,42 @@ class Turn:
 
     async def set_mode(self, mode: str, n: int | None, data: dict[str, Any] | None = None
                        ) -> None:
-        await self.service.set_mode(self.me, self.platform, mode, n, data)
+        await self.app.chats.set_mode(self.me, self.platform, mode, n, data)
 
     async def clear_mode(self) -> None:
-        await self.service.clear_mode(self.me, self.platform)
+        await self.app.chats.clear_mode(self.me, self.platform)
 
 
 # --- buttons ---------------------------------------------------------------------------------
 
-async def press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
-    """A button press: action ``a`` on incident (or intake) ``n`` from a card of version
-    ``v``, with argument ``x``."""
+@dataclass(frozen=True, slots=True)
+class Press:
+    """A button press, the same on every platform: ``action`` on incident (or intake, or
+    possible complaint) number ``incident``, from a card of ``version`` (None: a message
+    without one), with ``value``, the button's argument (a status, a person's id, a
+    category key...). Each front end reads it from its own wire format."""
+
+    action: str
+    incident: int
+    version: int | None = None
+    value: str = ""
+
+
+async def press(turn: Turn, pressed: Press) -> None:
+    """A button press: a forged or mangled one is refused as ``bad_button``."""
+    n, v, x = pressed.incident, pressed.version, pressed.value
     if (not 0 <= n <= MAX_NUMBER or (v is not None and not 0 <= v <= MAX_NUMBER)
             or len(x) > ARG_LIMIT):
         turn.toast, turn.alert = turn.templates.refusal("bad_button"), True
         return
     try:
-        await _press(turn, a, n, v, x)
+        await _press(turn, pressed.action, n, v, x)
     except BadButton:
         turn.toast, turn.alert = turn.templates.refusal("bad_button"), True
 
 
 async def _press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
+    """Action ``a`` on number ``n`` from a card of version ``v``, with argument ``x``."""
     handler = PRESSES.get(a)
     if a == "redirect" and x != "other":
         await _redirect(turn, n, v, x)
@@ -174,7 +188,7 @@ async def _press(turn: Turn, a: str, n: int, v: int | None, x: str) -> None:
     elif a in DIRECT:
         if a == "approve" and x not in ("", *RESULT_STATUSES):
             raise BadButton(x)
-        result = await turn.service.act(turn.me, n, DIRECT[a](x), version=v)
+        result = await turn.app.actions.act(turn.me, n, DIRECT[a](x), version=v)
         if turn.answer(result, n) and a == "take":
             await _start_writing(turn, n, result.incident)
     elif handler is not None:
@@ -187,13 +201,13 @@ async def _ask_text(turn: Turn, a: str, n: int, v: int | None, x: str = "") -> N
     mode, prompt = NEEDS_TEXT[a]
     if x and not (a == "edit_approve" and x in RESULT_STATUSES):
         raise BadButton(x)
-    check = await turn.service.may(turn.me, n, BUTTONS[a], version=v)
+    check = await turn.app.actions.may(turn.me, n, BUTTONS[a], version=v)
     if not turn.answer(check, n, ok=" "):
         return
     await turn.set_mode(mode, n, {"v": v, "x": x} if x else {"v": v})
     await turn.say(turn.templates.phrase(prompt, n=n), [[Button("abort", n)]])
     if a == "edit_approve":
-        draft = await turn.service.draft(n)
+        draft = await turn.app.queries.draft(n)
         if draft and draft.text:
             await turn.say(f"<code>{_escape(draft.text)}</code>")
 
@@ -206,17 +220,17 @@ def _rows(buttons: Sequence[Button], width: int = 3) -> list[list[Button]]:
 async def _redirect(turn: Turn, n: int, v: int | None, x: str) -> None:
     """«Перенаправить»: the organisations of the config (and «Другая» to type one); a picked
     organisation redirects at once, with the answer to the resident on review."""
-    organisations = turn.service.config.organisations
+    organisations = turn.app.config.organisations
     if x:
         if x not in organisations:
             raise BadButton(x)
-        result = await turn.service.act(turn.me, n, RedirectTo(x), version=v)
+        result = await turn.app.actions.act(turn.me, n, RedirectTo(x), version=v)
         turn.answer(result, n, ok=turn.templates.phrase("redirect_done"))
         return
     if not organisations:
         await _ask_text(turn, "redirect", n, v)
         return
-    check = await turn.service.may(turn.me, n, Action.REDIRECT, version=v)
+    check = await turn.app.actions.may(turn.me, n, Action.REDIRECT, version=v)
     if not turn.answer(check, n, ok=" "):
         return
     rows = [[Button("redirect", n, key, label=o.name)] for key, o in organisations.items()]
@@ -227,7 +241,7 @@ async def _redirect(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 async def _pick_source(turn: Turn, n: int, v: int | None, x: str) -> None:
     """«Источник» on the card: the sources, as at registration."""
-    check = await turn.service.may(turn.me, n, Action.SOURCE)
+    check = await turn.app.actions.may(turn.me, n, Action.SOURCE)
     if not turn.answer(check, n, ok=" "):
         return
     t = turn.templates
@@ -239,24 +253,24 @@ async def _pick_source(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def _set_source(turn: Turn, n: int, v: int | None, x: str) -> None:
     if x not in PICKABLE:
         raise BadButton(x)
-    result = await turn.service.act(turn.me, n, ChangeSource(x))
+    result = await turn.app.actions.act(turn.me, n, ChangeSource(x))
     if turn.answer(result, n) and result.incident is not None:
         await _deadline_note(turn, result.incident)
 
 
 async def _pick_policy(turn: Turn, n: int, v: int | None, x: str) -> None:
-    check = await turn.service.may(turn.me, n, Action.POLICY)
+    check = await turn.app.actions.may(turn.me, n, Action.POLICY)
     if not turn.answer(check, n, ok=" "):
         return
     await turn.say(turn.templates.phrase("pick_policy", n=n),
                    _rows([Button("set_pol", n, name, label=p.title)
-                          for name, p in turn.service.policies.items()], 2))
+                          for name, p in turn.app.policies.named.items()], 2))
 
 
 async def _set_policy(turn: Turn, n: int, v: int | None, x: str) -> None:
-    if x not in turn.service.policies:
+    if x not in turn.app.policies.named:
         raise BadButton(x)
-    result = await turn.service.act(turn.me, n, ChangePolicy(x))
+    result = await turn.app.actions.act(turn.me, n, ChangePolicy(x))
     if turn.answer(result, n) and result.incident is not None:
         await _deadline_note(turn, result.incident)
 
@@ -264,11 +278,11 @@ async def _set_policy(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def _pick_category(turn: Turn, n: int, v: int | None, x: str) -> None:
     """«Категория» on the card of an incident a source found: the categories, the likely
     ones for its text first."""
-    check = await turn.service.may(turn.me, n, Action.CATEGORY)
+    check = await turn.app.actions.may(turn.me, n, Action.CATEGORY)
     if not turn.answer(check, n, ok=" ") or check.incident is None:
         return
-    categories = turn.service.config.categories
-    keys = [k for k in possible.suggested_first(turn.service, check.incident.text)
+    categories = turn.app.config.categories
+    keys = [k for k in possible.suggested_first(turn.app.intake, check.incident.text)
             if k != check.incident.category]
     await turn.say(turn.templates.phrase("pick_new_category", n=n),
                    _rows([Button("set_cat", n, k, label=categories[k].name) for k in keys], 1))
@@ -277,16 +291,16 @@ async def _pick_category(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def _set_category(turn: Turn, n: int, v: int | None, x: str) -> None:
     """The corrected category: the incident moves to it (and to its department), and the
     detection learns it."""
-    if x not in turn.service.config.categories:
+    if x not in turn.app.config.categories:
         raise BadButton(x)
-    result = await turn.service.act(turn.me, n, Recategorize(x))
+    result = await turn.app.actions.act(turn.me, n, Recategorize(x))
     if not turn.answer(result, n):
         return
-    incident = await turn.service.incident(n)
+    incident = await turn.app.queries.incident(n)
     if incident is None:
         return
-    config = turn.service.config
-    names = {p.id: p.name for p in await turn.service.people()}
+    config = turn.app.config
+    names = {p.id: p.name for p in await turn.app.queries.people()}
     await turn.say(turn.templates.phrase(
         "recategorized", n=n, category=config.categories[x].name,
         department=config.departments.get(incident.department or "", incident.department),
@@ -295,7 +309,7 @@ async def _set_category(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 
 async def _deadline_note(turn: Turn, incident: Any) -> None:
-    policy = turn.service.policy_of(incident)
+    policy = turn.app.policies.policy_of(incident)
     await turn.say(turn.templates.phrase(
         "reclocked", n=incident.id, source=turn.templates.phrase_raw(
             "sources", incident.source, default=incident.source),
@@ -303,13 +317,13 @@ async def _deadline_note(turn: Turn, incident: Any) -> None:
 
 
 def _local(turn: Turn, at: datetime | None) -> str:
-    return at.astimezone(turn.service.config.tz).strftime("%d.%m.%Y %H:%M") if at else "—"
+    return at.astimezone(turn.app.config.tz).strftime("%d.%m.%Y %H:%M") if at else "—"
 
 
 async def _priority(turn: Turn, n: int, v: int | None, x: str) -> None:
     if x not in {p.value for p in Priority} - {Priority.URGENT.value}:
         raise BadButton(x)  # urgent needs its deadline typed: the «urgent» button
-    turn.answer(await turn.service.act(turn.me, n, SetPriority(Priority(x))), n)
+    turn.answer(await turn.app.actions.act(turn.me, n, SetPriority(Priority(x))), n)
 
 
 async def _abort(turn: Turn, n: int, v: int | None, x: str) -> None:
@@ -322,17 +336,10 @@ async def _show(turn: Turn, n: int, v: int | None, x: str) -> None:
     await show(turn, n)
 
 
-def _not_the_assignee(turn: Turn, incident: Incident | None) -> str:
-    """Why the person may not work on ``incident`` as its executor ("" when they may)."""
-    if incident is None:
-        return "not_found"
-    return "" if incident.executor_id == turn.me.id else "not_assigned"
-
-
 async def _writing_check(turn: Turn, n: int) -> bool:
     """Whether the person writes the answer to ``n`` now (the regulation's *answer*); if not,
     the press is refused."""
-    incident = await turn.service.incident(n)
+    incident = await turn.app.queries.incident(n)
     code = "not_found" if incident is None else refusal(Action.ANSWER, incident, turn.me)
     return turn.answer(Result(not code, code), n, ok=" ")
 
@@ -343,11 +350,11 @@ async def _answer(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 
 async def _submit(turn: Turn, n: int, v: int | None, x: str) -> None:
-    result = await turn.service.act(turn.me, n, Submit())
+    result = await turn.app.actions.act(turn.me, n, Submit())
     if not result.ok and result.code == "empty_reason":
         turn.toast, turn.alert = turn.templates.phrase("draft_needs_text"), True
         return
-    if not result.ok and result.code == "contact_required":  # 002 3.12.4
+    if not result.ok and result.code == "contact_required":  # the procedure asks for the call first
         turn.answer(result, n)
         await turn.say(turn.templates.phrase("contact_needed", n=n), [[Button("contact", n)]])
         return
@@ -365,25 +372,25 @@ async def _edit_text(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 async def _replace_text(turn: Turn, n: int, v: int | None, x: str) -> None:
     """«Заменить текст последним сообщением»: the draft's text becomes the last piece added."""
-    state = await turn.service.mode(turn.me, turn.platform)
+    state = await turn.app.chats.mode(turn.me, turn.platform)
     last = state.data.get("last") if state and state.incident_id == n else None
     if not isinstance(last, str) or not last:
         turn.toast, turn.alert = turn.templates.refusal("stale", n=n), True
         return
-    result = await turn.service.draft_text(turn.me, n, last)
+    result = await turn.app.drafts.set_text(turn.me, n, last)
     if turn.answer(result, n, ok=turn.templates.phrase("draft_replaced")):
         await turn.set_mode(WRITING, n)
         await send_preview(turn, n)
 
 
 async def _clear_attachments(turn: Turn, n: int, v: int | None, x: str) -> None:
-    result = await turn.service.draft_clear_attachments(turn.me, n)
+    result = await turn.app.drafts.clear_attachments(turn.me, n)
     if turn.answer(result, n, ok=turn.templates.phrase("draft_cleared")):
         await send_preview(turn, n)
 
 
 async def _cancel_draft(turn: Turn, n: int, v: int | None, x: str) -> None:
-    result = await turn.service.draft_cancel(turn.me, n)
+    result = await turn.app.drafts.cancel(turn.me, n)
     if turn.answer(result, n):
         await turn.clear_mode()
         await turn.say(turn.templates.phrase("draft_cancelled", n=n))
@@ -405,17 +412,17 @@ async def _promise(turn: Turn, n: int, v: int | None, x: str) -> None:
         await turn.set_mode("promise_date", n)
         await turn.say(turn.templates.phrase("promise_prompt"), [[Button("abort", n)]])
         return
-    today = turn.service.clock().astimezone(turn.service.config.tz).date()
+    today = turn.app.clock().astimezone(turn.app.config.tz).date()
     await _promise_day(turn, n, today + timedelta(days=days))
 
 
 async def _promise_day(turn: Turn, n: int, day: date) -> None:
     # The executor is asked for the final answer at the start of the promised working day.
-    incident = await turn.service.incident(n)
-    calendar = (turn.service.policy_of(incident) if incident
-                else turn.service.policy_for("")).calendar
+    incident = await turn.app.queries.incident(n)
+    calendar = (turn.app.policies.policy_of(incident) if incident
+                else turn.app.policies.policy_for("")).calendar
     at = calendar.next_working_moment(datetime.combine(day, time(0, 0), tzinfo=calendar.tz))
-    result = await turn.service.draft_kind(turn.me, n, DraftKind.INTERIM, at)
+    result = await turn.app.drafts.set_kind(turn.me, n, DraftKind.INTERIM, at)
     if turn.answer(result, n):
         await send_preview(turn, n)
     else:
@@ -423,27 +430,23 @@ async def _promise_day(turn: Turn, n: int, day: date) -> None:
 
 
 async def _final(turn: Turn, n: int, v: int | None, x: str) -> None:
-    result = await turn.service.draft_kind(turn.me, n, DraftKind.FINAL, None)
+    result = await turn.app.drafts.set_kind(turn.me, n, DraftKind.FINAL, None)
     if turn.answer(result, n):
         await send_preview(turn, n)
 
 
 async def _reassign(turn: Turn, n: int, v: int | None, x: str) -> None:
     t = turn.templates
-    if not turn.me.has(Role.COORDINATOR):
-        await turn.service.act(turn.me, n, Reassign(turn.me.id))  # audited refusal
-        turn.toast, turn.alert = t.refusal("wrong_role"), True
-        return
-    check = await turn.service.may(turn.me, n, Action.REASSIGN, version=v)
+    check = await turn.app.actions.may(turn.me, n, Action.REASSIGN, version=v)
     if not turn.answer(check, n, ok=" "):
         return
     incident = check.incident
-    executors = [p for p in await turn.service.people() if p.has(Role.EXECUTOR)
+    executors = [p for p in await turn.app.queries.people() if p.has(Role.EXECUTOR)
                  and (incident is None or p.id != incident.executor_id)]
     if not executors:
         await turn.say(t.phrase("no_executors"))
         return
-    departments = turn.service.config.departments
+    departments = turn.app.config.departments
 
     def who(p: Person) -> str:
         names = ", ".join(departments.get(d, d) for d in sorted(p.departments))
@@ -456,28 +459,28 @@ async def _reassign(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 async def _reassign_to(turn: Turn, n: int, v: int | None, x: str) -> None:
     target = _number(x, 1, MAX_NUMBER)
-    turn.answer(await turn.service.act(turn.me, n, Reassign(target), version=v), n)
+    turn.answer(await turn.app.actions.act(turn.me, n, Reassign(target), version=v), n)
 
 
 async def _first_response(turn: Turn, n: int, v: int | None, x: str) -> None:
     """One tap: the primary answer naming the deadline, ready to publish."""
-    check = await turn.service.may(turn.me, n, Action.FIRST_RESPONSE)
+    check = await turn.app.actions.may(turn.me, n, Action.FIRST_RESPONSE)
     if not turn.answer(check, n, ok=" ") or check.incident is None:
         return
-    primary = await turn.service.primary_answer(check.incident)
+    primary = await turn.app.answers.primary(check.incident)
     await turn.say(turn.templates.render("first_response_package", incident=check.incident,
                                          primary=primary),
                    [[Button("fr_published", n)]])
 
 
 async def _first_response_published(turn: Turn, n: int, v: int | None, x: str) -> None:
-    turn.answer(await turn.service.act(turn.me, n, FirstResponse()), n)
+    turn.answer(await turn.app.actions.act(turn.me, n, FirstResponse()), n)
 
 
 async def _category(turn: Turn, n: int, v: int | None, x: str) -> None:
     """The coordinator picked the category of a post they sent: register it."""
     t = turn.templates
-    row = await turn.service.intake_post(n)
+    row = await turn.app.intake.post(n)
     if row is None or row["person_id"] != turn.me.id:
         turn.toast, turn.alert = t.refusal("not_found"), True
         return
@@ -487,48 +490,48 @@ async def _category(turn: Turn, n: int, v: int | None, x: str) -> None:
     atts = tuple(Attachment(a["kind"], a["file_id"], a["file_name"], a["mime_type"],
                             a["local_path"]) for a in json.loads(row["attachments"]))
     category, _, sub = x.partition("/")
-    subcategories = turn.service.config.subcategories.get(category, ())
-    if category not in turn.service.config.categories or (sub and not (
+    subcategories = turn.app.config.subcategories.get(category, ())
+    if category not in turn.app.config.categories or (sub and not (
             sub.isdigit() and int(sub) < len(subcategories))):
         raise BadButton(x)
     if subcategories and not sub:  # the subcategory is chosen with the category
         turn.toast = " "
-        await turn.say(t.phrase("pick_subcategory", category=turn.service.config.categories[
+        await turn.say(t.phrase("pick_subcategory", category=turn.app.config.categories[
             category].name), _rows([Button("cat", n, f"{category}/{i}", label=name)
                                     for i, name in enumerate(subcategories)], 2))
         return
-    result = await turn.service.register(turn.me, Sighting(
+    result = await turn.app.intake.register(turn.me, Sighting(
         source=row["source"], external_id=f"intake:{row['id']}", text=row["text"],
         category=category, url=row["url"], author=row["author"], attachments=atts,
         subcategory=subcategories[int(sub)] if sub else None))
     if result.ok and result.incident is not None:
-        await turn.service.intake_registered(row["id"], result.incident.id)
-        await possible.learn_pick(turn.service, turn.me, row["text"], category)
+        await turn.app.intake.registered(row["id"], result.incident.id)
+        await possible.learn_pick(turn.app.intake, turn.me, row["text"], category)
     turn.answer(result, 0)
 
 
 async def _invite_role(turn: Turn, n: int, v: int | None, x: str) -> None:
     t = turn.templates
-    if not turn.me.has(Role.ADMIN):
+    if not turn.app.onboarding.may_invite(turn.me):
         turn.toast, turn.alert = t.refusal("wrong_role"), True
         return
     if x not in {r.value for r in Role}:
         raise BadButton(x)
     turn.toast = " "
     rows = [[Button("inv_dept", 0, f"{x}/{key}", label=name)]
-            for key, name in turn.service.config.departments.items()]
+            for key, name in turn.app.config.departments.items()]
     if x not in (Role.EXECUTOR, Role.DEPARTMENT_HEAD):
         rows.append([Button("inv_dept", 0, f"{x}/", label="—")])
     await turn.say(t.phrase("invite_pick_department"), rows)
 
 
 async def _invite_department(turn: Turn, n: int, v: int | None, x: str) -> None:
-    if not turn.me.has(Role.ADMIN):
+    if not turn.app.onboarding.may_invite(turn.me):
         turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
         return
     role, _, department = x.partition("/")
     if (role not in {r.value for r in Role}
-            or (department and department not in turn.service.config.departments)
+            or (department and department not in turn.app.config.departments)
             or (role in (Role.EXECUTOR, Role.DEPARTMENT_HEAD) and not department)):
         raise BadButton(x)
     await turn.set_mode("invite_name", None, {"role": role, "department": department or None})
@@ -536,22 +539,22 @@ async def _invite_department(turn: Turn, n: int, v: int | None, x: str) -> None:
     await turn.say(turn.templates.phrase("invite_ask_name"))
 
 
-# --- the Governor's networks (002 3.12) ----------------------------------------------------
+# --- the Governor's networks: heads, contact, letters ---------------------------------------------
 
 
 async def _head_to(turn: Turn, n: int, v: int | None, x: str) -> None:
     """The head of the department picked the executor (3.12.3)."""
     target = _number(x, 1, MAX_NUMBER)
-    result = await turn.service.act(turn.me, n, HeadAssign(target), version=v)
+    result = await turn.app.actions.act(turn.me, n, HeadAssign(target), version=v)
     if turn.answer(result, n) and result.incident is not None:
-        names = {p.id: p.name for p in await turn.service.people()}
+        names = {p.id: p.name for p in await turn.app.queries.people()}
         await turn.say(turn.templates.phrase(
             "head_assigned", n=n, name=names.get(result.incident.executor_id or 0, "")))
 
 
 async def _contact(turn: Turn, n: int, v: int | None, x: str) -> None:
     """«Связался с заявителем»: a short note of the call follows (3.12.4)."""
-    check = await turn.service.may(turn.me, n, Action.CONTACT)
+    check = await turn.app.actions.may(turn.me, n, Action.CONTACT)
     if not turn.answer(check, n, ok=" "):
         return
     await turn.set_mode("contact_note", n)
@@ -559,7 +562,7 @@ async def _contact(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 
 async def _contact_note(turn: Turn, n: int, body: str) -> None:
-    result = await turn.service.act(turn.me, n, Contact(body))
+    result = await turn.app.actions.act(turn.me, n, Contact(body))
     if not result.ok:
         if result.code != "empty_reason":
             await turn.clear_mode()
@@ -572,13 +575,7 @@ async def _contact_note(turn: Turn, n: int, body: str) -> None:
 
 async def _signed_pdf(turn: Turn, n: int, v: int | None, x: str) -> None:
     """«Загрузить подписанный PDF»: the next document is the signed letter (3.12.6)."""
-    letter = await turn.service.letter_waiting(n)
-    code = _not_the_assignee(turn, await turn.service.incident(n))
-    if not code and letter is None:
-        code = "no_letter"
-    elif not code and letter["status"] != "unsigned":
-        code = "letter_done"
-    if not turn.answer(Result(not code, code), n, ok=" "):
+    if not turn.answer(await turn.app.letters.may_sign(turn.me, n), n, ok=" "):
         return
     await turn.set_mode("signed_pdf", n)
     await turn.say(turn.templates.phrase("signed_prompt", n=n), [[Button("abort", n)]])
@@ -588,7 +585,7 @@ async def _signed_file(turn: Turn, n: int, attachment: Attachment | None) -> Non
     if attachment is None:
         await turn.say(turn.templates.refusal("not_a_pdf"))
         return
-    result = await turn.service.receive_signed(turn.me, n, attachment)
+    result = await turn.app.letters.receive_signed(turn.me, n, attachment)
     if not result.ok:
         if result.code != "not_a_pdf":
             await turn.clear_mode()
@@ -596,7 +593,7 @@ async def _signed_file(turn: Turn, n: int, attachment: Attachment | None) -> Non
         return
     await turn.clear_mode()
     await turn.say(turn.templates.phrase("signed_received", n=n))
-    await turn.service.send_letters_due()  # a failure is told and retried by the sweep
+    await turn.app.letters.send_due()  # a failure is told and retried by the sweep
 
 
 PRESSES: dict[str, Callable[[Turn, int, int | None, str], Awaitable[None]]] = {
@@ -627,8 +624,8 @@ async def text(turn: Turn, body: str) -> None:
         await _mode_text(turn, state, body)
     elif mode == "promise_date" and state is not None:
         n = state.incident_id or 0
-        when = parse_local(body, turn.service.clock(), turn.service.config.tz)
-        today = turn.service.clock().astimezone(turn.service.config.tz).date()
+        when = parse_local(body, turn.app.clock(), turn.app.config.tz)
+        today = turn.app.clock().astimezone(turn.app.config.tz).date()
         if when is None or when.date() <= today:
             await turn.say(t.refusal("bad_deadline"))
             return
@@ -660,7 +657,7 @@ async def text(turn: Turn, body: str) -> None:
 async def _mode_text(turn: Turn, state: ChatState, body: str) -> None:
     n = state.incident_id or 0
     command = _typed(turn, MODE_BUTTON[state.mode], body, str(state.data.get("x") or ""))
-    result = (await turn.service.act(turn.me, n, command, version=state.data.get("v"))
+    result = (await turn.app.actions.act(turn.me, n, command, version=state.data.get("v"))
               if command is not None else Result(False, "bad_deadline"))
     if result.ok or result.code not in {"empty_reason", "bad_deadline", "deadline_in_past"}:
         await turn.clear_mode()
@@ -673,7 +670,7 @@ async def _mode_text(turn: Turn, state: ChatState, body: str) -> None:
 def _typed(turn: Turn, button: str, body: str, x: str) -> Command | None:
     """The command a typed text completes (``x``: the argument of the press that asked for
     it); None when the date typed is no date."""
-    now, tz = turn.service.clock(), turn.service.config.tz
+    now, tz = turn.app.clock(), turn.app.config.tz
     match button:
         case "decline":
             return Decline(body)
@@ -713,7 +710,7 @@ async def attach(turn: Turn, attachment: Attachment | None, unique_id: str,
         return
     if mode is None and attachment is not None and attachment.kind == "document":
         # A PDF sent without the button, while exactly one letter waits for it.
-        waiting = await turn.service.letters_to_sign(turn.me)
+        waiting = await turn.app.letters.to_sign(turn.me)
         if len(waiting) == 1 and (attachment.file_name or "").lower().endswith(".pdf"):
             await _signed_file(turn, waiting[0], attachment)
             return
@@ -730,7 +727,7 @@ async def attach(turn: Turn, attachment: Attachment | None, unique_id: str,
     if attachment is None:
         await turn.say(t.phrase("unsupported_file"))
         return
-    result = await turn.service.draft_attach(turn.me, n, attachment, unique_id, media_group_id)
+    result = await turn.app.drafts.attach(turn.me, n, attachment, unique_id, media_group_id)
     if not result.ok:
         await turn.refuse(result, n)
         return
@@ -749,7 +746,7 @@ async def intake(turn: Turn, body: str, attachments: list[Attachment], *, source
     source = source_from_url(url) or source
     # Registered by hand with no link that tells the source: it is asked with the category.
     ask = source == "manual"
-    await turn.service.add_intake(
+    await turn.app.intake.add(
         turn.me, turn.chat_id, source=source, text=body, url=url, author=author,
         attachments=[_att_dict(a) for a in attachments], media_group_id=media_group_id,
         category_buttons=_category_rows(turn, 0, body, ask_source=ask), platform=turn.platform,
@@ -760,9 +757,9 @@ def _category_rows(turn: Turn, n: int, text: str, *,
                    ask_source: bool = False) -> list[list[Button]]:
     """A button per category, the likely ones for ``text`` first (detection's suggestion);
     with ``ask_source``, the rows of sources above them."""
-    categories = turn.service.config.categories
+    categories = turn.app.config.categories
     rows = [[Button("cat", n, key, label=categories[key].name)]
-            for key in possible.suggested_first(turn.service, text)]
+            for key in possible.suggested_first(turn.app.intake, text)]
     if ask_source:
         rows = _rows([Button("src", n, key,
                              label=turn.templates.phrase_raw("source_buttons", key))
@@ -776,7 +773,7 @@ async def _intake_source(turn: Turn, n: int, v: int | None, x: str) -> None:
         raise BadButton(x)
     if (row := await _own_intake(turn, n)) is None:
         return
-    await turn.service.set_intake_source(n, x)
+    await turn.app.intake.set_source(n, x)
     t = turn.templates
     turn.toast = " "
     await turn.say(t.phrase("pick_category_for", source=t.phrase_raw("sources", x)),
@@ -785,7 +782,7 @@ async def _intake_source(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 async def _own_intake(turn: Turn, n: int) -> Any:
     """The coordinator's own post waiting for a decision, or None (the press is answered)."""
-    row = await turn.service.intake_post(n)
+    row = await turn.app.intake.post(n)
     if row is None or row["person_id"] != turn.me.id:
         raise BadButton(str(n))
     if row["incident_id"] is not None:
@@ -807,7 +804,7 @@ async def _intake_yes(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def _intake_no(turn: Turn, n: int, v: int | None, x: str) -> None:
     if await _own_intake(turn, n) is None:
         return
-    await turn.service.drop_intake(n)
+    await turn.app.intake.drop(n)
     turn.toast = turn.templates.phrase("aborted")
     await turn.say(turn.templates.phrase("intake_dropped"))
 
@@ -824,14 +821,14 @@ async def _add_to_draft(turn: Turn, n: int, piece: str) -> bool:
     """A text or a caption for the draft: it starts the text, replaces it right after
     «Изменить текст», and otherwise is added to it — never replaces it silently. The piece
     is kept in the chat's mode so that the preview can offer to replace the text with it."""
-    state = await turn.service.mode(turn.me, turn.platform)
+    state = await turn.app.chats.mode(turn.me, turn.platform)
     replace = bool(state and state.incident_id == n and state.data.get("replace"))
-    draft = await turn.service.draft(n)
+    draft = await turn.app.queries.draft(n)
     if replace or draft is None or not draft.text.strip():
-        result = await turn.service.draft_text(turn.me, n, piece)
+        result = await turn.app.drafts.set_text(turn.me, n, piece)
         data = None
     else:
-        result = await turn.service.draft_add_text(turn.me, n, piece)
+        result = await turn.app.drafts.add_text(turn.me, n, piece)
         data = {"last": piece}
     if not result.ok:
         await turn.refuse(result, n)
@@ -847,7 +844,7 @@ async def _draft_target(turn: Turn) -> int | None:
     state = turn.chat_state
     if state is not None and state.mode == WRITING and state.incident_id:
         return state.incident_id
-    mine = [i for i in await turn.service.visible_incidents(turn.me)
+    mine = [i for i in await turn.app.queries.visible_incidents(turn.me)
             if i.executor_id == turn.me.id and i.state is State.IN_PROGRESS]
     if len(mine) == 1:
         await turn.set_mode(WRITING, mine[0].id)
@@ -867,19 +864,20 @@ async def _start_writing(turn: Turn, n: int, incident: Incident | None = None) -
     (not read again)."""
     await turn.set_mode(WRITING, n)
     if incident is None or incident.id != n:
-        incident = await turn.service.incident(n)
-    contact = (incident is not None  # 002 3.12.4: offered at once
-               and turn.service.procedure_for(incident).contact_required
-               and await turn.service.contacted(n) is False)
+        incident = await turn.app.queries.incident(n)
+    contact = (incident is not None  # offered at once
+               and turn.app.policies.procedure_for(incident).contact_required
+               and await turn.app.actions.contacted(n) is False)
     offered = await template_buttons(turn, incident) if incident is not None else []
-    suggested = (await turn.service.offered_suggestions(turn.me, incident)
+    suggested = (await turn.app.answers.suggestions(turn.me, incident)
                  if incident is not None else [])
     prompt = "\n".join(filter(None, (turn.templates.phrase("write_answer", n=n),
                                       turn.templates.render("_suggestions",
                                                             suggestions=suggested))))
     await turn.say(prompt, ([[Button("contact", n)]] if contact else []) + offered
-                   + [list(row) for row in turn.service.suggestion_buttons(incident, suggested)])
-    if await turn.service.draft(n) is not None:
+                   + [list(row) for row in
+                      turn.app.answers.suggestion_buttons(incident, suggested)])
+    if await turn.app.queries.draft(n) is not None:
         await send_preview(turn, n)
 
 
@@ -889,12 +887,12 @@ PREVIEW_TEXT = 3000
 
 
 async def send_preview(turn: Turn, n: int) -> None:
-    service = turn.service
-    draft = await service.draft(n)
-    incident = await service.incident(n)
+    app = turn.app
+    draft = await app.queries.draft(n)
+    incident = await app.queries.incident(n)
     if incident is None:
         return
-    state = await service.mode(turn.me, turn.platform)
+    state = await app.chats.mode(turn.me, turn.platform)
     last = state.data.get("last") if state and state.incident_id == n else None
     atts = draft.attachments if draft else ()
     text = draft.text if draft else ""
@@ -912,7 +910,7 @@ async def send_preview(turn: Turn, n: int) -> None:
         rows[1] = [Button("edit_text", n)]
     if isinstance(last, str) and last:
         rows.insert(1, [Button("replace_text", n)])
-    if await service.contacted(n) is False:  # 002 3.12.4: the call comes first
+    if await app.actions.contacted(n) is False:  # the call comes first
         rows.insert(0, [Button("contact", n)])
     await turn.say(body, rows)
 
@@ -957,17 +955,17 @@ async def command(turn: Turn, body: str) -> None:
 async def report(turn: Turn, name: str, args: str) -> None:
     """``/report week|month|FROM TO``: the analytic note with its chart and workbook;
     ``/export FROM TO``: the incidents as CSV and XLSX. For those who oversee the work."""
-    t, service = turn.templates, turn.service
+    t, app = turn.templates, turn.app
     if not any(turn.me.has(r) for r in OVERSEERS):
         await turn.say(t.phrase("not_allowed"))
         return
     try:
-        start_at, end_at = period_from_args(args, service.clock(), service.config.tz,
+        start_at, end_at = period_from_args(args, app.clock(), app.config.tz,
                                             command=name)
     except ValueError as e:
         await turn.say(_escape(str(e)))
         return
-    built = await analytics.build(service, start_at, end_at, turn.me)
+    built = await analytics.build(app.digests, start_at, end_at, turn.me)
     if name == "/export":
         await turn.say(t.phrase("export_ready", period=built.period_label),
                        attachments=analytics.export_files(built))
@@ -977,18 +975,18 @@ async def report(turn: Turn, name: str, args: str) -> None:
 
 async def board(turn: Turn) -> None:
     """``/board``: a one-time link to the web board (valid 10 minutes, opens once)."""
-    from bot.board import LINK_TTL, Sessions, board_url, may_use_board
+    from bot.board import LINK_TTL, board_url, may_use_board
 
-    t, service = turn.templates, turn.service
+    t, app = turn.templates, turn.app
     if not may_use_board(turn.me):
         await turn.say(t.phrase("not_allowed"))
         return
-    http = service.config.settings.http
+    http = app.config.settings.http
     base = board_url(http.public_url, http.listen)
     if base is None:
         await turn.say(t.phrase("board_off"))
         return
-    token = await Sessions(service.store).issue_link(turn.me, service.clock())
+    token = await app.queries.board_link(turn.me)
     await turn.say(t.phrase("board_link", link=f"{base}/board/login?t={token}",
                             minutes=int(LINK_TTL.total_seconds() // 60)))
 
@@ -997,7 +995,7 @@ async def start(turn: Turn, token: str) -> None:
     t = turn.templates
     person = turn.person
     if token:
-        bound, why = await turn.service.accept_invite(token, turn.platform, turn.chat_id)
+        bound, why = await turn.app.onboarding.accept_invite(token, turn.platform, turn.chat_id)
         if why == "chat_taken" and bound is not None:
             await turn.say(t.phrase("chat_taken", name=bound.name))
             return
@@ -1006,10 +1004,10 @@ async def start(turn: Turn, token: str) -> None:
             return
         person = bound
     if person is None:
-        await turn.service.refuse_stranger(turn.platform, turn.chat_id, "/start")
+        await turn.app.onboarding.refuse_stranger(turn.platform, turn.chat_id, "/start")
         return
     if not person.active:
-        await turn.service.refuse_inactive(person, turn.platform, turn.chat_id, "/start")
+        await turn.app.onboarding.refuse_inactive(person, turn.platform, turn.chat_id, "/start")
         return
     roles = ", ".join(t.phrase_raw("roles", r) for r in sorted(person.roles))
     await turn.say(t.phrase("welcome", name=person.name, roles=roles))
@@ -1017,8 +1015,8 @@ async def start(turn: Turn, token: str) -> None:
 
 async def invite(turn: Turn, args: str) -> None:
     t = turn.templates
-    if not turn.me.has(Role.ADMIN):
-        await turn.service.invite(turn.me, Role.EXECUTOR, None, "")  # audited refusal
+    if not turn.app.onboarding.may_invite(turn.me):
+        await turn.app.onboarding.invite(turn.me, Role.EXECUTOR, None, "")  # audited refusal
         await turn.say(t.refusal("wrong_role"))
         return
     if not args:
@@ -1032,7 +1030,7 @@ async def invite(turn: Turn, args: str) -> None:
     except ValueError:
         await turn.say(t.phrase("invite_usage"))
         return
-    departments = turn.service.config.departments
+    departments = turn.app.config.departments
     department = parts[1] if len(parts) > 1 and parts[1] in departments else None
     name = " ".join(parts[2 if department else 1:]).strip()
     if not name:
@@ -1042,7 +1040,7 @@ async def invite(turn: Turn, args: str) -> None:
 
 
 async def _issue_invite(turn: Turn, role: Role, department: str | None, name: str) -> None:
-    result = await turn.service.invite(turn.me, role, department, name)
+    result = await turn.app.onboarding.invite(turn.me, role, department, name)
     if not result.ok and result.code == "namesake":
         await _ask_namesake(turn, role, department, name)
         return
@@ -1055,7 +1053,7 @@ async def _ask_namesake(turn: Turn, role: Role, department: str | None, name: st
     t = turn.templates
     await turn.set_mode("invite_namesake", None,
                         {"role": role.value, "department": department, "name": name})
-    namesakes = [p for p in await turn.service.people() if p.active and p.name == name]
+    namesakes = [p for p in await turn.app.queries.people() if p.active and p.name == name]
     rows = [[Button("inv_new", 0, label=t.phrase("invite_new_person"))]]
     for p in namesakes:
         roles = ", ".join(t.phrase_raw("roles", r) for r in sorted(p.roles))
@@ -1067,7 +1065,7 @@ async def _ask_namesake(turn: Turn, role: Role, department: str | None, name: st
 
 async def _invite_namesake_choice(turn: Turn, n: int, v: int | None, x: str) -> None:
     """«Новый участник» (``inv_new``) or «Перепривязать» (``inv_rebind``, n: the person)."""
-    if not turn.me.has(Role.ADMIN):
+    if not turn.app.onboarding.may_invite(turn.me):
         turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
         return
     state = turn.chat_state
@@ -1075,7 +1073,7 @@ async def _invite_namesake_choice(turn: Turn, n: int, v: int | None, x: str) -> 
         raise BadButton("no invitation waits for this choice")
     data = state.data
     role = Role(data["role"])
-    result = await turn.service.invite(turn.me, role, data["department"], data["name"],
+    result = await turn.app.onboarding.invite(turn.me, role, data["department"], data["name"],
                                        new=n == 0, rebind=n or None)
     if not turn.answer(result, n, ok=" "):
         return
@@ -1086,17 +1084,17 @@ async def _invite_namesake_choice(turn: Turn, n: int, v: int | None, x: str) -> 
 PRESSES.update(inv_new=_invite_namesake_choice, inv_rebind=_invite_namesake_choice)
 
 
-async def _invite_issued(turn: Turn, result: Result, role: Role, name: str) -> None:
+async def _invite_issued(turn: Turn, result: Invitation, role: Role, name: str) -> None:
     t = turn.templates
     if not result.ok:
         await turn.say(t.refusal(result.code))
         return
     await turn.say(t.phrase("invite_link", name=name, role=t.phrase_raw("roles", role.value),
-                            link=turn.invite_link(result.code), token=result.code))
+                            link=turn.invite_link(result.token), token=result.token))
 
 
 async def my(turn: Turn) -> None:
-    mine = [i for i in await turn.service.visible_incidents(turn.me)
+    mine = [i for i in await turn.app.queries.visible_incidents(turn.me)
             if i.executor_id == turn.me.id]
     t = turn.templates
     if not mine:
@@ -1111,31 +1109,31 @@ async def open_incidents(turn: Turn) -> None:
     if not any(turn.me.has(r) for r in OVERSEERS):
         await turn.say(t.phrase("not_allowed") + " /my")
         return
-    incidents = await turn.service.visible_incidents(turn.me)
+    incidents = await turn.app.queries.visible_incidents(turn.me)
     if not incidents:
         await turn.say(t.phrase("nothing_open"))
         return
-    names = {p.id: p.name for p in await turn.service.people()}
+    names = {p.id: p.name for p in await turn.app.queries.people()}
     await turn.say(t.render("list", title="Открытые инциденты",
                             groups=group_by_state(incidents), names=names))
 
 
 async def show(turn: Turn, n: int) -> None:
-    t, service = turn.templates, turn.service
-    incident = await service.incident(n)
-    if incident is None or not service.may_see(turn.me, incident):
+    t, app = turn.templates, turn.app
+    incident = await app.queries.incident(n)
+    if incident is None or not app.queries.may_see(turn.me, incident):
         await turn.say(t.refusal("not_found" if incident is None else "not_visible"))
         return
-    names = {p.id: p.name for p in await service.people()}
+    names = {p.id: p.name for p in await app.queries.people()}
     body = t.render(
-        "detail", incident=incident, history=await service.history(n), names=names,
-        policy=service.policy_of(incident),
-        category=service.config.categories.get(incident.category or ""),
-        department=service.config.departments.get(incident.department or "", ""),
+        "detail", incident=incident, history=await app.queries.history(n), names=names,
+        policy=app.policies.policy_of(incident),
+        category=app.config.categories.get(incident.category or ""),
+        department=app.config.departments.get(incident.department or "", ""),
         executor=names.get(incident.executor_id or 0, ""))
-    policy = service.policy_of(incident)
+    policy = app.policies.policy_of(incident)
     await turn.say(body, actions_for(incident, turn.me, statuses=policy.result_statuses,
-                                     source_fixed=not await service.registered_by_hand(n)),
+                                     source_fixed=not await app.queries.registered_by_hand(n)),
                    version=incident.version)
 
 
@@ -1155,7 +1153,7 @@ def _escape(body: str) -> str:
 
 async def _possible_decide(turn: Turn, n: int, v: int | None, x: str) -> None:
     """A category (registers the message) or «Не инцидент» for a possible complaint."""
-    result = await possible.decide(turn.service, turn.me, n, x)
+    result = await possible.decide(turn.app.intake, turn.me, n, x)
     if not result.ok and result.code == "possible_done":
         turn.toast, turn.alert = turn.templates.phrase_raw("detection", "possible_done"), True
         return
@@ -1166,7 +1164,7 @@ async def _possible_decide(turn: Turn, n: int, v: int | None, x: str) -> None:
 
 async def _possible_show(turn: Turn, n: int, v: int | None, x: str, every: bool = False
                          ) -> None:
-    code = await possible.show(turn.service, turn.me, n, every=every)
+    code = await possible.show(turn.app.intake, turn.me, n, every=every)
     if code == "possible_done":
         turn.toast, turn.alert = turn.templates.phrase_raw("detection", "possible_done"), True
     elif code:
@@ -1182,7 +1180,7 @@ async def _possible_more(turn: Turn, n: int, v: int | None, x: str) -> None:
 PRESSES.update({"pc": _possible_decide, "pc_show": _possible_show, "pc_more": _possible_more})
 
 
-# --- answer templates (issue 14) -------------------------------------------------------------
+# --- answer templates -------------------------------------------------------------------------
 
 TEMPLATE_MODE = "template_text"
 
@@ -1191,18 +1189,18 @@ async def template_buttons(turn: Turn, incident: Any) -> list[list[Button]]:
     """Up to three *Шаблон: …* buttons for the incident's category, one per row."""
     prefix = turn.templates.label("tpl")
     return [[Button("tpl", incident.id, str(t.id), label=f"{prefix}: {t.title}")]
-            for t in await turn.service.offered_templates(incident)]
+            for t in await turn.app.answers.offered(incident)]
 
 
 async def _taken_to_write(turn: Turn, n: int, v: int | None) -> Incident | None:
     """The incident whose draft a *Шаблон* or *Как в №…* press fills, taken first when the
     press comes from a card not yet taken; None (the press refused) when not writing it."""
-    incident = await turn.service.incident(n)
+    incident = await turn.app.queries.incident(n)
     if (incident is not None and incident.executor_id == turn.me.id
             and incident.state.awaits_take):
-        if not turn.answer(await turn.service.act(turn.me, n, Take(), version=v), n):
+        if not turn.answer(await turn.app.actions.act(turn.me, n, Take(), version=v), n):
             return None
-        incident = await turn.service.incident(n)
+        incident = await turn.app.queries.incident(n)
     if incident is None or not await _writing_check(turn, n):
         return None
     return incident
@@ -1215,13 +1213,13 @@ async def _template(turn: Turn, n: int, v: int | None, x: str) -> None:
     incident = await _taken_to_write(turn, n, v)
     if incident is None:
         return
-    filled = await turn.service.filled_template(incident, template_id)
+    filled = await turn.app.answers.filled(incident, template_id)
     if filled is None:
         turn.toast, turn.alert = turn.templates.refusal("template_gone", n=n), True
         return
     if not await _add_to_draft(turn, n, filled):
         return
-    title = next((t.title for t in await turn.service.answer_templates(incident.category)
+    title = next((t.title for t in await turn.app.answers.in_use(incident.category)
                   if t.id == template_id), "")
     turn.toast = " "
     await turn.say(turn.templates.phrase("template_inserted", title=title, n=n))
@@ -1236,7 +1234,7 @@ async def _suggestion(turn: Turn, n: int, v: int | None, x: str) -> None:
     incident = await _taken_to_write(turn, n, v)
     if incident is None:
         return
-    answer = await turn.service.suggested_answer(turn.me, incident, past_id)
+    answer = await turn.app.answers.suggested(turn.me, incident, past_id)
     if answer is None:
         turn.toast, turn.alert = turn.templates.refusal("suggestion_gone", n=n), True
         return
@@ -1250,14 +1248,14 @@ async def _suggestion(turn: Turn, n: int, v: int | None, x: str) -> None:
 async def templates_menu(turn: Turn) -> None:
     """``/templates``: the templates of every category, a delete button each, and «Добавить»."""
     t = turn.templates
-    if not turn.me.has(Role.COORDINATOR):
+    if not turn.app.answers.may_edit(turn.me):
         await turn.say(t.phrase("not_allowed"))
         return
-    found = await turn.service.answer_templates()
+    found = await turn.app.answers.in_use()
     lines = [t.phrase("templates_head"), ""]
     if not found:
         lines.append(t.phrase("templates_none"))
-    categories = turn.service.config.categories
+    categories = turn.app.config.categories
     for key, category in categories.items():
         mine = [a for a in found if a.category == key]
         if not mine:
@@ -1280,19 +1278,19 @@ async def templates_menu(turn: Turn) -> None:
 
 
 async def _template_add(turn: Turn, n: int, v: int | None, x: str) -> None:
-    if not turn.me.has(Role.COORDINATOR):
+    if not turn.app.answers.may_edit(turn.me):
         turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
         return
     turn.toast = " "
     rows = _rows([Button("tpl_cat", 0, key, label=c.name)
-                  for key, c in turn.service.config.categories.items()], width=2)
+                  for key, c in turn.app.config.categories.items()], width=2)
     await turn.say(turn.templates.phrase("template_pick_category"), rows)
 
 
 async def _template_category(turn: Turn, n: int, v: int | None, x: str) -> None:
-    if x not in turn.service.config.categories:
+    if x not in turn.app.config.categories:
         raise BadButton(x)
-    if not turn.me.has(Role.COORDINATOR):
+    if not turn.app.answers.may_edit(turn.me):
         turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
         return
     turn.toast = " "
@@ -1310,7 +1308,7 @@ async def _template_text(turn: Turn, state: ChatState, body: str) -> None:
         await turn.say(t.refusal("template_format"))
         return
     title, text_ = typed
-    result = await turn.service.add_answer_template(turn.me, category, title, text_)
+    result = await turn.app.answers.add(turn.me, category, title, text_)
     if not result.ok:
         names = ", ".join(unknown_placeholders(text_))
         await turn.say(t.refusal(result.code, names=names))
@@ -1318,14 +1316,14 @@ async def _template_text(turn: Turn, state: ChatState, body: str) -> None:
             await turn.clear_mode()
         return
     await turn.clear_mode()
-    name = turn.service.config.categories[category].name
+    name = turn.app.config.categories[category].name
     await turn.say(t.phrase("template_added", title=title, category=name))
     await templates_menu(turn)
 
 
 async def _template_delete(turn: Turn, n: int, v: int | None, x: str) -> None:
-    found = next((a for a in await turn.service.answer_templates() if a.id == n), None)
-    result = await turn.service.delete_answer_template(turn.me, n)
+    found = next((a for a in await turn.app.answers.in_use() if a.id == n), None)
+    result = await turn.app.answers.delete(turn.me, n)
     if turn.answer(result, n) and found is not None:
         await turn.say(turn.templates.phrase("template_deleted", title=found.title))
         await templates_menu(turn)

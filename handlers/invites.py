@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from markupsafe import Markup
 
-from bot.service import Service
+from bot.usecases import UseCases
 
 
 def telegram_link(username: str, token: str) -> str:
@@ -24,14 +24,14 @@ def vk_link(group_id: int, token: str) -> str:
     return f"https://vk.me/club{abs(group_id)}?ref={token}"
 
 
-def invite_links(service: Service, telegram_username: str | None) -> Callable[[str], str]:
+def invite_links(app: UseCases, telegram_username: str | None) -> Callable[[str], str]:
     """The text that stands for ``link`` in the invitation, for a token."""
 
     def links(token: str) -> str:
-        t = service.templates
-        group_id = service.config.settings.vk.group_id
+        t = app.templates
+        group_id = app.config.settings.vk.group_id
         tg = telegram_link(telegram_username, token) if telegram_username else ""
-        vk = vk_link(group_id, token) if "vk" in service.channels and group_id else ""
+        vk = vk_link(group_id, token) if "vk" in app.notifier.channels and group_id else ""
         if tg and vk:
             # Rendered phrases are escaped already: Markup keeps them from a second escape.
             return Markup("\n").join([Markup(t.phrase("invite_link_telegram", link=tg)),

@@ -129,7 +129,7 @@ class Harness(Driver):
 
     async def incident(self, n: int) -> Any:
         assert self.app is not None
-        return await self.app.service.incident(n)
+        return await self.app.usecases.queries.incident(n)
 
 
 def incident_number(text: str) -> int:

@@ -141,11 +141,11 @@ async def test_weekly_note_goes_to_the_curator_once(otklik: Harness,
     app = otklik.app
     assert app is not None
     otklik.clock.now = local(2026, 11, 22, 20).astimezone(UTC)  # Sunday evening
-    assert not await analytics.weekly_note(app.service)
+    assert not await analytics.weekly_note(app.usecases.digests)
     otklik.clock.now = local(2026, 11, 23, 7, 59).astimezone(UTC)  # before the working day
-    assert not await analytics.weekly_note(app.service)
+    assert not await analytics.weekly_note(app.usecases.digests)
     otklik.clock.now = local(2026, 11, 23, 8, 0).astimezone(UTC)
-    assert await analytics.weekly_note(app.service)
+    assert await analytics.weekly_note(app.usecases.digests)
     await otklik.step()
     assert "Период: <b>16.11.2026 – 22.11.2026</b>" in otklik.last_text(CURATOR)
     assert sorted(_kind(c) for c in uploads(server, CURATOR.id)) == ["png", "xlsx"]
@@ -154,7 +154,7 @@ async def test_weekly_note_goes_to_the_curator_once(otklik: Harness,
     sent = len(server.sent_to(CURATOR.id))
     app = await otklik.restart()
     otklik.clock.now += timedelta(hours=3)
-    assert not await analytics.weekly_note(app.service)
+    assert not await analytics.weekly_note(app.usecases.digests)
     await otklik.step()
     assert len(server.sent_to(CURATOR.id)) == sent
 
@@ -164,11 +164,11 @@ async def test_weekly_note_waits_for_the_first_working_day(otklik: Harness) -> N
     assert app is not None
     # 3 and 4 November 2025 are days off (the holiday and its transfer): Wednesday it is.
     otklik.clock.now = local(2025, 11, 3, 9).astimezone(UTC)
-    assert not await analytics.weekly_note(app.service)
+    assert not await analytics.weekly_note(app.usecases.digests)
     otklik.clock.now = local(2025, 11, 4, 9).astimezone(UTC)
-    assert not await analytics.weekly_note(app.service)
+    assert not await analytics.weekly_note(app.usecases.digests)
     otklik.clock.now = local(2025, 11, 5, 8, 30).astimezone(UTC)
-    assert await analytics.weekly_note(app.service)
+    assert await analytics.weekly_note(app.usecases.digests)
     await otklik.step()
     assert "Период: <b>27.10.2025 – 02.11.2025</b>" in otklik.last_text(CURATOR)
 

@@ -111,7 +111,7 @@ async def test_a_template_press_fills_the_draft_with_the_address_and_deadline(
     # Only the category's own templates, the primary answer's one left to its button.
     assert "📄 Шаблон: Ямочный ремонт" in labels
     assert not any("Первичный ответ" in x or "График" in x for x in labels)
-    assert await otklik.app.service.draft(n) is None  # type: ignore[union-attr]
+    assert await otklik.app.usecases.queries.draft(n) is None  # type: ignore[union-attr]
 
     # The press on the card takes the incident and puts the filled text into the draft.
     await otklik.press(PETROV, "tpl", n, label="Ямочный ремонт")
@@ -119,7 +119,7 @@ async def test_a_template_press_fills_the_draft_with_the_address_and_deadline(
     due = otklik.app.templates.local(incident.answer_due)  # type: ignore[union-attr]
     expected = (f"Здравствуйте! Ремонт покрытия по адресу ул. Школьная, д. 12 выполнит "
                 f"Дорожное хозяйство до {due}.")
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and draft.text == expected
     assert "добавлен в проект ответа" in otklik.texts(PETROV)[-2]
     preview = otklik.last_text(PETROV)
@@ -141,7 +141,7 @@ async def test_the_draft_prompt_offers_templates_and_a_second_one_is_added(
     assert labels == ["📄 Шаблон: Ямочный ремонт"]
     await otklik.say(PETROV, "Добрый день.")
     await otklik.press(PETROV, "tpl", n)
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and draft.text.startswith("Добрый день.\n\nЗдравствуйте! Ремонт "
                                                        "покрытия по адресу адрес не указан")
     assert "🔁 Заменить текст последним сообщением" in str(
@@ -192,7 +192,7 @@ async def test_coordinator_adds_and_deletes_templates_in_the_chat(otklik: Harnes
     await otklik.press(PETROV, "take", n)
     await otklik.press(PETROV, "tpl", n, label="Разметка")
     assert "Шаблон удалён" in otklik.alerts(PETROV)[-1]
-    assert await otklik.app.service.draft(n) is None  # type: ignore[union-attr]
+    assert await otklik.app.usecases.queries.draft(n) is None  # type: ignore[union-attr]
 
     # An executor may not open the list.
     await otklik.say(PETROV, "/templates")
@@ -238,7 +238,7 @@ async def test_an_executor_in_vk_fills_the_draft_from_a_template(
     assert json.loads(json.dumps(payload))["a"] == "tpl"
 
     await otklik.vk_press(vkt.VASILIEV, "tpl", n)
-    draft = await otklik.a.service.draft(n)
+    draft = await otklik.a.usecases.queries.draft(n)
     assert draft is not None and "по адресу ул. Школьная, д. 12" in draft.text
     assert (await otklik.incident(n)).state == "in_progress"
     assert any(t.startswith("📝 Проект ответа") and "ул. Школьная, д. 12" in t
@@ -247,7 +247,7 @@ async def test_an_executor_in_vk_fills_the_draft_from_a_template(
 
 async def test_forged_template_presses_are_refused_and_fill_nothing(otklik: Harness) -> None:
     n = await register(otklik, POTHOLE)
-    housing = next(t for t in await otklik.app.service.answer_templates("housing")  # type: ignore
+    housing = next(t for t in await otklik.app.usecases.answers.in_use("housing")  # type: ignore
                    if t.title == "График отопления")
     card = next(c for c in reversed(otklik.server.sent_to(PETROV.id))
                 if f"Инцидент №{n}" in (c.text or ""))
@@ -260,15 +260,15 @@ async def test_forged_template_presses_are_refused_and_fill_nothing(otklik: Harn
         [answer] = [c for c in otklik.server.calls_to("answerCallbackQuery")
                     if c.params.get("callback_query_id") == query_id]
         assert answer.params.get("show_alert") and answer.params.get("text"), data
-    assert await otklik.app.service.draft(n) is None  # type: ignore[union-attr]
-    assert len(await otklik.app.service.answer_templates()) == 3  # type: ignore[union-attr]
+    assert await otklik.app.usecases.queries.draft(n) is None  # type: ignore[union-attr]
+    assert len(await otklik.app.usecases.answers.in_use()) == 3  # type: ignore[union-attr]
 
 
 async def test_a_long_list_of_templates_stays_one_readable_message(otklik: Harness) -> None:
-    service = otklik.app.service  # type: ignore[union-attr]
-    coordinator = next(p for p in await service.people() if p.name == "Иванова Анна")
+    usecases = otklik.app.usecases  # type: ignore[union-attr]
+    coordinator = next(p for p in await usecases.queries.people() if p.name == "Иванова Анна")
     for i in range(12):
-        result = await service.add_answer_template(coordinator, "roads", f"Шаблон {i}",
+        result = await usecases.answers.add(coordinator, "roads", f"Шаблон {i}",
                                                    "Текст <b>ответа</b> & прочее. " * 100)
         assert result.ok
     await otklik.say(COORDINATOR, "/templates")

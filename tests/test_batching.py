@@ -13,7 +13,7 @@ from workflows.model import Sighting
 
 async def register(otklik: Harness, i: int) -> int:
     assert otklik.app is not None
-    result = await otklik.app.service.register(None, Sighting(
+    result = await otklik.app.usecases.intake.register(None, Sighting(
         "vk", f"wall-1_{i}", f"Яма на дороге у дома {i}", "roads",
         url=f"https://vk.com/wall-1_{i}", author=f"Житель {i}"))
     assert result.ok and result.incident is not None, result

@@ -169,7 +169,7 @@ async def browser(chrome: tuple[Any, Path], board: tuple[Harness, str]) -> Brows
 async def register(h: Harness, text: str, category: str, n: int, *,
                    attachments: tuple[Attachment, ...] = ()) -> int:
     assert h.app is not None
-    result = await h.app.service.register(None, Sighting(
+    result = await h.app.usecases.intake.register(None, Sighting(
         "vk", f"wall-1_{n}", text, category, url=f"https://vk.com/wall-1_{n}",
         author=f"Житель {n}", attachments=attachments))
     assert result.ok, result

@@ -34,7 +34,7 @@ async def test_duplicate_draft_photo_is_kept_once(otklik: Harness) -> None:
     update = await otklik.say(PETROV, photo=b"pothole")
     otklik.server.redeliver(update["update_id"])
     await otklik.step()
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and len(draft.attachments) == 1
 
 
@@ -154,7 +154,7 @@ async def test_restart_between_any_two_steps_loses_nothing(otklik: Harness,
     incident = await otklik.incident(1)
     assert incident.state == "awaiting_feedback"
     assert incident.approved_text == "Отопление включили"
-    draft = await otklik.app.service.draft(1)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(1)  # type: ignore[union-attr]
     assert draft is not None and len(draft.attachments) == 1
     sent = [c.text or "" for c in otklik.server.calls_to("sendMessage") if c.ok]
     for once in ("Новый инцидент для вас", "Выберите категорию", "На согласование:",

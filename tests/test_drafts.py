@@ -36,7 +36,7 @@ async def test_a_caption_adds_to_a_long_draft_and_can_replace_it(otklik: Harness
     assert "Текст: 2058 символов." in previews(otklik)[-1]
 
     await otklik.say(PETROV, photo=b"\xff\xd8 after", caption="Фото после ремонта.")
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and draft.text == LONG + "\n\nФото после ремонта."
     assert [a.kind for a in draft.attachments] == ["photo"]
     preview = previews(otklik)[-1]
@@ -47,7 +47,7 @@ async def test_a_caption_adds_to_a_long_draft_and_can_replace_it(otklik: Harness
     assert "🔁 Заменить текст последним сообщением" in str(call.buttons)
 
     await otklik.press(PETROV, "replace_text", n)
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and draft.text == "Фото после ремонта."
     assert len(draft.attachments) == 1  # the photo stays
     preview = previews(otklik)[-1]
@@ -55,7 +55,7 @@ async def test_a_caption_adds_to_a_long_draft_and_can_replace_it(otklik: Harness
     assert "replace_text" not in str(otklik.server.sent_to(PETROV.id)[-1].buttons)
     # The button of the old preview is stale now: answered, nothing changes.
     await otklik.press(PETROV, "replace_text", n)
-    assert (await otklik.app.service.draft(n)).text == "Фото после ремонта."  # type: ignore
+    assert (await otklik.app.usecases.queries.draft(n)).text == "Фото после ремонта."  # type: ignore
 
 
 async def test_an_answer_longer_than_one_message_is_written_and_previewed(
@@ -65,7 +65,7 @@ async def test_an_answer_longer_than_one_message_is_written_and_previewed(
     assert all(3000 < len(p) <= 4096 for p in parts)
     for part in parts:
         await otklik.say(PETROV, part)
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and draft.text == "\n\n".join(p.rstrip() for p in parts[:2]) \
         + "\n\n" + parts[2]
     preview = previews(otklik)[-1]
@@ -88,7 +88,7 @@ async def test_edit_text_makes_the_next_text_replace_the_draft(otklik: Harness) 
     assert "первое сообщение заменит текущий текст" in otklik.last_text(PETROV)
     await otklik.say(PETROV, "Новый текст.")
     await otklik.say(PETROV, "И продолжение.")
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and draft.text == "Новый текст.\n\nИ продолжение."
 
 
@@ -109,11 +109,11 @@ async def test_vk_text_with_photos_adds_to_the_draft_and_can_replace_it(
     await otklik.vk_press(VASILIEV, "take", n)
     await otklik.vk_say(VASILIEV, LONG)
     await otklik.vk_say(VASILIEV, "Фото после ремонта.", [b"\xff\xd8 after"])
-    draft = await otklik.a.service.draft(n)
+    draft = await otklik.a.usecases.queries.draft(n)
     assert draft is not None and draft.text == LONG + "\n\nФото после ремонта."
     preview = [t for t in otklik.vk_texts(VASILIEV) if t.startswith("📝 Проект")][-1]
     assert "Текст: 2079 символов." in preview and "добавлено к тексту" in preview
     await otklik.vk_press(VASILIEV, "replace_text", n)
-    draft = await otklik.a.service.draft(n)
+    draft = await otklik.a.usecases.queries.draft(n)
     assert draft is not None and draft.text == "Фото после ремонта."
     assert [a.kind for a in draft.attachments] == ["photo"]

@@ -66,7 +66,7 @@ async def test_forged_presses_are_answered_and_change_nothing(
     n = await register_and_take(otklik)
     await otklik.say(PETROV, "Первая часть ответа")
     assert otklik.app is not None
-    store = otklik.app.service.store
+    store = otklik.app.store
 
     async def modes() -> list[object]:
         async with store.read() as uow:
@@ -96,7 +96,7 @@ async def test_forged_presses_are_answered_and_change_nothing(
     # The executor's draft still takes their text (no mode swallowed it).
     await otklik.say(PETROV, "Вторая редакция ответа")
     assert "Вторая редакция ответа" in otklik.last_text(PETROV)
-    draft = await otklik.app.service.draft(n)
+    draft = await otklik.app.usecases.queries.draft(n)
     # A second text adds to the draft (it is never silently replaced).
     assert draft is not None and draft.text == "Первая часть ответа\n\nВторая редакция ответа"
     stale = [c.params["text"] for c in otklik.server.calls_to("answerCallbackQuery")
@@ -109,7 +109,7 @@ async def test_real_promise_buttons_still_work(otklik: Harness) -> None:
     await otklik.say(PETROV, "Сделаем в течение недели")
     await otklik.press(PETROV, "interim", n)
     await otklik.press(PETROV, "promise", n, label="3")
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and draft.kind == "interim" and draft.promised_date is not None
 
 
@@ -119,7 +119,7 @@ async def test_forged_vk_presses_are_answered_and_change_nothing(
     n = await otklik.register("Яма на Ленина, 5")
     await otklik.vk_press(VASILIEV, "take", n)
     await otklik.vk_say(VASILIEV, "Первая часть ответа")
-    store = otklik.a.service.store
+    store = otklik.a.store
 
     async def mode() -> object:
         async with store.read() as uow:
@@ -150,6 +150,6 @@ async def test_forged_vk_presses_are_answered_and_change_nothing(
     assert all((a["event_data"] or {}).get("text") for a in answers[1:])
     assert await mode() == before
     await otklik.vk_say(VASILIEV, "Вторая редакция ответа")
-    draft = await otklik.a.service.draft(n)
+    draft = await otklik.a.usecases.queries.draft(n)
     # A second text adds to the draft (it is never silently replaced).
     assert draft is not None and draft.text == "Первая часть ответа\n\nВторая редакция ответа"

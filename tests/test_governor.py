@@ -170,7 +170,7 @@ async def test_governor_incident_from_registration_to_the_email(
     await otklik.say(SIDOROVA, "Позвонила 23.11 в 10:15, разъяснила сроки ремонта.")
     assert any(f"Связь с заявителем по инциденту №{n} отмечена" in t
                for t in otklik.texts(SIDOROVA))
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and draft.text == "Яму на ул. Мира засыплем до 25 ноября."
     await otklik.press(SIDOROVA, "submit", n)
     assert (await otklik.incident(n)).state == "on_review"
@@ -270,29 +270,29 @@ async def test_a_failed_send_is_reported_and_retried_until_it_leaves(
     assert smtp.messages == [] and smtp.recorder.refused == 1
     failed = [t for t in otklik.texts(COORDINATOR) if "не отправлено" in t]
     assert len(failed) == 1 and "451" in failed[0] and "Повторная попытка в 09:05" in failed[0]
-    letter = await otklik.app.service.letter_waiting(n)  # type: ignore[union-attr]
+    letter = await otklik.app.usecases.letters.waiting(n)  # type: ignore[union-attr]
     assert letter is not None and letter["status"] == "pending" and letter["attempts"] == 1
 
-    service = otklik.app.service  # type: ignore[union-attr]
-    assert await service.sweep() == 0  # not due yet: nothing is tried
+    usecases = otklik.app.usecases  # type: ignore[union-attr]
+    assert await usecases.sweep.sweep() == 0  # not due yet: nothing is tried
     assert smtp.recorder.refused == 1
     otklik.clock.advance(minutes=5)  # type: ignore[attr-defined]
-    await service.sweep()
+    await usecases.sweep.sweep()
     await otklik.step()
     assert smtp.recorder.refused == 2 and smtp.messages == []
     # Told once: the second failure is only in the audit.
     assert len([t for t in otklik.texts(COORDINATOR) if "не отправлено" in t]) == 1
     otklik.clock.advance(minutes=10)  # type: ignore[attr-defined]
-    await service.sweep()
+    await usecases.sweep.sweep()
     await otklik.step()
     [msg] = smtp.messages
     assert {p.get_filename() for p in msg.iter_attachments()} == {
         "скан.pdf", f"Ответ по инциденту {n}.docx"}
     assert any("отправлен по электронной почте" in t for t in otklik.texts(COORDINATOR))
-    assert (await otklik.app.service.letter_waiting(n))["status"] == "sent"  # type: ignore
+    assert (await otklik.app.usecases.letters.waiting(n))["status"] == "sent"  # type: ignore
     acts = await actions(otklik, n)
     assert acts[-4:] == ["letter_signed", "email_failed", "email_failed", "email_sent"]
-    await service.sweep()
+    await usecases.sweep.sweep()
     assert len(smtp.messages) == 1  # never sent twice
 
 
@@ -314,7 +314,7 @@ async def test_a_server_that_is_down_loses_nothing(
                    for t in h.texts(COORDINATOR))
         with SmtpServer(port) as smtp:
             h.clock.advance(minutes=6)  # type: ignore[attr-defined]
-            await h.app.service.sweep()  # type: ignore[union-attr]
+            await h.app.usecases.sweep.sweep()  # type: ignore[union-attr]
             assert len(smtp.messages) == 1
     finally:
         await h.close()
@@ -324,19 +324,19 @@ async def test_only_the_step_holder_acts_and_heads_keep_to_their_department(
         otklik: Harness) -> None:
     n = await register(otklik, "Провал асфальта на ул. Ленина")
     # Another department's head cannot assign it (a forged press is refused and audited).
-    await otklik.app.service.act(  # type: ignore[union-attr]
+    await otklik.app.usecases.actions.act(  # type: ignore[union-attr]
         await _person(otklik, "Носов Лев"), n, HeadAssign(2))
     assert (await otklik.incident(n)).state == "new"
     await to_review(otklik, n)
     # The coordinator cannot approve at the head's step.
     coordinator = await _person(otklik, "Иванова Анна")
-    result = await otklik.app.service.act(coordinator, n, Approve())  # type: ignore
+    result = await otklik.app.usecases.actions.act(coordinator, n, Approve())  # type: ignore
     assert not result.ok and result.code == "not_the_head"
-    result = await otklik.app.service.act(coordinator, n, Return("нет"))  # type: ignore
+    result = await otklik.app.usecases.actions.act(coordinator, n, Return("нет"))  # type: ignore
     assert not result.ok and result.code == "not_the_head"
     await otklik.press(HEAD, "approve", n)
     head = await _person(otklik, "Гордеев Борис")
-    result = await otklik.app.service.act(head, n, Approve())  # type: ignore
+    result = await otklik.app.usecases.actions.act(head, n, Approve())  # type: ignore
     assert not result.ok and result.code == "wrong_role"
     # A return at the coordinator's step goes back to the executor, and the chain restarts.
     await otklik.press(COORDINATOR, "return", n)
@@ -350,7 +350,7 @@ async def test_only_the_step_holder_acts_and_heads_keep_to_their_department(
 
 
 async def _person(otklik: Harness, name: str):  # noqa: ANN202
-    return next(p for p in await otklik.app.service.people()  # type: ignore[union-attr]
+    return next(p for p in await otklik.app.usecases.queries.people()  # type: ignore[union-attr]
                 if p.name == name)
 
 
@@ -495,7 +495,7 @@ async def test_a_department_head_is_invited_with_a_department(otklik: Harness) -
     token = otklik.last_text(COORDINATOR).split("?start=")[1].split()[0]
     await otklik.say(newcomer, f"/start {token}")
     assert "руководитель подразделения" in otklik.last_text(newcomer)
-    person = await otklik.app.service.person_for_chat("telegram", newcomer.id)  # type: ignore
+    person = await otklik.app.usecases.queries.person_for_chat("telegram", newcomer.id)  # type: ignore
     assert person.roles == {Role.DEPARTMENT_HEAD} and person.departments == {"housing"}
     await otklik.say(COORDINATOR, "/invite department_head Без Отдела")
     assert "руководителя подразделения нужно указать подразделение" in otklik.last_text(

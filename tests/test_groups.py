@@ -54,7 +54,7 @@ async def test_answer_is_published_as_a_reply_and_a_reply_reopens(otklik: Harnes
     await answer_and_approve(otklik, 1)
     assert "будет опубликован автоматически" in otklik.last_text(COORDINATOR)
     assert otklik.app is not None
-    await otklik.app.service.sweep()
+    await otklik.app.usecases.sweep.sweep()
     await otklik.step()
     (reply,) = otklik.server.sent_to(GROUP)
     assert reply.params["reply_parameters"]["message_id"] == update["message"]["message_id"]
@@ -73,9 +73,9 @@ async def test_reply_after_the_window_does_not_reopen(otklik: Harness) -> None:
     await complain(otklik, "Во дворе дома 5 огромная яма, машины бьются")
     await answer_and_approve(otklik, 1)
     assert otklik.app is not None
-    await otklik.app.service.sweep()
+    await otklik.app.usecases.sweep.sweep()
     otklik.clock.advance(days=2, seconds=1)
-    await otklik.app.service.sweep()
+    await otklik.app.usecases.sweep.sweep()
     assert (await otklik.incident(1)).state == "closed"
     await complain(otklik, "Спасибо, но там снова яма появилась")
     incident = await otklik.incident(1)
@@ -88,7 +88,7 @@ async def test_deleted_message_falls_back_to_the_manual_package(otklik: Harness)
     assert otklik.app is not None
     await otklik.app.bot.delete_message(GROUP, update["message"]["message_id"])
     await answer_and_approve(otklik, 1)
-    await otklik.app.service.sweep()
+    await otklik.app.usecases.sweep.sweep()
     await otklik.step()
     (package,) = [t for t in otklik.texts(COORDINATOR) if "Не удалось опубликовать" in t]
     assert "Не удалось опубликовать" in package and "сообщение жителя удалено" in package

@@ -90,7 +90,7 @@ async def test_wrong_state_is_refused(otklik: Harness) -> None:
     await otklik.press(PETROV, "clear_attachments", n)
     assert "другом статусе" in otklik.alerts(PETROV)[-1]
     assert refusals(await otklik.audit(), "draft_clear")[0].reason == "wrong_state"
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and len(draft.attachments) == 1
 
 

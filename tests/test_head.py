@@ -70,7 +70,7 @@ async def test_weekly_note_reaches_the_head_and_the_curator_once_each(
     await seed(otklik)
     assert otklik.app is not None
     otklik.clock.now = local(2026, 11, 23, 8)
-    assert await analytics.weekly_note(otklik.app.service)
+    assert await analytics.weekly_note(otklik.app.usecases.digests)
     await otklik.step()
     for user in (HEAD, CURATOR, BOTH):
         (note,) = notes(otklik, user)
@@ -86,9 +86,9 @@ async def test_monthly_note_on_the_first_working_day_once(
     assert app is not None
     # Tuesday 1 December 2026, before the working day: nothing; at 08:00: November's note.
     otklik.clock.now = local(2026, 12, 1, 7, 59)
-    assert not await analytics.monthly_note(app.service)
+    assert not await analytics.monthly_note(app.usecases.digests)
     otklik.clock.now = local(2026, 12, 1, 8)
-    assert await analytics.monthly_note(app.service)
+    assert await analytics.monthly_note(app.usecases.digests)
     await otklik.step()
     for user in (HEAD, BOTH):
         (note,) = notes(otklik, user)
@@ -101,9 +101,9 @@ async def test_monthly_note_on_the_first_working_day_once(
     sent = len(server.sent_to(HEAD.id))
     app = await otklik.restart()
     otklik.clock.now = local(2026, 12, 1, 15)
-    assert not await analytics.monthly_note(app.service)
+    assert not await analytics.monthly_note(app.usecases.digests)
     otklik.clock.now = local(2026, 12, 14, 9)
-    assert not await analytics.monthly_note(app.service)
+    assert not await analytics.monthly_note(app.usecases.digests)
     await otklik.step()
     assert len(server.sent_to(HEAD.id)) == sent
 
@@ -115,9 +115,9 @@ async def test_monthly_note_waits_for_the_first_working_day_after_the_holidays(
     # 1–10 January 2027 are holidays and a weekend; Monday the 11th is the first working day.
     for day in (1, 4, 9, 10):
         otklik.clock.now = local(2027, 1, day, 10)
-        assert not await analytics.monthly_note(app.service), day
+        assert not await analytics.monthly_note(app.usecases.digests), day
     otklik.clock.now = local(2027, 1, 11, 8, 30)
-    assert await analytics.monthly_note(app.service)
+    assert await analytics.monthly_note(app.usecases.digests)
     await otklik.step()
     (note,) = notes(otklik, HEAD)
     assert "Период: <b>01.12.2026 – 31.12.2026</b>" in note
@@ -128,7 +128,7 @@ async def test_a_missed_monthly_note_goes_at_the_next_call(otklik: Harness) -> N
     assert app is not None
     # The bot was down on Monday 2 November 2026 (1 November is a Sunday): it goes on the 5th.
     otklik.clock.now = local(2026, 11, 5, 11)
-    assert await analytics.monthly_note(app.service)
+    assert await analytics.monthly_note(app.usecases.digests)
     await otklik.step()
     (note,) = notes(otklik, HEAD)
     assert "Период: <b>01.10.2026 – 31.10.2026</b>" in note
@@ -141,7 +141,7 @@ async def test_no_head_no_monthly_note(server: FakeTelegramServer, tmp_path: Pat
     try:
         assert h.app is not None
         h.clock.now = local(2026, 12, 1, 9)
-        assert not await analytics.monthly_note(h.app.service)
+        assert not await analytics.monthly_note(h.app.usecases.digests)
         async with h.app.store.read() as uow:
             assert await uow.jobs.last_day(analytics.MONTHLY_JOB) is None
     finally:
@@ -157,7 +157,7 @@ async def test_escalation_reaches_the_head_with_the_curator(otklik: Harness) -> 
     assert otklik.app is not None
     for when in (local(2026, 11, 23, 15), local(2026, 11, 24, 8)):
         otklik.clock.now = when
-        await otklik.app.service.sweep()
+        await otklik.app.usecases.sweep.sweep()
         await otklik.step()
     for user in (BLOCK_OWNER, CURATOR, HEAD, BOTH):
         escalations = [t for t in otklik.texts(user) if "Эскалация" in t]
@@ -202,13 +202,13 @@ async def test_a_head_in_vk_gets_the_notes_and_the_escalations(vk_otklik: VkHarn
     n = await h.register("Яма на Ленина")  # Monday 09:00: due at 17:00, escalated Tuesday 10:00
     for when in (local(2026, 11, 23, 17), local(2026, 11, 24, 10)):
         h.clock.now = when
-        await h.a.service.sweep()
+        await h.a.usecases.sweep.sweep()
         await h.step()
     assert [t for t in h.vk_texts(HEAD_VK) if "Эскалация" in t and f"№{n}" in t]
     h.clock.now = local(2026, 11, 30, 9)  # Monday: the weekly note
-    assert await analytics.weekly_note(h.a.service)
+    assert await analytics.weekly_note(h.a.usecases.digests)
     h.clock.now = local(2026, 12, 1, 9)  # Tuesday the 1st: the monthly note
-    assert await analytics.monthly_note(h.a.service)
+    assert await analytics.monthly_note(h.a.usecases.digests)
     await h.step()
     notes_vk = [t for t in h.vk_texts(HEAD_VK) if "Аналитическая записка МЦУ" in t]
     assert len(notes_vk) == 2

@@ -20,7 +20,7 @@ GOOD = {"source": "incident_management", "external_id": "IM-2026-0042",
 @pytest.fixture
 async def client(otklik: Harness) -> AsyncIterator[TestClient]:
     assert otklik.app is not None
-    async with TestClient(TestServer(make_app(otklik.app.service, TOKEN))) as c:
+    async with TestClient(TestServer(make_app(otklik.app.usecases.intake, TOKEN))) as c:
         yield c
 
 
@@ -46,8 +46,8 @@ async def test_repeated_external_id_answers_with_the_existing_incident(
     body = await again.json()
     assert body["id"] == first["id"] and body["result"] == "existing"
     assert otklik.app is not None
-    assert len(await otklik.app.service.visible_incidents(
-        (await otklik.app.service.people())[0])) == 1
+    assert len(await otklik.app.usecases.queries.visible_incidents(
+        (await otklik.app.usecases.queries.people())[0])) == 1
 
 
 @pytest.mark.parametrize(("change", "field"), [

@@ -26,14 +26,14 @@ from workflows.ladder import (
 )
 from workflows.model import Button, Incident, Priority, State
 from workflows.sla import Policy, compute_deadlines, default_policies, parse_reminder
-from workflows.transitions import COORDINATORS, CURATORS, block_owners
+from workflows.transitions import COORDINATORS, CURATORS, block_owners_of
 
 TZ = ZoneInfo("Asia/Novokuznetsk")  # UTC+7
 H = timedelta(hours=1)
 POLICIES = default_policies(TZ)
 IM = POLICIES["incident_management"]
 EXECUTOR = 7
-ROADS = block_owners("roads")
+ROADS = block_owners_of("roads")
 
 
 def at(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:

@@ -1,6 +1,6 @@
 """The layers point one way: only bot/storage touches the database, handlers reach the data
-through the service, the pure core imports nothing of the bot; and the storage interface is
-what the SQLite implementation implements."""
+through the use cases (bot/usecases), the pure core imports nothing of the bot; and the
+storage interface is what the SQLite implementation implements."""
 
 from __future__ import annotations
 
@@ -74,6 +74,26 @@ def test_handlers_do_not_import_the_storage() -> None:
     assert offences == {}
 
 
+def test_handlers_hold_no_store() -> None:
+    """Handlers reach the data only through the use cases, never a store they were handed."""
+    offences = {}
+    for path in _modules("handlers"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        lines = [node.lineno for node in ast.walk(tree)
+                 if isinstance(node, ast.Attribute) and node.attr == "store"]
+        if lines:
+            offences[str(path.relative_to(ROOT))] = lines
+    assert offences == {}
+
+
+def test_use_case_modules_stay_small() -> None:
+    """One job per module: none of bot/usecases grows past 400 lines."""
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines())
+             for p in _modules("bot/usecases")}
+    assert len(sizes) >= 10
+    assert {name: n for name, n in sizes.items() if n > 400} == {}
+
+
 def test_the_core_imports_nothing_of_the_bot() -> None:
     offences = {}
     for path in _modules("workflows"):
@@ -118,3 +138,13 @@ def test_a_unit_of_work_has_every_repository() -> None:
     for name, protocol in wanted.items():
         assert type(getattr(unit, name)).__name__ == f"Sqlite{protocol.__name__}", name
     assert {p.__name__ for p in wanted.values()} == {p.__name__ for p in _protocols()}
+
+
+def test_the_use_cases_import_first() -> None:
+    """bot.usecases imported before anything else (a script, a bench) finds no import cycle."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import bot.usecases"], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

@@ -208,7 +208,7 @@ async def test_the_coordinator_corrects_the_category_of_a_found_incident(
             await add_label(uow, f"Батареи холодные, отопления нет в доме {i}", "housing",
                             at=datetime(2026, 11, 1, tzinfo=UTC))
     await otklik.app.detection_tick()
-    triage = otklik.app.service.triage
+    triage = otklik.app.usecases.intake.triage
     assert triage is not None
     assert triage.classify(LEAK.format(n=9)).category == "roads"  # «яма»: a road, it seems
     for n, resident in ((1, RESIDENT), (2, NEIGHBOUR)):

@@ -126,9 +126,9 @@ async def test_reject_from_the_card_of_an_incident_routed_but_not_taken(otklik: 
     # Nothing more may be done with it: asked before a choice of executor, the regulation says
     # no (and the refusal is audited).
     assert otklik.app is not None
-    service = otklik.app.service
-    coordinator = [p for p in await service.people() if p.name == "Иванова Анна"][0]
-    result = await service.may(coordinator, n, Action.REASSIGN)
+    usecases = otklik.app.usecases
+    coordinator = [p for p in await usecases.queries.people() if p.name == "Иванова Анна"][0]
+    result = await usecases.actions.may(coordinator, n, Action.REASSIGN)
     assert (result.ok, result.code) == (False, "wrong_state")
     (row,) = [e for e in await otklik.audit() if e.action == "reassign" and not e.ok]
     assert (row.incident_id, row.reason) == (n, "wrong_state: rejected")
@@ -143,7 +143,7 @@ async def test_album_of_three_photos_and_a_pdf_is_one_draft(otklik: Harness) -> 
     otklik.server.message(SIDOROVA, document=("акт.pdf", b"%PDF-1.4 act", "application/pdf"))
     await otklik.step()
 
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and draft.text == "Снег убран, фото прилагаем."
     assert [a.kind for a in draft.attachments] == ["photo", "photo", "photo", "document"]
     # Files are kept on disk too.
@@ -173,10 +173,10 @@ async def test_clear_attachments_and_cancel(otklik: Harness) -> None:
     await otklik.say(SIDOROVA, photo=b"one")
     await otklik.say(SIDOROVA, "Лампу заменили")
     await otklik.press(SIDOROVA, "clear_attachments", n)
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and draft.attachments == () and draft.text == "Лампу заменили"
     await otklik.press(SIDOROVA, "cancel", n)
-    assert await otklik.app.service.draft(n) is None  # type: ignore[union-attr]
+    assert await otklik.app.usecases.queries.draft(n) is None  # type: ignore[union-attr]
     assert (await otklik.incident(n)).state == "in_progress"
 
 
@@ -210,4 +210,4 @@ async def test_reopen_after_publication_goes_back_to_the_same_executor(otklik: H
     await otklik.press(SIDOROVA, "take", n)
     assert (await otklik.incident(n)).state == "in_progress"
     # The previous draft was cleared: a fresh answer starts from nothing.
-    assert await otklik.app.service.draft(n) is None  # type: ignore[union-attr]
+    assert await otklik.app.usecases.queries.draft(n) is None  # type: ignore[union-attr]

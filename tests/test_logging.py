@@ -111,7 +111,7 @@ async def test_the_scheduler_does_not_log_every_run(otklik: Harness,
         if runs == 5:
             five.set()
 
-    scheduler = start_scheduler(otklik.app.service, every_seconds=3600,
+    scheduler = start_scheduler(otklik.app.usecases, otklik.app.store, every_seconds=3600,
                                 pollers=[("tick", 0.05, job)])
     try:
         await asyncio.wait_for(five.wait(), 30)

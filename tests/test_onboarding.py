@@ -25,12 +25,12 @@ async def test_invite_with_buttons_and_one_time_link(otklik: Harness) -> None:
     token = link_token(otklik.last_text(COORDINATOR))
     await otklik.say(NEWCOMER, f"/start {token}")
     assert "Добро пожаловать, Новиков Илья" in otklik.last_text(NEWCOMER)
-    person = await otklik.app.service.person_for_chat("telegram", NEWCOMER.id)  # type: ignore[union-attr]
+    person = await otklik.app.usecases.queries.person_for_chat("telegram", NEWCOMER.id)  # type: ignore[union-attr]
     assert person is not None and person.departments == {"housing"}
     # The link works once: somebody else who got hold of it is not let in.
     await otklik.say(INTRUDER, f"/start {token}")
     assert "недействительна" in otklik.last_text(INTRUDER)
-    assert await otklik.app.service.person_for_chat("telegram", INTRUDER.id) is None  # type: ignore[union-attr]
+    assert await otklik.app.usecases.queries.person_for_chat("telegram", INTRUDER.id) is None  # type: ignore[union-attr]
     # The new executor now gets work routed to the department.
     await otklik.say(NEWCOMER, "/my")
     assert "Открытых инцидентов нет" in otklik.last_text(NEWCOMER)

@@ -33,7 +33,7 @@ SECOND = FakeUser(1002, "Анна", "Иванова")
 
 async def person_of(otklik: Harness, user: FakeUser) -> object:
     assert otklik.app is not None
-    return await otklik.app.service.person_for_chat("telegram", user.id)
+    return await otklik.app.usecases.queries.person_for_chat("telegram", user.id)
 
 
 async def register(otklik: Harness, text: str = "Яма на Ленина", category: str = "Дороги") -> int:
@@ -181,11 +181,11 @@ telegram_id = 2001
 
 async def test_people_of_a_database_from_before_keys_are_adopted(otklik: Harness) -> None:
     assert otklik.app is not None
-    before = await otklik.app.service.people()
+    before = await otklik.app.usecases.queries.people()
     async with otklik.app.store.write() as uow:  # as migration 010 finds an older database
         await uow.conn.execute("UPDATE people SET person_key = NULL")
     await otklik.restart()
-    assert await otklik.app.service.people() == before
+    assert await otklik.app.usecases.queries.people() == before
     actions = [e.action for e in await otklik.audit()]
     assert "person_deactivated" not in actions and actions.count("person_added") == 5
 
@@ -207,7 +207,8 @@ departments = ["roads"]
     await otklik.start()
     try:
         assert otklik.app is not None
-        (petrov,) = [p for p in await otklik.app.service.people() if p.name == "Петров Павел"]
+        (petrov,) = [p for p in await otklik.app.usecases.queries.people()
+                                if p.name == "Петров Павел"]
         for step, change in enumerate((
                 ('departments = ["roads"]\n', 'departments = ["roads"]\ntelegram_id = 2001\n'),
                 ("telegram_id = 2001\n", 'telegram_id = 2001\nkey = "petrov"\n'),
@@ -215,7 +216,8 @@ departments = ["roads"]
             people = people.replace(*change)
             otklik.config = load_config(write(tmp_path, server, people, f"v{step}.toml"))
             await otklik.restart()
-            (now,) = [p for p in await otklik.app.service.people() if p.name == "Петров Павел"]
+            (now,) = [p for p in await otklik.app.usecases.queries.people()
+                                 if p.name == "Петров Павел"]
             assert now.id == petrov.id and now.active
         assert not [e for e in await otklik.audit() if e.action == "person_deactivated"]
         # His new Telegram account is bound (the key kept him); the old chat was told.

@@ -33,6 +33,6 @@ async def test_a_removed_person_is_refused_in_vk(otklik: VkHarness, tmp_path: ob
     otklik.vk.push_message_event(VASILIEV, {"a": "answer", "n": n})
     await otklik.step()
     assert otklik.snackbars(VASILIEV)[-1] == "Доступ закрыт, обратитесь к администратору."
-    assert await otklik.a.service.draft(n) is None
+    assert await otklik.a.usecases.queries.draft(n) is None
     refused = [e for e in await otklik.audit() if e.action == "inactive"]
     assert len(refused) == 2 and all(not e.ok for e in refused)

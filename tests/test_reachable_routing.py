@@ -29,7 +29,7 @@ async def test_blocked_and_unbound_executors_get_no_incidents(otklik: Harness) -
     otklik.server.block_user(PETROV.id)
     first = await register(otklik, "Яма на Ленина, 5")
     assert (await otklik.incident(first)).executor_id == 2  # Петров: not known blocked yet
-    sidorova = await otklik.app.service.person_for_chat("telegram", SIDOROVA.id)
+    sidorova = await otklik.app.usecases.queries.person_for_chat("telegram", SIDOROVA.id)
     assert sidorova is not None
     # The card to Петров bounced: the outbox recorded his chat as unreachable.
     second = await register(otklik, "Яма на Кирова, 7")

@@ -74,7 +74,7 @@ async def otklik(server: FakeTelegramServer, tmp_path: Path, clock: Clock
 async def sweep_at(otklik: Harness, when: datetime) -> int:
     otklik.clock.now = when
     assert otklik.app is not None
-    sent = await otklik.app.service.sweep()
+    sent = await otklik.app.usecases.sweep.sweep()
     await otklik.step()
     return sent
 
@@ -165,7 +165,7 @@ async def test_no_link_asks_the_source_with_the_category(otklik: Harness) -> Non
     incident = await otklik.incident(n)
     assert incident.source == "pos"
     assert otklik.app is not None
-    assert otklik.app.service.policy_of(incident).name == "pos"
+    assert otklik.app.usecases.policies.policy_of(incident).name == "pos"
     # Monday 09:00 + 8 working hours of 08:30–17:30.
     assert incident.answer_due == _nsk(2026, 11, 23, 17)
 
@@ -213,7 +213,7 @@ async def test_source_and_policy_change_on_the_card(otklik: Harness) -> None:
 async def test_a_found_incident_keeps_its_source(otklik: Harness) -> None:
     assert otklik.app is not None
     from workflows.model import Sighting
-    result = await otklik.app.service.register(None, Sighting(
+    result = await otklik.app.usecases.intake.register(None, Sighting(
         "vk", "-1_5", "Яма на дороге у дома 3", "roads", url="https://vk.com/wall-1_5"))
     n = result.incident.id
     await otklik.step()
@@ -221,8 +221,9 @@ async def test_a_found_incident_keeps_its_source(otklik: Harness) -> None:
     call, _ = otklik.button(COORDINATOR, "policy", n)
     assert not any(b["callback_data"].split(":")[1] == "source"
                    for row in call.buttons for b in row)
-    coordinator = [p for p in await otklik.app.service.people() if p.name == "Иванова Анна"][0]
-    refused = await otklik.app.service.act(coordinator, n, ChangeSource("pos"))
+    coordinator = [p for p in await otklik.app.usecases.queries.people()
+                              if p.name == "Иванова Анна"][0]
+    refused = await otklik.app.usecases.actions.act(coordinator, n, ChangeSource("pos"))
     assert not refused.ok and refused.code == "source_fixed"
 
 
@@ -259,7 +260,7 @@ async def test_the_http_intake_takes_the_platform_deadline(otklik: Harness) -> N
     body = {"source": "pos", "external_id": "POS-7", "text": "Не горит фонарь во дворе",
             "category": "yards", "subcategory": "Освещение",
             "due": "2026-11-27T12:00:00+07:00"}
-    async with TestClient(TestServer(make_app(otklik.app.service, "secret"))) as client:
+    async with TestClient(TestServer(make_app(otklik.app.usecases.intake, "secret"))) as client:
         auth = {"Authorization": "Bearer secret"}
         response = await client.post("/api/incidents", json=body, headers=auth)
         assert response.status == 201
@@ -316,8 +317,9 @@ async def test_kuzbass_online_from_registration_to_the_result_status(
     assert "выберите статус результата" in review
     assert labels(otklik, "approve") == [["✅ Согласовать: решено", "✅ Согласовать: разъяснено"]]
     assert otklik.app is not None
-    coordinator = [p for p in await otklik.app.service.people() if p.name == "Иванова Анна"][0]
-    refused = await otklik.app.service.act(coordinator, n, Approve())  # no status: refused
+    coordinator = [p for p in await otklik.app.usecases.queries.people()
+                              if p.name == "Иванова Анна"][0]
+    refused = await otklik.app.usecases.actions.act(coordinator, n, Approve())  # no status: refused
     assert not refused.ok and refused.code == "status_required"
     await otklik.press(COORDINATOR, "approve", n, label="решено")
     await otklik.press(COORDINATOR, "published", n)
@@ -328,7 +330,7 @@ async def test_kuzbass_online_from_registration_to_the_result_status(
 
     report = await build_report(otklik.app.config, otklik.app.store, _nsk(2026, 11, 23, 0),
                                 _nsk(2026, 11, 30, 0), out_dir=tmp_path / "r",
-                                templates=otklik.app.service.templates,
+                                templates=otklik.app.usecases.templates,
                                 now=otklik.clock.now)
     assert "Статус результата (Кузбасс-онлайн): решено — 1, разъяснено — 0" in report.text
     with report.csv.open(encoding="utf-8-sig", newline="") as f:
@@ -378,7 +380,7 @@ async def test_redirect_to_an_organisation_of_the_config(otklik: Harness, tmp_pa
     assert otklik.app is not None
     report = await build_report(otklik.app.config, otklik.app.store, _nsk(2026, 11, 23, 0),
                                 _nsk(2026, 11, 30, 0), out_dir=tmp_path / "r",
-                                templates=otklik.app.service.templates,
+                                templates=otklik.app.usecases.templates,
                                 now=otklik.clock.now)
     assert report.metrics.redirected == 1
     assert "Куда перенаправлены: ГИБДД — 1" in report.text
@@ -545,8 +547,8 @@ async def test_kuzbass_edit_and_approve_with_a_status_and_a_called_off_redirect(
         otklik: Harness) -> None:
     assert otklik.app is not None
     from workflows.model import Sighting
-    service = otklik.app.service
-    n = (await service.register(None, Sighting(
+    usecases = otklik.app.usecases
+    n = (await usecases.intake.register(None, Sighting(
         "kuzbass_online", "KO-1", "Не вывезли мусор со двора", "roads"))).incident.id
     await otklik.step()
     # A redirection on review, called off by reassigning: the incident is worked on again.
@@ -555,9 +557,9 @@ async def test_kuzbass_edit_and_approve_with_a_status_and_a_called_off_redirect(
     await otklik.press(COORDINATOR, "redirect", n, label="ГИБДД")
     await otklik.say(COORDINATOR, f"/incident {n}")
     assert labels(otklik, "approve") == [["✅ Согласовать"]]  # no status for a redirection
-    coordinator = [p for p in await service.people() if p.name == "Иванова Анна"][0]
-    sidorova = [p for p in await service.people() if p.name == "Сидорова Мария"][0]
-    assert (await service.act(coordinator, n, Reassign(sidorova.id))).ok
+    coordinator = [p for p in await usecases.queries.people() if p.name == "Иванова Анна"][0]
+    sidorova = [p for p in await usecases.queries.people() if p.name == "Сидорова Мария"][0]
+    assert (await usecases.actions.act(coordinator, n, Reassign(sidorova.id))).ok
     assert (await otklik.incident(n)).redirected_to is None
     await otklik.step()
     await otklik.press(SIDOROVA, "take", n)

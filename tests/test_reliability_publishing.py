@@ -20,8 +20,8 @@ async def approve_with(otklik: Harness, text: str, photos: int = 0) -> int:
         otklik.server.message(PETROV, photo=f"photo {i}".encode(), media_group_id="album")
     await otklik.step()
     assert otklik.app is not None
-    petrov = next(p for p in await otklik.app.service.people() if p.name == "Петров Павел")
-    assert (await otklik.app.service.draft_text(petrov, n, text)).ok
+    petrov = next(p for p in await otklik.app.usecases.queries.people() if p.name == "Петров Павел")
+    assert (await otklik.app.usecases.drafts.set_text(petrov, n, text)).ok
     await otklik.press(PETROV, "submit", n)
     await otklik.press(COORDINATOR, "approve", n)
     return n
@@ -34,10 +34,10 @@ async def test_a_502_on_the_text_after_the_album_does_not_send_the_album_again(
     n = await approve_with(otklik, "Яму засыпали щебнем, асфальт положим весной.", photos=2)
     otklik.server.fail_next("sendMessage", error_code=502, description="Bad Gateway",
                             html=True, chat_id=GROUP)
-    await app.service.sweep()
+    await app.usecases.sweep.sweep()
     assert (await otklik.incident(n)).state == "approved"  # to be tried again
     otklik.clock.advance(minutes=5)
-    await app.service.sweep()
+    await app.usecases.sweep.sweep()
     await otklik.step()
     albums = [c for c in otklik.server.sent_to(GROUP) if c.method == "sendMediaGroup"]
     texts = [c for c in otklik.server.sent_to(GROUP) if c.method == "sendMessage"]
@@ -54,7 +54,7 @@ async def test_an_answer_longer_than_a_message_is_published_in_parts(
     answer = "\n\n".join(p.strip() for p in paragraphs)
     assert len(answer) > 2 * 4096
     n = await approve_with(otklik, answer)
-    await app.service.sweep()
+    await app.usecases.sweep.sweep()
     await otklik.step()
     texts = [c.text or "" for c in otklik.server.sent_to(GROUP) if c.method == "sendMessage"]
     assert len(texts) == 3

@@ -89,7 +89,7 @@ async def test_a_draft_written_during_a_short_lock_is_saved_on_a_retry(
     locker.execute("BEGIN IMMEDIATE")
     update = await otklik.say(PETROV, "Яму засыпали щебнем, асфальт положат в мае.")
     assert pauses  # it failed at first, and was tried again
-    draft = await app.service.draft(n)
+    draft = await app.usecases.queries.draft(n)
     assert draft is not None and draft.text == "Яму засыпали щебнем, асфальт положат в мае."
     assert await claimed(app, update["update_id"])
     assert NOT_SAVED not in otklik.texts(PETROV)

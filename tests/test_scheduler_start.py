@@ -12,7 +12,7 @@ from tests.harness import Harness
 async def test_the_notes_are_first_checked_after_start_up(otklik: Harness) -> None:
     assert otklik.app is not None
     started = datetime.now(UTC)
-    jobs = scheduler.start_scheduler(otklik.app.service, every_seconds=3600)
+    jobs = scheduler.start_scheduler(otklik.app.usecases, otklik.app.store, every_seconds=3600)
     try:
         first = jobs.get_job("weekly_note").next_run_time
         assert first >= started + timedelta(seconds=scheduler.NOTES_AFTER_START)

@@ -27,7 +27,7 @@ def local(y: int, mo: int, d: int, h: int, mi: int = 0) -> datetime:
 async def sweep_at(otklik: Harness, when: datetime) -> int:
     otklik.clock.now = when
     assert otklik.app is not None
-    sent = await otklik.app.service.sweep()
+    sent = await otklik.app.usecases.sweep.sweep()
     await otklik.step()
     return sent
 

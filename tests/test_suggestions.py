@@ -30,7 +30,7 @@ BY_NAME = {"Петров Павел": PETROV, "Сидорова Мария": SID
 
 async def executor_of(otklik: Harness, n: int) -> FakeUser:
     incident = await otklik.incident(n)
-    people = await otklik.app.service.people()  # type: ignore[union-attr]
+    people = await otklik.app.usecases.queries.people()  # type: ignore[union-attr]
     return BY_NAME[next(p.name for p in people if p.id == incident.executor_id)]
 
 
@@ -106,12 +106,12 @@ async def test_a_similar_complaint_gets_the_past_answer_to_edit_and_an_unrelated
     text, labels = card_of(otklik, who, n)
     assert f"💡 Как в №{past}" in labels
     assert f"• №{past}: Уважаемый житель! Яму на улице Школьной, 12 заделали" in text
-    assert await otklik.app.service.draft(n) is None  # type: ignore[union-attr]
+    assert await otklik.app.usecases.queries.draft(n) is None  # type: ignore[union-attr]
 
     # The press takes the incident and puts the answer into the draft, to be edited.
     await otklik.press(who, "sug", n, label=f"№{past}")
     assert (await otklik.incident(n)).state == "in_progress"
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and draft.text == ANSWER
     assert f"согласованный по инциденту №{past}, добавлен в проект" in otklik.texts(who)[-2]
     assert otklik.last_text(who).startswith("📝 Проект") and "Школьной" in otklik.last_text(who)
@@ -137,7 +137,7 @@ async def test_the_draft_prompt_offers_suggestions_published_since_the_card(
     who = await executor_of(otklik, n)
     assert not any("Как в" in x for x in card_of(otklik, who, n)[1])
     past = await answered(otklik, PAST, ANSWER)  # published after the card went out
-    suggester = otklik.app.service.suggester  # type: ignore[union-attr]
+    suggester = otklik.app.usecases.answers.suggester  # type: ignore[union-attr]
     assert await suggester.refresh(compact=True) == 1  # the scheduler's detection job
     assert suggester.index.pending == 0 and len(suggester.index) == 1
     await otklik.press(who, "take", n)
@@ -146,7 +146,7 @@ async def test_the_draft_prompt_offers_suggestions_published_since_the_card(
     assert f"💡 Как в №{past}" in buttons_of(otklik, who.id, f"по инциденту №{n}")
     await otklik.say(who, "Добрый день.")
     await otklik.press(who, "sug", n)
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and draft.text == "Добрый день.\n\n" + ANSWER
 
 
@@ -170,7 +170,7 @@ async def test_no_suggestion_from_a_department_the_executor_does_not_work_in(
     for forged in ("abc", "0", str(n)):  # not a number, out of range, the incident itself
         otklik.server.callback(PETROV, call, f"i:sug:{n}:-1:{forged}")
         await otklik.step()
-    assert await otklik.app.service.draft(n) is None  # type: ignore[union-attr]
+    assert await otklik.app.usecases.queries.draft(n) is None  # type: ignore[union-attr]
     # Сидорова, who works in housing, is offered it on her own similar incident.
     m = await register(otklik, SIMILAR + ", двор дома 5")
     await assign(otklik, m, SIDOROVA)
@@ -178,7 +178,7 @@ async def test_no_suggestion_from_a_department_the_executor_does_not_work_in(
     # Her press works after a restart too (the card outlives the in-memory index).
     await otklik.restart()
     await otklik.press(SIDOROVA, "sug", m, label=f"№{past}")
-    draft = await otklik.app.service.draft(m)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(m)  # type: ignore[union-attr]
     assert draft is not None and draft.text == ANSWER
 
 
@@ -213,6 +213,6 @@ async def test_an_executor_in_vk_answers_with_a_suggestion(vk_otklik: vkt.VkHarn
     labels = [b["action"]["label"] for row in card["keyboard"]["buttons"] for b in row]
     assert f"💡 Как в №{past}" in labels
     await otklik.vk_press(vkt.VASILIEV, "sug", n)
-    draft = await otklik.a.service.draft(n)
+    draft = await otklik.a.usecases.queries.draft(n)
     assert draft is not None and draft.text == ANSWER
     assert (await otklik.incident(n)).state == "in_progress"

@@ -13,7 +13,7 @@ async def test_a_video_joins_the_draft_and_reaches_the_coordinator(otklik: Harne
     n = await register(otklik, "Яма на дороге у школы")
     await otklik.press(PETROV, "take", n)
     await otklik.say(PETROV, video=b"\x00\x00\x00\x18ftypmp42 after", caption="Яму заделали.")
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and draft.text == "Яму заделали."
     [video] = draft.attachments
     assert video.kind == "video" and video.mime_type == "video/mp4"
@@ -35,7 +35,7 @@ async def test_photos_and_a_video_go_to_the_coordinator_as_one_album(otklik: Har
                           caption="Было и стало.")
     otklik.server.message(PETROV, video=b"video after", media_group_id="m1")
     await otklik.step()
-    draft = await otklik.app.service.draft(n)  # type: ignore[union-attr]
+    draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
     assert draft is not None and [a.kind for a in draft.attachments] == ["photo", "video"]
     preview = [t for t in otklik.texts(PETROV) if t.startswith("📝 Проект")]
     assert len(preview) == 1 and "фото — 1, видео — 1" in preview[0]
@@ -55,7 +55,7 @@ async def test_a_video_is_published_to_a_telegram_group_with_the_answer(
     await otklik.press(PETROV, "submit", 1)
     await otklik.press(COORDINATOR, "approve", 1)
     assert otklik.app is not None
-    await otklik.app.service.sweep()
+    await otklik.app.usecases.sweep.sweep()
     await otklik.step()
     video, reply = otklik.server.sent_to(GROUP)
     assert video.method == "sendVideo"
@@ -75,7 +75,7 @@ async def test_a_vk_executors_mp4_joins_the_draft_and_reaches_both_coordinators(
     await otklik.vk_press(VASILIEV, "take", n)
     clip = vk.add_doc(VASILIEV, "работы.mp4", b"\x00\x00\x00\x18ftypmp42 yard")
     await otklik.vk_say(VASILIEV, "Асфальт уложен, видео прилагаем.", [clip])
-    draft = await otklik.a.service.draft(n)
+    draft = await otklik.a.usecases.queries.draft(n)
     assert draft is not None and [a.kind for a in draft.attachments] == ["video"]
     assert draft.attachments[0].mime_type == "video/mp4"
     preview = [t for t in otklik.vk_texts(VASILIEV) if t.startswith("📝 Проект")][-1]

@@ -20,16 +20,17 @@ from bot.templates import Templates
 from fakes.driver import FAST, FAST_VK_RETRY
 from fakes.telegram import FakeTelegramServer, FakeUser
 from fakes.vk import GROUP_ID, FakeVkServer
+from handlers.flows import Press
 from handlers.vk.render import (
     BUTTONS_LIMIT,
     LABEL_LIMIT,
     PAYLOAD_LIMIT,
     ROW_LIMIT,
     ROWS_LIMIT,
-    Press,
     keyboards,
     plain_text,
     split_text,
+    unpack_press,
 )
 from tests.harness import COORDINATOR, TOKEN, Harness, incident_number, make_clock
 from workflows.model import Button
@@ -238,7 +239,7 @@ async def test_executor_in_vk_answers_and_the_coordinator_in_telegram_approves(
 
     await otklik.vk_say(VASILIEV, "Яму засыпали, фото прилагаем.",
                         [b"\xff\xd8 pothole-before", b"\xff\xd8 pothole-after"])
-    draft = await otklik.a.service.draft(n)
+    draft = await otklik.a.usecases.queries.draft(n)
     assert draft is not None and draft.text == "Яму засыпали, фото прилагаем."
     assert [a.kind for a in draft.attachments] == ["photo", "photo"]
     assert [read(a.local_path) for a in draft.attachments] == [
@@ -365,7 +366,7 @@ async def test_invite_link_opened_in_vk_binds_the_vk_account(otklik: VkHarness) 
     await otklik.vk_say(NEWCOMER, "Начать", payload={"command": "start"}, ref=token,
                         ref_source="invite")
     assert "Добро пожаловать, Новиков Илья" in otklik.vk_last(NEWCOMER)
-    person = await otklik.a.service.person_for_chat("vk", NEWCOMER)
+    person = await otklik.a.usecases.queries.person_for_chat("vk", NEWCOMER)
     assert person is not None and person.name == "Новиков Илья"
     assert person.departments == {"roads"}
     # /start TOKEN typed in VK works as well; a used token does not.
@@ -375,7 +376,7 @@ async def test_invite_link_opened_in_vk_binds_the_vk_account(otklik: VkHarness) 
     assert "куратор" in otklik.vk_last(OTHER_NEWCOMER)
     await otklik.vk_say(STRANGER, f"/start {token}")
     assert "недействительна" in otklik.vk_last(STRANGER)
-    assert await otklik.a.service.person_for_chat("vk", STRANGER) is None
+    assert await otklik.a.usecases.queries.person_for_chat("vk", STRANGER) is None
 
 
 # ----------------------------------------------------------------------------- safety
@@ -411,7 +412,7 @@ async def test_same_event_delivered_twice_changes_nothing(otklik: VkHarness) -> 
     assert len(await otklik.audit()) == audit_before
     assert len(otklik.vk.calls_to("messages.send")) == sent_before
     assert len(otklik.vk.event_answers) == 1
-    draft = await otklik.a.service.draft(n)
+    draft = await otklik.a.usecases.queries.draft(n)
     assert draft is not None and len(draft.attachments) == 1
 
 
@@ -487,13 +488,13 @@ async def test_long_poll_keeps_its_place_across_a_restart_and_failures(
     otklik.vk.fail_longpoll(2)  # the key expired: a new key, the same ts
     otklik.vk.push_message_new(VASILIEV, "Первая часть ответа.")
     await otklik.step()
-    assert (await otklik.a.service.draft(n)).text == "Первая часть ответа."  # type: ignore
+    assert (await otklik.a.usecases.queries.draft(n)).text == "Первая часть ответа."  # type: ignore
     await otklik.a.close()
     otklik.vk.push_message_new(VASILIEV, "Ответ, написанный, пока бот стоял.")
     await otklik.start()  # the stored ts: what came meanwhile is fetched, nothing twice
     await otklik.step()
     # A second text adds to the draft (once: nothing fetched twice).
-    assert (await otklik.a.service.draft(n)).text == (  # type: ignore[union-attr]
+    assert (await otklik.a.usecases.queries.draft(n)).text == (  # type: ignore[union-attr]
         "Первая часть ответа.\n\nОтвет, написанный, пока бот стоял.")
     previews = [t for t in otklik.vk_texts(VASILIEV) if t.startswith("📝 Проект ответа")]
     assert len(previews) == 2
@@ -553,9 +554,9 @@ def test_keyboards_respect_vk_inline_limits() -> None:
             for b in row:
                 assert len(b["action"]["label"]) <= LABEL_LIMIT
                 assert len(b["action"]["payload"].encode()) <= PAYLOAD_LIMIT
-    pressed = [Press.unpack(b["action"]["payload"]) for board in boards
+    pressed = [unpack_press(b["action"]["payload"]) for board in boards
                for row in board["buttons"] for b in row]
     assert len(pressed) == 20 and pressed[0] == Press("to", 1, 3, "0")
-    assert Press.unpack('{"a": "take", "n": true}') is None
-    assert Press.unpack({"a": "take", "n": 4}) == Press("take", 4)
+    assert unpack_press('{"a": "take", "n": true}') is None
+    assert unpack_press({"a": "take", "n": 4}) == Press("take", 4)
 

@@ -87,7 +87,7 @@ async def poll(otklik: Harness) -> int:
 
 async def publish(otklik: Harness) -> None:
     assert otklik.app is not None
-    await otklik.app.service.sweep()
+    await otklik.app.usecases.sweep.sweep()
     await otklik.step()
 
 
@@ -443,7 +443,7 @@ async def test_the_scheduler_polls_the_walls_and_a_failing_poll_is_only_logged(
     async def broken() -> None:
         raise RuntimeError("VK is down")
 
-    scheduler = start_scheduler(otklik.app.service, every_seconds=3600,
+    scheduler = start_scheduler(otklik.app.usecases, otklik.app.store, every_seconds=3600,
                                 pollers=[*otklik.app._pollers(), ("broken", 3600, broken)])
     try:
         for _ in range(100):

@@ -58,7 +58,8 @@ def _us(t: datetime) -> int:
     return (t - _EPOCH) // _MICRO
 
 
-def _utc(us: int) -> datetime:
+def _from_us(us: int) -> datetime:
+    """The UTC time ``us`` microseconds after the epoch (the inverse of :func:`_us`)."""
     return _EPOCH + timedelta(microseconds=us)
 
 
@@ -316,13 +317,13 @@ class WorkingCalendar:
         tab = self._table(year)
         k = bisect_right(tab.starts, x)
         if k > 0 and x < tab.ends[k - 1]:
-            return _utc(x)
+            return _from_us(x)
         empty = 0
         while k >= len(tab.starts):
             year, k = year + 1, 0
             tab = self._table(year)
             empty = self._check_empty(tab, empty)
-        return _utc(tab.starts[k])
+        return _from_us(tab.starts[k])
 
     def add_working(self, t: datetime, duration: timedelta) -> datetime:
         """The moment ``duration`` of working time after ``t`` (before it, if negative).
@@ -334,7 +335,7 @@ class WorkingCalendar:
         step = _td_us(duration)
         x = _us(_aware(t))
         if step == 0:
-            return _utc(x)
+            return _from_us(x)
         year = self._year_of(t)
         tab = self._table(year)
         o = tab.offset(x) + step
@@ -351,7 +352,7 @@ class WorkingCalendar:
                 tab = self._table(year)
                 o += tab.total
                 empty = self._check_empty(tab, empty)
-        return _utc(tab.at(o))
+        return _from_us(tab.at(o))
 
     def working_between(self, a: datetime, b: datetime) -> timedelta:
         """Working time from ``a`` to ``b``; negative when ``b`` is before ``a``."""

@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from workflows.calendar import WorkingCalendar
 from workflows.model import Button, Incident, Notification, Priority, State
 from workflows.sla import Policy, escalation_time, reminder_times
-from workflows.transitions import COORDINATORS, CURATORS, block_owners
+from workflows.transitions import COORDINATORS, CURATORS, block_owners_of
 
 __all__ = [
     "OWED",
@@ -92,7 +92,8 @@ class Due:
     next_action_at: datetime | None  # delivery time of the next rung; None: nothing left
 
 
-def _utc(t: datetime) -> datetime:
+def _as_utc(t: datetime) -> datetime:
+    """``t`` in UTC; a naive time is refused (it would be read in the machine's zone)."""
     if t.tzinfo is None or t.utcoffset() is None:
         raise ValueError(f"a timezone-aware datetime is required, got naive {t!r}")
     return t.astimezone(UTC)
@@ -118,12 +119,12 @@ def _audience(kind: str, incident: Incident) -> Audience:
         return (COORDINATORS,)
     # escalation: the owners of the department's block, then the curators.
     if incident.department:
-        return (block_owners(incident.department), CURATORS)
+        return (block_owners_of(incident.department), CURATORS)
     return (CURATORS,)
 
 
 def _start(incident: Incident, start: datetime | None) -> datetime:
-    return _utc(start or incident.clock_start or incident.registered_at)
+    return _as_utc(start or incident.clock_start or incident.registered_at)
 
 
 def ladder(incident: Incident, policy: Policy, *, start: datetime | None = None) -> list[Rung]:
@@ -143,15 +144,15 @@ def ladder(incident: Incident, policy: Policy, *, start: datetime | None = None)
     deadline = incident.answer_due
     if incident.state not in OWED or deadline is None:
         return []
-    start, deadline = _start(incident, start), _utc(deadline)
+    start, deadline = _start(incident, start), _as_utc(deadline)
     priority = Priority(incident.priority)
     points: list[tuple[str, datetime]] = []
     first = incident.first_response_due
-    if first is not None and _utc(first) >= start:
-        points.append(("first_response", _utc(first)))
+    if first is not None and _as_utc(first) >= start:
+        points.append(("first_response", _as_utc(first)))
         if policy.acceptance:  # the acceptance «в работу» is reminded at half its time too
-            half = start + (_utc(first) - start) / 2
-            if start < half < _utc(first):
+            half = start + (_as_utc(first) - start) / 2
+            if start < half < _as_utc(first):
                 points.append(("first_response", half))
     for point in reminder_times(policy, start, deadline, priority=priority):
         points.append(("reminder" if point < deadline else "deadline", point))
@@ -196,7 +197,7 @@ def _late_by(rung: Rung, incident: Incident, policy: Policy, now: datetime) -> t
     if rung.kind not in {"overdue", "escalation"} or incident.answer_due is None:
         return None
     calendar = _working_calendar(policy, Priority(incident.priority))
-    return max(calendar.working_between(_utc(incident.answer_due), now), timedelta(0))
+    return max(calendar.working_between(_as_utc(incident.answer_due), now), timedelta(0))
 
 
 def _buttons(incident: Incident, to: int | str) -> tuple[tuple[Button, ...], ...]:
@@ -229,7 +230,7 @@ def due(
     idempotency key together with the incident and the deadline).
     """
     _check_step(step)
-    now = _utc(now)
+    now = _as_utc(now)
     rungs = ladder(incident, policy, start=start)
     calendar = policy.calendar
     batch: list[tuple[int, Rung]] = []
@@ -281,7 +282,7 @@ def restart_step(
     they belong to the time before the change and would only be caught up as stale pings.
     Never skips the deadline, overdue or escalation rungs, even of a deadline set in the past.
     """
-    now = _utc(now)
+    now = _as_utc(now)
     step = 0
     for rung in ladder(incident, policy, start=start):
         if rung.kind not in {"first_response", "reminder"}:

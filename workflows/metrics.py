@@ -23,7 +23,7 @@ department and executor): the report uses those as they are now.
   lower id is the earlier). Incidents without an author or a category are never repeats by this
   rule. ``repeat_ids`` adds explicit repeats (incidents marked as such by people) on top.
 - **repeat complaints** — further complaints of a resident linked to their open incident
-  instead of becoming a new one (``repeat`` audit rows in the period; issue 4's links). They
+  instead of becoming a new one (``repeat`` audit rows in the period). They
   are not incidents, so they are not among the new ones: the note gives them apart.
 - **closed / reopened / redirected / rejected** — incidents with at least one ``close`` /
   ``reopen`` / ``redirect`` / ``reject`` in the period (each incident counted once).

@@ -209,7 +209,8 @@ class Notification:
     """A message the core wants somebody to receive; rendered from ``template`` by a front end.
 
     ``to`` is either a person id or an audience resolved by the application: "coordinators",
-    "curators", "block_owners:<block>".
+    "curators", "heads", "block_owners_of:<department key>",
+    "department_heads:<department key>".
     """
 
     to: int | str

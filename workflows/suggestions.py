@@ -1,4 +1,4 @@
-"""Suggestions from what was approved before (issue 14): for a new complaint, the past
+"""Suggestions from what was approved before: for a new complaint, the past
 complaints most like it whose answers were published, offered as *Как в №123* buttons.
 
 Similarity is the cosine of lemma TF-IDF vectors (sublinear tf, smoothed idf, l2 norm — the

@@ -48,8 +48,9 @@ class Refused(Exception):
         self.detail = detail
 
 
-def block_owners(block: str) -> str:
-    return f"block_owners:{block}"
+def block_owners_of(department: str) -> str:
+    """The audience of the block owners whose block holds ``department`` (a department key)."""
+    return f"block_owners_of:{department}"
 
 
 def card_buttons(incident: Incident) -> tuple[tuple[Button, ...], ...]:

@@ -42,7 +42,7 @@ class Scope:
 
 
 def answer_scope(person: Person) -> Scope | None:
-    """Which past answers may be suggested to ``person`` (issue 14): None — all of them — for
+    """Which past answers may be suggested to ``person``: None — all of them — for
     those who see everything; else those of the departments they work in (an executor's, a
     block owner's) and of their own incidents, never another department's."""
     if sees_everything(person):

@@ -15,7 +15,7 @@ import logging
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import jinja2
@@ -25,11 +25,14 @@ from bot import analytics, reports
 from bot.board import queries
 from bot.board.sessions import COOKIE, SESSION_TTL, Sessions
 from bot.reports import period_from_args
-from bot.service import Service
+from bot.storage import Storage
 from bot.templates import DEFAULT_DIR
 from workflows.model import Person, State
 from workflows.ratings import FORMULA
 from workflows.visibility import may_see
+
+if TYPE_CHECKING:  # (bot.usecases reads sessions from this package)
+    from bot.usecases import UseCases
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +41,23 @@ NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
 
 
 class Board:
-    def __init__(self, service: Service, *, secure_cookie: bool = False) -> None:
-        self.service = service
-        self.sessions = Sessions(service.store)
+    def __init__(self, store: Storage, usecases: UseCases, *, secure_cookie: bool = False
+                 ) -> None:
+        self.store = store
+        self.usecases = usecases
+        self.sessions = Sessions(store)
         self.secure_cookie = secure_cookie
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(DEFAULT_DIR / "board"), autoescape=True,
             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update({k: service.templates.env.filters[k] for k in (
+        self.env.filters.update({k: usecases.templates.env.filters[k] for k in (
             "local", "state", "source", "priority", "action")})
         self.env.filters["safe_url"] = _safe_url
         self.env.globals["states"] = [s for s in State if s.is_open]
 
     @property
     def config(self) -> Any:
-        return self.service.config
+        return self.usecases.config
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -76,7 +81,7 @@ class Board:
 
     def guarded(self, handler: Any) -> Any:
         async def run(request: web.Request) -> web.StreamResponse:
-            now = self.service.clock()
+            now = self.usecases.clock()
             person = await self.sessions.person_of(request.cookies.get(COOKIE), now)
             if person is None:
                 response = self.page("login", status=401, why="no_session", person=None)
@@ -105,7 +110,7 @@ class Board:
     # --- login ---------------------------------------------------------------------------
 
     async def login(self, request: web.Request) -> web.Response:
-        now = self.service.clock()
+        now = self.usecases.clock()
         redeemed = await self.sessions.redeem(request.query.get("t", ""), now)
         if redeemed.person is None:
             log.info("board login refused: %s", redeemed.why)
@@ -125,7 +130,7 @@ class Board:
     # --- pages ---------------------------------------------------------------------------
 
     def _choices(self, incidents: list[Any], names: dict[int, str]) -> dict[str, dict[str, str]]:
-        cfg, t = self.config, self.service.templates
+        cfg, t = self.config, self.usecases.templates
         sources = {i.source for i in incidents} | set(t.texts.get("sources", {}))
         executors = {i.executor_id for i in incidents if i.executor_id is not None}
         return {
@@ -140,9 +145,9 @@ class Board:
         }
 
     async def incidents(self, request: web.Request, person: Person) -> web.Response:
-        now = self.service.clock()
-        visible = await queries.open_visible(self.service.store, person)
-        names = self._names(await self.service.people())
+        now = self.usecases.clock()
+        visible = await queries.open_visible(self.store, person)
+        names = self._names(await self.usecases.queries.people())
         choices = self._choices(visible, names)
         filters = queries.parse_filters(request.query, choices)
         found = queries.apply_filters(visible, filters, self.config, now, names)
@@ -161,26 +166,26 @@ class Board:
         n = request.match_info["n"]
         if not (n.isascii() and n.isdigit() and int(n) < 2**53):
             return self._refused(person, n[:20])
-        page = await queries.incident_page(self.service.store, int(n))
+        page = await queries.incident_page(self.store, int(n))
         if page is None or not may_see(person, page.incident):
             return self._refused(person, n)
-        names = self._names(await self.service.people())
+        names = self._names(await self.usecases.queries.people())
         cfg = self.config
         category = cfg.categories.get(page.incident.category or "")
         return self.page("incident", person=person, p=page, i=page.incident, names=names,
                          category=category.name if category else "—",
                          department=cfg.departments.get(page.incident.department or "", "—"),
-                         now=self.service.clock(),
-                         overdue=queries.is_overdue(page.incident, self.service.clock()))
+                         now=self.usecases.clock(),
+                         overdue=queries.is_overdue(page.incident, self.usecases.clock()))
 
     async def photo(self, request: web.Request, person: Person) -> web.StreamResponse:
         n, a = request.match_info["n"], request.match_info["a"]
         if not (n.isdigit() and a.isdigit() and int(n) < 2**53 and int(a) < 2**53):
             raise web.HTTPNotFound()
-        incident = await self.service.incident(int(n))
+        incident = await self.usecases.queries.incident(int(n))
         if incident is None or not may_see(person, incident):
             raise web.HTTPNotFound()
-        att = await queries.attachment(self.service.store, int(n), int(a))
+        att = await queries.attachment(self.store, int(n), int(a))
         if att is None or not att.local_path:
             raise web.HTTPNotFound()
         resolved = await asyncio.to_thread(_inside, Path(att.local_path),
@@ -191,17 +196,17 @@ class Board:
         return web.FileResponse(resolved, headers={**NO_STORE, "Content-Type": mime})
 
     async def sla(self, request: web.Request, person: Person) -> web.Response:
-        now = self.service.clock()
-        visible = await queries.open_visible(self.service.store, person)
+        now = self.usecases.clock()
+        visible = await queries.open_visible(self.store, person)
         panel = queries.sla_panel(visible, self.config, now)
-        names = self._names(await self.service.people())
+        names = self._names(await self.usecases.queries.people())
         return self.page("sla", person=person, now=now, panel=panel, names=names,
                          total=len(visible))
 
     def _period(self, request: web.Request) -> tuple[datetime, datetime, str, str, str]:
         """The period of ``from``/``to`` (dates, TO included); the last 7 days by default.
         A bad period falls back to the default with a note."""
-        now, tz = self.service.clock(), self.config.tz
+        now, tz = self.usecases.clock(), self.config.tz
         today = now.astimezone(tz).date()
         default = (today - timedelta(days=6), today)
         first, last = request.query.get("from", ""), request.query.get("to", "")
@@ -227,7 +232,7 @@ class Board:
                          pct=reports._pct, formula=FORMULA)
 
     async def _report(self, person: Person, start: datetime, end: datetime) -> Any:
-        report = await analytics.build(self.service, start, end, person)
+        report = await analytics.build(self.usecases.digests, start, end, person)
         # The files are sent at once; nothing waits for them (unlike the chat's outbox).
         asyncio.get_running_loop().call_later(
             600, shutil.rmtree, report.xlsx.parent, True)

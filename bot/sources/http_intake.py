@@ -29,8 +29,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from bot.service import Service
 from bot.storage import StorageError
+from bot.usecases.intake import Intake
 from workflows.model import Attachment, Priority, Sighting
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def authorized(header: str, token: str) -> bool:
 RETRY_AFTER = 30
 
 
-def make_app(service: Service, token: str) -> web.Application:
+def make_app(intake: Intake, token: str) -> web.Application:
     async def create(request: web.Request) -> web.Response:
         if not authorized(request.headers.get("Authorization", ""), token):
             return web.json_response({"error": "unauthorized"}, status=401,
@@ -163,12 +163,12 @@ def make_app(service: Service, token: str) -> web.Application:
             except (HttpProcessingError, web.RequestPayloadError) as e:  # e.g. not gzip
                 raise BadField("(body)", f"cannot be read: {' '.join(str(e).split())}"
                                ) from None
-            seen = parse(decode(raw, request.charset), set(service.config.categories),
-                         service.config.subcategories)
+            seen = parse(decode(raw, request.charset), set(intake.config.categories),
+                         intake.config.subcategories)
         except BadField as e:
             return web.json_response({"error": str(e), "field": e.field}, status=400)
         try:
-            result = await service.register(None, seen)
+            result = await intake.register(None, seen)
         except StorageError as e:
             log.warning("HTTP intake: storage refused the incident (%s); asked to retry", e)
             return web.json_response(

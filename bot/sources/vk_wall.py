@@ -20,7 +20,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from bot.service import Service
+from bot.usecases.intake import Intake
 from bot.vk_client import VkClient, VkError, VkPermanentError
 from workflows.detection import Detector
 from workflows.model import Attachment, Role, Sighting
@@ -47,10 +47,10 @@ def community_link(owner_id: int) -> str:
 
 
 class VkWallSource:
-    def __init__(self, client: VkClient, service: Service, detector: Detector | Triage, *,
+    def __init__(self, client: VkClient, intake: Intake, detector: Detector | Triage, *,
                  communities: list[int], group_id: int, posts_per_poll: int = 20) -> None:
         self.client = client  # a service token: reading other communities' walls
-        self.service = service
+        self.intake = intake
         self.detector = detector
         self.communities = communities
         self.own_ids = {-abs(group_id)} if group_id else set()
@@ -76,7 +76,7 @@ class VkWallSource:
         if self.faults.get(owner_id) == error.code:
             return
         self.faults[owner_id] = error.code
-        templates = self.service.templates
+        templates = self.intake.templates
         reason = templates.phrase_raw("vk_errors", str(error.code),
                                       default=templates.phrase_raw("vk_errors", "default"))
         text = templates.phrase("vk_source_failed", community=community_link(owner_id),
@@ -86,12 +86,12 @@ class VkWallSource:
     async def _report_recovery(self, owner_id: int) -> None:
         if self.faults.pop(owner_id, None) is None:
             return
-        await self._tell_coordinators(self.service.templates.phrase(
+        await self._tell_coordinators(self.intake.templates.phrase(
             "vk_source_recovered", community=community_link(owner_id)))
 
     async def _tell_coordinators(self, text: str) -> None:
-        async with self.service.store.write() as uow:
-            await self.service.send_to_role(uow, Role.COORDINATOR, text)
+        async with self.intake.store.write() as uow:
+            await self.intake.notifier.send_to_role(uow, Role.COORDINATOR, text)
 
     async def _poll_community(self, owner_id: int) -> int:
         wall = await self.client.call("wall.get", owner_id=owner_id, count=self.posts_per_poll)
@@ -146,7 +146,7 @@ class VkWallSource:
         owner, _, rest = thread.partition("_")
         url = f"https://vk.com/wall{owner}_{rest}" + (f"?reply={reply_to}" if reply_to else "")
         from_id = item.get("from_id")
-        await self.service.observe(Sighting(
+        await self.intake.observe(Sighting(
             source=SOURCE, external_id=external_id, text=text,
             category=found.category if found else None, url=url,
             author=author or (f"https://vk.com/id{from_id}" if from_id else None),
@@ -154,14 +154,14 @@ class VkWallSource:
             reply_to=reply_to, attachments=_photo_links(item)))
 
     async def _cursor(self, key: str) -> int:
-        async with self.service.store.read() as uow:
+        async with self.intake.store.read() as uow:
             return await uow.cursors.get(SOURCE, key)
 
     async def _is_new(self, key: str, value: int) -> bool:
         return await self._cursor(key) <= value
 
     async def _advance(self, key: str, value: int) -> None:
-        async with self.service.store.write() as uow:
+        async with self.intake.store.write() as uow:
             await uow.cursors.set(SOURCE, key, value)
 
 

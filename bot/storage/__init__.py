@@ -3,7 +3,7 @@
 ``await open_storage(path)`` gives a :class:`Storage`; units of work come from its
 ``read()``, ``write()`` and ``handling(...)``; their attributes are the repositories of
 :mod:`bot.storage.repositories`. The SQLite implementation is :mod:`bot.storage.sqlite`.
-Handlers never import this package: they go through the service.
+Handlers never import this package: they go through the use cases (bot/usecases).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from pathlib import Path
 from aiogram import Bot, F
 from aiogram.types import CallbackQuery, Message
 
-from bot.service import Service
 from bot.updates import ChatState, after_commit
+from bot.usecases import UseCases
 from handlers import flows
 from handlers.invites import invite_links
 from handlers.telegram.albums import Albums
@@ -32,37 +32,38 @@ ACCEPTED_DOCUMENTS = {
 }
 
 
-def turn_for(service: Service, chat_id: int, person: Person | None,
+def turn_for(usecases: UseCases, chat_id: int, person: Person | None,
              chat_state: ChatState | None, bot_username: str) -> flows.Turn:
-    return flows.Turn(service, PLATFORM, chat_id, person, chat_state,
-                      invite_link=invite_links(service, bot_username))
+    return flows.Turn(usecases, PLATFORM, chat_id, person, chat_state,
+                      invite_link=invite_links(usecases, bot_username))
 
 
 @router.callback_query(Act.filter())
-async def button(query: CallbackQuery, callback_data: Act, service: Service,
+async def button(query: CallbackQuery, callback_data: Act, usecases: UseCases,
                  person: Person, chat_state: ChatState | None, bot_username: str) -> None:
-    turn = turn_for(service, query.from_user.id, person, chat_state, bot_username)
-    await flows.press(turn, callback_data.a, callback_data.n,
-                      None if callback_data.v < 0 else callback_data.v, callback_data.x)
+    turn = turn_for(usecases, query.from_user.id, person, chat_state, bot_username)
+    await flows.press(turn, flows.Press(callback_data.a, callback_data.n,
+                                        None if callback_data.v < 0 else callback_data.v,
+                                        callback_data.x))
     await after_commit(lambda: query.answer(turn.toast.strip() or None, show_alert=turn.alert))
 
 
 @router.callback_query()
-async def unknown_button(query: CallbackQuery, service: Service) -> None:
-    await after_commit(lambda: query.answer(service.templates.refusal("unknown_action"),
+async def unknown_button(query: CallbackQuery, usecases: UseCases) -> None:
+    await after_commit(lambda: query.answer(usecases.templates.refusal("unknown_action"),
                                             show_alert=True))
 
 
 @router.message(F.forward_origin)
-async def forwarded(message: Message, bot: Bot, service: Service, person: Person,
+async def forwarded(message: Message, bot: Bot, usecases: UseCases, person: Person,
                     chat_state: ChatState | None, bot_username: str, albums: Albums) -> None:
     """A resident's post forwarded by a coordinator: registered after a category."""
-    turn = turn_for(service, message.chat.id, person, chat_state, bot_username)
+    turn = turn_for(usecases, message.chat.id, person, chat_state, bot_username)
     if not person.has(Role.COORDINATOR):
-        await _files_or_text(message, bot, service, turn, albums)
+        await _files_or_text(message, bot, usecases, turn, albums)
         return
     source, url, author = _origin(message)
-    attachment = await save_file(bot, service, message, 0) if _has_file(message) else None
+    attachment = await save_file(bot, usecases, message, 0) if _has_file(message) else None
     await flows.intake(turn, message.text or message.caption or "",
                        [attachment[0]] if attachment and attachment[0] else [],
                        source=source, url=url, author=author,
@@ -70,9 +71,9 @@ async def forwarded(message: Message, bot: Bot, service: Service, person: Person
 
 
 @router.message(F.text)
-async def text(message: Message, service: Service, person: Person | None,
+async def text(message: Message, usecases: UseCases, person: Person | None,
                chat_state: ChatState | None, bot_username: str) -> None:
-    turn = turn_for(service, message.chat.id, person, chat_state, bot_username)
+    turn = turn_for(usecases, message.chat.id, person, chat_state, bot_username)
     if person is None:  # only /start reaches here without a person
         await flows.start(turn, (message.text or "").partition(" ")[2].strip())
         return
@@ -80,24 +81,25 @@ async def text(message: Message, service: Service, person: Person | None,
 
 
 @router.message(F.photo | F.document | F.video)
-async def files(message: Message, bot: Bot, service: Service, person: Person,
+async def files(message: Message, bot: Bot, usecases: UseCases, person: Person,
                 chat_state: ChatState | None, bot_username: str, albums: Albums) -> None:
-    turn = turn_for(service, message.chat.id, person, chat_state, bot_username)
-    await _files_or_text(message, bot, service, turn, albums)
+    turn = turn_for(usecases, message.chat.id, person, chat_state, bot_username)
+    await _files_or_text(message, bot, usecases, turn, albums)
 
 
 @router.message()
-async def anything_else(message: Message, service: Service) -> None:
-    await service.say(PLATFORM, message.chat.id, service.templates.phrase("unknown_input"))
+async def anything_else(message: Message, usecases: UseCases) -> None:
+    await usecases.notifier.say(PLATFORM, message.chat.id,
+                                usecases.templates.phrase("unknown_input"))
 
 
-async def _files_or_text(message: Message, bot: Bot, service: Service, turn: flows.Turn,
+async def _files_or_text(message: Message, bot: Bot, usecases: UseCases, turn: flows.Turn,
                          albums: Albums) -> None:
     if not _has_file(message):
         await flows.text(turn, message.text or "")
         return
     incident = turn.chat_state.incident_id if turn.chat_state else None
-    attachment, unique_id = await save_file(bot, service, message, incident or 0)
+    attachment, unique_id = await save_file(bot, usecases, message, incident or 0)
     await flows.attach(turn, attachment, unique_id, message.media_group_id, message.caption,
                        albums.settle_later)
 
@@ -119,7 +121,7 @@ def _origin(message: Message) -> tuple[str, str | None, str | None]:
     return "telegram", None, getattr(origin, "sender_user_name", None)
 
 
-async def save_file(bot: Bot, service: Service, message: Message,
+async def save_file(bot: Bot, usecases: UseCases, message: Message,
                     n: int) -> tuple[Attachment | None, str]:
     """The photo, video or document of a message, downloaded to disk so that the answer
     survives the chat being cleared. A failed download (Telegram gives bots files of up to
@@ -142,7 +144,7 @@ async def save_file(bot: Bot, service: Service, message: Message,
         file_id, unique_id, kind = doc.file_id, doc.file_unique_id, "document"
     else:
         return None, ""
-    target = Path(service.config.files_dir) / str(n) / f"{unique_id}-{Path(name).name}"
+    target = Path(usecases.config.files_dir) / str(n) / f"{unique_id}-{Path(name).name}"
     local: str | None = str(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -18,30 +18,29 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
-from bot.service import Service
-from bot.updates import NOT_SAVED, NotSaved, after_commit, apply_once
+from bot.updates import NOT_SAVED, NotSaved, after_commit
+from bot.usecases import UseCases
 
 log = logging.getLogger(__name__)
 PLATFORM = "telegram"
 
 
 class Context(BaseMiddleware):
-    def __init__(self, service: Service) -> None:
-        self.service = service
+    def __init__(self, app: UseCases) -> None:
+        self.app = app
 
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
-        applied = await apply_once(self.service.store, PLATFORM, event.update_id,
-                                   self.service.clock,
-                                   lambda: self._handle(handler, event, data))
+        applied = await self.app.gate.apply_once(
+            PLATFORM, event.update_id, lambda: self._handle(handler, event, data))
         if applied.status == NOT_SAVED:
             await self._tell_not_saved(event)
         return applied.result
 
     async def _tell_not_saved(self, event: Update) -> None:
         """Storage keeps failing: say so directly (the outbox is in the same storage)."""
-        text = self.service.templates.phrase(NOT_SAVED)
+        text = self.app.templates.phrase(NOT_SAVED)
         try:
             if event.callback_query is not None:
                 await event.callback_query.answer(text, show_alert=True)
@@ -65,25 +64,15 @@ class Context(BaseMiddleware):
             data["person"] = None
             data["chat_state"] = None
             return await handler(event, data)
-        person = await self.service.person_for_chat(PLATFORM, user.id)
-        if person is None and not _is_start(event):
-            await self.service.refuse_stranger(PLATFORM, user.id, _describe(event))
+        admitted = await self.app.gate.admit(PLATFORM, user.id, _describe(event),
+                                             starting=_is_start(event))
+        if admitted.refused:
             if (query := event.callback_query) is not None:
-                text = self.service.templates.phrase("not_registered")
+                text = self.app.templates.phrase(admitted.refused)
                 await after_commit(lambda: query.answer(text, show_alert=True))
             return None
-        if person is not None and not person.active and not _is_start(event):
-            # Gone from the config: refused at the door, with an audit row.
-            await self.service.refuse_inactive(person, PLATFORM, user.id, _describe(event))
-            if (query := event.callback_query) is not None:
-                text = self.service.templates.phrase("access_closed")
-                await after_commit(lambda: query.answer(text, show_alert=True))
-            return None
-        data["person"] = person
-        state = None
-        if person is not None:
-            state = await self.service.mode(person, PLATFORM)
-        data["chat_state"] = state
+        data["person"] = admitted.person
+        data["chat_state"] = admitted.chat_state
         return await handler(event, data)
 
 

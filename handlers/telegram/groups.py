@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiogram import F
 from aiogram.types import Message
 
-from bot.service import Service
+from bot.usecases import UseCases
 from handlers.telegram.routes import Routes
 from workflows.detection import Detector
 from workflows.model import Sighting
@@ -27,26 +27,26 @@ def message_link(message: Message) -> str | None:
     return None
 
 
-def unwatched(message: Message, service: Service) -> bool:
+def unwatched(message: Message, usecases: UseCases) -> bool:
     """A group that is not in ``[telegram] groups``: not a source."""
-    return message.chat.id not in service.config.telegram_groups
+    return message.chat.id not in usecases.config.telegram_groups
 
 
 @router.message(unwatched)
-async def unwatched_group(message: Message, service: Service) -> None:
+async def unwatched_group(message: Message, usecases: UseCases) -> None:
     """Say once that the group is not configured, and leave it."""
-    await service.leave_group(message.chat.id)
+    await usecases.onboarding.leave_group(message.chat.id)
 
 
 @router.message(F.text | F.caption)
-async def group_message(message: Message, service: Service,
+async def group_message(message: Message, usecases: UseCases,
                         detector: Detector | Triage) -> None:
     user = message.from_user
     if user is None or user.is_bot:
         return
     text = message.text or message.caption or ""
     found = detector.match(text)
-    await service.observe(Sighting(
+    await usecases.intake.observe(Sighting(
         source=SOURCE, external_id=f"{message.chat.id}:{message.message_id}", text=text,
         category=found.category if found else None, url=message_link(message),
         author=user.full_name, author_id=str(user.id), thread=f"tg:{message.chat.id}",

@@ -145,7 +145,7 @@ def split_html(text: str, limit: int) -> list[str]:
 
 
 class TelegramChannel:
-    """The service's view of Telegram: how a message becomes Bot API calls."""
+    """The notifier's view of Telegram: how a message becomes Bot API calls."""
 
     platform = "telegram"
 

@@ -2,7 +2,7 @@
 as in Telegram (``handlers.flows``).
 
 - :mod:`handlers.vk.render` draws Otklik's messages as ``messages.send`` calls (plain text,
-  inline callback keyboards, files to upload) — the service's ``Channel`` for ``"vk"``;
+  inline callback keyboards, files to upload) — the notifier's ``Channel`` for ``"vk"``;
 - :mod:`handlers.vk.chat` turns Bots Long Poll events (``message_new``, ``message_event``)
   into calls of the flows, once per event;
 - :mod:`handlers.vk.longpoll` polls the Bots Long Poll server and keeps its place;

@@ -26,11 +26,11 @@ from typing import Any
 
 import aiohttp
 
-from bot.service import Service
-from bot.updates import NOT_SAVED, NotSaved, after_commit, apply_once
+from bot.updates import NOT_SAVED, NotSaved, after_commit
+from bot.usecases import UseCases
 from bot.vk_client import VkClient, VkError
 from handlers import flows
-from handlers.vk.render import Press, plain_text, snackbar_text
+from handlers.vk.render import plain_text, snackbar_text, unpack_press
 from workflows.model import Attachment, Person, Role
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,9 @@ def update_key(value: str | int) -> int:
 
 
 class VkChat:
-    def __init__(self, service: Service, client: VkClient, http: aiohttp.ClientSession, *,
+    def __init__(self, app: UseCases, client: VkClient, http: aiohttp.ClientSession, *,
                  settle_later: SettleLater, invite_link: Callable[[str], str]) -> None:
-        self.service = service
+        self.app = app
         self.client = client
         self.http = http
         self.settle_later = settle_later
@@ -85,15 +85,14 @@ class VkChat:
         if not isinstance(key, int | str) or key in ("", 0):
             log.warning("VK %s without an id: ignored", kind)
             return
-        applied = await apply_once(self.service.store, namespace, update_key(key),
-                                   self.service.clock, lambda: handler(obj))
+        applied = await self.app.gate.apply_once(namespace, update_key(key), lambda: handler(obj))
         if applied.status == NOT_SAVED:
             await self._tell_not_saved(kind, obj)
 
     async def _tell_not_saved(self, kind: str, obj: dict[str, Any]) -> None:
         """Storage keeps failing: say so directly, not through the outbox (it is in the same
         storage); when even that fails the event is left for VK to deliver again."""
-        text = self.service.templates.phrase(NOT_SAVED)
+        text = self.app.templates.phrase(NOT_SAVED)
         user_id = int(obj.get("user_id") or obj.get("from_id") or 0)
         peer_id = int(obj.get("peer_id") or 0)
         if user_id <= 0 or peer_id != user_id:
@@ -113,15 +112,8 @@ class VkChat:
             raise NotSaved(f"VK {kind}: {e}") from e
 
     def _turn(self, user_id: int, person: Person | None, state: Any) -> flows.Turn:
-        return flows.Turn(self.service, PLATFORM, user_id, person, state,
+        return flows.Turn(self.app, PLATFORM, user_id, person, state,
                           invite_link=self.invite_link)
-
-    async def _context(self, user_id: int) -> tuple[Person | None, Any]:
-        person = await self.service.person_for_chat(PLATFORM, user_id)
-        state = None
-        if person is not None:
-            state = await self.service.mode(person, PLATFORM)
-        return person, state
 
     # --- buttons -----------------------------------------------------------------------------
 
@@ -129,24 +121,20 @@ class VkChat:
         user_id, peer_id = int(obj.get("user_id") or 0), int(obj.get("peer_id") or 0)
         if user_id <= 0 or peer_id != user_id:
             return  # presses in group conversations: not a place to work
-        person, state = await self._context(user_id)
-        if person is None:
-            await self.service.refuse_stranger(PLATFORM, user_id,
-                                               f"button {json.dumps(obj.get('payload'))}")
-            await after_commit(lambda: self._answer(obj, ""))
-            return
-        if not person.active:  # gone from the config
-            await self.service.refuse_inactive(person, PLATFORM, user_id, "button")
-            closed = self.service.templates.phrase("access_closed")
+        admitted = await self.app.gate.admit(PLATFORM, user_id,
+                                             f"button {json.dumps(obj.get('payload'))}")
+        person, state = admitted.person, admitted.chat_state
+        if admitted.refused:  # a stranger's press is answered silently
+            closed = self.app.templates.phrase(admitted.refused) if person else ""
             await after_commit(lambda: self._answer(obj, closed))
             return
-        press = Press.unpack(obj.get("payload"))
+        press = unpack_press(obj.get("payload"))
         if press is None:
-            refusal = self.service.templates.refusal("unknown_action")
+            refusal = self.app.templates.refusal("unknown_action")
             await after_commit(lambda: self._answer(obj, refusal))
             return
         turn = self._turn(user_id, person, state)
-        await flows.press(turn, press.a, press.n, press.v, press.x)
+        await flows.press(turn, press)
         await after_commit(lambda: self._answer(obj, turn.toast))
         if turn.alert and len(plain_text(turn.toast).strip()) > SNACKBAR_LIMIT:
             await turn.say(turn.toast)  # a refusal too long for a snackbar: in full, too
@@ -169,25 +157,24 @@ class VkChat:
         if user_id <= 0 or peer_id != user_id or peer_id >= CHAT_PEERS:
             return  # group conversations and communities: not a place to work
         text = (message.get("text") or "").strip()
-        person, state = await self._context(user_id)
-        turn = self._turn(user_id, person, state)
         ref = str(message.get("ref") or "").strip()
         payload = _object(message.get("payload"))
+        starting = text.startswith("/start") or payload.get("command") == "start"
+        admitted = await self.app.gate.admit(PLATFORM, user_id, _describe(message),
+                                             starting=bool(ref) or starting)
+        if admitted.refused:
+            return
+        person = admitted.person
+        turn = self._turn(user_id, person, admitted.chat_state)
         if ref:  # opened through an invitation link vk.me/club…?ref=TOKEN
             await flows.start(turn, ref)
             return
-        if person is not None and not person.active:  # gone from the config
-            await self.service.refuse_inactive(person, PLATFORM, user_id, _describe(message))
-            return
-        if person is None:
-            if text.startswith("/start") or payload.get("command") == "start":
-                await flows.start(turn, text.partition(" ")[2].strip()
-                                  if text.startswith("/start") else "")
-            else:
-                await self.service.refuse_stranger(PLATFORM, user_id, _describe(message))
+        if person is None or not person.active:  # starting: flows.start judges them
+            await flows.start(turn, text.partition(" ")[2].strip()
+                              if text.startswith("/start") else "")
             return
         # Writing to the community allows its messages again: a later failure is news.
-        await self.service.chat_answered(PLATFORM, user_id)
+        await self.app.chats.chat_answered(PLATFORM, user_id)
         if payload.get("command") == "start":  # the «Начать» button of a new conversation
             await flows.start(turn, "")
             return
@@ -201,7 +188,7 @@ class VkChat:
         elif text:
             await flows.text(turn, text)
         else:
-            await turn.say(self.service.templates.phrase(
+            await turn.say(self.app.templates.phrase(
                 "unsupported_file" if items else "unknown_input"))
 
     async def _shared_post(self, turn: flows.Turn, wall: dict[str, Any], text: str) -> None:
@@ -216,11 +203,11 @@ class VkChat:
         group = f"vk{message.get('id')}" if len(files) > 1 else None
         person = turn.me
         for i, item in enumerate(files):
-            _, state = await self._context(turn.chat_id)  # the first file may start writing
+            state = await self.app.chats.mode(person, PLATFORM)  # the first file may start writing
             n = state.incident_id if state and state.incident_id else 0
             attachment, unique_id = await self.save_file(item, n)
             if attachment is None and unique_id:
-                await turn.say(self.service.templates.phrase("file_download_failed"))
+                await turn.say(self.app.templates.phrase("file_download_failed"))
                 continue
             await flows.attach(self._turn(turn.chat_id, person, state), attachment, unique_id,
                                group, text if i == 0 and text else None, self.settle_later)
@@ -249,7 +236,7 @@ class VkChat:
         if not url:
             log.warning("VK %s without a link: %s", kind, unique_id)
             return None, unique_id
-        target = Path(self.service.config.files_dir) / str(n) / f"{unique_id}-{name}"
+        target = Path(self.app.config.files_dir) / str(n) / f"{unique_id}-{name}"
         try:
             async with self.http.get(url, timeout=DOWNLOAD_TIMEOUT) as response:
                 response.raise_for_status()

@@ -8,8 +8,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp_socks import ProxyConnector
 
-from bot.service import Service
-from bot.updates import StoredCursor
+from bot.usecases import UseCases
 from bot.vk_client import LOOPBACK_HOSTS, VkClient
 from handlers.invites import invite_links
 from handlers.vk.chat import SettleLater, VkChat
@@ -17,7 +16,7 @@ from handlers.vk.longpoll import CURSOR, WAIT, BotsLongPoll
 
 
 class VkFrontEnd:
-    def __init__(self, service: Service, client: VkClient, group_id: int, *,
+    def __init__(self, app: UseCases, client: VkClient, group_id: int, *,
                  settle_later: SettleLater, telegram_username: str | None,
                  api_base: str | None = None, proxy: str | None = None) -> None:
         # The configured proxy ([vk] proxy); else environment proxies for VK itself, never
@@ -27,9 +26,9 @@ class VkFrontEnd:
             self.http = aiohttp.ClientSession(connector=ProxyConnector.from_url(proxy))
         else:
             self.http = aiohttp.ClientSession(trust_env=host not in LOOPBACK_HOSTS)
-        self.chat = VkChat(service, client, self.http, settle_later=settle_later,
-                           invite_link=invite_links(service, telegram_username))
-        cursor = StoredCursor(service.store, CURSOR, str(abs(group_id)))
+        self.chat = VkChat(app, client, self.http, settle_later=settle_later,
+                           invite_link=invite_links(app, telegram_username))
+        cursor = app.gate.cursor(CURSOR, str(abs(group_id)))
         self.longpoll = BotsLongPoll(client, group_id, self.http, cursor, self.chat.handle)
 
     async def start(self) -> None:

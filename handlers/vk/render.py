@@ -20,10 +20,10 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from bot.templates import Templates, fit_units, plain_text, utf16_units
+from handlers.flows import Press
 from workflows.model import Attachment, Button
 
 log = logging.getLogger(__name__)
@@ -76,40 +76,33 @@ def snackbar_text(text: str, limit: int) -> str:
 
 # --- buttons -------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class Press:
-    """What a callback button says: action, incident (or intake) id, card version, argument."""
+def pack_press(press: Press) -> str:
+    """A press as a callback button's payload: ``{"a": action, "n": number, "v": version,
+    "x": value}`` (short keys: VK allows 255 bytes)."""
+    data: dict[str, Any] = {"a": press.action, "n": press.incident}
+    if press.version is not None:
+        data["v"] = press.version
+    if press.value:
+        data["x"] = press.value
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
-    a: str
-    n: int
-    v: int | None = None
-    x: str = ""
 
-    def pack(self) -> str:
-        data: dict[str, Any] = {"a": self.a, "n": self.n}
-        if self.v is not None:
-            data["v"] = self.v
-        if self.x:
-            data["x"] = self.x
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
-    @classmethod
-    def unpack(cls, payload: Any) -> Press | None:
-        """The press from a ``message_event`` payload (an object, or its JSON); None when
-        it is not one of ours."""
-        if isinstance(payload, str):
-            try:
-                payload = json.loads(payload)
-            except ValueError:
-                return None
-        if not isinstance(payload, dict):
+def unpack_press(payload: Any) -> Press | None:
+    """The press from a ``message_event`` payload (an object, or its JSON); None when it is
+    not one of ours."""
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
             return None
-        a, n, v, x = (payload.get(k) for k in ("a", "n", "v", "x"))
-        if not isinstance(a, str) or type(n) is not int:
-            return None
-        if v is not None and type(v) is not int:
-            return None
-        return cls(a, n, v, x if isinstance(x, str) else "")
+    if not isinstance(payload, dict):
+        return None
+    a, n, v, x = (payload.get(k) for k in ("a", "n", "v", "x"))
+    if not isinstance(a, str) or type(n) is not int:
+        return None
+    if v is not None and type(v) is not int:
+        return None
+    return Press(a, n, v, x if isinstance(x, str) else "")
 
 
 def _label(text: str) -> str:
@@ -117,7 +110,7 @@ def _label(text: str) -> str:
 
 
 def button(templates: Templates, b: Button, version: int | None) -> dict[str, Any] | None:
-    payload = Press(b.action, b.incident_id, version, b.arg).pack()
+    payload = pack_press(Press(b.action, b.incident_id, version, b.arg))
     if len(payload.encode("utf-8")) > PAYLOAD_LIMIT:
         log.error("button %s of %s: payload over %d bytes, not drawn", b.action,
                   b.incident_id, PAYLOAD_LIMIT)
@@ -180,7 +173,7 @@ def messages(templates: Templates, peer_id: int, text: str,
 
 
 class VkChannel:
-    """The service's view of VK: how a message becomes ``messages.send`` calls."""
+    """The notifier's view of VK: how a message becomes ``messages.send`` calls."""
 
     platform = "vk"
 
