@@ -15,6 +15,7 @@ from typing import Any
 from bot.config import Config, load_config
 from bot.fakes.driver import Clock, Driver
 from bot.fakes.telegram import FakeTelegramServer, FakeUser
+from tests import pg
 
 TOKEN = "123456:TEST-token"
 
@@ -100,8 +101,10 @@ def make_clock() -> Clock:
 
 def write_config(directory: Path, server: FakeTelegramServer, extra: str = "") -> Path:
     path = directory / "otklik.toml"
-    path.write_text(CONFIG.format(token=TOKEN, api_base=server.api_base) + extra,
-                    encoding="utf-8")
+    text = CONFIG.format(token=TOKEN, api_base=server.api_base)
+    if pg.on_postgresql():  # OTKLIK_TEST_DATABASE: a fresh schema of the local PostgreSQL
+        text = text.replace('database = "otklik.sqlite3"', f'database = "{pg.fresh_url()}"')
+    path.write_text(text + extra, encoding="utf-8")
     return path
 
 
