@@ -255,6 +255,12 @@ class PostgresStorage(SqliteStorage):
         try:
             await store._migrate()
             await conn.execute(f"SET lock_timeout = {max(1, int(busy_timeout * 1000))}")
+            if "synchronous_commit" not in str(path):
+                # The durability of SQLite's WAL with synchronous=NORMAL: a commit is not
+                # waited to be flushed, so a crash of the server may lose the last fraction
+                # of a second of commits (whole transactions, never half of one). The URL's
+                # ``options=-csynchronous_commit%3Don`` keeps PostgreSQL's default.
+                await conn.execute("SET synchronous_commit = off")
         except BaseException:
             await conn.close()
             raise
