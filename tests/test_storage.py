@@ -252,3 +252,25 @@ async def test_copy_db_moves_a_district_into_an_empty_postgresql_database(
         cli.main, ["copy-db", "--from", f"sqlite:{source}", "--to", pg_url]) == 4
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not empty" in err
+
+
+async def test_postgresql_a_lost_connection_is_a_fault_and_the_next_unit_reconnects(
+        pg_url: str) -> None:
+    import psycopg
+
+    store = await open_storage(pg_url)
+    try:
+        async with store.read() as uow, uow.conn.execute("SELECT pg_backend_pid()",
+                                                         ()) as cur:
+            [[pid]] = await cur.fetchall()
+        with psycopg.connect(pg_url, autocommit=True) as admin:  # the server restarts
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(StorageFault):
+            async with store.write() as uow:
+                await uow.people.add(Person(0, "Анна", frozenset({Role.ADMIN})))
+        async with store.write() as uow:
+            await uow.people.add(Person(0, "Анна", frozenset({Role.ADMIN})))
+        async with store.read() as uow:
+            assert [p.name for p in await uow.people.all()] == ["Анна"]
+    finally:
+        await store.close()

@@ -21,6 +21,7 @@ migrate once.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Generator, Iterable, Sequence
 from contextlib import suppress
@@ -41,6 +42,8 @@ POSTGRESQL = Dialect(
     next_incident_id="SELECT nextval(pg_get_serial_sequence('incidents', 'id'))",
     json_ints="SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST(? AS json))",
     hints=False)
+
+log = logging.getLogger(__name__)
 
 SCHEMES = ("postgresql://", "postgres://")
 MIGRATION_LOCK = 7_270_013  # pg_advisory_xact_lock key of the migration runner
@@ -132,8 +135,8 @@ class _Result:
         self._conn, self._sql, self._params, self._many = conn, sql, params, many
 
     async def _run(self) -> psycopg.AsyncCursor[Any]:
-        cur = self._conn.cursor(row_factory=_rows)
         try:
+            cur = self._conn.cursor(row_factory=_rows)
             if self._many:
                 await cur.executemany(placeholders(self._sql),
                                       [_params(p) for p in self._params])
@@ -234,6 +237,8 @@ class PostgresStorage(SqliteStorage):
     """The storage on a PostgreSQL database (see the module's description)."""
 
     BEGIN = "BEGIN"
+    _url = ""
+    _busy_timeout = BUSY_TIMEOUT
 
     @classmethod
     async def connect(cls, url: str) -> PgConnection:
@@ -252,19 +257,40 @@ class PostgresStorage(SqliteStorage):
         (``lock_timeout``) before a change fails as a storage fault."""
         conn = await cls.connect(str(path))
         store = cls(conn)  # type: ignore[arg-type]
+        store._url, store._busy_timeout = str(path), busy_timeout
         try:
             await store._migrate()
-            await conn.execute(f"SET lock_timeout = {max(1, int(busy_timeout * 1000))}")
-            if "synchronous_commit" not in str(path):
-                # The durability of SQLite's WAL with synchronous=NORMAL: a commit is not
-                # waited to be flushed, so a crash of the server may lose the last fraction
-                # of a second of commits (whole transactions, never half of one). The URL's
-                # ``options=-csynchronous_commit%3Don`` keeps PostgreSQL's default.
-                await conn.execute("SET synchronous_commit = off")
+            await store._configure(conn)
         except BaseException:
             await conn.close()
             raise
         return store
+
+    async def _configure(self, conn: PgConnection) -> None:
+        await conn.execute(f"SET lock_timeout = {max(1, int(self._busy_timeout * 1000))}")
+        if "synchronous_commit" not in self._url:
+            # The durability of SQLite's WAL with synchronous=NORMAL: a commit is not
+            # waited to be flushed, so a crash of the server may lose the last fraction of
+            # a second of commits (whole transactions, never half of one). The URL's
+            # ``options=-csynchronous_commit%3Don`` keeps PostgreSQL's default.
+            await conn.execute("SET synchronous_commit = off")
+
+    async def _ready(self) -> None:
+        """A connection the server dropped (a restart, a failover) is made again before the
+        next unit; the unit that met the loss failed as a storage fault and is retried."""
+        old: PgConnection = self._conn  # type: ignore[assignment]
+        if not (old.raw.broken or old.raw.closed):
+            return
+        log.warning("the connection to PostgreSQL was lost; connecting again")
+        conn = await self.connect(self._url)
+        try:
+            await self._configure(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn  # type: ignore[assignment]
+        with suppress(psycopg.Error):
+            await old.close()
 
     async def _migrate(self) -> None:
         async with self._lock:

@@ -175,9 +175,10 @@ class UpdateUnit:
     async def begin(self) -> None:
         if self.begun:
             return
-        conn = self.store._conn
         await self.store._lock.acquire()
         try:
+            await self.store._ready()
+            conn = self.store._conn
             try:
                 await conn.execute(self.store.BEGIN)
             except BaseException:
@@ -316,6 +317,9 @@ class SqliteStorage(Storage):
                 raise
         return store
 
+    async def _ready(self) -> None:
+        """Before a unit, under the lock: the connection usable (SQLite's always is)."""
+
     @classmethod
     async def migrate_file(cls, path: str | Path) -> list[int]:
         """Migrate the database at ``path`` (``otklik migrate``); the versions applied."""
@@ -361,6 +365,7 @@ class SqliteStorage(Storage):
                 raise translated(e) from _cause(e)
             return
         async with self._lock:
+            await self._ready()
             try:
                 await self._conn.execute(self.BEGIN)
             except BaseException as e:
@@ -393,6 +398,7 @@ class SqliteStorage(Storage):
                 yield SqliteUnit(self._conn, writable=False)
                 return
             async with self._lock:
+                await self._ready()
                 yield SqliteUnit(self._conn, writable=False)
         except DB_ERRORS as e:
             raise translated(e) from _cause(e)
