@@ -7,6 +7,7 @@ writer, the migrations give SQLite's schema, and ``copy-db`` moves a district's 
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -274,3 +275,17 @@ async def test_postgresql_a_lost_connection_is_a_fault_and_the_next_unit_reconne
             assert [p.name for p in await uow.people.all()] == ["Анна"]
     finally:
         await store.close()
+
+
+def test_otklik_migrate_applies_the_migrations_once(
+        target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    example = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text(
+        encoding="utf-8")
+    config = tmp_path / "otklik.toml"
+    config.write_text(re.sub(r'(?m)^dir = ".*"$', 'dir = ""', re.sub(
+        r'(?m)^database = ".*"$', f'database = "{target}"', example)), encoding="utf-8")
+    assert cli.main(["migrate", "--config", str(config)]) == 0
+    first = capsys.readouterr().out
+    assert "applied 001, 002," in first and "092" in first
+    assert cli.main(["migrate", "--config", str(config)]) == 0
+    assert "applied nothing (up to date)" in capsys.readouterr().out
