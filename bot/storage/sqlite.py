@@ -12,6 +12,10 @@ done — the update counts as processed exactly when all its effects are stored.
 
 Errors of SQLite leave this module as :class:`~bot.storage.StorageFault` (transient: locked,
 disk full, I/O) or :class:`~bot.storage.StorageError`.
+
+The repositories' SQL is shared with PostgreSQL (:mod:`bot.storage.postgresql`): what the
+engines spell differently is a :class:`Dialect` (this module's is :data:`SQLITE`), read from
+the connection; upserts are ``INSERT … ON CONFLICT``, new ids come from ``RETURNING id``.
 """
 
 from __future__ import annotations
