@@ -52,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
                                            "bot runs)")
     backup.add_argument("--config", required=True)
     backup.add_argument("--out", required=True, help="the file to write")
+    migrate = sub.add_parser("migrate", help="bring the configured database to the newest "
+                                             "schema (the bot does this at start too)")
+    migrate.add_argument("--config", required=True)
+    copy_db = sub.add_parser("copy-db", help="copy a district's SQLite database into an empty "
+                                             "PostgreSQL database")
+    copy_db.add_argument("--from", dest="source", required=True, metavar="sqlite:PATH")
+    copy_db.add_argument("--to", dest="target", required=True, metavar="postgresql://…")
     detection_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     logs.setup("INFO" if args.command == "run" else "WARNING")
@@ -65,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
                 return asyncio.run(print_status(args.config, as_json=args.json))
             case "backup":
                 return write_backup(args.config, args.out)
+            case "migrate":
+                return asyncio.run(migrate_database(args.config))
+            case "copy-db":
+                return copy_database(args.source, args.target)
             case "demo":
                 from fakes.demo import run_demo
                 return _demo(run_demo(args.config))
@@ -221,7 +232,8 @@ async def write_report(path: str, first: str, last: str, out: str) -> int:
     from bot.templates import plain_text
 
     config = load_config(path)
-    if str(config.database) != ":memory:" and not config.database.exists():
+    if isinstance(config.database, Path) and str(config.database) != ":memory:" \
+            and not config.database.exists():
         print(f"{path}: database: {config.database} does not exist (has the bot run yet?)",
               file=sys.stderr)
         return 2
@@ -245,8 +257,10 @@ async def write_report(path: str, first: str, last: str, out: str) -> int:
     return 0
 
 
-def _existing_database(path: str) -> tuple[object, Path] | None:
+def _existing_database(path: str) -> tuple[object, Path | str] | None:
     config = load_config(path)
+    if isinstance(config.database, str):  # PostgreSQL: the server says whether it is there
+        return config, config.database
     database = Path(config.database)
     if str(database) == ":memory:" or not database.exists():
         print(f"{path}: database: {database} does not exist (has the bot run yet?)",
@@ -288,6 +302,10 @@ def write_backup(path: str, out: str) -> int:
     if found is None:
         return 2
     _, database = found
+    if isinstance(database, str):
+        print("backup copies an SQLite file; back up a PostgreSQL database with pg_dump",
+              file=sys.stderr)
+        return 2
     try:
         written = backup(database, Path(out))
     except BackupError as e:
@@ -295,3 +313,62 @@ def write_backup(path: str, out: str) -> int:
         return 4
     print(f"wrote {written} ({written.stat().st_size} bytes), a consistent copy of {database}")
     return 0
+
+
+async def migrate_database(path: str) -> int:
+    """Bring the configured database to the newest schema; prints the versions applied."""
+    from bot.storage import StorageError
+    from bot.storage.postgresql import PostgresStorage, migrate
+    from bot.storage.sqlite import SqliteStorage
+
+    config = load_config(path)
+    database = config.database
+    try:
+        if isinstance(database, str):
+            conn = await PostgresStorage.connect(database)
+            try:
+                applied = await migrate(conn)
+            finally:
+                await conn.close()
+        else:
+            applied = await SqliteStorage.migrate_file(database)
+    except StorageError as e:
+        print(f"cannot migrate the database {_shown(database)}: {e}", file=sys.stderr)
+        return 4
+    done = ", ".join(f"{v:03d}" for v in applied) if applied else "nothing (up to date)"
+    print(f"{_shown(database)}: applied {done}")
+    return 0
+
+
+def copy_database(source: str, target: str) -> int:
+    """``copy-db --from sqlite:PATH --to postgresql://…``: a district's data into the
+    region's (empty) database."""
+    from bot.config import is_database_url
+    from bot.storage import StorageError
+    from bot.storage.postgresql import copy_from_sqlite
+
+    if not source.startswith("sqlite:"):
+        print(f"copy-db: --from {source}: expected sqlite:PATH", file=sys.stderr)
+        return 2
+    if not is_database_url(target):
+        print(f"copy-db: --to {target}: expected a postgresql:// URL", file=sys.stderr)
+        return 2
+    path = Path(source.removeprefix("sqlite:")).expanduser()
+    if not path.is_file():
+        print(f"copy-db: {path} does not exist", file=sys.stderr)
+        return 2
+    try:
+        counts = asyncio.run(copy_from_sqlite(path, target))
+    except StorageError as e:
+        print(f"copy-db: {e}", file=sys.stderr)
+        return 4
+    print(f"copied {sum(counts.values())} rows of {len(counts)} tables from {path} into "
+          f"{_shown(target)}")
+    return 0
+
+
+def _shown(database: Path | str) -> str:
+    """A database as printed: a URL's password hidden."""
+    import re
+
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", str(database))

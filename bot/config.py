@@ -659,14 +659,38 @@ class PersonSettings(_Section):
         return v
 
 
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database_url(value: object) -> bool:
+    """Whether ``database`` names a PostgreSQL database (else it is an SQLite file)."""
+    return str(value).startswith(DATABASE_SCHEMES)
+
+
 class Settings(_Section):
     timezone: str
+    # An SQLite file (relative to the config), or a "postgresql://user@host:port/name" URL.
     database: str = "otklik.sqlite3"
     files_dir: str = "otklik-files"
     language: Literal["ru"] = "ru"
     telegram: TelegramSettings = TelegramSettings()
     http: HttpSettings = HttpSettings()
     vk: VkSettings = VkSettings()
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, v: str) -> str:
+        if "://" in v and not is_database_url(v):
+            raise ValueError(f"{v.split('://')[0]}:// is not a database this bot knows: use "
+                             "an SQLite file path or a postgresql:// URL")
+        return v
+
+    @model_validator(mode="after")
+    def _no_file_backups_of_postgresql(self) -> Settings:
+        if is_database_url(self.database) and self.backup.dir:
+            raise ValueError("backup: dir: the nightly copy is of an SQLite file; back up a "
+                             "PostgreSQL database with pg_dump (leave [backup] dir empty)")
+        return self
     detection: DetectionSettings = DetectionSettings()
     calendar: CalendarSettings = CalendarSettings()
     sla: SlaSettings = SlaSettings()
@@ -792,7 +816,9 @@ class Config:
         self.path = path
         base = path.parent
         self.tz = ZoneInfo(settings.timezone)
-        self.database = _resolve(base, settings.database)
+        # The SQLite file, or the URL of a PostgreSQL database (a str).
+        self.database: Path | str = (settings.database if is_database_url(settings.database)
+                                     else _resolve(base, settings.database))
         self.files_dir = _resolve(base, settings.files_dir)
         token = os.environ.get(TOKEN_ENV) or settings.telegram.token.get_secret_value()
         self.telegram_token = token.strip()
@@ -916,6 +942,8 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
         raise ConfigError(f"{path}: {e}") from None
     for key, target, is_dir in (("database", config.database, False),
                                 ("files_dir", config.files_dir, True)):
+        if isinstance(target, str):  # a PostgreSQL URL: the server says when it opens
+            continue
         problem = _unusable(target, is_dir)
         if problem:
             raise ConfigError(f"{path}: {key}: {target} {problem}")

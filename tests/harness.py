@@ -26,6 +26,7 @@ import pytest
 from bot.config import Config, load_config
 from fakes.driver import Clock, Driver
 from fakes.telegram import FakeTelegramServer, FakeUser
+from tests import pg
 
 T = TypeVar("T")
 
@@ -114,8 +115,10 @@ def make_clock() -> Clock:
 
 def write_config(directory: Path, server: FakeTelegramServer, extra: str = "") -> Path:
     path = directory / "otklik.toml"
-    path.write_text(CONFIG.format(token=TOKEN, api_base=server.api_base) + extra,
-                    encoding="utf-8")
+    text = CONFIG.format(token=TOKEN, api_base=server.api_base)
+    if pg.on_postgresql():  # OTKLIK_TEST_DATABASE: a fresh schema of the local PostgreSQL
+        text = text.replace('database = "otklik.sqlite3"', f'database = "{pg.fresh_url()}"')
+    path.write_text(text + extra, encoding="utf-8")
     return path
 
 

@@ -13,11 +13,17 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.storage import open_storage
 from bot.storage.backup import copies, nightly
 from fakes.telegram import FakeTelegramServer
+from tests import pg
 from tests.harness import Clock, Harness, cli, load, write_config
 from tests.test_start_stop import ROOT, config_file
+
+# Backups are copies of the SQLite file (PostgreSQL's are pg_dump's, and refused in the config).
+pytestmark = pytest.mark.skipif(pg.on_postgresql(), reason="SQLite's backups")
 
 TZ = ZoneInfo("Asia/Novokuznetsk")
 

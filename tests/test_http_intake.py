@@ -8,6 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.sources.http_intake import make_app
+from tests import pg
 from tests.harness import PETROV, Harness
 
 TOKEN = "intake-secret"
@@ -145,6 +146,8 @@ async def test_only_bearer_authorization_is_accepted(client: TestClient) -> None
     assert response.status == 201
 
 
+@pytest.mark.skipif(pg.on_postgresql(), reason="locks the SQLite file from another "
+                    "connection (PostgreSQL's locks: tests/test_reliability_*.py)")
 async def test_storage_fault_is_a_503_with_retry_after_and_the_retry_registers(
         otklik: Harness, client: TestClient, tmp_path) -> None:
     import sqlite3

@@ -14,6 +14,7 @@ import pytest
 
 from bot.config import ConfigError, load_config
 from fakes.telegram import FakeTelegramServer, FakeUser
+from tests import pg
 from tests.harness import (
     CONFIG,
     COORDINATOR,
@@ -152,7 +153,12 @@ departments = ["roads"]
 telegram_id = 2001
 ''', "").replace('departments = ["housing", "roads"]', 'departments = ["housing"]').replace(
         'roles = ["curator"]', 'roles = ["curator", "admin"]')
-    otklik.config = load_config(write(tmp_path, server, people, "changed.toml"))
+    changed = write(tmp_path, server, people, "changed.toml")
+    if pg.on_postgresql():  # the same database as before the restart
+        changed.write_text(changed.read_text(encoding="utf-8").replace(
+            'database = "otklik.sqlite3"', f'database = "{otklik.config.database}"'),
+            encoding="utf-8")
+    otklik.config = load_config(changed)
     await otklik.restart()
 
     await otklik.say(PETROV, "/my")

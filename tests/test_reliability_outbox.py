@@ -16,6 +16,7 @@ import pytest
 from bot.app import App
 from bot.storage import StorageFault
 from fakes.telegram import Call
+from tests import pg
 from tests.harness import COORDINATOR, Harness
 from tests.test_vk_chat import (
     VASILIEV,
@@ -35,11 +36,16 @@ def helps(otklik: Harness) -> list[Call]:
 async def short_busy_timeout(app: App, seconds: float = 0.05) -> None:
     """Wait for another process's lock only briefly (the default is seconds)."""
     async with app.store.read() as uow:
-        await uow.conn.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+        if isinstance(app.config.database, str):  # PostgreSQL
+            await uow.conn.execute(f"SET lock_timeout = {int(seconds * 1000)}")
+        else:
+            await uow.conn.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
 
 
 def second_process(app: App) -> sqlite3.Connection:
     """Another connection to the bot's database, as a second process (a backup, a shell)."""
+    if isinstance(app.config.database, str):  # PostgreSQL
+        return pg.Locker(str(app.config.database))  # type: ignore[return-value]
     return sqlite3.connect(app.config.database, isolation_level=None, timeout=0)
 
 
@@ -143,7 +149,8 @@ async def test_a_write_lock_while_recording_a_send_neither_stops_nor_doubles(
         await until(recorded, app, sender)
     assert len(helps(otklik)) == 1  # accepted once, recorded late, never sent again
     locked = [r for r in caplog.records
-              if "database is locked" in r.getMessage() and "retrying" in r.getMessage()]
+              if any(w in r.getMessage() for w in ("database is locked", "lock timeout"))
+              and "retrying" in r.getMessage()]
     assert len(locked) == 1 and locked[0].exc_info is None  # once, however many attempts
     other.close()
 

@@ -18,6 +18,7 @@ import pytest
 from bot.app import EXIT_FAILED, StartError
 from bot.config import TOKEN_ENV
 from fakes.telegram import FakeTelegramServer
+from tests import pg
 from tests.harness import CONFIG, COORDINATOR, TOKEN, Harness, cli, in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,6 +198,8 @@ async def test_a_failing_scheduler_job_ends_the_run(otklik: Harness) -> None:
 
 
 
+@pytest.mark.skipif(pg.on_postgresql(), reason="locks the SQLite file from another "
+                    "connection (PostgreSQL's locks: tests/test_reliability_*.py)")
 async def test_a_stop_finishes_the_update_in_hand(otklik: Harness, server: FakeTelegramServer,
                                                   tmp_path: Path) -> None:
     """The update being handled when the stop comes is finished and committed; the run then

@@ -12,6 +12,10 @@ done — the update counts as processed exactly when all its effects are stored.
 
 Errors of SQLite leave this module as :class:`~bot.storage.StorageFault` (transient: locked,
 disk full, I/O) or :class:`~bot.storage.StorageError`.
+
+The repositories' SQL is shared with PostgreSQL (:mod:`bot.storage.postgresql`): what the
+engines spell differently is a :class:`Dialect` (this module's is :data:`SQLITE`), read from
+the connection; upserts are ``INSERT … ON CONFLICT``, new ids come from ``RETURNING id``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -80,11 +85,36 @@ BUSY_TIMEOUT = 5.0
 # A change of more than this many rows in one statement is split (SQLite's variable limit).
 
 
+@dataclass(frozen=True)
+class Dialect:
+    """What the shared SQL of the repositories spells differently per engine."""
+
+    name: str
+    greatest: str  # the larger of two values
+    skip_locked: str  # after a SELECT of rows to claim: skip rows another writer holds
+    next_incident_id: str  # a query of a fresh incident id
+    json_ints: str  # a subquery of the integers of a JSON array parameter
+    hints: bool  # INDEXED BY is understood
+
+    def indexed_by(self, index: str) -> str:
+        return f" INDEXED BY {index}" if self.hints else ""
+
+
+SQLITE = Dialect("sqlite", greatest="MAX", skip_locked="",
+                 next_incident_id="SELECT COALESCE(MAX(id), 0) + 1 FROM incidents",
+                 json_ints="SELECT value FROM json_each(?)", hints=True)
+
+# Errors of a connection the units catch: SQLite's own, and the storage's (the PostgreSQL
+# connection raises those, already translated).
+DB_ERRORS = (sqlite3.Error, StorageError)
+
+
 def _migrations() -> list[tuple[int, str]]:
+    """The migrations as written (``NNN_name.sql``; per-dialect overrides are apart)."""
     found = []
     for entry in resources.files("bot.migrations").iterdir():
         name = entry.name
-        if name.endswith(".sql") and name[:3].isdigit():
+        if name.endswith(".sql") and name[:3].isdigit() and name.count(".") == 1:
             found.append((int(name[:3]), entry.read_text(encoding="utf-8")))
     return sorted(found)
 
@@ -102,17 +132,22 @@ def translated(e: BaseException) -> BaseException:
     return e
 
 
+def _cause(e: BaseException) -> BaseException | None:
+    """What a translated error is raised from (an error already the storage's keeps its own)."""
+    return e.__cause__ if isinstance(e, StorageError) else e
+
+
 @asynccontextmanager
 async def _translating() -> AsyncIterator[None]:
     try:
         yield
-    except sqlite3.Error as e:
-        raise translated(e) from e
+    except DB_ERRORS as e:
+        raise translated(e) from _cause(e)
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:
     if conn.in_transaction:
-        with suppress(sqlite3.Error):
+        with suppress(sqlite3.Error, StorageError):
             await conn.execute("ROLLBACK")
 
 
@@ -144,11 +179,12 @@ class UpdateUnit:
     async def begin(self) -> None:
         if self.begun:
             return
-        conn = self.store._conn
         await self.store._lock.acquire()
         try:
+            await self.store._ready()
+            conn = self.store._conn
             try:
-                await conn.execute("BEGIN IMMEDIATE")
+                await conn.execute(self.store.BEGIN)
             except BaseException:
                 await _abandon(conn)
                 raise
@@ -218,7 +254,7 @@ class UpdateUnit:
             if isinstance(e, (sqlite3.OperationalError, StorageFault)):
                 self.fault = translated(e)  # even if the handler swallows it, not stored
             if conn.in_transaction:
-                with suppress(sqlite3.Error):
+                with suppress(sqlite3.Error, StorageError):
                     await conn.execute(f"ROLLBACK TO {name}")
                     await conn.execute(f"RELEASE {name}")
             raise
@@ -231,14 +267,17 @@ async def _abandon(conn: aiosqlite.Connection) -> None:
     """After a ``BEGIN`` that raised: a cancellation can arrive while the statement still runs
     in the connection's thread, leaving a transaction open that nobody holds the lock of.
     ``ROLLBACK`` is queued behind it (an error when none began is ignored)."""
-    with suppress(sqlite3.Error):
+    with suppress(sqlite3.Error, StorageError):
         await conn.execute("ROLLBACK")
 
 
 class SqliteStorage(Storage):
+    BEGIN = "BEGIN IMMEDIATE"  # a writer takes the write lock at once
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
+        self.applied: list[int] = []  # the migrations this opening applied
 
     @asynccontextmanager
     async def handling(self, platform: str, update_id: int,
@@ -256,8 +295,8 @@ class SqliteStorage(Storage):
                 raise
             release_unit(token)
             await unit.commit()
-        except sqlite3.Error as e:
-            raise translated(e) from e
+        except DB_ERRORS as e:
+            raise translated(e) from _cause(e)
 
     @classmethod
     async def open(cls, path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT
@@ -282,6 +321,16 @@ class SqliteStorage(Storage):
                 raise
         return store
 
+    async def _ready(self) -> None:
+        """Before a unit, under the lock: the connection usable (SQLite's always is)."""
+
+    @classmethod
+    async def migrate_file(cls, path: str | Path) -> list[int]:
+        """Migrate the database at ``path`` (``otklik migrate``); the versions applied."""
+        store = await cls.open(path)
+        await store.close()
+        return store.applied
+
     @property
     def connection(self) -> aiosqlite.Connection:
         """The SQLite connection (for tests of this implementation only)."""
@@ -303,6 +352,7 @@ class SqliteStorage(Storage):
         for version, sql in _migrations():
             if version <= current:
                 continue
+            self.applied.append(version)
             # executescript commits on its own; the version bump is part of the script.
             await self._conn.executescript(
                 f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
@@ -315,16 +365,17 @@ class SqliteStorage(Storage):
             try:
                 async with unit.savepoint() as uow:
                     yield uow
-            except sqlite3.Error as e:
-                raise translated(e) from e
+            except DB_ERRORS as e:
+                raise translated(e) from _cause(e)
             return
         async with self._lock:
+            await self._ready()
             try:
-                await self._conn.execute("BEGIN IMMEDIATE")
+                await self._conn.execute(self.BEGIN)
             except BaseException as e:
                 await _abandon(self._conn)
                 if isinstance(e, sqlite3.Error):
-                    raise translated(e) from e
+                    raise translated(e) from _cause(e)
                 raise
             try:
                 uow = SqliteUnit(self._conn, writable=True)
@@ -335,9 +386,9 @@ class SqliteStorage(Storage):
                     raise
                 else:
                     await self._conn.execute("COMMIT")
-            except sqlite3.Error as e:
+            except DB_ERRORS as e:
                 await _rollback(self._conn)
-                raise translated(e) from e
+                raise translated(e) from _cause(e)
             for line in uow.changes:  # one line per committed state change
                 log.info("%s", line)
 
@@ -351,9 +402,10 @@ class SqliteStorage(Storage):
                 yield SqliteUnit(self._conn, writable=False)
                 return
             async with self._lock:
+                await self._ready()
                 yield SqliteUnit(self._conn, writable=False)
-        except sqlite3.Error as e:
-            raise translated(e) from e
+        except DB_ERRORS as e:
+            raise translated(e) from _cause(e)
 
 
 class _Repo:
@@ -361,6 +413,7 @@ class _Repo:
 
     def __init__(self, conn: aiosqlite.Connection, changes: list[str]) -> None:
         self.conn = conn
+        self.d: Dialect = getattr(conn, "dialect", SQLITE)
         self._changes = changes  # incident state changes, logged once committed
 
     async def _one(self, sql: str, args: Iterable[Any] = ()) -> aiosqlite.Row | None:
@@ -372,9 +425,10 @@ class _Repo:
             return list(await cur.fetchall())
 
     async def _insert(self, sql: str, args: Iterable[Any] = ()) -> int:
-        async with self.conn.execute(sql, tuple(args)) as cur:
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+        """The id of the row ``sql`` (an INSERT into a table with an ``id``) adds."""
+        row = await self._one(sql + " RETURNING id", args)
+        assert row is not None
+        return int(row[0])
 
     async def _count(self, sql: str, args: Iterable[Any] = ()) -> int:
         async with self.conn.execute(sql, tuple(args)) as cur:
@@ -458,7 +512,8 @@ class SqlitePeople(_Repo):
         await self.conn.execute(
             "DELETE FROM bindings WHERE person_id = ? AND platform = ?", (person_id, platform))
         await self.conn.execute(
-            "INSERT OR REPLACE INTO bindings (person_id, platform, chat_id) VALUES (?, ?, ?)",
+            "INSERT INTO bindings (person_id, platform, chat_id) VALUES (?, ?, ?)"
+            " ON CONFLICT (platform, chat_id) DO UPDATE SET person_id = excluded.person_id",
             (person_id, platform, chat_id))
 
     async def by_key(self, key: str) -> Person | None:
@@ -517,7 +572,7 @@ class SqliteChats(_Repo):
     async def leave_group(self, chat_id: int, now: datetime) -> bool:
         """Record a group the bot leaves; True the first time."""
         async with self.conn.execute(
-                "INSERT OR IGNORE INTO left_groups (chat_id, at) VALUES (?, ?)",
+                "INSERT INTO left_groups (chat_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 (chat_id, ts(now))) as cur:
             return cur.rowcount == 1
 
@@ -525,8 +580,9 @@ class SqliteChats(_Repo):
                                now: datetime) -> bool:
         """Record an unreachable chat; True the first time (so the coordinator is told once)."""
         async with self.conn.execute(
-            "INSERT OR IGNORE INTO unreachable_chats (platform, chat_id, reason, at)"
-            " VALUES (?, ?, ?, ?)", (platform, chat_id, reason, ts(now))) as cur:
+            "INSERT INTO unreachable_chats (platform, chat_id, reason, at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (platform, chat_id, reason, ts(now))) as cur:
             return cur.rowcount == 1
 
     async def clear_unreachable(self, platform: str, chat_id: int) -> None:
@@ -563,8 +619,9 @@ class SqliteIncidents(_Repo):
     async def reserve_id(self) -> int:
         """A fresh id for a new incident (the core needs it before the incident is stored);
         the caller adds the incident with it in the same unit of work. Here the single
-        writer makes MAX + 1 safe; an engine with several writers uses a sequence."""
-        row = await self._one("SELECT COALESCE(MAX(id), 0) + 1 FROM incidents")
+        writer makes MAX + 1 safe; PostgreSQL, with several writers, takes the next value of
+        the incidents' id sequence."""
+        row = await self._one(self.d.next_incident_id)
         return int(row[0]) if row else 1
 
     async def add(self, inc: Incident, now: datetime, seen: Sighting) -> None:
@@ -657,7 +714,7 @@ class SqliteIncidents(_Repo):
 
     async def open_load(self) -> dict[int, int]:
         rows = await self._all(
-            "SELECT executor_id, COUNT(*) FROM incidents INDEXED BY incidents_open_load"
+            f"SELECT executor_id, COUNT(*) FROM incidents{self.d.indexed_by('incidents_open_load')}"
             " WHERE executor_id IS NOT NULL"
             f" AND state NOT IN ({FINAL_SQL}) GROUP BY executor_id")
         return {r[0]: r[1] for r in rows}
@@ -749,8 +806,9 @@ class SqliteDrafts(_Repo):
             " ON CONFLICT (incident_id) DO UPDATE SET updated_at = excluded.updated_at",
             (incident_id, author_id, ts(now)))
         async with self.conn.execute(
-            "INSERT OR IGNORE INTO draft_attachments (incident_id, kind, file_id, file_unique_id,"
-            " file_name, mime_type, local_path, media_group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO draft_attachments (incident_id, kind, file_id, file_unique_id,"
+            " file_name, mime_type, local_path, media_group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (incident_id, a.kind, a.file_id, file_unique_id, a.file_name, a.mime_type,
              a.local_path, media_group_id)) as cur:
             return cur.rowcount == 1
@@ -809,15 +867,16 @@ class SqliteCursors(_Repo):
     async def set(self, source: str, key: str, value: int) -> None:
         await self.conn.execute(
             "INSERT INTO source_cursors (source, key, value) VALUES (?, ?, ?)"
-            " ON CONFLICT (source, key) DO UPDATE SET value = MAX(value, excluded.value)",
+            " ON CONFLICT (source, key) DO UPDATE SET"
+            f" value = {self.d.greatest}(source_cursors.value, excluded.value)",
             (source, key, value))
 
 
 class SqlitePublications(_Repo):
     async def add(self, incident_id: int, round_: int, now: datetime) -> None:
         await self.conn.execute(
-            "INSERT OR IGNORE INTO publications (incident_id, round, next_attempt_at)"
-            " VALUES (?, ?, ?)", (incident_id, round_, ts(now)))
+            "INSERT INTO publications (incident_id, round, next_attempt_at)"
+            " VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (incident_id, round_, ts(now)))
 
     async def due(self, now: datetime, limit: int) -> list[tuple[int, int, int]]:
         """(incident id, round, attempts) of publications due now."""
@@ -845,8 +904,10 @@ class SqlitePublications(_Repo):
     async def add_part(self, incident_id: int, round_: int, part: int,
                                    result: str, now: datetime) -> None:
         await self.conn.execute(
-            "INSERT OR REPLACE INTO publication_parts (incident_id, round, part, result, at)"
-            " VALUES (?, ?, ?, ?, ?)", (incident_id, round_, part, result, ts(now)))
+            "INSERT INTO publication_parts (incident_id, round, part, result, at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id, round, part) DO UPDATE"
+            " SET result = excluded.result, at = excluded.at",
+            (incident_id, round_, part, result, ts(now)))
 
 
 class SqliteAudit(_Repo):
@@ -893,7 +954,7 @@ class SqliteOutbox(_Repo):
         """The messages of kind ``batch`` still waiting for their first attempt in a chat,
         oldest first: (row id, items)."""
         rows = await self._all(
-            "SELECT id, items FROM outbox INDEXED BY outbox_batch WHERE platform = ?"
+            f"SELECT id, items FROM outbox{self.d.indexed_by('outbox_batch')} WHERE platform = ?"
             " AND chat_id = ? AND batch = ? AND status = 'pending' AND attempts = 0"
             " ORDER BY id", (platform, chat_id, batch))
         return [(r["id"], json.loads(r["items"] or "[]")) for r in rows]
@@ -919,7 +980,7 @@ class SqliteOutbox(_Repo):
         receives its messages in order; a chat whose oldest message is being sent waits."""
         rows = await self._all(
             "SELECT o.* FROM outbox o JOIN ("
-            "  SELECT MIN(id) AS id FROM outbox INDEXED BY outbox_queue"
+            f"  SELECT MIN(id) AS id FROM outbox{self.d.indexed_by('outbox_queue')}"
             "  WHERE status IN ('pending', 'sending')"
             "  AND platform = ? GROUP BY chat_id) h ON h.id = o.id"
             " WHERE o.status = 'pending' AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
@@ -929,7 +990,7 @@ class SqliteOutbox(_Repo):
 
     async def next_due_at(self, platform: str) -> datetime | None:
         row = await self._one(
-            "SELECT MIN(next_attempt_at) FROM outbox INDEXED BY outbox_next"
+            f"SELECT MIN(next_attempt_at) FROM outbox{self.d.indexed_by('outbox_next')}"
             " WHERE status = 'pending' AND platform = ?",
             (platform,))
         return parse_ts(row[0]) if row and row[0] else None
@@ -940,8 +1001,10 @@ class SqliteOutbox(_Repo):
         or it was merged into a summary). Recorded before the platform call: after a crash,
         a row still "sending" may have gone out already (it is sent again: at most one
         duplicate per chat per crash)."""
-        row = await self._one("UPDATE outbox SET status = 'sending' WHERE id = ?"
-                              " AND status = 'pending' RETURNING payload", (msg_id,))
+        row = await self._one(
+            "UPDATE outbox SET status = 'sending' WHERE id = (SELECT id FROM outbox"
+            f" WHERE id = ? AND status = 'pending'{self.d.skip_locked}) RETURNING payload",
+            (msg_id,))
         return json.loads(row[0]) if row else None
 
     async def recover_sending(self, platform: str) -> int:
@@ -1012,7 +1075,8 @@ class SqliteUpdates(_Repo):
     async def claim(self, platform: str, update_id: int, now: datetime) -> bool:
         """True the first time an update is seen; False for a redelivery."""
         async with self.conn.execute(
-            "INSERT OR IGNORE INTO processed_updates (platform, update_id, at) VALUES (?, ?, ?)",
+            "INSERT INTO processed_updates (platform, update_id, at) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (platform, update_id, ts(now))) as cur:
             return cur.rowcount == 1
 
@@ -1029,8 +1093,9 @@ class SqliteChatModes(_Repo):
     async def set(self, person_id: int, platform: str, mode: str,
                              incident_id: int | None, data: dict[str, Any] | None = None) -> None:
         await self.conn.execute(
-            "INSERT OR REPLACE INTO chat_state (person_id, platform, mode, incident_id, data)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO chat_state (person_id, platform, mode, incident_id, data)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (person_id, platform) DO UPDATE SET"
+            " mode = excluded.mode, incident_id = excluded.incident_id, data = excluded.data",
             (person_id, platform, mode, incident_id, json.dumps(data or {}, ensure_ascii=False)))
 
     async def clear(self, person_id: int, platform: str) -> None:
@@ -1096,11 +1161,10 @@ class SqliteTemplates(_Repo):
 
     async def add(self, category: str, title: str, text: str, origin: str,
                                   created_by: int | None, now: datetime) -> int:
-        async with self.conn.execute(
-                "INSERT INTO answer_templates (category, title, text, origin, created_by,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (category, title, text, origin, created_by, ts(now))) as cur:
-            return int(cur.lastrowid or 0)
+        return await self._insert(
+            "INSERT INTO answer_templates (category, title, text, origin, created_by,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (category, title, text, origin, created_by, ts(now)))
 
     async def delete(self, template_id: int, now: datetime) -> bool:
         async with self.conn.execute(
@@ -1144,8 +1208,11 @@ class SqliteLetters(_Repo):
     async def add(self, incident_id: int, round_: int, docx_path: str, email_to: list[str],
                   now: datetime) -> None:
         await self.conn.execute(
-            "INSERT OR REPLACE INTO letters (incident_id, round, docx_path, email_to, status,"
-            " created_at) VALUES (?, ?, ?, ?, 'unsigned', ?)",
+            "INSERT INTO letters (incident_id, round, docx_path, email_to, status,"
+            " created_at) VALUES (?, ?, ?, ?, 'unsigned', ?) ON CONFLICT (incident_id, round)"
+            " DO UPDATE SET docx_path = excluded.docx_path, email_to = excluded.email_to,"
+            " status = excluded.status, created_at = excluded.created_at, pdf_path = NULL,"
+            " pdf_name = NULL, attempts = 0, next_try_at = NULL, error = NULL, sent_at = NULL",
             (incident_id, round_, docx_path, json.dumps(list(email_to)), ts(now)))
 
     async def newest(self, incident_id: int) -> dict[str, Any] | None:
@@ -1361,7 +1428,7 @@ _INVOLVED = (
     " OR (answer_due < :since"
     "     AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.incident_id = incidents.id"
     "         AND a.published_at < :since"
-    "         AND a.published_at >= MAX(COALESCE(incidents.clock_start, ''),"
+    "         AND a.published_at >= {greatest}(COALESCE(incidents.clock_start, ''),"
     "                                   incidents.registered_at))"
     "     AND NOT EXISTS (SELECT 1 FROM audit u WHERE u.incident_id = incidents.id"
     "         AND u.ok = 1 AND u.action IN ('redirect', 'reject') AND u.at < :since))"
@@ -1388,8 +1455,9 @@ class SqliteReports(_Repo):
         if since is None:
             query, params = "SELECT * FROM incidents ORDER BY id", {}
         else:
-            query, params = _INVOLVED, {"end": ts(end), "since": ts(since),
-                                        "repeats_from": ts(repeats_from or since)}
+            query = _INVOLVED.format(greatest=self.d.greatest)
+            params = {"end": ts(end), "since": ts(since),
+                      "repeats_from": ts(repeats_from or since)}
         async with self.conn.execute(query, params) as cur:
             rows = await cur.fetchall()
         return await asyncio.to_thread(lambda: [_incident(r) for r in rows])
@@ -1401,7 +1469,7 @@ class SqliteReports(_Repo):
         (through indexes: for a few); otherwise read everything and keep theirs."""
         ids = set(incident_ids)
         if by_index:
-            chosen, args = " AND incident_id IN (SELECT value FROM json_each(?))", (
+            chosen, args = f" AND incident_id IN ({self.d.json_ints})", (
                 ts(end), json.dumps(sorted(ids)))
         else:
             chosen, args = "", (ts(end),)  # type: ignore[assignment]
@@ -1435,6 +1503,7 @@ class _ReadOnly:
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
+        self.dialect: Dialect = getattr(conn, "dialect", SQLITE)
 
     def execute(self, sql: str, parameters: Any = None) -> Any:
         if sql.lstrip().split(None, 1)[0].upper() not in ("SELECT", "WITH"):
