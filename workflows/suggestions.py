@@ -25,10 +25,12 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from workflows.visibility import Scope
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["MAX_SUGGESTIONS", "MIN_SIMILARITY", "Past", "SuggestionIndex", "preview", "terms"]
 
@@ -84,8 +86,9 @@ class _Frozen:
     weights: np.ndarray  # their normalised tf-idf weights
 
 
-_EMPTY = _Frozen(0, np.zeros(0, np.float32), np.zeros(1, np.int64), np.zeros(0, np.int32),
-                 np.zeros(0, np.float32))
+# Nothing compacted yet. numpy (15 MiB) is imported at the first compaction or query, not
+# when the bot starts.
+_EMPTY = _Frozen(0, (), (0,), (), ())  # type: ignore[arg-type]
 
 
 class SuggestionIndex:
@@ -152,6 +155,8 @@ class SuggestionIndex:
     def compact(self) -> None:
         """Rebuild the inverted index over every document added so far (safe to run in a
         thread while queries go on: the new index replaces the old one in one assignment)."""
+        import numpy as np
+
         docs = len(self._incident)
         nnz = self._starts[docs]
         # Copies (slices) only: ``add`` may append to the arrays meanwhile.
@@ -185,6 +190,8 @@ class SuggestionIndex:
         counts = Counter(words)
         if not counts or not self._incident:
             return []
+        import numpy as np
+
         top_idf = float(math.log(1.0 + frozen.docs) + 1.0)
         q: dict[int, float] = {}
         for word, c in counts.items():
@@ -231,6 +238,8 @@ class SuggestionIndex:
     def _allowed(self, docs: np.ndarray, category: str | None, scope: Scope | None
                  ) -> np.ndarray:
         """Which of ``docs`` are of the category and inside the scope."""
+        import numpy as np
+
         ok = np.ones(len(docs), bool)
         if category is not None:
             code = self._categories.get(category)
