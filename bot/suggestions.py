@@ -43,6 +43,7 @@ class Suggester:
         self.stale = True
         self._after = 0  # the last answer id indexed
         self._lock = asyncio.Lock()
+        self._compacting: asyncio.Task[None] | None = None
 
     def _add(self, rows: Sequence[Any]) -> None:
         for row in rows:
@@ -70,6 +71,13 @@ class Suggester:
             log.info("suggestions: %d answer(s) indexed, %d in all", added, len(self.index))
         return added
 
+    async def _compact(self) -> None:
+        try:
+            async with self._lock:
+                await asyncio.to_thread(self.index.compact)
+        finally:
+            self._compacting = None
+
     async def offer(self, uow: UnitOfWork, person: Person, incident: Incident
                     ) -> list[Suggestion]:
         """Up to three past answers for ``person`` working on ``incident``: of its category,
@@ -81,6 +89,11 @@ class Suggester:
                 rows = await uow.answers.finals_after(self._after, BATCH)
                 self._add(rows)
                 self.stale = len(rows) == BATCH
+            if self.index.pending >= COMPACT_AT and self._compacting is None:
+                # Documents not compacted are scored one by one at each query: compact them
+                # in a worker thread, outside this unit of work (a catch-up after start
+                # reaches thousands before the scheduler's refresh).
+                self._compacting = asyncio.create_task(self._compact())
         found = self.index.query(self.words(incident.text), category=incident.category,
                                  scope=answer_scope(person), exclude=incident.id,
                                  limit=3 * MAX_SUGGESTIONS)
