@@ -208,20 +208,27 @@ class SuggestionIndex:
                 scores[frozen.postings[lo:hi]] += w * frozen.weights[lo:hi]
         found = np.flatnonzero(scores >= threshold)
         found = found[self._allowed(found, category, scope)]
-        ranked = [(int(d), float(scores[d])) for d in found]
         # Those added since: one by one, with the idf of the compaction.
+        recent_docs: list[int] = []
+        recent_scores: list[float] = []
         recent = np.arange(frozen.docs, len(self._incident))
         for d in recent[self._allowed(recent, category, scope)].tolist():
             if self._alive[d]:
                 score = self._score_one(d, q, frozen, top_idf)
                 if score >= threshold:
-                    ranked.append((d, score))
-        ranked.sort(key=lambda x: (-x[1], -x[0]))
+                    recent_docs.append(d)
+                    recent_scores.append(score)
+        # Best first, the newer document first on a tie; ordered in numpy (many similar
+        # complaints can be above the threshold) and read only as far as needed.
+        docs = np.concatenate([found.astype(np.int64), np.array(recent_docs, np.int64)])
+        values = np.concatenate([scores[found].astype(np.float64),
+                                 np.array(recent_scores, np.float64)])
         out: list[tuple[int, float]] = []
-        for d, score in ranked:
+        for k in np.lexsort((-docs, -values)).tolist():
+            d = int(docs[k])
             incident_id = self._incident[d]
             if incident_id != exclude and self._alive[d]:
-                out.append((incident_id, score))
+                out.append((incident_id, float(values[k])))
                 if len(out) == limit:
                     break
         return out
