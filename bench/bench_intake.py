@@ -80,6 +80,7 @@ async def intake_rate(database: Path | None, posts: int, concurrency: int, label
                     for i in range(posts):
                         queue.put_nowait(i)
                     statuses: list[int] = []
+                    done_at: list[float] = []
 
                     async def worker() -> None:
                         while not queue.empty():
@@ -90,14 +91,20 @@ async def intake_rate(database: Path | None, posts: int, concurrency: int, label
                             async with http.post(url, json=body, headers=headers) as r:
                                 statuses.append(r.status)
                                 await r.read()
+                                done_at.append(time.perf_counter())
 
                     began = time.perf_counter()
                     await asyncio.gather(*(worker() for _ in range(concurrency)))
                     elapsed = time.perf_counter() - began
+                quarter = posts // 4
+                marks = [began] + sorted(done_at)[quarter - 1::quarter]
+                pace = ", ".join(f"{quarter / (b - a):.0f}"
+                                 for a, b in zip(marks, marks[1:], strict=False))
                 created = statuses.count(201)
                 others = {s: statuses.count(s) for s in set(statuses) if s != 201}
                 print(f"{label}: {posts} POSTs at concurrency {concurrency} in {elapsed:.1f} s: "
-                      f"{created / elapsed:.1f} created/s (other answers: {others or 'none'})")
+                      f"{created / elapsed:.1f} created/s (per quarter: {pace}; other answers: "
+                      f"{others or 'none'})")
                 if created != posts:
                     raise SystemExit(f"{label}: only {created} of {posts} were created")
             finally:
