@@ -59,7 +59,10 @@ class Suggester:
             while True:
                 async with self.store.read() as uow:
                     rows = await uow.answers.finals_after(self._after, BATCH)
-                self._add(rows)
+                # Lemmatized in a worker thread: the catch-up after a start reads every
+                # answer ever published, and the event loop goes on with updates meanwhile
+                # (queries stay safe: a document counts once its incident is appended, last).
+                await asyncio.to_thread(self._add, rows)
                 added += len(rows)
                 if len(rows) < BATCH:
                     break
