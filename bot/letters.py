@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from docx import Document
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.shared import Pt
+
+# python-docx (and lxml, 10 MiB) is imported when a letter is made, not when the bot starts.
 
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 PDF_MIME = "application/pdf"
@@ -40,6 +39,10 @@ def letter_context(*, incident: Any, text: str, executor: str, department: str,
 def make_letter(target: Path, *, incident: Any, text: str, executor: str, department: str,
                 at: datetime) -> Path:
     """Write the letter to ``target`` (a .docx file) and return its path."""
+    from docx import Document
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Pt
+
     parts = render_parts(letter_context(incident=incident, text=text, executor=executor,
                                         department=department, at=at))
     doc = Document()
@@ -47,10 +50,10 @@ def make_letter(target: Path, *, incident: Any, text: str, executor: str, depart
     style.font.name = "Times New Roman"
     style.font.size = Pt(14)
 
-    def paragraph(value: str, *, align: int = WD_ALIGN_PARAGRAPH.LEFT, bold: bool = False,
+    def paragraph(value: str, *, align: int | None = None, bold: bool = False,
                   size: int | None = None) -> None:
         p = doc.add_paragraph()
-        p.alignment = align
+        p.alignment = WD_ALIGN_PARAGRAPH.LEFT if align is None else align
         run = p.add_run(value)
         run.bold = bold
         if size:
@@ -75,6 +78,8 @@ def make_letter(target: Path, *, incident: Any, text: str, executor: str, depart
 
 def letter_text(path: Path) -> str:
     """The letter's paragraphs as plain text (for checks and the transcript)."""
+    from docx import Document
+
     return "\n".join(p.text for p in Document(str(path)).paragraphs)
 
 

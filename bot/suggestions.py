@@ -43,6 +43,7 @@ class Suggester:
         self.stale = True
         self._after = 0  # the last answer id indexed
         self._lock = asyncio.Lock()
+        self._compacting: asyncio.Task[None] | None = None
 
     def _add(self, rows: Sequence[Any]) -> None:
         for row in rows:
@@ -58,7 +59,10 @@ class Suggester:
             while True:
                 async with self.store.read() as uow:
                     rows = await uow.answers.finals_after(self._after, BATCH)
-                self._add(rows)
+                # Lemmatized in a worker thread: the catch-up after a start reads every
+                # answer ever published, and the event loop goes on with updates meanwhile
+                # (queries stay safe: a document counts once its incident is appended, last).
+                await asyncio.to_thread(self._add, rows)
                 added += len(rows)
                 if len(rows) < BATCH:
                     break
@@ -69,6 +73,13 @@ class Suggester:
         if added:
             log.info("suggestions: %d answer(s) indexed, %d in all", added, len(self.index))
         return added
+
+    async def _compact(self) -> None:
+        try:
+            async with self._lock:
+                await asyncio.to_thread(self.index.compact)
+        finally:
+            self._compacting = None
 
     async def offer(self, uow: UnitOfWork, person: Person, incident: Incident
                     ) -> list[Suggestion]:
@@ -81,6 +92,11 @@ class Suggester:
                 rows = await uow.answers.finals_after(self._after, BATCH)
                 self._add(rows)
                 self.stale = len(rows) == BATCH
+            if self.index.pending >= COMPACT_AT and self._compacting is None:
+                # Documents not compacted are scored one by one at each query: compact them
+                # in a worker thread, outside this unit of work (a catch-up after start
+                # reaches thousands before the scheduler's refresh).
+                self._compacting = asyncio.create_task(self._compact())
         found = self.index.query(self.words(incident.text), category=incident.category,
                                  scope=answer_scope(person), exclude=incident.id,
                                  limit=3 * MAX_SUGGESTIONS)

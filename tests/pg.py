@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import os
+import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,7 +50,14 @@ def session_database() -> str:
     try:
         with psycopg.connect(server, autocommit=True, connect_timeout=3) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name}")
-            conn.execute(f"CREATE DATABASE {name}")
+            for attempt in range(10):
+                try:
+                    conn.execute(f"CREATE DATABASE {name}")
+                    break
+                except psycopg.errors.ObjectInUse:  # another session copies template1 now
+                    if attempt == 9:
+                        raise
+                    time.sleep(0.5)
     except psycopg.OperationalError as e:
         reason = f"no PostgreSQL at {server}: {str(e).strip().splitlines()[0]}"
         if os.environ.get(ENV) or os.environ.get("CI") == "true":

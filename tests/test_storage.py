@@ -145,8 +145,8 @@ async def test_the_upserts_and_dialect_spellings_agree(store: Storage) -> None:
         assert await uow.publications.parts(first, 1) == {0: "b"}
         assert (await uow.heartbeat.parts())["poll"]["n"] == 2
         assert await uow.incidents.open_load() == {ann.id: 1}
-        audit, answers = await uow.reports.history(NOW.replace(year=2027), [first],
-                                                   by_index=True)
+        history = await uow.reports.history(NOW.replace(year=2027), [first], by_index=True)
+        audit, answers = history()
         assert (audit, answers) == ([], [])
         assert await uow.incidents.reserve_id() > first
 

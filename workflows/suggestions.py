@@ -25,10 +25,12 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from workflows.visibility import Scope
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["MAX_SUGGESTIONS", "MIN_SIMILARITY", "Past", "SuggestionIndex", "preview", "terms"]
 
@@ -84,8 +86,9 @@ class _Frozen:
     weights: np.ndarray  # their normalised tf-idf weights
 
 
-_EMPTY = _Frozen(0, np.zeros(0, np.float32), np.zeros(1, np.int64), np.zeros(0, np.int32),
-                 np.zeros(0, np.float32))
+# Nothing compacted yet. numpy (15 MiB) is imported at the first compaction or query, not
+# when the bot starts.
+_EMPTY = _Frozen(0, (), (0,), (), ())  # type: ignore[arg-type]
 
 
 class SuggestionIndex:
@@ -152,6 +155,8 @@ class SuggestionIndex:
     def compact(self) -> None:
         """Rebuild the inverted index over every document added so far (safe to run in a
         thread while queries go on: the new index replaces the old one in one assignment)."""
+        import numpy as np
+
         docs = len(self._incident)
         nnz = self._starts[docs]
         # Copies (slices) only: ``add`` may append to the arrays meanwhile.
@@ -185,6 +190,8 @@ class SuggestionIndex:
         counts = Counter(words)
         if not counts or not self._incident:
             return []
+        import numpy as np
+
         top_idf = float(math.log(1.0 + frozen.docs) + 1.0)
         q: dict[int, float] = {}
         for word, c in counts.items():
@@ -201,20 +208,27 @@ class SuggestionIndex:
                 scores[frozen.postings[lo:hi]] += w * frozen.weights[lo:hi]
         found = np.flatnonzero(scores >= threshold)
         found = found[self._allowed(found, category, scope)]
-        ranked = [(int(d), float(scores[d])) for d in found]
         # Those added since: one by one, with the idf of the compaction.
+        recent_docs: list[int] = []
+        recent_scores: list[float] = []
         recent = np.arange(frozen.docs, len(self._incident))
         for d in recent[self._allowed(recent, category, scope)].tolist():
             if self._alive[d]:
                 score = self._score_one(d, q, frozen, top_idf)
                 if score >= threshold:
-                    ranked.append((d, score))
-        ranked.sort(key=lambda x: (-x[1], -x[0]))
+                    recent_docs.append(d)
+                    recent_scores.append(score)
+        # Best first, the newer document first on a tie; ordered in numpy (many similar
+        # complaints can be above the threshold) and read only as far as needed.
+        docs = np.concatenate([found.astype(np.int64), np.array(recent_docs, np.int64)])
+        values = np.concatenate([scores[found].astype(np.float64),
+                                 np.array(recent_scores, np.float64)])
         out: list[tuple[int, float]] = []
-        for d, score in ranked:
+        for k in np.lexsort((-docs, -values)).tolist():
+            d = int(docs[k])
             incident_id = self._incident[d]
             if incident_id != exclude and self._alive[d]:
-                out.append((incident_id, score))
+                out.append((incident_id, float(values[k])))
                 if len(out) == limit:
                     break
         return out
@@ -231,6 +245,8 @@ class SuggestionIndex:
     def _allowed(self, docs: np.ndarray, category: str | None, scope: Scope | None
                  ) -> np.ndarray:
         """Which of ``docs`` are of the category and inside the scope."""
+        import numpy as np
+
         ok = np.ones(len(docs), bool)
         if category is not None:
             code = self._categories.get(category)

@@ -345,6 +345,9 @@ async def _copy(src: SqliteStorage, dst: PostgresStorage) -> dict[str, int]:
             names = ", ".join(columns)
             async with lite.execute(f"SELECT {names} FROM {table}") as cur:
                 rows: Sequence[Any] = await cur.fetchall()
+            # The target was empty: what a table holds now, triggers derived from the rows
+            # copied before it (open_load from incidents); the source's rows are the truth.
+            await pg.execute(f"DELETE FROM {table}", ())
             async with raw.cursor() as pcur, pcur.copy(
                     f"COPY {table} ({names}) FROM STDIN") as copy:
                 for r in rows:

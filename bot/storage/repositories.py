@@ -8,9 +8,9 @@ with these signatures.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.storage.base import ChatState, OutboxRow
 from workflows.answer_templates import AnswerTemplate
@@ -25,6 +25,10 @@ from workflows.model import (
     Sighting,
     State,
 )
+
+T = TypeVar("T")
+# What a query read, made into objects when called (in a worker thread, outside the unit).
+Later = Callable[[], T]
 
 
 class People(Protocol):
@@ -472,19 +476,21 @@ class Heartbeat(Protocol):
 
 
 class Reports(Protocol):
-    """The queries of reports (rows become objects in a worker thread, so that the event
-    loop is not held by a large history)."""
+    """The queries of reports. A reading unit holds the connection while it reads; the rows
+    become objects later, outside it: each query returns a ``Later``, a function the caller
+    runs in a worker thread after the unit of work has ended, so that neither the event loop
+    nor the storage is held by a large history."""
 
     async def incidents(
         self, end: datetime, since: datetime | None, repeats_from: datetime | None = None
-    ) -> list[Incident]:
+    ) -> Later[list[Incident]]:
         """The incidents registered before ``end``; with ``since``: only those a report of
         ``[since, end)`` can involve (read through indexes), ``repeats_from`` being the
         start of the repeat window before ``since``."""
 
     async def history(
         self, end: datetime, incident_ids: Iterable[int], *, by_index: bool
-    ) -> tuple[list[AuditEntry], list[Answer]]:
+    ) -> Later[tuple[list[AuditEntry], list[Answer]]]:
         """The successful audit entries and the published answers before ``end`` of the
         incidents ``incident_ids``, in time order. ``by_index``: read only their rows
         (through indexes: for a few); otherwise read everything and keep theirs."""

@@ -45,6 +45,7 @@ from bot.storage.base import (
     current_unit,
     release_unit,
 )
+from bot.storage.repositories import Later
 from workflows.answer_templates import AnswerTemplate
 from workflows.metrics import Answer
 from workflows.model import (
@@ -713,10 +714,8 @@ class SqliteIncidents(_Repo):
         return [_incident(r) for r in rows]
 
     async def open_load(self) -> dict[int, int]:
-        rows = await self._all(
-            f"SELECT executor_id, COUNT(*) FROM incidents{self.d.indexed_by('incidents_open_load')}"
-            " WHERE executor_id IS NOT NULL"
-            f" AND state NOT IN ({FINAL_SQL}) GROUP BY executor_id")
+        # Kept by the triggers of 093_open_load_counts.sql.
+        rows = await self._all("SELECT executor_id, n FROM open_load WHERE n > 0")
         return {r[0]: r[1] for r in rows}
 
     async def add_attachments(self, incident_id: int,
@@ -1443,12 +1442,23 @@ def _count_attachments(raw: str | None) -> int:
     return len(value) if isinstance(value, list) else 0
 
 
+# Rows a report reads per fetch: each await hands the event loop a small batch.
+REPORT_CHUNK = 2000
+
+
 class SqliteReports(_Repo):
-    """The queries of reports (rows become objects in a worker thread, so that the event
-    loop is not held by a large history)."""
+    """The queries of reports: rows are read in chunks, and become objects only when the
+    returned function is called, once (in a worker thread, after the reading unit ended)."""
+
+    async def _chunked(self, sql: str, args: Any) -> list[sqlite3.Row]:
+        rows: list[sqlite3.Row] = []
+        async with self.conn.execute(sql, args) as cur:
+            while chunk := await cur.fetchmany(REPORT_CHUNK):
+                rows.extend(chunk)
+        return rows
 
     async def incidents(self, end: datetime, since: datetime | None,
-                        repeats_from: datetime | None = None) -> list[Incident]:
+                        repeats_from: datetime | None = None) -> Later[list[Incident]]:
         """The incidents registered before ``end``; with ``since``: only those a report of
         ``[since, end)`` can involve (read through indexes), ``repeats_from`` being the
         start of the repeat window before ``since``."""
@@ -1458,12 +1468,18 @@ class SqliteReports(_Repo):
             query = _INVOLVED.format(greatest=self.d.greatest)
             params = {"end": ts(end), "since": ts(since),
                       "repeats_from": ts(repeats_from or since)}
-        async with self.conn.execute(query, params) as cur:
-            rows = await cur.fetchall()
-        return await asyncio.to_thread(lambda: [_incident(r) for r in rows])
+        rows = await self._chunked(query, params)
+
+        def convert() -> list[Incident]:
+            try:
+                return [_incident(r) for r in rows]
+            finally:
+                rows.clear()  # freed in the worker thread, not on the event loop
+
+        return convert
 
     async def history(self, end: datetime, incident_ids: Iterable[int], *, by_index: bool
-                      ) -> tuple[list[AuditEntry], list[Answer]]:
+                      ) -> Later[tuple[list[AuditEntry], list[Answer]]]:
         """The successful audit entries and the published answers before ``end`` of the
         incidents ``incident_ids``, in time order. ``by_index``: read only their rows
         (through indexes: for a few); otherwise read everything and keep theirs."""
@@ -1473,29 +1489,29 @@ class SqliteReports(_Repo):
                 ts(end), json.dumps(sorted(ids)))
         else:
             chosen, args = "", (ts(end),)  # type: ignore[assignment]
-        audit_rows = await self._all(
+        audit_rows = await self._chunked(
             "SELECT incident_id, actor_id, action, from_state, to_state, reason, at FROM audit"
             f" WHERE ok = 1 AND incident_id IS NOT NULL AND at < ?{chosen} ORDER BY at, id",
             args)
-        answer_rows = await self._all(
+        answer_rows = await self._chunked(
             "SELECT incident_id, kind, published_at, published_by, attachments FROM answers"
             f" WHERE published_at < ?{chosen} ORDER BY published_at, id", args)
 
         def convert() -> tuple[list[AuditEntry], list[Answer]]:
             audit = [
-                AuditEntry(r["incident_id"], r["actor_id"], r["action"],
-                           State(r["from_state"]) if r["from_state"] else None,
-                           State(r["to_state"]) if r["to_state"] else None,
-                           parse_ts(r["at"]), r["reason"], True)  # type: ignore[arg-type]
-                for r in audit_rows if r["incident_id"] in ids]
+                AuditEntry(r[0], r[1], r[2], State(r[3]) if r[3] else None,
+                           State(r[4]) if r[4] else None,
+                           parse_ts(r[6]), r[5], True)  # type: ignore[arg-type]
+                for r in audit_rows if r[0] in ids]
             answers = [
-                Answer(r["incident_id"], DraftKind(r["kind"]),
-                       parse_ts(r["published_at"]),  # type: ignore[arg-type]
-                       r["published_by"], _count_attachments(r["attachments"]))
-                for r in answer_rows if r["incident_id"] in ids]
+                Answer(r[0], DraftKind(r[1]), parse_ts(r[2]),  # type: ignore[arg-type]
+                       r[3], _count_attachments(r[4]))
+                for r in answer_rows if r[0] in ids]
+            audit_rows.clear()  # freed in the worker thread, not on the event loop
+            answer_rows.clear()
             return audit, answers
 
-        return await asyncio.to_thread(convert)
+        return convert
 
 
 class _ReadOnly:
