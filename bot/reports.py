@@ -108,6 +108,7 @@ _STATE_COLORS = {
     State.CLOSED: "#2e7d32",
     State.REDIRECTED: "#8d6e63",
     State.REJECTED: "#616161",
+    State.MERGED: "#90a4ae",
 }
 
 
@@ -347,6 +348,11 @@ async def build_report(config: Config, store: Storage, start: datetime, end: dat
                         {i.id: i for i in data.incidents}, _procedures(data, start, end))
 
     ctx = await asyncio.to_thread(everything)
+    async with store.read() as uow:  # one problem, many complaints: counted apart
+        merged = [(lead, n) for lead, n in await uow.problems.merged(start, end)
+                  if lead in ctx.incidents and n in ctx.incidents]
+    ctx.procedures["problems"] = len({lead for lead, _ in merged})
+    ctx.procedures["complaints"] = len(merged) + ctx.procedures["problems"]
     metrics, previous, changes, ratings = ctx.metrics, ctx.previous, ctx.changes, ctx.ratings
 
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
