@@ -1121,7 +1121,8 @@ async def my(turn: Turn) -> None:
     if not mine:
         await turn.say(t.phrase("nothing_open"))
         return
-    body = t.render("list", title="Мои инциденты", groups=group_by_state(mine), names={})
+    body = t.render("list", title="Мои инциденты", groups=group_by_state(mine), names={},
+                    problems=await turn.app.problems.sizes([i.id for i in mine]))
     await turn.say(body, [[Button("show", i.id, label=f"№{i.id}")] for i in mine[:50]])
 
 
@@ -1136,7 +1137,8 @@ async def open_incidents(turn: Turn) -> None:
         return
     names = {p.id: p.name for p in await turn.app.queries.people()}
     await turn.say(t.render("list", title="Открытые инциденты",
-                            groups=group_by_state(incidents), names=names))
+                            groups=group_by_state(incidents), names=names,
+                            problems=await turn.app.problems.sizes([i.id for i in incidents])))
 
 
 async def show(turn: Turn, n: int) -> None:

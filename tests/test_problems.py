@@ -144,10 +144,11 @@ async def test_a_problem_of_three_vk_complaints_gets_one_answer_published_three_
         complaint = await otklik.incident(n)
         assert (complaint.state, complaint.executor_id) == ("merged", None)
     await otklik.say(COORDINATOR, "/incident 1")
-    assert "Проблема №1: 2 жалобы" in otklik.last_text(COORDINATOR)
-    # The executor's queue holds the problem only.
+    assert "Проблема №1: 3 жалобы" in otklik.last_text(COORDINATOR)
+    # The executor's queue holds the problem only, and says so.
     await otklik.say(PETROV, "/my")
-    assert "№1" in otklik.last_text(PETROV) and "№2" not in otklik.last_text(PETROV)
+    assert "Проблема №1: 3 жалобы" in otklik.last_text(PETROV)
+    assert "№2 ·" not in otklik.last_text(PETROV)
 
     await answer_and_approve(otklik, 1)
     await publish(otklik)
@@ -177,7 +178,7 @@ async def test_unmerge_gives_the_complaint_back_its_state_and_executor(
     assert before.state == "assigned" and before.executor_id is not None
     await otklik.press(COORDINATOR, "merge", 2)
     await otklik.say(COORDINATOR, "/incident 2")
-    assert "Проблема №1: 1 жалоба" in otklik.last_text(COORDINATOR)
+    assert "Проблема №1: 2 жалобы" in otklik.last_text(COORDINATOR)
     await otklik.press(COORDINATOR, "unmerge", 2)
     complaint = await otklik.incident(2)
     assert (complaint.state, complaint.executor_id) == ("assigned", before.executor_id)

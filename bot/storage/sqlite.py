@@ -829,6 +829,19 @@ class SqliteProblems(_Repo):
             " ORDER BY incident_id", (problem_id,))
         return [r[0] for r in rows]
 
+    async def sizes(self, problem_ids: Sequence[int]) -> dict[int, int]:
+        """Of these incidents, the problems among them and their complaints."""
+        out: dict[int, int] = {}
+        ids = list(problem_ids)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = await self._all(
+                "SELECT problem_id, COUNT(*) FROM problem_complaints"
+                f" WHERE problem_id IN ({','.join('?' * len(chunk))}) GROUP BY problem_id",
+                chunk)
+            out.update({r[0]: r[1] for r in rows})
+        return out
+
     async def candidates(self, category: str, since: datetime
                          ) -> list[tuple[Incident, int]]:
         """The open incidents of ``category`` registered since ``since`` (a problem's lead

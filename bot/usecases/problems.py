@@ -5,7 +5,7 @@ under every complaint of the problem."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -76,12 +76,19 @@ class Problems:
                                                incident.state, incident.state, self.clock()))
 
     async def of(self, incident_id: int) -> tuple[int, int] | None:
-        """The problem an incident belongs to, as (lead, complaints), or None: a lone one."""
+        """The problem an incident belongs to, as (lead, its complaints: the lead's own and
+        those merged into it), or None: a lone one."""
         async with self.store.read() as uow:
             link = await uow.problems.problem_of(incident_id)
             lead = link["problem_id"] if link else incident_id
             complaints = await uow.problems.complaints(lead)
-        return (lead, len(complaints)) if complaints else None
+        return (lead, len(complaints) + 1) if complaints else None
+
+    async def sizes(self, incident_ids: Sequence[int]) -> dict[int, int]:
+        """Of these incidents, the problems among them: lead → its complaints (a list's
+        «Проблема №7: N жалоб»)."""
+        async with self.store.read() as uow:
+            return await uow.problems.sizes(incident_ids)
 
     async def publish_to_complaints(self, lead: Incident, text: str,
                                     attachments: tuple[Attachment, ...] | list[Attachment]
