@@ -193,3 +193,31 @@ async def test_unmerge_gives_the_complaint_back_its_state_and_executor(
     assert coordinator is not None
     result = await usecases.actions.act(coordinator, 2, Unmerge())
     assert (result.ok, result.code) == (False, "wrong_state")
+
+
+async def test_the_interim_and_the_final_answer_of_a_problem_reach_every_complaint(
+        otklik: Harness, vk: FakeVkServer) -> None:  # noqa: F811
+    threads = await three_complaints(otklik, vk, merge=True)
+    interim = "Ремонт включён в план, выполним до конца недели."
+    await otklik.press(PETROV, "take", 1)
+    await otklik.say(PETROV, interim)
+    await otklik.press(PETROV, "interim", 1)
+    await otklik.press(PETROV, "promise", 1, label="Через 3 дня")
+    await otklik.press(PETROV, "submit", 1)
+    await otklik.press(COORDINATOR, "approve", 1)
+    await publish(otklik)
+    lead = await otklik.incident(1)
+    assert lead.state == "waiting" and lead.promised_at is not None
+    otklik.clock.now = lead.promised_at + timedelta(minutes=1)
+    await publish(otklik)  # the promised date: the lead is back in work
+    assert (await otklik.incident(1)).state == "in_progress"
+    await otklik.press(PETROV, "answer", 1)
+    await otklik.say(PETROV, ANSWER)
+    await otklik.press(PETROV, "submit", 1)
+    await otklik.press(COORDINATOR, "approve", 1)
+    await publish(otklik)
+
+    for post, comment in threads:
+        replies = [c for c in vk.comments(DISTRICT, post) if c["from_id"] == -GROUP_ID]
+        assert [(r["reply_to_comment"], r["text"]) for r in replies] == [
+            (comment, interim), (comment, ANSWER)]
