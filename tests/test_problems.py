@@ -12,7 +12,7 @@ import pytest
 
 from bot.reports import build_report
 from fakes.vk import GROUP_ID, FakeVkServer
-from tests.harness import COORDINATOR, PETROV, Harness
+from tests.harness import COORDINATOR, PETROV, SIDOROVA, Harness
 from tests.test_vk_source import (
     ANSWER,
     DISTRICT,
@@ -143,6 +143,8 @@ async def test_a_problem_of_three_vk_complaints_gets_one_answer_published_three_
     for n in (2, 3):
         complaint = await otklik.incident(n)
         assert (complaint.state, complaint.executor_id) == ("merged", None)
+    # Routing gave the complaints to another executor: she is told they left her queue.
+    assert "Инцидент №3 объединён с проблемой №1" in otklik.last_text(SIDOROVA)
     await otklik.say(COORDINATOR, "/incident 1")
     assert "Проблема №1: 3 жалобы" in otklik.last_text(COORDINATOR)
     # The executor's queue holds the problem only, and says so.
