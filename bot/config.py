@@ -498,6 +498,15 @@ class SlaSettings(_Section):
         return _calendar_duration(v, "'2d' or '48h'")
 
 
+class ProblemsSettings(_Section):
+    """One problem, many complaints (workflows/problems.py): how far back a new complaint
+    looks for the problem it repeats, and how close its text must be (lemma TF-IDF cosine)
+    when the address does not say."""
+
+    window_days: int = Field(default=7, ge=1, le=90)
+    similarity: float = Field(default=0.5, gt=0, le=1)
+
+
 EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
@@ -698,6 +707,7 @@ class Settings(_Section):
     backup: BackupSettings = BackupSettings()
     email: EmailSettings = EmailSettings()
     storage: StorageSettings = StorageSettings()
+    problems: ProblemsSettings = ProblemsSettings()
     departments: list[DepartmentSettings] = Field(min_length=1)
     categories: list[CategorySettings] = Field(min_length=1)
     people: list[PersonSettings] = []

@@ -111,6 +111,7 @@ _STATE_COLORS = {
     State.CLOSED: "#2e7d32",
     State.REDIRECTED: "#8d6e63",
     State.REJECTED: "#616161",
+    State.MERGED: "#90a4ae",
 }
 
 
@@ -398,6 +399,11 @@ async def _build(config: Config, store: Storage, start: datetime, end: datetime,
 
     ctx = await asyncio.to_thread(everything)
     await asyncio.to_thread(_drop, data)
+    async with store.read() as uow:  # one problem, many complaints: counted apart
+        merged = [(lead, n) for lead, n in await uow.problems.merged(start, end)
+                  if lead in ctx.incidents and n in ctx.incidents]
+    ctx.procedures["problems"] = len({lead for lead, _ in merged})
+    ctx.procedures["complaints"] = len(merged) + ctx.procedures["problems"]
     metrics, previous, changes, ratings = ctx.metrics, ctx.previous, ctx.changes, ctx.ratings
 
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ from workflows.commands import (
     Extend,
     FirstResponse,
     HeadAssign,
+    Merge,
     PlatformDue,
     Publish,
     Reassign,
@@ -46,6 +47,7 @@ from workflows.commands import (
     SetPriority,
     Submit,
     Take,
+    Unmerge,
 )
 from workflows.dates import parse_local
 from workflows.model import (
@@ -85,6 +87,7 @@ MODE_BUTTON = {mode: button for button, (mode, _) in NEEDS_TEXT.items()}
 DIRECT: dict[str, Callable[[str], Command]] = {
     "take": lambda x: Take(), "approve": lambda x: Approve(x or None),
     "published": lambda x: Publish(), "close": lambda x: Close(), "remind": lambda x: Remind(),
+    "unmerge": lambda x: Unmerge(),
 }
 # Incident, intake and card numbers Otklik makes stay far below this; a bigger one is forged.
 MAX_NUMBER = 2**53
@@ -596,6 +599,23 @@ async def _signed_file(turn: Turn, n: int, attachment: Attachment | None) -> Non
     await turn.app.letters.send_due()  # a failure is told and retried by the sweep
 
 
+async def _merge(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """«Объединить»: complaint ``n`` joins the problem whose lead is ``x``."""
+    lead = _number(x, 1, MAX_NUMBER)
+    result = await turn.app.actions.act(turn.me, n, Merge(lead), version=v)
+    if turn.answer(result, n):
+        await turn.say(turn.templates.phrase("problem_merged", n=n, lead=lead))
+
+
+async def _separate(turn: Turn, n: int, v: int | None, x: str) -> None:
+    """«Отдельно»: the complaint stays its own incident; nothing changes but the audit."""
+    if not turn.me.has(Role.COORDINATOR):
+        turn.toast, turn.alert = turn.templates.refusal("wrong_role"), True
+        return
+    await turn.app.problems.separate(n, turn.me.id)
+    turn.toast = turn.templates.phrase("problem_separate", n=n)
+
+
 PRESSES: dict[str, Callable[[Turn, int, int | None, str], Awaitable[None]]] = {
     "priority": _priority, "abort": _abort, "show": _show, "answer": _answer,
     "edit_text": _edit_text, "replace_text": _replace_text, "submit": _submit,
@@ -607,6 +627,7 @@ PRESSES: dict[str, Callable[[Turn, int, int | None, str], Awaitable[None]]] = {
     "set_pol": _set_policy, "recat": _pick_category, "set_cat": _set_category,
     "inv_role": _invite_role, "inv_dept": _invite_department,
     "head_to": _head_to, "contact": _contact, "signed_pdf": _signed_pdf,
+    "merge": _merge, "separate": _separate,
 }
 
 
@@ -1100,7 +1121,8 @@ async def my(turn: Turn) -> None:
     if not mine:
         await turn.say(t.phrase("nothing_open"))
         return
-    body = t.render("list", title="Мои инциденты", groups=group_by_state(mine), names={})
+    body = t.render("list", title="Мои инциденты", groups=group_by_state(mine), names={},
+                    problems=await turn.app.problems.sizes([i.id for i in mine]))
     await turn.say(body, [[Button("show", i.id, label=f"№{i.id}")] for i in mine[:50]])
 
 
@@ -1115,7 +1137,8 @@ async def open_incidents(turn: Turn) -> None:
         return
     names = {p.id: p.name for p in await turn.app.queries.people()}
     await turn.say(t.render("list", title="Открытые инциденты",
-                            groups=group_by_state(incidents), names=names))
+                            groups=group_by_state(incidents), names=names,
+                            problems=await turn.app.problems.sizes([i.id for i in incidents])))
 
 
 async def show(turn: Turn, n: int) -> None:
@@ -1125,8 +1148,11 @@ async def show(turn: Turn, n: int) -> None:
         await turn.say(t.refusal("not_found" if incident is None else "not_visible"))
         return
     names = {p.id: p.name for p in await app.queries.people()}
+    problem = await app.problems.of(n)
     body = t.render(
         "detail", incident=incident, history=await app.queries.history(n), names=names,
+        problem=t.phrase("problem_line", lead=problem[0], complaints=problem[1])
+        if problem else "",
         policy=app.policies.policy_of(incident),
         category=app.config.categories.get(incident.category or ""),
         department=app.config.departments.get(incident.department or "", ""),

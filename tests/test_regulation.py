@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from workflows import problems
 from workflows import transitions as core
 from workflows.model import Draft, Incident, Person, Priority, Role, State
 from workflows.regulation import BUTTONS, RULES, TABLE, Action, allowed, offered, refusal
@@ -74,6 +75,11 @@ CALLS = {
     Action.FIRST_RESPONSE: lambda i, p: core.first_response(i, p, NOW),
     Action.REMIND: lambda i, p: core.remind(i, p, NOW),
     Action.RESUME: lambda i, p: core.resume(i, p, NOW),
+    Action.MERGE: lambda i, p: problems.merge(
+        i, Incident(N + 1, State.IN_PROGRESS, "vk", "Яма", "roads", "roads", 2,
+                    Priority.NORMAL, NOW), p, NOW),
+    Action.UNMERGE: lambda i, p: problems.unmerge(i, p, NOW, state=State.NEW,
+                                                  executor_id=None),
 }
 
 
@@ -113,7 +119,8 @@ def test_what_the_guard_once_allowed_but_never_offered_is_offered(action: Action
 
 
 def test_state_groups_are_properties_of_the_states() -> None:
-    assert {s for s in State if s.is_final} == {State.CLOSED, State.REDIRECTED, State.REJECTED}
+    assert {s for s in State if s.is_final} == {
+        State.CLOSED, State.REDIRECTED, State.REJECTED, State.MERGED}
     assert {s for s in State if s.awaits_take} == {State.ASSIGNED, State.REOPENED}
     assert {s for s in State if s.is_held} == {
         State.ASSIGNED, State.IN_PROGRESS, State.ON_REVIEW, State.REOPENED}

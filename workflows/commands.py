@@ -185,7 +185,22 @@ class Remind:
     action: ClassVar[Action] = Action.REMIND
 
 
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """«Объединить»: the complaint joins the problem whose lead is ``problem_id``."""
+
+    problem_id: int
+    action: ClassVar[Action] = Action.MERGE
+
+
+@dataclass(frozen=True, slots=True)
+class Unmerge:
+    """«Разъединить»: the complaint is its own incident again."""
+
+    action: ClassVar[Action] = Action.UNMERGE
+
+
 Command = (Take | Decline | Contact | Submit | Approve | EditApprove | Return | Publish | Close
            | Reopen | Reject | Redirect | RedirectTo | Reassign | HeadAssign | SetPriority
            | Extend | PlatformDue | ChangeSource | ChangePolicy | Recategorize | FirstResponse
-           | Remind)
+           | Remind | Merge | Unmerge)

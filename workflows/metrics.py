@@ -421,8 +421,12 @@ def compute(
                 state = e.to_state
             if e.action == Action.FIRST_RESPONSE and first_response is None:
                 first_response = e.at
-            if e.action in (Action.REDIRECT, Action.REJECT) and closed_off is None:
+            # A complaint merged into a problem owes nothing of its own (its lead answers)
+            # until it is unmerged.
+            if e.action in (Action.REDIRECT, Action.REJECT, Action.MERGE) and closed_off is None:
                 closed_off = e.at
+            elif e.action == Action.UNMERGE and e.ok:
+                closed_off = None
             inside = in_period(e.at)
             touched = touched or inside
             if e.action == Action.SUBMIT:

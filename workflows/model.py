@@ -25,12 +25,15 @@ class State(StrEnum):
     CLOSED = "closed"
     REDIRECTED = "redirected"
     REJECTED = "rejected"
+    # A complaint merged into a problem (workflows/problems.py): it follows the problem's lead.
+    MERGED = "merged"
 
     # The groups of states the regulation speaks of (workflows.regulation), one place each.
 
     @property
     def is_final(self) -> bool:
-        """Closed, redirected or rejected: nothing more happens to it."""
+        """Closed, redirected, rejected, or merged into a problem (its lead carries on):
+        nothing more happens to it on its own."""
         return self in FINAL_STATES
 
     @property
@@ -69,7 +72,7 @@ class State(StrEnum):
         return self is State.NEW or self.is_held or self is State.APPROVED
 
 
-FINAL_STATES = frozenset({State.CLOSED, State.REDIRECTED, State.REJECTED})
+FINAL_STATES = frozenset({State.CLOSED, State.REDIRECTED, State.REJECTED, State.MERGED})
 
 
 class Role(StrEnum):

@@ -60,6 +60,10 @@ class Action(StrEnum):
     FIRST_RESPONSE = "first_response"
     REMIND = "remind"
     RESUME = "resume"
+    # One problem, many complaints (workflows/problems.py): merge a complaint into a problem,
+    # or make it its own incident again.
+    MERGE = "merge"
+    UNMERGE = "unmerge"
 
 
 class Need(StrEnum):
@@ -77,6 +81,7 @@ class Need(StrEnum):
     SOURCE = "source"
     POLICY = "policy"
     CATEGORY = "category"
+    PROBLEM = "problem"  # the problem a complaint joins
 
 
 def _states(where: Callable[[State], bool]) -> frozenset[State]:
@@ -164,6 +169,12 @@ TABLE: tuple[Rule, ...] = (
          unless=_first_response_done),
     # Those who oversee the work nudge the executor.
     Rule(Action.REMIND, HELD, OVERSEERS, buttons=("remind",)),
+    # One problem, many complaints: the coordinator merges a complaint, still in hand, into a
+    # problem from the suggestion that offers it («Объединить»), and unmerges it from its
+    # card («Разъединить»).
+    Rule(Action.MERGE, ACTIVE, C, leads_to=frozenset({S.MERGED}), needs=(Need.PROBLEM,)),
+    Rule(Action.UNMERGE, frozenset({S.MERGED}), C,
+         leads_to=frozenset({S.NEW, *HELD, S.WAITING}), buttons=("unmerge",)),
 )
 RULES: dict[Action, Rule] = {r.action: r for r in TABLE}
 # The action each press on an incident's card stands for.

@@ -126,6 +126,7 @@ def actions_for(incident: Incident, person: Person, *, statuses: bool = False,
     row(Button("source", n), Button("recat", n), Button("policy", n))
     row(Button("first_response", n))
     row(Button("remind", n))
+    row(Button("unmerge", n))
     return tuple(rows)
 
 
@@ -168,6 +169,10 @@ def _outcome(
         incident.id, actor.id if actor else None, action, incident.state, new.state, now, reason
     )
     return Outcome(new, audit, tuple(notifications))
+
+
+# The outcome of a transition defined outside this module (workflows.problems).
+transit = _outcome
 
 
 def _require_text(incident: Incident, actor: Person | None, action: Action, now: datetime,

@@ -70,6 +70,7 @@ class UnitOfWork(Protocol):
     jobs: r.Jobs
     drafts: r.Drafts
     answers: r.Answers
+    problems: r.Problems
     cursors: r.Cursors
     publications: r.Publications
     audit: r.Audit

@@ -857,6 +857,68 @@ class SqliteAnswers(_Repo):
         return {row[0]: row[1] for row in rows}
 
 
+class SqliteProblems(_Repo):
+    async def link(self, incident_id: int, problem_id: int, prev_state: State,
+                   prev_executor_id: int | None, by: int | None, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO problem_complaints (incident_id, problem_id, prev_state,"
+            " prev_executor_id, merged_by, merged_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (incident_id, problem_id, prev_state.value, prev_executor_id, by, ts(now)))
+
+    async def unlink(self, incident_id: int) -> dict[str, Any] | None:
+        """Forget the complaint's link; what it was (``problem_id``, ``prev_state``,
+        ``prev_executor_id``), or None when it was in no problem."""
+        found = await self.problem_of(incident_id)
+        if found is not None:
+            await self.conn.execute("DELETE FROM problem_complaints WHERE incident_id = ?",
+                                    (incident_id,))
+        return found
+
+    async def problem_of(self, incident_id: int) -> dict[str, Any] | None:
+        row = await self._one(
+            "SELECT problem_id, prev_state, prev_executor_id FROM problem_complaints"
+            " WHERE incident_id = ?", (incident_id,))
+        return dict(row) if row else None
+
+    async def complaints(self, problem_id: int) -> list[int]:
+        rows = await self._all(
+            "SELECT incident_id FROM problem_complaints WHERE problem_id = ?"
+            " ORDER BY incident_id", (problem_id,))
+        return [r[0] for r in rows]
+
+    async def sizes(self, problem_ids: Sequence[int]) -> dict[int, int]:
+        """Of these incidents, the problems among them and their complaints."""
+        out: dict[int, int] = {}
+        ids = list(problem_ids)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = await self._all(
+                "SELECT problem_id, COUNT(*) FROM problem_complaints"
+                f" WHERE problem_id IN ({','.join('?' * len(chunk))}) GROUP BY problem_id",
+                chunk)
+            out.update({r[0]: r[1] for r in rows})
+        return out
+
+    async def candidates(self, category: str, since: datetime
+                         ) -> list[tuple[Incident, int]]:
+        """The open incidents of ``category`` registered since ``since`` (a problem's lead
+        or a lone incident), each with the number of complaints merged into it."""
+        rows = await self._all(
+            "SELECT i.*, (SELECT COUNT(*) FROM problem_complaints p"
+            " WHERE p.problem_id = i.id) AS merged FROM incidents i"
+            f" WHERE i.category = ? AND i.registered_at >= ? AND i.state NOT IN ({FINAL_SQL})"
+            " ORDER BY i.id", (category, ts(since)))
+        return [(_incident(r), int(r["merged"])) for r in rows]
+
+    async def merged(self, start: datetime, end: datetime) -> list[tuple[int, int]]:
+        """(problem, complaint) of the problems whose lead was registered in [start, end)."""
+        rows = await self._all(
+            "SELECT p.problem_id, p.incident_id FROM problem_complaints p"
+            " JOIN incidents i ON i.id = p.problem_id"
+            " WHERE i.registered_at >= ? AND i.registered_at < ?", (ts(start), ts(end)))
+        return [(r[0], r[1]) for r in rows]
+
+
 class SqliteCursors(_Repo):
     async def get(self, source: str, key: str) -> int:
         row = await self._one("SELECT value FROM source_cursors WHERE source = ? AND key = ?",
@@ -1548,6 +1610,7 @@ class SqliteUnit:
         self.jobs = SqliteJobs(*args)
         self.drafts = SqliteDrafts(*args)
         self.answers = SqliteAnswers(*args)
+        self.problems = SqliteProblems(*args)
         self.cursors = SqliteCursors(*args)
         self.publications = SqlitePublications(*args)
         self.audit = SqliteAudit(*args)

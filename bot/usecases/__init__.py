@@ -32,6 +32,7 @@ from bot.usecases.ledger import Ledger
 from bot.usecases.letters import Letters
 from bot.usecases.notifier import Notifier
 from bot.usecases.onboarding import Onboarding
+from bot.usecases.problems import Problems, plain_words
 from bot.usecases.publishing import Publishing
 from bot.usecases.queries import Queries
 from bot.usecases.sla import Sweep
@@ -55,6 +56,7 @@ class UseCases:
     drafts: Drafts
     letters: Letters
     publishing: Publishing
+    problems: Problems
     sweep: Sweep
     digests: Digests
     answers: Answers
@@ -78,18 +80,23 @@ def build(store: Storage, config: Config, templates: Templates, channels: Sequen
     notifier = Notifier(store, config, templates, wired, named, clock, wake_outbox, suggester)
     letters = Letters(store, config, templates, named, notifier, clock)
     ledger = Ledger(named, notifier, letters, publishers, suggester)
-    publishing = Publishing(store, config, publishers, notifier, ledger, clock)
+    problems = Problems(store, config, templates, notifier, publishers, clock,
+                        suggester.words if suggester is not None else plain_words)
+    publishing = Publishing(store, config, publishers, notifier, ledger, clock, problems)
     digests = Digests(store, config, templates, named, notifier, clock)
     queries, chats = Queries(store, clock), Chats(store)
     onboarding = Onboarding(store, config, templates, wired, notifier, clock)
     return UseCases(
         config=config, templates=templates, clock=clock, policies=named, notifier=notifier,
         onboarding=onboarding,
-        intake=Intake(store, config, templates, wired, named, notifier, ledger, clock, triage),
-        actions=Actions(store, config, templates, wired, named, ledger, publishers, clock),
+        intake=Intake(store, config, templates, wired, named, notifier, ledger, clock, triage,
+                      problems),
+        actions=Actions(store, config, templates, wired, named, ledger, publishers, clock,
+                        problems),
         drafts=Drafts(store, clock),
         letters=letters,
         publishing=publishing,
+        problems=problems,
         sweep=Sweep(store, named, notifier, ledger, publishing, letters, digests, clock),
         digests=digests,
         answers=Answers(store, config, templates, clock, suggester),

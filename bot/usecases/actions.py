@@ -11,9 +11,17 @@ from bot.learning import add_label
 from bot.publishers import Publisher
 from bot.storage import Storage, UnitOfWork
 from bot.templates import Templates
-from bot.usecases.common import Channel, Clock, Policies, Result, heads_to_assign
+from bot.usecases.common import (
+    Channel,
+    Clock,
+    Policies,
+    Result,
+    heads_to_assign,
+    published_text,
+)
 from bot.usecases.ledger import Ledger
-from workflows import approval
+from bot.usecases.problems import Problems
+from workflows import approval, problems
 from workflows import transitions as core
 from workflows.commands import (
     Approve,
@@ -27,6 +35,7 @@ from workflows.commands import (
     Extend,
     FirstResponse,
     HeadAssign,
+    Merge,
     PlatformDue,
     Publish,
     Reassign,
@@ -40,6 +49,7 @@ from workflows.commands import (
     SetPriority,
     Submit,
     Take,
+    Unmerge,
 )
 from workflows.model import AuditEntry, Draft, Incident, Person, Priority, Role, State
 from workflows.regulation import Action
@@ -52,7 +62,8 @@ from workflows.visibility import out_of_scope
 class Actions:
     def __init__(self, store: Storage, config: Config, templates: Templates,
                  channels: dict[str, Channel], policies: Policies, ledger: Ledger,
-                 publishers: dict[str, Publisher], clock: Clock) -> None:
+                 publishers: dict[str, Publisher], clock: Clock,
+                 problems: Problems | None = None) -> None:
         self.store = store
         self.config = config
         self.templates = templates
@@ -61,6 +72,7 @@ class Actions:
         self.ledger = ledger
         self.publishers = publishers
         self.clock = clock
+        self.problems = problems
 
 
     async def act(self, actor: Person, incident_id: int, command: Command, *,
@@ -87,6 +99,12 @@ class Actions:
             await self.ledger.after(uow, incident, command.action, actor, now)
             if command.action is Action.CATEGORY:
                 await self._after_recategorize(uow, incident, actor, now)
+            draft = await uow.drafts.get(incident.id)
+        if command.action is Action.PUBLISH and self.problems is not None:
+            # Published by hand: the complaints of its problem get the answer through their
+            # publishers (outside the transaction, like any publication).
+            await self.problems.publish_to_complaints(
+                incident, published_text(incident, draft), draft.attachments if draft else ())
         return Result(True, incident=incident)
 
     async def may(self, actor: Person, incident_id: int, action: Action, *,
@@ -232,6 +250,10 @@ class Actions:
                 return core.reopen(inc, actor, reason, now, version=version)
             case Close():
                 return core.close(inc, actor, now, version=version)
+            case Merge(problem_id=lead_id):
+                return await self._merge(uow, inc, actor, lead_id, now)
+            case Unmerge():
+                return await self._unmerge(uow, inc, actor, now)
         raise core.Refused("unknown_action", AuditEntry(
             inc.id, actor.id, command.action, inc.state, None, now, "unknown_action", False))
 
@@ -258,6 +280,40 @@ class Actions:
         await uow.drafts.delete(inc.id)
         await uow.drafts.save_text(inc.id, actor.id, answer, now)
         return out
+
+    async def _merge(self, uow: UnitOfWork, inc: Incident, actor: Person, lead_id: int,
+                     now: datetime) -> core.Outcome:
+        """«Объединить»: the complaint joins the problem of ``lead_id`` (a lone incident
+        becomes a problem so). Never across what the coordinator cannot see, never a problem
+        into another (its complaints would be lost from sight)."""
+        lead = await uow.incidents.get(lead_id)
+
+        def refused(code: str) -> core.Refused:
+            return core.Refused(code, AuditEntry(inc.id, actor.id, Action.MERGE, inc.state,
+                                                 None, now, code, ok=False))
+        if lead is None:
+            raise refused("not_found")
+        if out_of_scope(actor, lead):
+            raise refused("not_visible")
+        if await uow.problems.complaints(inc.id):
+            raise refused("has_complaints")
+        out = problems.merge(inc, lead, actor, now)
+        await uow.problems.link(inc.id, lead.id, inc.state, inc.executor_id, actor.id, now)
+        return out
+
+    async def _unmerge(self, uow: UnitOfWork, inc: Incident, actor: Person,
+                       now: datetime) -> core.Outcome:
+        """«Разъединить»: the complaint goes back to the state and the executor it had (new,
+        for the coordinator to route, when that executor has left)."""
+        core.guard(inc, actor, Action.UNMERGE, now)
+        link = await uow.problems.unlink(inc.id)
+        state, executor_id = State.NEW, None
+        if link is not None:
+            executor = (await uow.people.get(link["prev_executor_id"])
+                        if link["prev_executor_id"] is not None else None)
+            if executor is not None and executor.has(Role.EXECUTOR):
+                state, executor_id = State(link["prev_state"]), executor.id
+        return problems.unmerge(inc, actor, now, state=state, executor_id=executor_id)
 
     async def _source_fixed(self, uow: UnitOfWork, inc: Incident, actor: Person,
                             now: datetime) -> None:

@@ -17,6 +17,7 @@ from bot.templates import Templates
 from bot.usecases.common import Channel, Clock, Policies, Result, heads_to_assign
 from bot.usecases.ledger import Ledger
 from bot.usecases.notifier import Notifier
+from bot.usecases.problems import Problems
 from workflows import approval
 from workflows import transitions as core
 from workflows.model import (
@@ -36,7 +37,8 @@ from workflows.sla import compute_deadlines
 class Intake:
     def __init__(self, store: Storage, config: Config, templates: Templates,
                  channels: dict[str, Channel], policies: Policies, notifier: Notifier,
-                 ledger: Ledger, clock: Clock, triage: Any = None) -> None:
+                 ledger: Ledger, clock: Clock, triage: Any = None,
+                 problems: Problems | None = None) -> None:
         self.store = store
         self.config = config
         self.templates = templates
@@ -48,6 +50,8 @@ class Intake:
         # Detection (workflows.triage.Triage): judges messages that matched no category
         # (bot.possible); None: such messages are dropped.
         self.triage = triage
+        # One problem, many complaints: a new complaint like an open one is offered to merge.
+        self.problems = problems
 
 
     async def register(self, actor: Person | None, seen: Sighting) -> Result:
@@ -134,6 +138,8 @@ class Intake:
                     uow, Role.COORDINATOR, self.templates.phrase(
                         "no_connected_executors", department=department, n=incident.id),
                     buttons=((Button("reassign", incident.id),),), version=incident.version)
+            if self.problems is not None:
+                await self.problems.suggest(uow, incident)
         return Result(True, "registered", incident)
 
     async def observe(self, seen: Sighting) -> Result:

@@ -11,6 +11,7 @@ from bot.storage import Storage
 from bot.usecases.common import Clock, published_text
 from bot.usecases.ledger import Ledger
 from bot.usecases.notifier import Notifier
+from bot.usecases.problems import Problems
 from workflows import transitions as core
 from workflows.model import AuditEntry, Button, Incident, Notification, State
 from workflows.regulation import Action
@@ -18,7 +19,8 @@ from workflows.regulation import Action
 
 class Publishing:
     def __init__(self, store: Storage, config: Config, publishers: dict[str, Publisher],
-                 notifier: Notifier, ledger: Ledger, clock: Clock) -> None:
+                 notifier: Notifier, ledger: Ledger, clock: Clock,
+                 problems: Problems | None = None) -> None:
         self.store = store
         self.config = config
         # source → the publisher that posts approved answers there by itself
@@ -26,6 +28,7 @@ class Publishing:
         self.notifier = notifier
         self.ledger = ledger
         self.clock = clock
+        self.problems = problems  # the answer goes under every complaint of a problem too
 
 
     async def publish_due(self, batch: int = 20) -> int:
@@ -74,6 +77,9 @@ class Publishing:
                 if note:
                     await self.notifier.deliver(uow, incident, [Notification(
                         core.COORDINATORS, "published_note", {"note": note})], None)
+            if self.problems is not None:
+                await self.problems.publish_to_complaints(
+                    incident, text, draft.attachments if draft else ())
             done += 1
         return done
 
