@@ -78,6 +78,14 @@ def test_close_text_groups_within_the_window_and_the_category_only() -> None:
     # A complaint already merged is no problem of its own.
     merged = inc(1, lead.text, state=State.MERGED)
     assert problems.match(new, words(new.text), [cand(merged)]) is None
+    # Close text never joins two different known places; an unknown place may still join.
+    here = inc(1, "Огромная яма на дороге, машины бьют колёса", address="ул. Школьная, д. 12")
+    there = inc(2, "Огромная яма на дороге, машины бьют колёса", address="ул. Садовая, д. 3",
+                at=NOW + timedelta(hours=1))
+    assert problems.match(there, words(there.text), [cand(here)]) is None
+    nowhere = inc(2, there.text, at=NOW + timedelta(hours=1))
+    found = problems.match(nowhere, words(nowhere.text), [cand(here)])
+    assert found is not None and found.by == "text"
 
 
 def test_merging_never_crosses_departments_nor_merges_into_itself() -> None:

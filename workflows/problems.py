@@ -62,7 +62,8 @@ def match(new: Incident, terms: Sequence[str], candidates: Iterable[Candidate], 
     """The open incident ``new`` most likely repeats, or None.
 
     Only the same category and department, registered within ``window`` before it, still
-    open and not ``new`` itself. The same normalised address wins over close text; among
+    open and not ``new`` itself. The same normalised address wins over close text, and close
+    text never joins two different known addresses; among
     equals, the one with more complaints, then the oldest (the first of a run of lone ones).
     Text similarity is the cosine of lemma TF-IDF vectors, the IDF taken over the candidates
     and ``new``."""
@@ -79,8 +80,11 @@ def match(new: Incident, terms: Sequence[str], candidates: Iterable[Candidate], 
         if same:
             best = max(same, key=lambda c: (c.complaints, -c.incident.id))
             return Match(best.incident, best.complaints, "address", 1.0)
+    # Close text alone never joins two different known places (a pothole on another street).
+    pool = [c for c in pool if not (new.address and c.incident.address
+                                    and c.incident.address != new.address)]
     query = Counter(terms)
-    if not query:
+    if not query or not pool:
         return None
     docs = [Counter(c.terms) for c in pool]
     n = len(docs) + 1
