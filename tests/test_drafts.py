@@ -33,7 +33,7 @@ async def test_a_caption_adds_to_a_long_draft_and_can_replace_it(otklik: Harness
     n = await taken(otklik)
     await otklik.say(PETROV, LONG)
     assert len(LONG) == 2058
-    assert "Текст: 2058 символов." in previews(otklik)[-1]
+    assert "Текст: 2058 символов.\nВложения: нет." in previews(otklik)[-1]
 
     await otklik.say(PETROV, photo=b"\xff\xd8 after", caption="Фото после ремонта.")
     draft = await otklik.app.usecases.queries.draft(n)  # type: ignore[union-attr]
