@@ -3,8 +3,9 @@
 Otklik runs in this process against the fake Bot API (the test harness: real aiogram Bot,
 real outbox). ``--incidents`` incidents each live a whole life in Telegram: registered by the
 coordinator, taken by the executor, answered, submitted, approved, published and closed.
-Then the sent messages older than ``[storage] keep_sent`` are purged (the clock is moved
-past it and the nightly job's ``purge_sent`` runs) and the database is vacuumed. Prints the
+Then the sent messages older than ``[storage] keep_sent`` are purged and the processed update
+ids older than a week forgotten (the clock is moved past both and what the nightly job runs,
+``purge_sent`` and ``forget_updates``, runs) and the database is vacuumed. Prints the
 bytes per incident before and after the purge, per table; the last line is the ratio of the
 figure after retention to the 5 KB target (≤ 1.0 meets it). Not a test.
 
@@ -26,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.outbox import purge_sent  # noqa: E402
+from bot.updates import KEEP_UPDATES, forget_updates  # noqa: E402
 from fakes.telegram import FakeTelegramServer  # noqa: E402
 from tests.harness import (  # noqa: E402
     COORDINATOR,
@@ -94,16 +96,19 @@ async def main(count: int) -> float:
                 clock.now += keep + timedelta(days=1)
                 purged = await purge_sent(otklik.app.store,  # type: ignore[union-attr]
                                           clock.now - keep)  # what the nightly job runs
+                forgotten = await forget_updates(otklik.app.store,  # type: ignore[union-attr]
+                                                 clock.now - KEEP_UPDATES)
                 await otklik.app.store.checkpoint()  # type: ignore[union-attr]
                 kept = sizes(config.database)
             finally:
                 await otklik.close()
     print(f"outbox rows purged after {config.settings.storage.keep_sent}: {purged}")
+    print(f"processed update ids forgotten after {KEEP_UPDATES.days} days: {forgotten}")
     per = {}
     for label, after in (("before retention", lived), ("after retention", kept)):
         growth = {t: (after.get(t, 0) - empty.get(t, 0)) / count for t in after}
         per[label] = sum(growth.values())
-        top = sorted(growth.items(), key=lambda kv: -kv[1])[:5]
+        top = sorted(growth.items(), key=lambda kv: -kv[1])[:8]
         print(f"{label}: {per[label] / 1024:.2f} KB per incident ("
               + ", ".join(f"{t} {b / 1024:.2f}" for t, b in top) + ")")
     ratio = per["after retention"] / TARGET

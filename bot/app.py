@@ -54,7 +54,7 @@ from bot.storage import StorageError, backup, open_storage
 from bot.suggestions import Suggester
 from bot.telegram_api import TelegramTransport, make_bot
 from bot.templates import Templates
-from bot.updates import NotSaved, by_chat, settle_answers
+from bot.updates import KEEP_UPDATES, NotSaved, by_chat, forget_updates, settle_answers
 from bot.usecases import Channel
 from bot.usecases import build as build_usecases
 from bot.vk_client import DEFAULT_RETRY, GROUP_RPS, USER_RPS, RetryPolicy, VkClient
@@ -581,7 +581,9 @@ class App:
 
     async def purge_outbox(self) -> int:
         """Once a night (after ``[backup] at``, local time): delete the outbox rows finished
-        more than ``[storage] keep_sent`` ago; messages still to send are never deleted."""
+        more than ``[storage] keep_sent`` ago (messages still to send are never deleted) and
+        forget the update ids claimed more than :data:`bot.updates.KEEP_UPDATES` ago. The
+        number of outbox rows deleted."""
         now = self.clock()
         local = now.astimezone(self.config.tz)
         at = datetime.strptime(self.config.settings.backup.at, "%H:%M").time()
@@ -591,11 +593,15 @@ class App:
         if done == day or local.time() < at:
             return 0
         deleted = await purge_sent(self.store, now - self.config.settings.storage.keep_sent_delta)
+        forgotten = await forget_updates(self.store, now - KEEP_UPDATES)
         async with self.store.write() as uow:
             await uow.jobs.set_last_day("outbox-purge", day)
         if deleted:
             log.info("outbox: %d message(s) sent before %s purged", deleted,
                      self.config.settings.storage.keep_sent)
+        if forgotten:
+            log.info("updates: %d processed update id(s) older than %d days forgotten",
+                     forgotten, KEEP_UPDATES.days)
         return deleted
 
     def _detection_jobs(self) -> list[Poller]:

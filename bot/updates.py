@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from bot.storage import AlreadyHandled, ChatState, Storage, StorageFault, after_commit
@@ -34,7 +34,27 @@ __all__ = ["NOT_SAVED", "Applied", "ChatState", "NotSaved", "StorageFault", "Sto
            "after_commit", "apply_once", "pause"]
 
 RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+
+# How long a claimed update id is remembered (``processed_updates``), then forgotten by the
+# nightly purge. Safe: Telegram keeps an unconfirmed update for at most 24 hours, and VK's
+# long poll history is shorter still, so no redelivery comes a week later. Forgetting also
+# helps: after a week without updates Telegram may start its ids afresh at random, and an old
+# remembered id must not refuse a new update.
+KEEP_UPDATES = timedelta(days=7)
 NOT_SAVED = "not_saved"  # the phrase of templates/texts.toml
+
+
+async def forget_updates(store: Storage, before: datetime, *, batch: int = 2000) -> int:
+    """Forget the updates claimed before ``before`` in small transactions (so the write lock
+    is never held long and updates are not held up). The number forgotten."""
+    total = 0
+    while True:
+        async with store.write() as uow:
+            deleted = await uow.updates.purge(before, batch)
+        total += deleted
+        if deleted < batch:
+            return total
+        await asyncio.sleep(0)
 
 
 async def pause(seconds: float) -> None:

@@ -12,8 +12,16 @@ import pytest
 
 from bot.config import ConfigError
 from bot.outbox import purge_sent
+from bot.updates import KEEP_UPDATES
 from fakes.telegram import FakeTelegramServer
-from tests.harness import COORDINATOR, Harness, load, write_config
+from tests.harness import COORDINATOR, PETROV, Harness, incident_number, load, write_config
+
+
+async def register(otklik: Harness) -> int:
+    await otklik.say(COORDINATOR, "Яма на Ленина")
+    await otklik.press(COORDINATOR, "intake_yes")
+    await otklik.press(COORDINATOR, "cat", label="Дороги")
+    return incident_number(otklik.last_text(COORDINATOR))
 
 
 async def rows(otklik: Harness) -> dict[str, str]:
@@ -92,3 +100,26 @@ def test_keep_sent_must_be_a_clock_duration(tmp_path: Path, server: FakeTelegram
     path = write_config(tmp_path, server, f'\n[storage]\nkeep_sent = "{value}"\n')
     with pytest.raises(ConfigError, match="keep_sent"):
         load(path)
+
+
+async def test_nightly_purge_forgets_old_update_ids_and_still_refuses_recent_redeliveries(
+        otklik: Harness) -> None:
+    """``processed_updates`` does not grow forever: the nightly job forgets ids claimed more
+    than a week ago, while a redelivery of a recent update is still refused after it."""
+    assert otklik.app is not None
+    n = await register(otklik)
+    update = await otklik.press(PETROV, "take", n)
+    otklik.clock.advance(days=1, hours=19)  # the next nights, after [backup] at
+    assert await otklik.app.purge_outbox() == 0
+    async with otklik.app.store.read() as uow:
+        assert await uow.updates.seen("telegram", update["update_id"])
+    audit_before = len(await otklik.audit())
+    otklik.server.redeliver(update["update_id"])
+    await otklik.step()
+    assert len(await otklik.audit()) == audit_before  # refused: not taken twice
+    otklik.clock.advance(days=KEEP_UPDATES.days)
+    await otklik.app.purge_outbox()
+    async with otklik.app.store.read() as uow:
+        assert not await uow.updates.seen("telegram", update["update_id"])
+        left = await uow.people._all("SELECT count(*) FROM processed_updates")
+    assert left[0][0] == 0

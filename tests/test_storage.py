@@ -10,7 +10,7 @@ import asyncio
 import re
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 
 from bot import cli
 from bot.storage import AlreadyHandled, Storage, StorageError, StorageFault, open_storage
+from bot.updates import KEEP_UPDATES, apply_once, forget_updates
 from tests import pg
 from workflows.model import Incident, Person, Priority, Role, Sighting, State
 
@@ -76,6 +77,33 @@ async def test_the_claim_of_an_update_commits_with_its_effects(store: Storage) -
     async with store.read() as uow:
         assert await uow.updates.seen("telegram", 7)
         assert len(await uow.people.all()) == 1
+
+
+async def test_old_update_ids_are_forgotten_in_batches_recent_ones_kept(store: Storage) -> None:
+    """The nightly purge of ``processed_updates`` forgets only ids claimed before the
+    retention; a redelivery of a recent update is still refused after it."""
+    now = NOW + KEEP_UPDATES + timedelta(days=3)
+    ages = {1: KEEP_UPDATES + timedelta(days=2), 2: KEEP_UPDATES + timedelta(seconds=1),
+            3: KEEP_UPDATES + timedelta(days=1), 4: KEEP_UPDATES - timedelta(seconds=1),
+            5: timedelta(hours=23), 6: timedelta(0)}
+    async with store.write() as uow:
+        for update_id, age in ages.items():
+            assert await uow.updates.claim("telegram", update_id, now - age)
+        assert await uow.updates.claim("vk:event", 2, now - timedelta(hours=1))
+    assert await forget_updates(store, now - KEEP_UPDATES, batch=2) == 3  # two transactions
+    async with store.read() as uow:
+        assert [i for i in ages if await uow.updates.seen("telegram", i)] == [4, 5, 6]
+        assert await uow.updates.seen("vk:event", 2)  # same id, other platform, recent
+    assert await forget_updates(store, now - KEEP_UPDATES) == 0
+    handled: list[int] = []
+
+    async def handle() -> None:
+        handled.append(1)
+
+    redelivered = await apply_once(store, "telegram", 5, lambda: now, handle)
+    assert redelivered.status == "duplicate" and handled == []
+    assert (await apply_once(store, "telegram", 1, lambda: now, handle)).status == "done"
+    assert handled == [1]  # a forgotten id is a new update again
 
 
 async def test_a_due_message_is_claimed_once(store: Storage) -> None:

@@ -311,6 +311,9 @@ class Updates(Protocol):
     async def claim(self, platform: str, update_id: int, now: datetime) -> bool:
         """True the first time an update is seen; False for a redelivery."""
 
+    async def purge(self, before: datetime, limit: int) -> int:
+        """Forget at most ``limit`` updates claimed before ``before``; the number forgotten."""
+
 
 class ChatModes(Protocol):
     async def get(self, person_id: int, platform: str) -> ChatState | None: ...

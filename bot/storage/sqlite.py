@@ -1141,6 +1141,15 @@ class SqliteUpdates(_Repo):
             (platform, update_id, ts(now))) as cur:
             return cur.rowcount == 1
 
+    async def purge(self, before: datetime, limit: int) -> int:
+        """Forget at most ``limit`` updates claimed before ``before``: the oldest first (the
+        scan meets them first, in insertion order, so no index on ``at`` is needed)."""
+        async with self.conn.execute(
+                "DELETE FROM processed_updates WHERE (platform, update_id) IN ("
+                " SELECT platform, update_id FROM processed_updates WHERE at < ? LIMIT ?)",
+                (ts(before), limit)) as cur:
+            return cur.rowcount
+
 
 class SqliteChatModes(_Repo):
     async def get(self, person_id: int, platform: str) -> ChatState | None:
