@@ -348,7 +348,7 @@ class App:
         self._stop_requested = asyncio.Event()
         self._died = loop.create_future()
         self.health.sweep_every = sweep_every
-        self.health.started()
+        self.health.started(self.config.settings.telegram.mode)
         await self._save_health(force=True)
         intake = await self.start_http_intake()  # first: a port in use ends the start here
         try:

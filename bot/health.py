@@ -48,11 +48,13 @@ class Health:
         self.parts: dict[str, dict[str, Any]] = {}
         self._written: dict[str, tuple[str, datetime]] = {}
 
-    def started(self) -> None:
+    def started(self, mode: str = "polling") -> None:
+        """``mode``: how updates come, "polling" (getUpdates) or "webhook" (checked by
+        getWebhookInfo); the part keeps its name "polling" either way."""
         now = ts(self.clock())
         self.parts["process"] = {"ok": True, "running": True, "started_at": now}
         self.parts["polling"] = {"ok": True, "failures": 0, "last_ok_at": now,
-                                 "last_update_at": None, "error": None}
+                                 "last_update_at": None, "error": None, "mode": mode}
         self.parts["scheduler"] = {"ok": True, "last_run_at": None,
                                    "every_seconds": self.sweep_every}
 
@@ -121,6 +123,10 @@ async def outbox_state(store: Storage, now: datetime) -> dict[str, Any]:
             "last_sent_at": ts(last_sent_at) if last_sent_at else None, "stuck": stuck}
 
 
+# How Telegram's updates are watched, by mode: (what it is, one check of it).
+_WATCH = {"polling": ("polling", "poll"), "webhook": ("webhook", "webhook check")}
+
+
 def report(parts: dict[str, dict[str, Any]], outbox: dict[str, Any], now: datetime,
            *, live: bool) -> dict[str, Any]:
     """The health document: ``status`` "ok" or "failing" with the ``problems``."""
@@ -133,13 +139,14 @@ def report(parts: dict[str, dict[str, Any]], outbox: dict[str, Any], now: dateti
         problems.append("the bot is not running" + (
             f" (stopped at {process['stopped_at']})" if process.get("stopped_at") else ""))
     last_ok = parse_ts(polling.get("last_ok_at"))
+    what = _WATCH.get(polling.get("mode") or "polling", _WATCH["polling"])
     if polling.get("failures", 0) >= POLL_FAILURES:
         polling["ok"] = False
-        problems.append(f"Telegram polling failed {polling['failures']} times in a row: "
+        problems.append(f"Telegram {what[0]} failed {polling['failures']} times in a row: "
                         f"{polling.get('error')}")
     elif running and (last_ok is None or now - last_ok >= POLL_STALE):
         polling["ok"] = False
-        problems.append("no successful Telegram poll since "
+        problems.append(f"no successful Telegram {what[1]} since "
                         f"{polling.get('last_ok_at') or 'the start'}")
     last_run = parse_ts(scheduler.get("last_run_at"))
     every = float(scheduler.get("every_seconds") or 30.0)
@@ -181,8 +188,9 @@ def render(doc: dict[str, Any]) -> str:
     polling, outbox, scheduler = doc["polling"], doc["outbox"], doc["scheduler"]
     lines = [f"status: {doc['status']}" + ("" if doc["running"] else " (not running)")]
     lines += [f"problem: {p}" for p in doc["problems"]]
-    lines.append(f"telegram polling: {'OK' if polling.get('ok') else 'FAILING'}; "
-                 f"last poll {polling.get('last_ok_at') or '—'}, "
+    what = _WATCH.get(polling.get("mode") or "polling", _WATCH["polling"])
+    lines.append(f"telegram {what[0]}: {'OK' if polling.get('ok') else 'FAILING'}; "
+                 f"last {what[1]} {polling.get('last_ok_at') or '—'}, "
                  f"last update {polling.get('last_update_at') or '—'}")
     age = outbox["oldest_age_seconds"]
     lines.append(f"outbox: {outbox['pending']} pending"

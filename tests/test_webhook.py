@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from aiogram.exceptions import TelegramConflictError
 
-from bot import updates, webhook
+from bot import health, updates, webhook
 from bot.app import EXIT_CONFIG, StartError
 from bot.config import Config
 from bot.updates import NotSaved
@@ -316,6 +316,8 @@ async def test_run_in_webhook_mode_serves_updates_and_stops_cleanly(
         await until(lambda: len(server.calls_to("getWebhookInfo")) >= 2, "the webhook checks")
         assert app.health.parts["polling"]["ok"]
         assert app.health.parts["polling"]["last_update_at"] is not None
+        doc = await health.live_report(app.store, app.health)
+        assert health.render(doc).splitlines()[1].startswith("telegram webhook: OK; last webhook")
         app.request_stop()
         await asyncio.wait_for(task, 10)
     finally:
