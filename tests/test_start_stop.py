@@ -6,12 +6,18 @@ fake Bot API served from another thread); the stops by a signal run it as a subp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -19,7 +25,9 @@ from bot.app import EXIT_FAILED, StartError
 from bot.config import TOKEN_ENV
 from fakes.telegram import FakeTelegramServer
 from tests import pg
-from tests.harness import CONFIG, COORDINATOR, TOKEN, Harness, cli, in_thread
+from tests.harness import CONFIG, COORDINATOR, TOKEN, Harness, cli, in_thread, served_in_thread
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 # A run that hangs is a failure: every subprocess here is killed after this many seconds.
@@ -128,34 +136,89 @@ def test_config_without_a_token_is_an_error_not_the_demo(tmp_path: Path) -> None
     assert out == ""  # no demo transcript
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-async def test_a_signal_stops_a_running_bot_cleanly(tmp_path: Path, sig: int) -> None:
-    async with FakeTelegramServer(token=TOKEN) as tg:
-        path = config_file(tmp_path, tg.api_base, token=TOKEN)
-        proc = await start_cli("run", "--config", str(path), "--log-level", "info")
-        for _ in range(400):  # running: it long-polls getUpdates
-            if tg.calls_to("getUpdates"):
-                break
-            await asyncio.sleep(0.05)
-        assert tg.calls_to("getUpdates"), "the bot never started polling"
-        tg.message(COORDINATOR, "/help")
-        for _ in range(400):
-            if tg.sent_to(COORDINATOR.id):
-                break
-            await asyncio.sleep(0.05)
-        proc.send_signal(sig)
-        loop = asyncio.get_running_loop()
-        asked = loop.time()
-        code, _, err = await finish(proc)
-        took = loop.time() - asked
+SIGNALS = {"SIGTERM": signal.SIGTERM, "Ctrl-C": signal.SIGINT}
+
+
+@dataclass
+class Running:
+    """A bot started by ``otklik run`` in a process of its own, its fake Bot API served from
+    another thread of this one."""
+
+    directory: Path
+    tg: FakeTelegramServer
+    loop: asyncio.AbstractEventLoop
+    proc: subprocess.Popen[bytes]
+
+    def on_server(self, fn: Callable[[], T]) -> T:
+        """``fn`` run in the fake server's loop (its state is that loop's)."""
+        async def call() -> T:
+            return fn()
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(30)
+
+    def finish(self) -> tuple[int, str, str]:
+        try:
+            code = self.proc.wait(HANG)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("otklik did not exit: it hangs") from None
+        return (code, (self.directory / "stdout").read_text(encoding="utf-8"),
+                (self.directory / "stderr").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Running]]:
+    """One real bot process per signal test, all started at once: each start of Python
+    spends seconds importing aiogram, and the starts overlap on the machine's cores."""
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV} | {TOKEN_ENV: TOKEN}
+    with contextlib.ExitStack() as stack:
+        bots: dict[str, Running] = {}
+        for name in SIGNALS:
+            directory = tmp_path_factory.mktemp(f"signal-{name}")
+            tg, loop = stack.enter_context(served_in_thread(FakeTelegramServer(token=TOKEN)))
+            path = config_file(directory, tg.api_base, token=TOKEN)
+            out = stack.enter_context((directory / "stdout").open("wb"))
+            err = stack.enter_context((directory / "stderr").open("wb"))
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run", "--config", str(path), "--log-level",
+                 "info"], cwd=ROOT, env=env, stdout=out, stderr=err)
+            stack.callback(_reap, proc)
+            bots[name] = Running(directory, tg, loop, proc)
+        yield bots
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("name", list(SIGNALS))
+def test_a_signal_stops_a_running_bot_cleanly(running: dict[str, Running], name: str) -> None:
+    bot, sig = running[name], SIGNALS[name]
+    tg = bot.tg
+    for _ in range(400):  # running: it long-polls getUpdates
+        if tg.calls_to("getUpdates") or bot.proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert tg.calls_to("getUpdates"), "the bot never started polling"
+    bot.on_server(lambda: tg.message(COORDINATOR, "/help"))
+    for _ in range(400):
+        if tg.sent_to(COORDINATOR.id):
+            break
+        time.sleep(0.05)
+    bot.proc.send_signal(sig)
+    asked = time.monotonic()
+    code, _, err = bot.finish()
+    took = time.monotonic() - asked
     assert code == 0, err
     assert took < 10, f"stopping took {took:.1f} s"
     assert "stopped cleanly" in err
     assert "Traceback" not in err and TOKEN not in err
     # A clean stop checkpoints the WAL: the database file alone holds everything.
-    assert not (tmp_path / "otklik.sqlite3-wal").exists() or \
-        (tmp_path / "otklik.sqlite3-wal").stat().st_size == 0
-    db = sqlite3.connect(f"file:{tmp_path / 'otklik.sqlite3'}?mode=ro", uri=True)
+    wal = bot.directory / "otklik.sqlite3-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    db = sqlite3.connect(f"file:{bot.directory / 'otklik.sqlite3'}?mode=ro", uri=True)
     try:
         assert db.execute("SELECT count(*) FROM people").fetchone()[0] == 5
     finally:
