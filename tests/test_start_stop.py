@@ -1,23 +1,18 @@
 """`otklik run` as a service manager runs it: a failed start is one line and an exit code,
 never a hang; SIGTERM stops it; a part that dies ends the process (issue 8 items 1 and 5,
 issue 9 item 3). The failed starts run the CLI in this process (``tests.harness.cli``, the
-fake Bot API served from another thread); the stops by a signal run it as a subprocess."""
+fake Bot API served from another thread); the stops by a signal run it as a subprocess
+(tests/processes.py, started early in the background)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -25,12 +20,11 @@ from bot.app import EXIT_FAILED, StartError
 from bot.config import TOKEN_ENV
 from fakes.telegram import FakeTelegramServer
 from tests import pg
-from tests.harness import CONFIG, COORDINATOR, TOKEN, Harness, cli, in_thread, served_in_thread
-
-T = TypeVar("T")
+from tests.harness import CONFIG, COORDINATOR, TOKEN, Harness, cli, in_thread
+from tests.processes import Running
 
 ROOT = Path(__file__).resolve().parent.parent
-# A run that hangs is a failure: every subprocess here is killed after this many seconds.
+# A run that hangs is a failure: it is stopped after this many seconds.
 HANG = 60.0
 
 
@@ -41,33 +35,8 @@ def config_file(directory: Path, api_base: str, extra: str = "", *, token: str =
     return path
 
 
-async def start_cli(*args: str, token: str | None = None) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-    if token is not None:
-        env[TOKEN_ENV] = token
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-
-
-async def finish(proc: asyncio.subprocess.Process) -> tuple[int, str, str]:
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), HANG)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise AssertionError("otklik did not exit: it hangs") from None
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-async def run_cli(*args: str, token: str | None = None) -> tuple[int, str, str]:
-    return await finish(await start_cli(*args, token=token))
-
-
 def run_here(*args: str, token: str | None = None) -> tuple[int, str, str]:
-    """The CLI in this process (``tests.harness.cli``): what ``run_cli`` does, without
-    starting Python again."""
+    """The CLI in this process (``tests.harness.cli``), without starting Python again."""
     env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     if token is not None:
         env[TOKEN_ENV] = token
@@ -139,69 +108,12 @@ def test_config_without_a_token_is_an_error_not_the_demo(tmp_path: Path) -> None
 SIGNALS = {"SIGTERM": signal.SIGTERM, "Ctrl-C": signal.SIGINT}
 
 
-@dataclass
-class Running:
-    """A bot started by ``otklik run`` in a process of its own, its fake Bot API served from
-    another thread of this one."""
-
-    directory: Path
-    tg: FakeTelegramServer
-    loop: asyncio.AbstractEventLoop
-    proc: subprocess.Popen[bytes]
-
-    def on_server(self, fn: Callable[[], T]) -> T:
-        """``fn`` run in the fake server's loop (its state is that loop's)."""
-        async def call() -> T:
-            return fn()
-        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(30)
-
-    def finish(self) -> tuple[int, str, str]:
-        try:
-            code = self.proc.wait(HANG)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("otklik did not exit: it hangs") from None
-        return (code, (self.directory / "stdout").read_text(encoding="utf-8"),
-                (self.directory / "stderr").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Running]]:
-    """One real bot process per signal test, all started at once: each start of Python
-    spends seconds importing aiogram, and the starts overlap on the machine's cores."""
-    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV} | {TOKEN_ENV: TOKEN}
-    with contextlib.ExitStack() as stack:
-        bots: dict[str, Running] = {}
-        for name in SIGNALS:
-            directory = tmp_path_factory.mktemp(f"signal-{name}")
-            tg, loop = stack.enter_context(served_in_thread(FakeTelegramServer(token=TOKEN)))
-            path = config_file(directory, tg.api_base, token=TOKEN)
-            out = stack.enter_context((directory / "stdout").open("wb"))
-            err = stack.enter_context((directory / "stderr").open("wb"))
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run", "--config", str(path), "--log-level",
-                 "info"], cwd=ROOT, env=env, stdout=out, stderr=err)
-            stack.callback(_reap, proc)
-            bots[name] = Running(directory, tg, loop, proc)
-        yield bots
-
-
-def _reap(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.mark.parametrize("name", list(SIGNALS))
-def test_a_signal_stops_a_running_bot_cleanly(running: dict[str, Running], name: str) -> None:
-    bot, sig = running[name], SIGNALS[name]
+def test_a_signal_stops_a_running_bot_cleanly(bot_processes: dict[str, Running],
+                                             name: str) -> None:
+    bot, sig = bot_processes[name], SIGNALS[name]
     tg = bot.tg
-    for _ in range(400):  # running: it long-polls getUpdates
-        if tg.calls_to("getUpdates") or bot.proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    assert tg.calls_to("getUpdates"), "the bot never started polling"
+    bot.wait_polling()
     bot.on_server(lambda: tg.message(COORDINATOR, "/help"))
     for _ in range(400):
         if tg.sent_to(COORDINATOR.id):
