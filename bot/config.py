@@ -769,8 +769,8 @@ class Settings(_Section):
         if self.vk.token.get_secret_value() and not self.vk.group_id:
             raise _KeyError("vk.group_id", "the community's id is needed with vk.token "
                                            "(expected a positive number such as 123456)")
-        policies = [*default_policies(self.timezone),
-                    *(p for p in self.sla.policies if p not in default_policies(self.timezone))]
+        defaults = default_policies(self.timezone)
+        policies = [*defaults, *(p for p in self.sla.policies if p not in defaults)]
         for key, policy in [("sla.default_policy", self.sla.default_policy),
                             *((f"sla.sources.{src}", p) for src, p in self.sla.sources.items())]:
             if policy not in policies:

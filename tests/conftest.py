@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from fakes.telegram import FakeTelegramServer
+from tests import processes
 from tests.harness import TOKEN, Clock, Harness, load, make_clock, write_config
 from tests.speed import fast_setup
 
@@ -18,13 +19,23 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
         if "installed" in getattr(item, "fixturenames", ()):
             item.module.start()  # type: ignore[attr-defined]
-            return
+            break
+    # So are the bot processes stopped by a signal (tests/processes.py).
+    if any("bot_processes" in getattr(item, "fixturenames", ()) for item in session.items):
+        processes.start()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     from tests import test_packaging
 
     test_packaging.stop()
+    processes.stop()
+
+
+@pytest.fixture(scope="session")
+def bot_processes() -> dict[str, processes.Running]:
+    """Real ``otklik run`` processes, one per test that stops one (tests/processes.py)."""
+    return processes.start()
 
 
 @pytest.fixture(scope="session", autouse=True)

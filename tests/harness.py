@@ -195,13 +195,22 @@ def _logger_levels() -> dict[str, int]:
 def in_thread(server: AbstractAsyncContextManager[T]) -> Iterator[T]:
     """A fake server (any async context manager) served by an event loop of its own in
     another thread, for a test that runs the CLI in this one (the CLI runs its own loop)."""
+    with served_in_thread(server) as (entered, _):
+        yield entered
+
+
+@contextlib.contextmanager
+def served_in_thread(server: AbstractAsyncContextManager[T]
+                     ) -> Iterator[tuple[T, asyncio.AbstractEventLoop]]:
+    """``in_thread`` that also gives the server's loop, to act on the server from this
+    thread (``asyncio.run_coroutine_threadsafe``)."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="fake server", daemon=True)
     thread.start()
     try:
         entered = asyncio.run_coroutine_threadsafe(server.__aenter__(), loop).result(30)
         try:
-            yield entered
+            yield entered, loop
         finally:
             asyncio.run_coroutine_threadsafe(
                 server.__aexit__(None, None, None), loop).result(30)

@@ -180,17 +180,19 @@ def _leaves(node: object, path: tuple = ()) -> list[tuple]:
 
 
 def _with(data: object, path: tuple, value: object) -> object:
+    """``data`` with ``value`` at ``path``: the containers along the path are copied, the
+    rest is shared (``base`` is checked unchanged at the end of the test)."""
     import copy
 
-    data = copy.deepcopy(data)
-    node = data
-    for part in path[:-1]:
-        node = node[part]  # type: ignore[index]
-    node[path[-1]] = value  # type: ignore[index]
-    return data
+    if not path:
+        return copy.deepcopy(value)
+    head = copy.copy(data)
+    head[path[0]] = _with(data[path[0]], path[1:], value)  # type: ignore[index]
+    return head
 
 
 def test_no_value_anywhere_ends_in_a_traceback(tmp_path: Path) -> None:
+    import copy
     import tomllib
 
     from bot.config import config_from_data
@@ -198,6 +200,7 @@ def test_no_value_anywhere_ends_in_a_traceback(tmp_path: Path) -> None:
     base = tomllib.loads(policy_with('lunch = "12:00-12:48"'))
     base["vk"]["communities"] = [-1]
     base["calendar"]["extra_days_off"] = [date(2026, 12, 31)]
+    pristine = copy.deepcopy(base)
     path = tmp_path / "otklik.toml"
     tried = refused = 0
     for leaf in _leaves(base):
@@ -209,3 +212,4 @@ def test_no_value_anywhere_ends_in_a_traceback(tmp_path: Path) -> None:
                 refused += 1
                 assert str(e).startswith(f"{path}: "), (leaf, value, str(e))
     assert tried > 1000 and refused > tried // 2
+    assert base == pristine  # nothing shared between the tries was changed

@@ -8,7 +8,6 @@ import json
 import logging
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -17,7 +16,7 @@ from bot import logs
 from bot.scheduler import start_scheduler
 from fakes.telegram import FakeTelegramServer
 from tests.harness import COORDINATOR, PETROV, TOKEN, Harness, incident_number
-from tests.test_start_stop import config_file, finish, start_cli
+from tests.processes import Running
 
 BOT_TOKEN = "7012345678:AAHx9-very-secret-bot-token-value-123"
 VK_TOKEN = "vk1.a.secret-community-token-value"
@@ -137,17 +136,11 @@ async def test_one_info_line_per_state_change_with_the_incident_number(
     assert all(r.levelno == logging.INFO for r in caplog.records if r.name == "bot.storage.sqlite")
 
 
-async def test_the_cli_logs_json_without_the_token(tmp_path: Path) -> None:
-    async with FakeTelegramServer(token=TOKEN) as tg:
-        path = config_file(tmp_path, tg.api_base, '\n[logging]\nformat = "json"\n',
-                           token=TOKEN)
-        proc = await start_cli("run", "--config", str(path), "--log-level", "debug")
-        for _ in range(400):
-            if tg.calls_to("getUpdates"):
-                break
-            await asyncio.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        code, _, err = await finish(proc)
+def test_the_cli_logs_json_without_the_token(bot_processes: dict[str, Running]) -> None:
+    bot = bot_processes["json"]
+    bot.wait_polling()
+    bot.proc.send_signal(signal.SIGTERM)
+    code, _, err = bot.finish()
     assert code == 0, err
     entries = [json.loads(line) for line in err.splitlines() if line.strip()]
     assert entries and all({"time", "level", "logger", "message"} <= e.keys() for e in entries)

@@ -1,7 +1,8 @@
 """`otklik run` as a service manager runs it: a failed start is one line and an exit code,
 never a hang; SIGTERM stops it; a part that dies ends the process (issue 8 items 1 and 5,
 issue 9 item 3). The failed starts run the CLI in this process (``tests.harness.cli``, the
-fake Bot API served from another thread); the stops by a signal run it as a subprocess."""
+fake Bot API served from another thread); the stops by a signal run it as a subprocess
+(tests/processes.py, started early in the background)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 import signal
 import socket
 import sqlite3
-import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,10 @@ from bot.config import TOKEN_ENV
 from fakes.telegram import FakeTelegramServer
 from tests import pg
 from tests.harness import CONFIG, COORDINATOR, TOKEN, Harness, cli, in_thread
+from tests.processes import Running
 
 ROOT = Path(__file__).resolve().parent.parent
-# A run that hangs is a failure: every subprocess here is killed after this many seconds.
+# A run that hangs is a failure: it is stopped after this many seconds.
 HANG = 60.0
 
 
@@ -33,33 +35,8 @@ def config_file(directory: Path, api_base: str, extra: str = "", *, token: str =
     return path
 
 
-async def start_cli(*args: str, token: str | None = None) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-    if token is not None:
-        env[TOKEN_ENV] = token
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-
-
-async def finish(proc: asyncio.subprocess.Process) -> tuple[int, str, str]:
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), HANG)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise AssertionError("otklik did not exit: it hangs") from None
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-async def run_cli(*args: str, token: str | None = None) -> tuple[int, str, str]:
-    return await finish(await start_cli(*args, token=token))
-
-
 def run_here(*args: str, token: str | None = None) -> tuple[int, str, str]:
-    """The CLI in this process (``tests.harness.cli``): what ``run_cli`` does, without
-    starting Python again."""
+    """The CLI in this process (``tests.harness.cli``), without starting Python again."""
     env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     if token is not None:
         env[TOKEN_ENV] = token
@@ -128,34 +105,32 @@ def test_config_without_a_token_is_an_error_not_the_demo(tmp_path: Path) -> None
     assert out == ""  # no demo transcript
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-async def test_a_signal_stops_a_running_bot_cleanly(tmp_path: Path, sig: int) -> None:
-    async with FakeTelegramServer(token=TOKEN) as tg:
-        path = config_file(tmp_path, tg.api_base, token=TOKEN)
-        proc = await start_cli("run", "--config", str(path), "--log-level", "info")
-        for _ in range(400):  # running: it long-polls getUpdates
-            if tg.calls_to("getUpdates"):
-                break
-            await asyncio.sleep(0.05)
-        assert tg.calls_to("getUpdates"), "the bot never started polling"
-        tg.message(COORDINATOR, "/help")
-        for _ in range(400):
-            if tg.sent_to(COORDINATOR.id):
-                break
-            await asyncio.sleep(0.05)
-        proc.send_signal(sig)
-        loop = asyncio.get_running_loop()
-        asked = loop.time()
-        code, _, err = await finish(proc)
-        took = loop.time() - asked
+SIGNALS = {"SIGTERM": signal.SIGTERM, "Ctrl-C": signal.SIGINT}
+
+
+@pytest.mark.parametrize("name", list(SIGNALS))
+def test_a_signal_stops_a_running_bot_cleanly(bot_processes: dict[str, Running],
+                                             name: str) -> None:
+    bot, sig = bot_processes[name], SIGNALS[name]
+    tg = bot.tg
+    bot.wait_polling()
+    bot.on_server(lambda: tg.message(COORDINATOR, "/help"))
+    for _ in range(400):
+        if tg.sent_to(COORDINATOR.id):
+            break
+        time.sleep(0.05)
+    bot.proc.send_signal(sig)
+    asked = time.monotonic()
+    code, _, err = bot.finish()
+    took = time.monotonic() - asked
     assert code == 0, err
     assert took < 10, f"stopping took {took:.1f} s"
     assert "stopped cleanly" in err
     assert "Traceback" not in err and TOKEN not in err
     # A clean stop checkpoints the WAL: the database file alone holds everything.
-    assert not (tmp_path / "otklik.sqlite3-wal").exists() or \
-        (tmp_path / "otklik.sqlite3-wal").stat().st_size == 0
-    db = sqlite3.connect(f"file:{tmp_path / 'otklik.sqlite3'}?mode=ro", uri=True)
+    wal = bot.directory / "otklik.sqlite3-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    db = sqlite3.connect(f"file:{bot.directory / 'otklik.sqlite3'}?mode=ro", uri=True)
     try:
         assert db.execute("SELECT count(*) FROM people").fetchone()[0] == 5
     finally:

@@ -142,6 +142,12 @@ class _YearTable:
         return self.starts[j] + (o - self.cum[j])
 
 
+@lru_cache(maxsize=256)
+def _table_of(calendar: WorkingCalendar, year: int) -> _YearTable:
+    """A year's table, shared by equal calendars (each config load makes a new one)."""
+    return calendar._build(year)
+
+
 def _minutes(t: time) -> int:
     return t.hour * 60 + t.minute
 
@@ -413,7 +419,7 @@ class WorkingCalendar:
     def _table(self, year: int) -> _YearTable:
         tab = self._years.get(year)
         if tab is None:
-            tab = self._build(year)
+            tab = _table_of(self, year)
             self._years[year] = tab
         return tab
 

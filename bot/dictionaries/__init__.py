@@ -9,6 +9,7 @@ dictionary's block of its key — the bundled one, or the deployment's own from
 from __future__ import annotations
 
 import tomllib
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,6 +55,12 @@ def _parse(text: str, where: str) -> dict[str, Block]:
 
 def bundled() -> dict[str, Block]:
     """The dictionary shipped with Otklik: category key → (keywords, stop words)."""
+    return {key: (list(words), list(stops)) for key, (words, stops) in _bundled().items()}
+
+
+@cache
+def _bundled() -> dict[str, Block]:
+    """The shipped file, read and checked once per process (callers get copies)."""
     text = resources.files("bot.dictionaries").joinpath("ru.toml").read_text(encoding="utf-8")
     return _parse(text, "bot/dictionaries/ru.toml")
 
