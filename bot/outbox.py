@@ -346,16 +346,10 @@ def sent_ids(result: Any) -> Any:
 
 
 async def purge_sent(store: Storage, before: datetime, *, batch: int = 2000) -> int:
-    """Delete the outbox rows finished before ``before`` in small transactions (updates are
-    not held up); pending and sending rows are never deleted. The number deleted."""
-    total = 0
-    while True:
-        async with store.write() as uow:
-            deleted = await uow.outbox.purge(before, batch)
-        total += deleted
-        if deleted < batch:
-            return total
-        await asyncio.sleep(0)
+    """Delete the outbox rows finished before ``before`` in small transactions; pending and
+    sending rows are never deleted. The number deleted."""
+    return await store.delete_in_batches(
+        lambda uow, n: uow.outbox.purge(before, n), batch=batch)
 
 
 def _reason(e: BaseException) -> str:

@@ -45,16 +45,10 @@ NOT_SAVED = "not_saved"  # the phrase of templates/texts.toml
 
 
 async def forget_updates(store: Storage, before: datetime, *, batch: int = 2000) -> int:
-    """Forget the updates claimed before ``before`` in small transactions (so the write lock
-    is never held long and updates are not held up). The number forgotten."""
-    total = 0
-    while True:
-        async with store.write() as uow:
-            deleted = await uow.updates.purge(before, batch)
-        total += deleted
-        if deleted < batch:
-            return total
-        await asyncio.sleep(0)
+    """Forget the updates claimed before ``before`` in small transactions. The number
+    forgotten."""
+    return await store.delete_in_batches(
+        lambda uow, n: uow.updates.purge(before, n), batch=batch)
 
 
 async def pause(seconds: float) -> None:

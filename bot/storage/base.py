@@ -117,6 +117,20 @@ class Storage(ABC):
     @abstractmethod
     async def close(self) -> None: ...
 
+    async def delete_in_batches(self, delete: Callable[[UnitOfWork, int], Awaitable[int]],
+                                *, batch: int) -> int:
+        """Run ``delete(uow, batch)`` (deleting at most ``batch`` rows, returning how many it
+        deleted) in one short write unit after another until a unit deletes fewer: the write
+        lock is never held long, and updates go between the units. The number deleted."""
+        total = 0
+        while True:
+            async with self.write() as uow:
+                deleted = await delete(uow, batch)
+            total += deleted
+            if deleted < batch:
+                return total
+            await asyncio.sleep(0)
+
 
 class _Bound(Protocol):
     open: bool
