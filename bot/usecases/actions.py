@@ -195,20 +195,12 @@ class Actions:
                 return approval.mark_head_return(core.return_draft(
                     inc, actor, reason, now, version=version, role=role), role)
             case HeadAssign(executor_id=target):
-                executor = await uow.people.get(target)
-                if executor is None:
-                    raise core.Refused("not_an_executor", AuditEntry(
-                        inc.id, actor.id, command.action, inc.state, None, now,
-                        "not_an_executor", False))
+                executor = await self._executor(uow, inc, actor, command, target, now)
                 return approval.head_assign(inc, actor, executor, now, version=version)
             case Contact(note=note):
                 return approval.record_contact(inc, actor, note, now)
             case Reassign(executor_id=target):
-                executor = await uow.people.get(target)
-                if executor is None:
-                    raise core.Refused("not_an_executor", AuditEntry(
-                        inc.id, actor.id, command.action, inc.state, None, now,
-                        "not_an_executor", False))
+                executor = await self._executor(uow, inc, actor, command, target, now)
                 if inc.state is State.NEW and inc.executor_id is None:
                     return core.assign(inc, actor, executor, now, version=version)
                 return core.reassign(inc, actor, executor, now, version=version)
@@ -256,6 +248,17 @@ class Actions:
                 return await self._unmerge(uow, inc, actor, now)
         raise core.Refused("unknown_action", AuditEntry(
             inc.id, actor.id, command.action, inc.state, None, now, "unknown_action", False))
+
+    @staticmethod
+    async def _executor(uow: UnitOfWork, inc: Incident, actor: Person, command: Command,
+                        person_id: int, now: datetime) -> Person:
+        """The person an incident is given to; refused when there is none of that id."""
+        executor = await uow.people.get(person_id)
+        if executor is None:
+            raise core.Refused("not_an_executor", AuditEntry(
+                inc.id, actor.id, command.action, inc.state, None, now, "not_an_executor",
+                False))
+        return executor
 
     async def _redirect(self, uow: UnitOfWork, inc: Incident, actor: Person, now: datetime,
                         command: Redirect | RedirectTo, *, version: int | None
