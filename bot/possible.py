@@ -17,6 +17,7 @@ from bot.learning import add_label
 from bot.storage import UnitOfWork
 from workflows.model import Attachment, Button, Person, Role, Sighting
 from workflows.triage import NOT_A_COMPLAINT
+from workflows.visibility import in_municipality
 
 if TYPE_CHECKING:
     from bot.usecases.common import Result
@@ -72,8 +73,10 @@ async def _send_card(intake: Intake, uow: UnitOfWork, pc_id: int, seen: Sighting
     if person is not None:
         await intake.notifier.send_to(uow, person, text, rows)
     else:
+        # The coordinators of the municipality the message came from (and the region's).
+        where = intake.config.municipality_of(seen.thread, seen.municipality)
         for who in await uow.people.all():
-            if who.has(Role.COORDINATOR) and who.active:
+            if who.has(Role.COORDINATOR) and who.active and in_municipality(who, where):
                 await intake.notifier.send_to(uow, who, text, rows)
 
 

@@ -57,6 +57,9 @@ class Templates:
         self.env.filters["hours"] = hours
         self.env.filters["result_status"] = lambda s: self.phrase_raw(
             "result_statuses", str(s), default=str(s))
+        # A region's municipalities by key (empty: one district, where nothing is shown).
+        self.municipalities: dict[str, str] = {}
+        self.env.filters["municipality"] = self.municipality
         self.env.filters["plural"] = plural
         self.env.filters["genitive"] = lambda name: decline(name, "genitive")
         self.env.filters["dative"] = lambda name: decline(name, "dative")
@@ -69,6 +72,13 @@ class Templates:
         if t is None:
             return "—"
         return t.astimezone(self.tz).strftime(fmt)
+
+    def municipality(self, incident: Any) -> str:
+        """The name of the incident's municipality ("" in a single district)."""
+        if not self.municipalities:
+            return ""
+        key = getattr(incident, "municipality", None)
+        return self.municipalities.get(key or "") or self.phrase_raw("phrases", "region")
 
     def render(self, name: str, **context: Any) -> str:
         return self.env.get_template(f"{name}.html").render(**context).strip()

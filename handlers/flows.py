@@ -64,6 +64,7 @@ from workflows.model import (
 from workflows.regulation import BUTTONS, Action, refusal
 from workflows.sources import PICKABLE, source_from_url
 from workflows.transitions import RESULT_STATUSES, actions_for
+from workflows.visibility import in_municipality
 
 WRITING = "writing"
 OVERSEERS = (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER, Role.ADMIN, Role.HEAD)
@@ -445,7 +446,8 @@ async def _reassign(turn: Turn, n: int, v: int | None, x: str) -> None:
         return
     incident = check.incident
     executors = [p for p in await turn.app.queries.people() if p.has(Role.EXECUTOR)
-                 and (incident is None or p.id != incident.executor_id)]
+                 and (incident is None or p.id != incident.executor_id
+                      and in_municipality(p, incident.municipality))]
     if not executors:
         await turn.say(t.phrase("no_executors"))
         return

@@ -146,7 +146,7 @@ class Onboarding:
                                          name=person.name)
             await self.notifier.send_to_role(uow, Role.COORDINATOR, text,
                                     buttons=((Button("reassign", incident.id),),),
-                                    version=incident.version)
+                                    version=incident.version, about=incident)
 
     async def refuse_inactive(self, person: Person, platform: str, chat_id: int,
                               what: str) -> None:

@@ -62,7 +62,8 @@ class Problems:
                                      address=incident.address or "")
         await self.notifier.send_to_role(uow, Role.COORDINATOR, text, buttons=((
             Button("merge", incident.id, str(found.lead.id)),
-            Button("separate", incident.id)),), version=incident.version)
+            Button("separate", incident.id)),), version=incident.version,
+            about=incident)
         await uow.audit.add(AuditEntry(incident.id, None, "problem_suggested", incident.state,
                                        incident.state, self.clock(), f"problem {found.lead.id}"))
         return found
