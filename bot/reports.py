@@ -321,10 +321,12 @@ def policies_for(config: Config) -> Callable[[Incident], Policy]:
 async def build_report(config: Config, store: Storage, start: datetime, end: datetime, *,
                        out_dir: Path, templates: Templates | None = None,
                        scope: Callable[[Incident], bool] | None = None,
-                       now: datetime | None = None) -> Report:
+                       now: datetime | None = None, heading: str = "",
+                       region: bool = False) -> Report:
     """The analytic note of ``[start, end)`` with its chart, workbook and CSV in ``out_dir``,
     taken at ``now`` (lateness is judged then, when the period has not ended yet); ``scope``
-    keeps only the incidents a reader may see (all when None)."""
+    keeps only the incidents a reader may see (all when None). ``heading``: whose note it
+    is (a municipality, the region); ``region``: the municipalities are rated too."""
     for t, what in ((start, "start"), (end, "end")):
         if t.tzinfo is None or t.utcoffset() is None:
             raise ValueError(f"{what} must be a timezone-aware datetime, got naive {t!r}")
@@ -332,7 +334,8 @@ async def build_report(config: Config, store: Storage, start: datetime, end: dat
         raise ValueError(f"the period must end after it starts, got {start} – {end}")
     with _collector_paused():
         return await _build(config, store, start, end, out_dir=out_dir, templates=templates,
-                            scope=scope, now=now)
+                            scope=scope, now=now, heading=heading,
+                            region=region and bool(config.municipalities))
 
 
 _pauses = 0
@@ -374,7 +377,8 @@ def _drop(data: _Data) -> None:
 
 async def _build(config: Config, store: Storage, start: datetime, end: datetime, *,
                  out_dir: Path, templates: Templates | None,
-                 scope: Callable[[Incident], bool] | None, now: datetime | None) -> Report:
+                 scope: Callable[[Incident], bool] | None, now: datetime | None,
+                 heading: str = "", region: bool = False) -> Report:
     tz = config.tz
     templates = templates or Templates(tz)
     prev_start, prev_end = previous_period(start, end, tz)
@@ -392,10 +396,16 @@ async def _build(config: Config, store: Storage, start: datetime, end: datetime,
         metrics = figures(start, end)
         previous = figures(prev_start, prev_end)
         changes = compare(metrics, previous)
+        municipality_of = ({i.id: i.municipality or "" for i in data.incidents}
+                           if region else None)
+        names = {"": templates.phrase("region"),
+                 **{k: m.name for k, m in config.municipalities.items()}}
         ratings = rate(metrics, departments=config.departments, people=data.people,
-                       block_owners=data.block_owners)
+                       block_owners=data.block_owners, municipality_of=municipality_of,
+                       municipalities=names)
         return _Context(config, templates, metrics, previous, changes, ratings, data.people,
-                        {i.id: i for i in data.incidents}, _procedures(data, start, end))
+                        {i.id: i for i in data.incidents}, _procedures(data, start, end),
+                        heading, region)
 
     ctx = await asyncio.to_thread(everything)
     await asyncio.to_thread(_drop, data)
@@ -435,6 +445,9 @@ class _Context:
     people: dict[int, str]
     incidents: dict[int, Incident] = field(default_factory=dict)
     procedures: dict[str, Any] = field(default_factory=dict)
+    # Whose note it is: a municipality's name, the region's ("" in a single district).
+    heading: str = ""
+    region: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -586,6 +599,10 @@ def render_text(ctx: _Context, *, limit: int = TELEGRAM_TEXT_LIMIT) -> str:
             previous=ctx.previous,
             d=deltas, policies=ctx.policies(),
             blocks=m.by_block[:cap], topics=m.top_topics[:cap], places=m.top_places[:cap],
+            heading=ctx.heading, region=ctx.region,
+            municipalities=_rating_lines(ctx.ratings.municipalities[:cap]),
+            more_municipalities=max(0, len(ctx.ratings.municipalities) - cap),
+            unranked_municipalities=len(ctx.ratings.unranked_municipalities),
             departments=_rating_lines(ctx.ratings.departments[:cap]),
             executors=_rating_lines(ctx.ratings.executors[:cap]),
             block_owners=_rating_lines(ctx.ratings.block_owners[:cap]),
@@ -847,11 +864,13 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
         row = 2
         r8s = ctx.ratings
         for heading, rows, apart in (
+                ("Муниципалитеты", r8s.municipalities, r8s.unranked_municipalities),
                 ("Подразделения", r8s.departments, r8s.unranked_departments),
                 ("Исполнители", r8s.executors, r8s.unranked_executors),
                 ("Руководители отраслевых блоков", r8s.block_owners,
                  r8s.unranked_block_owners)):
-            if heading.startswith("Руководители") and not rows and not apart:
+            if heading.startswith(("Руководители", "Муниципалитеты")) and not rows \
+                    and not apart:
                 continue
             ws.write(row, 0, heading, bold)
             row += 1

@@ -12,7 +12,7 @@ from bot.usecases.common import Clock, Policies
 from bot.usecases.notifier import Notifier
 from workflows.calendar import WorkingCalendar
 from workflows.ladder import OWED
-from workflows.model import Role, State
+from workflows.model import Incident, Role, State
 
 
 class Digests:
@@ -59,13 +59,31 @@ class Digests:
                 "on_review": await uow.incidents.select(states=[State.ON_REVIEW]),
                 "waiting": await uow.incidents.select(states=[State.WAITING]),
             }
-            per_department: dict[str, int] = {}
-            for i in groups["overdue"] + groups["due_today"]:
-                name = self.config.departments.get(i.department or "", "—")
-                per_department[name] = per_department.get(name, 0) + 1
             people = await uow.people.all()
             names = {p.id: p.name for p in people}
-            text = self.templates.render("digest", day=local, groups=groups, names=names,
-                                         per_department=sorted(per_department.items()))
-            await self.notifier.send_to_role(uow, Role.COORDINATOR, text)
+            if not self.config.municipalities:
+                await self.notifier.send_to_role(uow, Role.COORDINATOR,
+                                                 self._digest(local, groups, names))
+                return True
+            # A region: each municipality's coordinators get its own digest, the region's
+            # coordinators all of it.
+            for key in [*self.config.municipalities, None]:
+                readers = [p for p in people
+                           if p.has(Role.COORDINATOR) and p.municipality == key]
+                if not readers:
+                    continue
+                text = self._digest(local, {k: [i for i in v if key is None
+                                                or i.municipality == key]
+                                            for k, v in groups.items()}, names)
+                for person in readers:
+                    await self.notifier.send_to(uow, person, text)
         return True
+
+    def _digest(self, local: datetime, groups: dict[str, list[Incident]],
+                names: dict[int, str]) -> str:
+        per_department: dict[str, int] = {}
+        for i in groups["overdue"] + groups["due_today"]:
+            name = self.config.departments.get(i.department or "", "—")
+            per_department[name] = per_department.get(name, 0) + 1
+        return self.templates.render("digest", day=local, groups=groups, names=names,
+                                     per_department=sorted(per_department.items()))
