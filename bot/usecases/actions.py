@@ -298,8 +298,8 @@ class Actions:
                                                  None, now, code, ok=False))
         if lead is None:
             raise refused("not_found")
-        if out_of_scope(actor, lead):
-            raise refused("not_visible")
+        if out_of_scope(actor, lead) or lead.municipality != inc.municipality:
+            raise refused("not_visible")  # (a problem is of one municipality)
         if await uow.problems.complaints(inc.id):
             raise refused("has_complaints")
         out = problems.merge(inc, lead, actor, now)

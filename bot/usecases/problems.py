@@ -53,7 +53,8 @@ class Problems:
                                              incident.registered_at - self.window)
         found = problems.match(
             incident, self.words(incident.text),
-            (problems.Candidate(i, tuple(self.words(i.text)), n) for i, n in rows),
+            (problems.Candidate(i, tuple(self.words(i.text)), n) for i, n in rows
+             if i.municipality == incident.municipality),  # a problem is of one municipality
             window=self.window, threshold=self.threshold)
         if found is None:
             return None
