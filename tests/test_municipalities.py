@@ -262,6 +262,24 @@ async def test_two_municipalities_never_see_each_others_incidents(region: Harnes
     await h.step()
     assert (await h.incident(nk_open)).executor_id == held.executor_id != pr_waste.id
 
+    # Tuesday: the daily digest at 08:00 (each municipality's to its coordinator, the whole
+    # region's to the regional curator), then the open incidents overdue escalate to the
+    # curators: each municipality's to its own, both to the regional curator.
+    for hour in (8, 11):
+        h.clock.now = datetime(2026, 11, 24, hour, 0, tzinfo=TZ).astimezone(UTC)
+        await h.app.usecases.sweep.sweep()
+        await h.step()
+    (digest,) = [t for t in h.texts(REGIONAL_CURATOR) if "Сводка" in t]
+    assert f"№{nk_open} · 🏛 Новокузнецк" in digest and f"№{pr_open} · 🏛 Прокопьевск" in digest
+    for key, people in (("nk", NK), ("pr", PR)):
+        (own,) = [t for t in h.texts(people["coordinator"]) if "Сводка" in t]
+        assert f"№{min(mine[key] - {nk_story, pr_story})}" in own
+        escalations = [t for t in h.texts(people["curator"]) if "Эскалация" in t]
+        assert len(escalations) == 1 and f"№{nk_open if key == 'nk' else pr_open}" in (
+            escalations[0])
+    escalated = [t for t in h.texts(REGIONAL_CURATOR) if "Эскалация" in t]
+    assert len(escalated) == 2
+
     # Nobody of one municipality ever got a message naming the other's incidents.
     for key, people, other in (("nk", NK, "pr"), ("pr", PR, "nk")):
         for user in people.values():

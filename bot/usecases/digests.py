@@ -41,7 +41,8 @@ class Digests:
 
     async def daily_digest(self) -> bool:
         """At the start of each working day, once: the coordinators' digest of what is due
-        today, overdue, waiting for review and waiting for interim dates, per department."""
+        today, overdue, waiting for review and waiting for interim dates, per department (in
+        a region: per municipality, and the whole region's to the regional staff)."""
         now = self.clock()
         local = self.working_day_started()
         if local is None:
@@ -65,11 +66,13 @@ class Digests:
                 await self.notifier.send_to_role(uow, Role.COORDINATOR,
                                                  self._digest(local, groups, names))
                 return True
-            # A region: each municipality's coordinators get its own digest, the region's
-            # coordinators all of it.
+            # A region: each municipality's coordinators get its own digest; the region's
+            # coordinators and curators (ЦУР, who watch the deadlines of every municipality)
+            # all of it, in one message a day rather than a card per incident.
             for key in [*self.config.municipalities, None]:
-                readers = [p for p in people
-                           if p.has(Role.COORDINATOR) and p.municipality == key]
+                roles = (Role.COORDINATOR,) if key else (Role.COORDINATOR, Role.CURATOR)
+                readers = [p for p in people if p.municipality == key
+                           and any(p.has(r) for r in roles)]
                 if not readers:
                     continue
                 text = self._digest(local, {k: [i for i in v if key is None
