@@ -245,8 +245,9 @@ async def write_report(path: str, first: str, last: str, out: str) -> int:
         return 2
     store = await open_storage(config.database)
     try:
+        # A region's: the roll-up, municipalities rated (one district's: as always).
         report = await build_report(config, store, start, end, out_dir=Path(out),
-                                    now=datetime.now(config.tz))
+                                    now=datetime.now(config.tz), region=True)
     finally:
         await store.close()
     print(plain_text(report.text))

@@ -380,7 +380,11 @@ async def _build(config: Config, store: Storage, start: datetime, end: datetime,
                  scope: Callable[[Incident], bool] | None, now: datetime | None,
                  heading: str = "", region: bool = False) -> Report:
     tz = config.tz
-    templates = templates or Templates(tz)
+    if templates is None:
+        templates = Templates(tz)
+        templates.municipalities = {k: m.name for k, m in config.municipalities.items()}
+    if region and not heading:
+        heading = templates.phrase("region_note")
     prev_start, prev_end = previous_period(start, end, tz)
     # Only the two periods are read; the figures are computed in a worker thread, holding
     # neither the event loop nor the database.
@@ -452,6 +456,11 @@ class _Context:
     @property
     def tz(self) -> ZoneInfo:
         return self.config.tz
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The «Инциденты» sheet's columns: a region's has the municipality last."""
+        return INCIDENT_COLUMNS + (("Муниципалитет",) if self.config.municipalities else ())
 
     @cached_property
     def table(self) -> list[list[Any]]:
@@ -728,7 +737,7 @@ def _on_time(row: IncidentRow, end: datetime) -> str:
 
 
 def incident_table(ctx: _Context) -> list[list[Any]]:
-    """One row per involved incident, in ``INCIDENT_COLUMNS`` order; times are local naive
+    """One row per involved incident, in ``ctx.columns`` order; times are local naive
     datetimes, working hours a float (2 decimals), None where there is nothing."""
     tz, end = ctx.tz, ctx.metrics.end
     titles = {name: p.title for name, p in ctx.config.policies.items()}
@@ -745,6 +754,9 @@ def incident_table(ctx: _Context) -> list[list[Any]]:
             _yes_no(r.repeat) if r.registered_in_period else "", r.repeat_complaints,
             *_procedure_cells(ctx, ctx.incidents.get(r.incident_id)),
         ])
+        if ctx.config.municipalities:
+            incident = ctx.incidents.get(r.incident_id)
+            table[-1].append(ctx.templates.municipality(incident) if incident else "")
     return table
 
 
@@ -763,7 +775,7 @@ def _procedure_cells(ctx: _Context, incident: Incident | None) -> list[Any]:
 def write_csv(ctx: _Context, path: Path) -> Path:
     with path.open("w", encoding="utf-8-sig", newline="") as f:
         writer = csv.writer(f, delimiter=";")
-        writer.writerow(INCIDENT_COLUMNS)
+        writer.writerow(ctx.columns)
         for row in ctx.table:
             writer.writerow([_csv_cell(v) for v in row])
     return path
@@ -894,7 +906,7 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
 
         # Инциденты
         ws = wb.add_worksheet("Инциденты")
-        ws.write_row(0, 0, INCIDENT_COLUMNS, head)
+        ws.write_row(0, 0, ctx.columns, head)
         ws.set_row(0, 45)
         ws.set_column(0, 0, 7)
         ws.set_column(1, 5, 16)
@@ -921,7 +933,7 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
                 else:
                     ws.write(i, col, value)
         if table:
-            ws.autofilter(0, 0, len(table), len(INCIDENT_COLUMNS) - 1)
+            ws.autofilter(0, 0, len(table), len(ctx.columns) - 1)
     finally:
         wb.close()
     return path
