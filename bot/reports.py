@@ -306,11 +306,13 @@ def policies_for(config: Config) -> Callable[[Incident], Policy]:
     sla = config.settings.sla
 
     def pick(incident: Incident) -> Policy:
-        if incident.policy and incident.policy in config.policies:  # chosen on the card
-            return config.policies[incident.policy]
+        # A municipality with its own calendar has its own copies of the policies.
+        named = config.municipal_policies.get(incident.municipality or "", config.policies)
+        if incident.policy and incident.policy in named:  # chosen on the card
+            return named[incident.policy]
         name = sla.sources.get(incident.source) or (
-            incident.source if incident.source in config.policies else sla.default_policy)
-        return config.policies[name]
+            incident.source if incident.source in named else sla.default_policy)
+        return named[name]
 
     return pick
 

@@ -427,3 +427,31 @@ def test_one_district_stays_one(tmp_path: Path) -> None:
     assert config.municipalities == {} and config.municipal_policies == {}
     assert config.municipality_of("vk:-1_2", "nk") is None
     assert all(p.municipality is None for _, p in config.seed_people())
+
+
+async def test_a_municipality_counts_deadlines_in_its_own_calendar(
+        server: FakeTelegramServer, tmp_path: Path, clock: Clock) -> None:
+    """Прокопьевск has Tuesday 24 November off: registered on Monday at 16:00, its incident
+    is due on Wednesday, Новокузнецк's on Tuesday (8 working hours)."""
+    path = region_config(tmp_path, server.api_base)
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        'name = "Прокопьевск"\n', 'name = "Прокопьевск"\nextra_days_off = [2026-11-24]\n'),
+        encoding="utf-8")
+    h = Harness(server, load_config(path), clock)
+    await h.start()
+    try:
+        assert h.app is not None
+        clock.now = datetime(2026, 11, 23, 16, 0, tzinfo=TZ).astimezone(UTC)
+        due = {}
+        for key in ("nk", "pr"):
+            h.server.message(FakeUser(7001, "Галина", "Жительница"),
+                             "Опять не вывезли мусор с площадки, контейнеры полные",
+                             chat_id=GROUPS[key])
+            await h.step()
+            (incident,) = [i for i in await h.app.usecases.queries.visible_incidents(
+                await _person(h, REGIONAL_CURATOR)) if i.municipality == key]
+            due[key] = incident.answer_due.astimezone(TZ)
+        assert due["nk"] == datetime(2026, 11, 24, 15, 0, tzinfo=TZ)
+        assert due["pr"] == datetime(2026, 11, 25, 15, 0, tzinfo=TZ)
+    finally:
+        await h.close()
