@@ -176,9 +176,11 @@ async def learn_pick(intake: Intake, actor: Person, text: str, category: str) ->
         await add_label(uow, text, category, person_id=actor.id, at=intake.clock())
 
 
-def suggested_first(intake: Intake, text: str) -> list[str]:
-    """The config's category keys with the likely ones for ``text`` first."""
-    keys = list(intake.config.categories)
+def suggested_first(intake: Intake, text: str, municipality: str | None = None) -> list[str]:
+    """The config's category keys with the likely ones for ``text`` first; those of an
+    incident of ``municipality`` (a category of another municipality is left out)."""
+    keys = [k for k in intake.config.categories
+            if intake.config.category_municipality.get(k) in (None, municipality)]
     if intake.triage is None or not text.strip():
         return keys
     likely = [k for k in intake.triage.classify(text).suggestions if k in keys]

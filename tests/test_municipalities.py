@@ -455,3 +455,39 @@ async def test_a_municipality_counts_deadlines_in_its_own_calendar(
         assert due["pr"] == datetime(2026, 11, 25, 15, 0, tzinfo=TZ)
     finally:
         await h.close()
+
+
+async def test_a_category_of_one_municipality_is_offered_there_only(
+        server: FakeTelegramServer, tmp_path: Path, clock: Clock) -> None:
+    path = region_config(tmp_path, server.api_base)
+    path.write_text(path.read_text(encoding="utf-8") + """
+[[departments]]
+key = "mines"
+name = "Отдел горных отводов"
+municipality = "pr"
+
+[[categories]]
+key = "subsidence"
+name = "Провалы грунта"
+block = "Безопасность"
+department = "mines"
+municipality = "pr"
+""", encoding="utf-8")
+    h = Harness(server, load_config(path), clock)
+    await h.start()
+    try:
+        for people, offered in ((NK, False), (PR, True)):
+            await h.say(people["coordinator"], "Провал грунта у дома 5 https://vk.com/wall-1_2")
+            call, _ = h.button(people["coordinator"], "cat")
+            labels = [b["text"] for row in call.buttons for b in row]
+            assert ("Провалы грунта" in labels) is offered, labels
+        await h.press(PR["coordinator"], "cat", label="Провалы")
+        n = incident_number(h.last_text(PR["coordinator"]))
+        assert (await h.incident(n)).municipality == "pr"
+        # A forged press of the category on Новокузнецк's post registers nothing.
+        call, data = h.button(NK["coordinator"], "cat")
+        h.server.callback(NK["coordinator"], call, data.rsplit(":", 1)[0] + ":subsidence")
+        await h.step()
+        assert await h.incident(n + 1) is None
+    finally:
+        await h.close()
