@@ -491,3 +491,15 @@ municipality = "pr"
         assert await h.incident(n + 1) is None
     finally:
         await h.close()
+
+
+def test_the_summary_of_new_incidents_names_their_municipalities() -> None:
+    """A coordinator's chat that is behind gets new incidents in one summary (bot.batching);
+    in a region each line names the municipality (items queued before, without it, render)."""
+    from bot.templates import Templates
+
+    text = Templates(TZ).phrase("registered_summary", items=[
+        {"n": 1, "category": "ТКО", "executor": "", "text": "мусор",
+         "municipality": "Новокузнецк"},
+        {"n": 2, "category": "ТКО", "executor": "", "text": "мусор"}])
+    assert "№1 · 🏛 Новокузнецк · ТКО" in text and "№2 · ТКО" in text

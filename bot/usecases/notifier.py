@@ -151,7 +151,9 @@ class Notifier:
             # A coordinator's chat that is behind gets new incidents in one summary.
             item = ({"n": incident.id, "category": context["category"].name
                      if context["category"] else "", "executor": context["executor"],
-                     "text": incident.text[:60]}
+                     "text": incident.text[:60],
+                     **({"municipality": self.templates.municipality(incident)}
+                        if self.templates.municipalities else {})}
                     if note.template == "registered" and note.to == core.COORDINATORS
                     and not attachments else None)
             for person in recipients:
