@@ -155,6 +155,8 @@ class App:
                                            "free disk space") from None
         self.templates = Templates(config.tz)
         self.templates.municipalities = {k: m.name for k, m in config.municipalities.items()}
+        self.templates.zones = {k: m.tz for k, m in config.municipalities.items()
+                                if m.tz != config.tz}
         self.bot: Bot = make_bot(config.telegram_token, config.telegram_api_base,
                                  config.telegram_proxy)
         # Everything the use cases need is built first; they are built once, complete.

@@ -550,7 +550,8 @@ class MunicipalitySettings(_Section):
 
     key: Key
     name: str = Field(min_length=1, max_length=100)
-    # Its own time zone (its deadlines are counted in it); not given: the top-level one.
+    # Its own time zone (its deadlines are counted in it, its incidents' cards show it);
+    # not given: the top-level one.
     timezone: str | None = None
     # Its own days off and working days beyond the region's [calendar].
     extra_days_off: list[date] = []

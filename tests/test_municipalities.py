@@ -431,12 +431,13 @@ def test_one_district_stays_one(tmp_path: Path) -> None:
 
 async def test_a_municipality_counts_deadlines_in_its_own_calendar(
         server: FakeTelegramServer, tmp_path: Path, clock: Clock) -> None:
-    """Прокопьевск has Tuesday 24 November off: registered on Monday at 16:00, its incident
-    is due on Wednesday, Новокузнецк's on Tuesday (8 working hours)."""
+    """Прокопьевск (here) lives in Omsk time and has Tuesday 24 November off: registered on
+    Monday at 16:00 Novokuznetsk time (15:00 in Omsk), its incident is due on Wednesday at
+    14:00 Omsk time, Новокузнецк's on Tuesday (8 working hours); its cards say Omsk time."""
     path = region_config(tmp_path, server.api_base)
     path.write_text(path.read_text(encoding="utf-8").replace(
-        'name = "Прокопьевск"\n', 'name = "Прокопьевск"\nextra_days_off = [2026-11-24]\n'),
-        encoding="utf-8")
+        'name = "Прокопьевск"\n', 'name = "Прокопьевск"\nextra_days_off = [2026-11-24]\n'
+                                   'timezone = "Asia/Omsk"\n'), encoding="utf-8")
     h = Harness(server, load_config(path), clock)
     await h.start()
     try:
@@ -452,7 +453,9 @@ async def test_a_municipality_counts_deadlines_in_its_own_calendar(
                 await _person(h, REGIONAL_CURATOR)) if i.municipality == key]
             due[key] = incident.answer_due.astimezone(TZ)
         assert due["nk"] == datetime(2026, 11, 24, 15, 0, tzinfo=TZ)
-        assert due["pr"] == datetime(2026, 11, 25, 15, 0, tzinfo=TZ)
+        assert due["pr"] == datetime(2026, 11, 25, 14, 0, tzinfo=ZoneInfo("Asia/Omsk"))
+        assert "Срок ответа: 25.11.2026 14:00" in h.last_text(PR["coordinator"])
+        assert "Срок ответа: 24.11.2026 15:00" in h.last_text(NK["coordinator"])
     finally:
         await h.close()
 
