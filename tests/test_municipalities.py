@@ -413,11 +413,16 @@ def test_municipalities_follow_from_the_config(tmp_path: Path) -> None:
     assert "nk" not in config.municipal_policies
 
 
-def test_the_region_example_config_loads() -> None:
+def test_the_region_example_config_loads(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
     root = Path(__file__).resolve().parent.parent
-    config = load_config(root / "docs" / "region.example.toml")
+    path = root / "docs" / "region.example.toml"
+    config = load_config(path)
     assert len(config.municipalities) >= 2
     assert {p.municipality for p, _ in config.seed_people()} >= {None, *config.municipalities}
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert f"{path}: OK — 2 municipalities, 3 departments" in capsys.readouterr().out
 
 
 def test_one_district_stays_one(tmp_path: Path) -> None:
