@@ -511,3 +511,59 @@ def test_the_summary_of_new_incidents_names_their_municipalities() -> None:
          "municipality": "Новокузнецк"},
         {"n": 2, "category": "ТКО", "executor": "", "text": "мусор"}])
     assert "№1 · 🏛 Новокузнецк · ТКО" in text and "№2 · ТКО" in text
+
+
+async def test_vk_walls_of_each_municipality(server: FakeTelegramServer, tmp_path: Path,
+                                             clock: Clock) -> None:
+    """Each municipality's VK community: a complaint in its comments is its incident, told
+    to its coordinator and routed to its executor; the answer goes under the comment."""
+    from fakes.vk import GROUP_ID, FakeVkServer
+
+    tokens = {"vk-group": "group", "vk-service": "service", "vk-user": "user"}
+    walls = {"nk": -5550001, "pr": -5550002}
+    async with FakeVkServer(tokens=tokens) as vk:
+        vk.add_group(-walls["nk"], "Подслушано Новокузнецк")
+        vk.add_group(-walls["pr"], "Подслушано Прокопьевск")
+        vk.add_user(7000001, "Галина", "Жительница")
+        path = region_config(tmp_path, server.api_base)
+        text = path.read_text(encoding="utf-8")
+        for key in walls:
+            name = {"nk": "Новокузнецк", "pr": "Прокопьевск"}[key]
+            text = text.replace(f'name = "{name}"\n',
+                                f'name = "{name}"\nvk_communities = [{walls[key]}]\n')
+        text += (f'\n[vk]\ntoken = "vk-group"\nservice_token = "vk-service"\n'
+                 f'user_token = "vk-user"\ngroup_id = {GROUP_ID}\napi_base = "{vk.api_base}"\n')
+        path.write_text(text, encoding="utf-8")
+        h = Harness(server, load_config(path), clock)
+        await h.start()
+        try:
+            assert h.app is not None and h.app.vk_wall is not None
+            comments = {}
+            for key, wall in walls.items():
+                post = int(vk.add_post(wall, "Пишите, что нужно починить")["id"])
+                comments[key] = (post, vk.add_comment(
+                    wall, post, "Неделю не вывозят мусор, контейнеры переполнены", 7000001))
+            await h.app.vk_wall.poll_once()
+            await h.step()
+            regional = await _person(h, REGIONAL_CURATOR)
+            numbers_of = {i.municipality: i.id
+                          for i in await h.app.usecases.queries.visible_incidents(regional)}
+            assert set(numbers_of) == {"nk", "pr"}
+            for key, people, other in (("nk", NK, "pr"), ("pr", PR, "nk")):
+                n = numbers_of[key]
+                assert any(f"№{n}" in t for t in h.texts(people["coordinator"]))
+                assert any(f"№{n}" in t for t in h.texts(people["waste"]))
+                assert numbers_of[other] not in numbers(h, people["coordinator"])
+            n = numbers_of["pr"]
+            await h.press(PR["waste"], "take", n)
+            await h.say(PR["waste"], "Мусор вывезен, контейнеры вывозят ежедневно.")
+            await h.press(PR["waste"], "submit", n)
+            await h.press(PR["coordinator"], "approve", n)
+            await h.app.usecases.sweep.sweep()
+            await h.step()
+            post, comment = comments["pr"]
+            replies = [c for c in vk.comments(walls["pr"], post)
+                       if c["from_id"] == -GROUP_ID and c.get("reply_to_comment") == comment["id"]]
+            assert [r["text"] for r in replies] == ["Мусор вывезен, контейнеры вывозят ежедневно."]
+        finally:
+            await h.close()
