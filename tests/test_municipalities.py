@@ -567,3 +567,26 @@ async def test_vk_walls_of_each_municipality(server: FakeTelegramServer, tmp_pat
             assert [r["text"] for r in replies] == ["Мусор вывезен, контейнеры вывозят ежедневно."]
         finally:
             await h.close()
+
+
+async def test_a_person_moved_to_another_municipality_in_the_config(
+        region: Harness, tmp_path: Path) -> None:
+    """The config is the truth for its people: a new `municipality` applies at the next start
+    (audited), and from then on the person sees that municipality's incidents only."""
+    h = region
+    n = await group_complaint(h, "nk", FakeUser(7001, "Галина", "Жительница"))
+    path = tmp_path / "region.toml"
+    text = path.read_text(encoding="utf-8")
+    curator = f'telegram_id = {NK["curator"].id}\nmunicipality = "nk"'
+    assert curator in text
+    path.write_text(text.replace(curator, f'telegram_id = {NK["curator"].id}\n'
+                                          'municipality = "pr"'), encoding="utf-8")
+    h.config = load_config(path)
+    await h.restart()
+    person = await _person(h, NK["curator"])
+    assert person.municipality == "pr"
+    assert any(e.action == "person_updated" and e.reason.endswith("@nk → Белова Ирина "
+                                                                  "[curator] @pr")
+               for e in await h.audit())
+    await h.say(NK["curator"], f"/incident {n}")
+    assert h.last_text(NK["curator"]) == "Этот инцидент вам недоступен."

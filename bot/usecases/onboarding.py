@@ -291,4 +291,6 @@ def _describe(person: Person) -> str:
     roles = ",".join(sorted(person.roles))
     departments = ",".join(sorted(person.departments))
     state = "" if person.active else ", inactive"
-    return f"{person.name} [{roles}]" + (f" ({departments})" if departments else "") + state
+    where = f" @{person.municipality}" if person.municipality else ""
+    return (f"{person.name} [{roles}]" + (f" ({departments})" if departments else "") + where
+            + state)
