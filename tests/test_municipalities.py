@@ -590,3 +590,14 @@ async def test_a_person_moved_to_another_municipality_in_the_config(
                for e in await h.audit())
     await h.say(NK["curator"], f"/incident {n}")
     assert h.last_text(NK["curator"]) == "Этот инцидент вам недоступен."
+
+
+async def test_an_invited_person_belongs_to_the_admins_municipality(region: Harness) -> None:
+    h = region
+    await h.say(PR["coordinator"], "/invite executor waste Новиков Илья")
+    link = re.search(r"start=(\S+)", h.last_text(PR["coordinator"]))
+    assert link, h.last_text(PR["coordinator"])
+    novikov = FakeUser(2203, "Илья", "Новиков")
+    await h.say(novikov, f"/start {link.group(1)}")
+    person = await _person(h, novikov)
+    assert (person.name, person.municipality) == ("Новиков Илья", "pr")
