@@ -302,6 +302,8 @@ async def test_two_municipalities_never_see_each_others_incidents(region: Harnes
     await h.step()
     regional = h.last_text(REGIONAL_CURATOR)
     assert "Аналитическая записка ЦУР</b>: регион, все муниципалитеты" in regional
+    # The same resident in both municipalities is no repeat: one in each is new there.
+    assert "Новые: <b>4</b> (+4), из них повторные: <b>0</b>" in regional
     rating = regional.split("Рейтинг муниципалитетов")[1].split("Рейтинг подразделений")[0]
     assert "Новокузнецк" in rating and "Прокопьевск" in rating
     for people, name, other in ((NK, "Новокузнецк", "Прокопьевск"),
