@@ -29,9 +29,9 @@ WEEKLY_JOB = "weekly_note"
 MONTHLY_JOB = "monthly_note"
 # Who gets the weekly note, and who the monthly one.
 WEEKLY_READERS = (Role.CURATOR, Role.HEAD)
+MONTHLY_READERS = (Role.HEAD,)
 # The regional roll-up, as against one municipality's note (``build``'s ``municipality``).
 EVERY = object()
-MONTHLY_READERS = (Role.HEAD,)
 
 
 async def build(digests: Digests, start: datetime, end: datetime,
