@@ -5,19 +5,23 @@ of incidents, :func:`weekly_note` sends last week's note to the curators and the
 МЦУ once a week, at the start of the first working day, and :func:`monthly_note` last month's
 note to the head of the МЦУ at the start of the first working day of the month. The files
 are written under ``files_dir/reports`` and leave through the outbox like every other
-message, so a restart neither loses nor repeats them.
+message, so a restart neither loses nor repeats them. In a region (``[[municipalities]]``)
+each municipality's readers get its own note and the region's staff the roll-up, with the
+municipalities rated like departments.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from bot.reports import Report, build_report
 from bot.usecases.digests import Digests
-from workflows.model import Attachment, Person, Role
+from workflows.model import Attachment, Incident, Person, Role
 from workflows.visibility import may_see
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -26,18 +30,72 @@ MONTHLY_JOB = "monthly_note"
 # Who gets the weekly note, and who the monthly one.
 WEEKLY_READERS = (Role.CURATOR, Role.HEAD)
 MONTHLY_READERS = (Role.HEAD,)
+# The regional roll-up, as against one municipality's note (``build``'s ``municipality``).
+EVERY = object()
 
 
 async def build(digests: Digests, start: datetime, end: datetime,
-                reader: Person | None = None) -> Report:
+                reader: Person | None = None, *,
+                municipality: str | None | object = EVERY) -> Report:
     """The report of ``[start, end)`` in a folder of its own (files wait there for the outbox),
-    of the incidents ``reader`` may see (all when None)."""
+    of the incidents ``reader`` may see (all when None). In a region: of one
+    ``municipality``'s incidents, or (``EVERY``) the regional roll-up, municipalities rated;
+    a reader of a municipality gets its note, the region's staff the roll-up."""
+    config = digests.config
+    if reader is not None and config.municipalities and reader.municipality is not None:
+        municipality = reader.municipality
     scope = None if reader is None else partial(may_see, reader)
-    stamp = digests.clock().astimezone(digests.config.tz).strftime("%Y%m%d-%H%M%S")
-    folder = Path(digests.config.files_dir) / "reports" / f"{stamp}-{secrets.token_hex(3)}"
-    return await build_report(digests.config, digests.store, start, end, out_dir=folder,
+    heading, region = "", False
+    if config.municipalities and municipality is EVERY:
+        heading, region = digests.templates.phrase("region_note"), True
+    elif config.municipalities:
+        key = municipality
+        heading = config.municipality_name(key if isinstance(key, str) else None,
+                                           digests.templates.phrase("region"))
+        scope = _within(scope, key if isinstance(key, str) else None)
+    stamp = digests.clock().astimezone(config.tz).strftime("%Y%m%d-%H%M%S")
+    folder = Path(config.files_dir) / "reports" / f"{stamp}-{secrets.token_hex(3)}"
+    return await build_report(config, digests.store, start, end, out_dir=folder,
                               templates=digests.templates, scope=scope,
-                              now=digests.clock())
+                              now=digests.clock(), heading=heading, region=region)
+
+
+def _within(scope: Callable[[Incident], bool] | None, municipality: str | None
+            ) -> Callable[[Incident], bool]:
+    """``scope`` and the incidents of one municipality only."""
+    return lambda i: i.municipality == municipality and (scope is None or scope(i))
+
+
+async def _notes(digests: Digests, readers: tuple[Role, ...], start: datetime,
+                 end: datetime) -> list[tuple[Report, tuple[Role, ...], str | None | object]]:
+    """The notes of ``[start, end)`` for the ``readers``, each with whom it is for: one
+    district's for all of them; in a region, each municipality's for its own readers and the
+    roll-up for the region's (built before the transaction that sends them, like any
+    report: only for those who have readers)."""
+    if not digests.config.municipalities:
+        return [(await build(digests, start, end), readers, EVERY)]
+    async with digests.store.read() as uow:
+        people = [p for p in await uow.people.all() if any(p.has(r) for r in readers)]
+    notes = []
+    for key in [*digests.config.municipalities, None]:
+        if any(p.municipality == key for p in people):
+            notes.append((await build(digests, start, end,
+                                      municipality=EVERY if key is None else key),
+                          readers, key))
+    return notes
+
+
+async def _send(digests: Digests, uow: Any,
+                notes: list[tuple[Report, tuple[Role, ...], str | None | object]]) -> None:
+    for report, readers, key in notes:
+        if key is EVERY:
+            await digests.notifier.send_to_role(uow, readers, report.text,
+                                                attachments=note_files(report))
+            continue
+        for person in await uow.people.all():
+            if person.municipality == key and any(person.has(r) for r in readers):
+                await digests.notifier.send_to(uow, person, report.text,
+                                               attachments=note_files(report))
 
 
 def note_files(report: Report) -> list[Attachment]:
@@ -72,14 +130,14 @@ async def weekly_note(digests: Digests) -> bool:
     async with digests.store.read() as uow:
         if await uow.jobs.last_day(WEEKLY_JOB) == monday.isoformat():
             return False
-    report = await build(digests, _midnight(digests, monday - timedelta(days=7)),
+    notes = await _notes(digests, WEEKLY_READERS,
+                         _midnight(digests, monday - timedelta(days=7)),
                          _midnight(digests, monday))
     async with digests.store.write() as uow:
         if await uow.jobs.last_day(WEEKLY_JOB) == monday.isoformat():
             return False  # another run got there first
         await uow.jobs.set_last_day(WEEKLY_JOB, monday.isoformat())
-        await digests.notifier.send_to_role(uow, WEEKLY_READERS, report.text,
-                                   attachments=note_files(report))
+        await _send(digests, uow, notes)
     return True
 
 
@@ -101,13 +159,13 @@ async def monthly_note(digests: Digests) -> bool:
         if not any(p.has(r) for p in await uow.people.all() for r in MONTHLY_READERS):
             return False
     previous = (first - timedelta(days=1)).replace(day=1)
-    report = await build(digests, _midnight(digests, previous), _midnight(digests, first))
+    notes = await _notes(digests, MONTHLY_READERS, _midnight(digests, previous),
+                         _midnight(digests, first))
     async with digests.store.write() as uow:
         if await uow.jobs.last_day(MONTHLY_JOB) == first.isoformat():
             return False  # another run got there first
         await uow.jobs.set_last_day(MONTHLY_JOB, first.isoformat())
-        await digests.notifier.send_to_role(uow, MONTHLY_READERS, report.text,
-                                   attachments=note_files(report))
+        await _send(digests, uow, notes)
     return True
 
 

@@ -154,6 +154,9 @@ class App:
                                            f"{config.path}, the folder's permissions and "
                                            "free disk space") from None
         self.templates = Templates(config.tz)
+        self.templates.municipalities = {k: m.name for k, m in config.municipalities.items()}
+        self.templates.zones = {k: m.tz for k, m in config.municipalities.items()
+                                if m.tz != config.tz}
         self.bot: Bot = make_bot(config.telegram_token, config.telegram_api_base,
                                  config.telegram_proxy)
         # Everything the use cases need is built first; they are built once, complete.
@@ -519,9 +522,10 @@ class App:
     def _start_vk_sources(self, detector: Detector | Triage) -> None:
         """Watch the walls of ``vk.communities`` (service token), when it is there."""
         tokens, vk = self.config.vk_tokens, self.config.settings.vk
-        if tokens["service_token"] and vk.communities:
+        if tokens["service_token"] and self.config.vk_communities:
             self.vk_wall = VkWallSource(self._vk_client(tokens["service_token"], USER_RPS),
-                                        self.usecases.intake, detector, communities=vk.communities,
+                                        self.usecases.intake, detector,
+                                        communities=self.config.vk_communities,
                                         group_id=vk.group_id)
 
     def _vk_publishers(self) -> dict[str, Publisher]:
@@ -533,7 +537,7 @@ class App:
         user = (self._vk_client(tokens["user_token"], USER_RPS)
                 if tokens["user_token"] else None)
         reader = (self._vk_client(tokens["service_token"], USER_RPS)
-                  if tokens["service_token"] and vk.communities else user)
+                  if tokens["service_token"] and self.config.vk_communities else user)
         return {vk_wall.SOURCE: VkPublisher(
             self._vk_client(tokens["token"], GROUP_RPS), vk.group_id, user, reader=reader)}
 

@@ -100,8 +100,9 @@ def check_config(path: str) -> int:
     config = load_config(path)
     dictionaries.rules(config)  # the deployment's own dictionary, when it names one
     s = config.settings
-    print(f"{path}: OK — {len(s.departments)} departments, {len(s.categories)} categories, "
-          f"{len(s.people)} people, time zone {s.timezone}")
+    region = f"{len(s.municipalities)} municipalities, " if s.municipalities else ""
+    print(f"{path}: OK — {region}{len(s.departments)} departments, "
+          f"{len(s.categories)} categories, {len(s.people)} people, time zone {s.timezone}")
     from bot.config_warnings import config_warnings
     for warning in config_warnings(config):
         print(f"warning: {warning}")
@@ -245,8 +246,9 @@ async def write_report(path: str, first: str, last: str, out: str) -> int:
         return 2
     store = await open_storage(config.database)
     try:
+        # A region's: the roll-up, municipalities rated (one district's: as always).
         report = await build_report(config, store, start, end, out_dir=Path(out),
-                                    now=datetime.now(config.tz))
+                                    now=datetime.now(config.tz), region=True)
     finally:
         await store.close()
     print(plain_text(report.text))

@@ -11,7 +11,7 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -85,6 +85,22 @@ def _proxy_url(v: str) -> str:
     return v
 
 
+def _group_ids(v: list[int]) -> list[int]:
+    for chat_id in v:
+        if chat_id >= 0:
+            raise ValueError(f"{chat_id} is not a group's chat id (expected a negative "
+                             "number such as -1001234567890)")
+    return v
+
+
+def _owner_ids(v: list[int]) -> list[int]:
+    for owner in v:
+        if owner == 0:
+            raise ValueError("expected owner ids: negative for communities (-123), "
+                             "positive for users")
+    return v
+
+
 def _host_port(v: str) -> str:
     """``host:port`` to listen on; nothing for off."""
     if v:
@@ -111,11 +127,7 @@ class TelegramSettings(_Section):
     @field_validator("groups")
     @classmethod
     def _groups(cls, v: list[int]) -> list[int]:
-        for chat_id in v:
-            if chat_id >= 0:
-                raise ValueError(f"{chat_id} is not a group's chat id (expected a negative "
-                                 "number such as -1001234567890)")
-        return v
+        return _group_ids(v)
 
     # How long `run` keeps retrying an unreachable Telegram at start before giving up (s).
     start_timeout: float = Field(default=60.0, gt=0, le=3600)
@@ -195,11 +207,7 @@ class VkSettings(_Section):
     @field_validator("communities")
     @classmethod
     def _owners(cls, v: list[int]) -> list[int]:
-        for owner in v:
-            if owner == 0:
-                raise ValueError("expected owner ids: negative for communities (-123), "
-                                 "positive for users")
-        return v
+        return _owner_ids(v)
 
     @field_validator("poll_every")
     @classmethod
@@ -536,9 +544,45 @@ class EmailSettings(_Section):
         return self
 
 
+class MunicipalitySettings(_Section):
+    """One municipality of a region (``[[municipalities]]``): its own people, incidents,
+    VK communities and Telegram groups; the region's staff (no ``municipality``) sees all."""
+
+    key: Key
+    name: str = Field(min_length=1, max_length=100)
+    # Its own time zone (its deadlines are counted in it, its incidents' cards show it);
+    # not given: the top-level one.
+    timezone: str | None = None
+    # Its own days off and working days beyond the region's [calendar].
+    extra_days_off: list[date] = []
+    extra_working_days: list[date] = []
+    # Where its residents write: VK walls watched for it, Telegram groups of it.
+    vk_communities: list[int] = []
+    telegram_groups: list[int] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is not None:
+            _zone(v)
+        return v
+
+    @field_validator("vk_communities")
+    @classmethod
+    def _owners(cls, v: list[int]) -> list[int]:
+        return _owner_ids(v)
+
+    @field_validator("telegram_groups")
+    @classmethod
+    def _groups(cls, v: list[int]) -> list[int]:
+        return _group_ids(v)
+
+
 class DepartmentSettings(_Section):
     key: Key
     name: str = Field(min_length=1)
+    # The municipality it belongs to; not given: every municipality has it (or the region's).
+    municipality: str | None = None
 
 
 class DetectionSettings(_Section):
@@ -569,6 +613,8 @@ class CategorySettings(_Section):
     stop_words: list[str] = []
     # Chosen with the category, as a second row of buttons (Кузбасс-онлайн 3.11.3).
     subcategories: list[str] = []
+    # Only this municipality's incidents take the category; not given: every one's.
+    municipality: str | None = None
 
     @field_validator("subcategories")
     @classmethod
@@ -643,6 +689,9 @@ class PersonSettings(_Section):
     vk_id: int | None = Field(default=None, gt=0)
     # What identifies the person across restarts; without it, their telegram_id or vk_id.
     key: Key | None = None
+    # The municipality they work in (they see only its incidents); not given: the region's
+    # staff, who see every municipality's.
+    municipality: str | None = None
 
     @property
     def identities(self) -> list[str]:
@@ -713,19 +762,17 @@ class Settings(_Section):
     people: list[PersonSettings] = []
     organisations: list[OrganisationSettings] = []
     answer_templates: list[AnswerTemplateSettings] = []
+    # A region: several municipalities in one deployment (none: one district, as before).
+    municipalities: list[MunicipalitySettings] = []
 
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (expected an IANA name such as "
-                             "'Asia/Novokuznetsk')") from None
-        return v
+        return _zone(v)
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
+        _municipalities(self)
         departments = [d.key for d in self.departments]
         _unique("departments", "key", departments)
         _unique("categories", "key", [c.key for c in self.categories])
@@ -783,6 +830,58 @@ class Settings(_Section):
         return self
 
 
+def _zone(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {v!r} (expected an IANA name such as "
+                         "'Asia/Novokuznetsk')") from None
+    return v
+
+
+def _municipalities(settings: Settings) -> None:
+    """Keys unique, every ``municipality = "…"`` one of them, each VK community and Telegram
+    group of one municipality only."""
+    munis = settings.municipalities
+    _unique("municipalities", "key", [m.key for m in munis])
+    _unique("municipalities", "name", [m.name.strip().casefold() for m in munis])
+    keys = [m.key for m in munis]
+    tables: list[tuple[str, Sequence[Any]]] = [
+        ("departments", settings.departments), ("categories", settings.categories),
+        ("people", settings.people)]
+    for table, items in tables:
+        for i, item in enumerate(items):
+            if item.municipality is not None and item.municipality not in keys:
+                known = (f"known: {', '.join(keys)}" if keys else
+                         "no [[municipalities]] are declared")
+                raise _KeyError(f"{table}[{i}].municipality",
+                                f"unknown municipality {item.municipality!r} ({known})")
+    for field, top in (("vk_communities", ("vk.communities", settings.vk.communities)),
+                       ("telegram_groups", ("telegram.groups", settings.telegram.groups))):
+        owner: dict[int, str] = {n: top[0] for n in top[1]}
+        for i, m in enumerate(munis):
+            for n in getattr(m, field):
+                if n in owner:
+                    raise _KeyError(f"municipalities[{i}].{field}",
+                                    f"{n} is listed in {owner[n]} already (expected each "
+                                    "in one place only)")
+                owner[n] = f"municipalities[{i}].{field}"
+    department_of = {d.key: d.municipality for d in settings.departments}
+    for i, c in enumerate(settings.categories):
+        home = department_of.get(c.department)
+        if home is not None and c.municipality != home:
+            raise _KeyError(f"categories[{i}].municipality",
+                            f"the department {c.department!r} is of the municipality "
+                            f"{home!r} (expected municipality = \"{home}\")")
+    for i, p in enumerate(settings.people):
+        for d in p.departments:
+            home = department_of.get(d)
+            if home is not None and p.municipality != home:
+                raise _KeyError(f"people[{i}].departments",
+                                f"the department {d!r} is of the municipality {home!r}, "
+                                f"not of {p.municipality or 'the region'!r}")
+
+
 def _webhook(telegram: TelegramSettings, http: HttpSettings) -> None:
     """``mode = "webhook"`` needs the URL and the address to listen on (the secret may come
     from the environment: checked by :class:`Config`)."""
@@ -833,7 +932,23 @@ class Config:
         token = os.environ.get(TOKEN_ENV) or settings.telegram.token.get_secret_value()
         self.telegram_token = token.strip()
         self.telegram_api_base = settings.telegram.api_base
-        self.telegram_groups = frozenset(settings.telegram.groups)
+        munis = settings.municipalities
+        self.telegram_groups = frozenset(settings.telegram.groups).union(
+            *(m.telegram_groups for m in munis))
+        # The walls watched: the top-level ones (the region's) and every municipality's.
+        self.vk_communities = [*settings.vk.communities,
+                               *(n for m in munis for n in m.vk_communities)]
+        # Several municipalities (empty: one district, as before).
+        self.municipalities = {m.key: Municipality(m.key, m.name.strip(),
+                                                   ZoneInfo(m.timezone or settings.timezone))
+                               for m in munis}
+        # Where a resident wrote → the municipality: "vk:<owner id>", "tg:<chat id>".
+        self.municipality_of_place = {
+            **{f"vk:{n}": m.key for m in munis for n in m.vk_communities},
+            **{f"tg:{n}": m.key for m in munis for n in m.telegram_groups}}
+        # A category or department of one municipality only.
+        self.category_municipality = {c.key: c.municipality for c in settings.categories
+                                      if c.municipality}
         self.telegram_secret = (os.environ.get(SECRET_TOKEN_ENV)
                                 or settings.telegram.secret_token.get_secret_value()).strip()
         if settings.telegram.mode == "webhook":
@@ -882,6 +997,22 @@ class Config:
                                 result_statuses=base.result_statuses
                                 if spec.result_statuses is None else built.result_statuses)
             self.policies[name] = built
+        # A municipality with its own time zone or days off has its own copies of the
+        # policies (deadlines in its calendar); the others use the ones above.
+        self.municipal_policies: dict[str, dict[str, Policy]] = {}
+        for m in munis:
+            if m.timezone is None and not m.extra_days_off and not m.extra_working_days:
+                continue
+            tz = ZoneInfo(m.timezone or settings.timezone)
+            off = [*cal.extra_days_off, *m.extra_days_off]
+            on = [*cal.extra_working_days, *m.extra_working_days]
+            own = default_policies(tz, off, on, cal.extra_short_days, cal.not_short_days)
+            for name, spec in settings.sla.policies.items():
+                built = spec.build(name, tz, off, on, cal.extra_short_days, cal.not_short_days)
+                base = self.policies[name]
+                own[name] = replace(built, acceptance=base.acceptance,
+                                    result_statuses=base.result_statuses)
+            self.municipal_policies[m.key] = own
 
         self.subcategories = {c.key: tuple(s.strip() for s in c.subcategories)
                               for c in settings.categories if c.subcategories}
@@ -893,9 +1024,42 @@ class Config:
     def seed_people(self) -> list[tuple[PersonSettings, Person]]:
         """People declared in the config, as core records without ids yet (id 0)."""
         return [
-            (p, Person(0, p.name, frozenset(p.roles), frozenset(p.departments)))
+            (p, Person(0, p.name, frozenset(p.roles), frozenset(p.departments),
+                       municipality=p.municipality))
             for p in self.settings.people
         ]
+
+    def municipality_of(self, place: str | None, given: str | None = None,
+                        actor: Person | None = None) -> str | None:
+        """The municipality of a new incident: the one named (the HTTP intake's field), else
+        the one of the place the resident wrote (``vk:<owner>_<post>``, ``tg:<chat>``), else
+        the registering person's; None: the region's own (or one district)."""
+        if not self.municipalities:
+            return None
+        if given in self.municipalities:
+            return given
+        if place:
+            head = place.split("_", 1)[0]
+            if head in self.municipality_of_place:
+                return self.municipality_of_place[head]
+        return actor.municipality if actor is not None else None
+
+    def municipality_name(self, key: str | None, region: str = "") -> str:
+        """The name shown on cards and lists: "" in a single district, ``region`` (the
+        templates' word) for an incident of no municipality."""
+        if not self.municipalities:
+            return ""
+        if key is None:
+            return region
+        m = self.municipalities.get(key)
+        return m.name if m else key
+
+
+@dataclass(frozen=True, slots=True)
+class Municipality:
+    key: str
+    name: str
+    tz: ZoneInfo
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from bot.learning import add_label
 from bot.storage import UnitOfWork
 from workflows.model import Attachment, Button, Person, Role, Sighting
 from workflows.triage import NOT_A_COMPLAINT
+from workflows.visibility import in_municipality
 
 if TYPE_CHECKING:
     from bot.usecases.common import Result
@@ -72,8 +73,10 @@ async def _send_card(intake: Intake, uow: UnitOfWork, pc_id: int, seen: Sighting
     if person is not None:
         await intake.notifier.send_to(uow, person, text, rows)
     else:
+        # The coordinators of the municipality the message came from (and the region's).
+        where = intake.config.municipality_of(seen.thread, seen.municipality)
         for who in await uow.people.all():
-            if who.has(Role.COORDINATOR) and who.active:
+            if who.has(Role.COORDINATOR) and who.active and in_municipality(who, where):
                 await intake.notifier.send_to(uow, who, text, rows)
 
 
@@ -88,17 +91,31 @@ async def digest(intake: Intake) -> bool:
         items = await uow.possible.queued()
         if not items:
             return False
-        text = _text(intake, "possible_digest", count=len(items),
-                     items=items[:DIGEST_ITEMS], more=max(len(items) - DIGEST_ITEMS, 0))
-        rows = [[Button("pc_show", n, label=_text(intake, "open_possible", n=n))]
-                for n, _ in items[:DIGEST_ITEMS]]
-        await intake.notifier.send_to_role(uow, Role.COORDINATOR, text)
+        # In a region each coordinator gets the possible complaints of their municipality.
+        where = {n: await _where(intake, uow, n) for n, _ in items} \
+            if intake.config.municipalities else {}
         for who in await uow.people.all():
-            if who.has(Role.COORDINATOR) and who.active and rows:
-                await intake.notifier.send_to(uow, who, _text(intake, "possible_digest_pick"), rows)
+            if not (who.has(Role.COORDINATOR) and who.active):
+                continue
+            mine = [(n, t) for n, t in items if in_municipality(who, where.get(n))]
+            if not mine:
+                continue
+            text = _text(intake, "possible_digest", count=len(mine),
+                         items=mine[:DIGEST_ITEMS], more=max(len(mine) - DIGEST_ITEMS, 0))
+            rows = [[Button("pc_show", n, label=_text(intake, "open_possible", n=n))]
+                    for n, _ in mine[:DIGEST_ITEMS]]
+            await intake.notifier.send_to(uow, who, text)
+            await intake.notifier.send_to(uow, who, _text(intake, "possible_digest_pick"), rows)
         await uow.possible.mark_digested()
         await uow.cursors.set("possible", "digest_at", int(now.timestamp()))
     return True
+
+
+async def _where(intake: Intake, uow: UnitOfWork, pc_id: int) -> str | None:
+    """The municipality a possible complaint came from (None: the region's own)."""
+    row = await uow.possible.get(pc_id)
+    seen = _sighting(row["sighting"]) if row else None
+    return intake.config.municipality_of(seen.thread, seen.municipality) if seen else None
 
 
 async def show(intake: Intake, actor: Person, pc_id: int, *, every: bool = False) -> str:
@@ -113,6 +130,9 @@ async def show(intake: Intake, actor: Person, pc_id: int, *, every: bool = False
         if row["status"] in ("registered", "dismissed"):
             return "possible_done"
         seen = _sighting(row["sighting"])
+        if not in_municipality(actor, intake.config.municipality_of(seen.thread,
+                                                                    seen.municipality)):
+            return "not_visible"  # another municipality's
         keys = list(intake.config.categories) if every else row["suggestions"]
         await _send_card(intake, uow, pc_id, seen, keys, actor)
     return ""
@@ -135,6 +155,9 @@ async def decide(intake: Intake, actor: Person, pc_id: int, category: str) -> Re
         if row["status"] in ("registered", "dismissed"):
             return Result(False, "possible_done")
         seen = _sighting(row["sighting"])
+        if not in_municipality(actor, intake.config.municipality_of(seen.thread,
+                                                                    seen.municipality)):
+            return Result(False, "not_visible")  # another municipality's
         await add_label(uow, seen.text, category, person_id=actor.id, at=now)
         if category == NOT_A_COMPLAINT:
             await uow.possible.decide(pc_id, "dismissed", actor.id)
@@ -153,9 +176,11 @@ async def learn_pick(intake: Intake, actor: Person, text: str, category: str) ->
         await add_label(uow, text, category, person_id=actor.id, at=intake.clock())
 
 
-def suggested_first(intake: Intake, text: str) -> list[str]:
-    """The config's category keys with the likely ones for ``text`` first."""
-    keys = list(intake.config.categories)
+def suggested_first(intake: Intake, text: str, municipality: str | None = None) -> list[str]:
+    """The config's category keys with the likely ones for ``text`` first; those of an
+    incident of ``municipality`` (a category of another municipality is left out)."""
+    keys = [k for k in intake.config.categories
+            if intake.config.category_municipality.get(k) in (None, municipality)]
     if intake.triage is None or not text.strip():
         return keys
     likely = [k for k in intake.triage.classify(text).suggestions if k in keys]

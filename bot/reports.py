@@ -306,11 +306,13 @@ def policies_for(config: Config) -> Callable[[Incident], Policy]:
     sla = config.settings.sla
 
     def pick(incident: Incident) -> Policy:
-        if incident.policy and incident.policy in config.policies:  # chosen on the card
-            return config.policies[incident.policy]
+        # A municipality with its own calendar has its own copies of the policies.
+        named = config.municipal_policies.get(incident.municipality or "", config.policies)
+        if incident.policy and incident.policy in named:  # chosen on the card
+            return named[incident.policy]
         name = sla.sources.get(incident.source) or (
-            incident.source if incident.source in config.policies else sla.default_policy)
-        return config.policies[name]
+            incident.source if incident.source in named else sla.default_policy)
+        return named[name]
 
     return pick
 
@@ -321,10 +323,12 @@ def policies_for(config: Config) -> Callable[[Incident], Policy]:
 async def build_report(config: Config, store: Storage, start: datetime, end: datetime, *,
                        out_dir: Path, templates: Templates | None = None,
                        scope: Callable[[Incident], bool] | None = None,
-                       now: datetime | None = None) -> Report:
+                       now: datetime | None = None, heading: str = "",
+                       region: bool = False) -> Report:
     """The analytic note of ``[start, end)`` with its chart, workbook and CSV in ``out_dir``,
     taken at ``now`` (lateness is judged then, when the period has not ended yet); ``scope``
-    keeps only the incidents a reader may see (all when None)."""
+    keeps only the incidents a reader may see (all when None). ``heading``: whose note it
+    is (a municipality, the region); ``region``: the municipalities are rated too."""
     for t, what in ((start, "start"), (end, "end")):
         if t.tzinfo is None or t.utcoffset() is None:
             raise ValueError(f"{what} must be a timezone-aware datetime, got naive {t!r}")
@@ -332,7 +336,8 @@ async def build_report(config: Config, store: Storage, start: datetime, end: dat
         raise ValueError(f"the period must end after it starts, got {start} – {end}")
     with _collector_paused():
         return await _build(config, store, start, end, out_dir=out_dir, templates=templates,
-                            scope=scope, now=now)
+                            scope=scope, now=now, heading=heading,
+                            region=region and bool(config.municipalities))
 
 
 _pauses = 0
@@ -374,9 +379,14 @@ def _drop(data: _Data) -> None:
 
 async def _build(config: Config, store: Storage, start: datetime, end: datetime, *,
                  out_dir: Path, templates: Templates | None,
-                 scope: Callable[[Incident], bool] | None, now: datetime | None) -> Report:
+                 scope: Callable[[Incident], bool] | None, now: datetime | None,
+                 heading: str = "", region: bool = False) -> Report:
     tz = config.tz
-    templates = templates or Templates(tz)
+    if templates is None:
+        templates = Templates(tz)
+        templates.municipalities = {k: m.name for k, m in config.municipalities.items()}
+    if region and not heading:
+        heading = templates.phrase("region_note")
     prev_start, prev_end = previous_period(start, end, tz)
     # Only the two periods are read; the figures are computed in a worker thread, holding
     # neither the event loop nor the database.
@@ -392,10 +402,16 @@ async def _build(config: Config, store: Storage, start: datetime, end: datetime,
         metrics = figures(start, end)
         previous = figures(prev_start, prev_end)
         changes = compare(metrics, previous)
+        municipality_of = ({i.id: i.municipality or "" for i in data.incidents}
+                           if region else None)
+        names = {"": templates.phrase("region"),
+                 **{k: m.name for k, m in config.municipalities.items()}}
         ratings = rate(metrics, departments=config.departments, people=data.people,
-                       block_owners=data.block_owners)
+                       block_owners=data.block_owners, municipality_of=municipality_of,
+                       municipalities=names)
         return _Context(config, templates, metrics, previous, changes, ratings, data.people,
-                        {i.id: i for i in data.incidents}, _procedures(data, start, end))
+                        {i.id: i for i in data.incidents}, _procedures(data, start, end),
+                        heading, region)
 
     ctx = await asyncio.to_thread(everything)
     await asyncio.to_thread(_drop, data)
@@ -435,10 +451,18 @@ class _Context:
     people: dict[int, str]
     incidents: dict[int, Incident] = field(default_factory=dict)
     procedures: dict[str, Any] = field(default_factory=dict)
+    # Whose note it is: a municipality's name, the region's ("" in a single district).
+    heading: str = ""
+    region: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
         return self.config.tz
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The «Инциденты» sheet's columns: a region's has the municipality last."""
+        return INCIDENT_COLUMNS + (("Муниципалитет",) if self.config.municipalities else ())
 
     @cached_property
     def table(self) -> list[list[Any]]:
@@ -586,6 +610,10 @@ def render_text(ctx: _Context, *, limit: int = TELEGRAM_TEXT_LIMIT) -> str:
             previous=ctx.previous,
             d=deltas, policies=ctx.policies(),
             blocks=m.by_block[:cap], topics=m.top_topics[:cap], places=m.top_places[:cap],
+            heading=ctx.heading, region=ctx.region,
+            municipalities=_rating_lines(ctx.ratings.municipalities[:cap]),
+            more_municipalities=max(0, len(ctx.ratings.municipalities) - cap),
+            unranked_municipalities=len(ctx.ratings.unranked_municipalities),
             departments=_rating_lines(ctx.ratings.departments[:cap]),
             executors=_rating_lines(ctx.ratings.executors[:cap]),
             block_owners=_rating_lines(ctx.ratings.block_owners[:cap]),
@@ -711,7 +739,7 @@ def _on_time(row: IncidentRow, end: datetime) -> str:
 
 
 def incident_table(ctx: _Context) -> list[list[Any]]:
-    """One row per involved incident, in ``INCIDENT_COLUMNS`` order; times are local naive
+    """One row per involved incident, in ``ctx.columns`` order; times are local naive
     datetimes, working hours a float (2 decimals), None where there is nothing."""
     tz, end = ctx.tz, ctx.metrics.end
     titles = {name: p.title for name, p in ctx.config.policies.items()}
@@ -728,6 +756,9 @@ def incident_table(ctx: _Context) -> list[list[Any]]:
             _yes_no(r.repeat) if r.registered_in_period else "", r.repeat_complaints,
             *_procedure_cells(ctx, ctx.incidents.get(r.incident_id)),
         ])
+        if ctx.config.municipalities:
+            incident = ctx.incidents.get(r.incident_id)
+            table[-1].append(ctx.templates.municipality(incident) if incident else "")
     return table
 
 
@@ -746,7 +777,7 @@ def _procedure_cells(ctx: _Context, incident: Incident | None) -> list[Any]:
 def write_csv(ctx: _Context, path: Path) -> Path:
     with path.open("w", encoding="utf-8-sig", newline="") as f:
         writer = csv.writer(f, delimiter=";")
-        writer.writerow(INCIDENT_COLUMNS)
+        writer.writerow(ctx.columns)
         for row in ctx.table:
             writer.writerow([_csv_cell(v) for v in row])
     return path
@@ -847,11 +878,13 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
         row = 2
         r8s = ctx.ratings
         for heading, rows, apart in (
+                ("Муниципалитеты", r8s.municipalities, r8s.unranked_municipalities),
                 ("Подразделения", r8s.departments, r8s.unranked_departments),
                 ("Исполнители", r8s.executors, r8s.unranked_executors),
                 ("Руководители отраслевых блоков", r8s.block_owners,
                  r8s.unranked_block_owners)):
-            if heading.startswith("Руководители") and not rows and not apart:
+            if heading.startswith(("Руководители", "Муниципалитеты")) and not rows \
+                    and not apart:
                 continue
             ws.write(row, 0, heading, bold)
             row += 1
@@ -875,7 +908,7 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
 
         # Инциденты
         ws = wb.add_worksheet("Инциденты")
-        ws.write_row(0, 0, INCIDENT_COLUMNS, head)
+        ws.write_row(0, 0, ctx.columns, head)
         ws.set_row(0, 45)
         ws.set_column(0, 0, 7)
         ws.set_column(1, 5, 16)
@@ -902,7 +935,7 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
                 else:
                     ws.write(i, col, value)
         if table:
-            ws.autofilter(0, 0, len(table), len(INCIDENT_COLUMNS) - 1)
+            ws.autofilter(0, 0, len(table), len(ctx.columns) - 1)
     finally:
         wb.close()
     return path

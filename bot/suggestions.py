@@ -19,7 +19,7 @@ from typing import Any
 from bot.storage import Storage, UnitOfWork
 from workflows.model import Incident, Person
 from workflows.suggestions import MAX_SUGGESTIONS, Past, SuggestionIndex, preview
-from workflows.visibility import answer_scope, may_reuse
+from workflows.visibility import answer_scope, in_municipality, may_reuse
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,10 @@ class Suggester:
         found = self.index.query(self.words(incident.text), category=incident.category,
                                  scope=answer_scope(person), exclude=incident.id,
                                  limit=3 * MAX_SUGGESTIONS)
+        if person.municipality is not None:  # a municipality's people: its own answers only
+            found = [(n, score) for n, score in found
+                     if (past := await uow.incidents.get(n)) is not None
+                     and past.municipality == person.municipality]
         texts = await uow.answers.final_texts([n for n, _ in found])
         offered: list[Suggestion] = []
         seen: set[str] = set()
@@ -118,6 +122,7 @@ class Suggester:
         database, so a card sent before a restart works while the index is loading."""
         past = await uow.incidents.get(past_id) if past_id != incident.id else None
         if (past is None or past.category != incident.category
-                or not may_reuse(person, past.department, past.executor_id)):
+                or not may_reuse(person, past.department, past.executor_id)
+                or not in_municipality(person, past.municipality)):
             return None
         return (await uow.answers.final_texts([past_id])).get(past_id)

@@ -48,7 +48,7 @@ class Templates:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
-        self.env.filters["local"] = self.local
+        self.env.filters["local"] = self._local_in_context
         self.env.filters["state"] = lambda s: self.phrase_raw("states", str(s))
         self.env.filters["source"] = lambda s: self.phrase_raw("sources", str(s), default=str(s))
         self.env.filters["priority"] = lambda s: self.phrase_raw("priorities", str(s))
@@ -57,6 +57,11 @@ class Templates:
         self.env.filters["hours"] = hours
         self.env.filters["result_status"] = lambda s: self.phrase_raw(
             "result_statuses", str(s), default=str(s))
+        # A region's municipalities by key (empty: one district, where nothing is shown),
+        # and the time zones of those with their own.
+        self.municipalities: dict[str, str] = {}
+        self.zones: dict[str, ZoneInfo] = {}
+        self.env.filters["municipality"] = self.municipality
         self.env.filters["plural"] = plural
         self.env.filters["genitive"] = lambda name: decline(name, "genitive")
         self.env.filters["dative"] = lambda name: decline(name, "dative")
@@ -65,10 +70,29 @@ class Templates:
             (directory / "texts.toml").read_text(encoding="utf-8"))
         self._phrases: dict[str, jinja2.Template] = {}
 
-    def local(self, t: datetime | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
+    def local(self, t: datetime | None, fmt: str = "%d.%m.%Y %H:%M",
+              tz: ZoneInfo | None = None) -> str:
         if t is None:
             return "—"
-        return t.astimezone(self.tz).strftime(fmt)
+        return t.astimezone(tz or self.tz).strftime(fmt)
+
+    @jinja2.pass_context
+    def _local_in_context(self, context: jinja2.runtime.Context, t: datetime | None,
+                          fmt: str = "%d.%m.%Y %H:%M") -> str:
+        """``local``, in the time zone of the message's incident's municipality when it has
+        its own (a region's)."""
+        tz = None
+        if self.zones:
+            incident = context.get("incident")
+            tz = self.zones.get(getattr(incident, "municipality", None) or "")
+        return self.local(t, fmt, tz)
+
+    def municipality(self, incident: Any) -> str:
+        """The name of the incident's municipality ("" in a single district)."""
+        if not self.municipalities:
+            return ""
+        key = getattr(incident, "municipality", None)
+        return self.municipalities.get(key or "") or self.phrase_raw("phrases", "region")
 
     def render(self, name: str, **context: Any) -> str:
         return self.env.get_template(f"{name}.html").render(**context).strip()

@@ -64,6 +64,7 @@ from workflows.model import (
 from workflows.regulation import BUTTONS, Action, refusal
 from workflows.sources import PICKABLE, source_from_url
 from workflows.transitions import RESULT_STATUSES, actions_for
+from workflows.visibility import in_municipality
 
 WRITING = "writing"
 OVERSEERS = (Role.COORDINATOR, Role.CURATOR, Role.BLOCK_OWNER, Role.ADMIN, Role.HEAD)
@@ -285,7 +286,8 @@ async def _pick_category(turn: Turn, n: int, v: int | None, x: str) -> None:
     if not turn.answer(check, n, ok=" ") or check.incident is None:
         return
     categories = turn.app.config.categories
-    keys = [k for k in possible.suggested_first(turn.app.intake, check.incident.text)
+    keys = [k for k in possible.suggested_first(turn.app.intake, check.incident.text,
+                                                check.incident.municipality)
             if k != check.incident.category]
     await turn.say(turn.templates.phrase("pick_new_category", n=n),
                    _rows([Button("set_cat", n, k, label=categories[k].name) for k in keys], 1))
@@ -445,7 +447,8 @@ async def _reassign(turn: Turn, n: int, v: int | None, x: str) -> None:
         return
     incident = check.incident
     executors = [p for p in await turn.app.queries.people() if p.has(Role.EXECUTOR)
-                 and (incident is None or p.id != incident.executor_id)]
+                 and (incident is None or p.id != incident.executor_id
+                      and in_municipality(p, incident.municipality))]
     if not executors:
         await turn.say(t.phrase("no_executors"))
         return
@@ -780,7 +783,7 @@ def _category_rows(turn: Turn, n: int, text: str, *,
     with ``ask_source``, the rows of sources above them."""
     categories = turn.app.config.categories
     rows = [[Button("cat", n, key, label=categories[key].name)]
-            for key in possible.suggested_first(turn.app.intake, text)]
+            for key in possible.suggested_first(turn.app.intake, text, turn.me.municipality)]
     if ask_source:
         rows = _rows([Button("src", n, key,
                              label=turn.templates.phrase_raw("source_buttons", key))

@@ -20,8 +20,9 @@ department and executor): the report uses those as they are now.
 - **repeat** — new incidents that repeat an earlier one: another incident with the same author
   (compared case-insensitively, spaces trimmed) and the same category registered within the
   30 days before (``registered - 30 days <= other < registered``; at the very same moment the
-  lower id is the earlier). Incidents without an author or a category are never repeats by this
-  rule. ``repeat_ids`` adds explicit repeats (incidents marked as such by people) on top.
+  lower id is the earlier), in the same municipality (a region's). Incidents without an author
+  or a category are never repeats by this rule. ``repeat_ids`` adds explicit repeats
+  (incidents marked as such by people) on top.
 - **repeat complaints** — further complaints of a resident linked to their open incident
   instead of becoming a new one (``repeat`` audit rows in the period). They
   are not incidents, so they are not among the new ones: the note gives them apart.
@@ -284,11 +285,11 @@ def _author_key(author: str | None) -> str | None:
 
 def find_repeats(incidents: Iterable[Incident], window: timedelta = REPEAT_WINDOW) -> set[int]:
     """Ids of the incidents that repeat an earlier one by author and category (module doc)."""
-    groups: dict[tuple[str, str], list[Incident]] = defaultdict(list)
+    groups: dict[tuple[str, str, str | None], list[Incident]] = defaultdict(list)
     for inc in incidents:
         author = _author_key(inc.author)
         if author is not None and inc.category is not None:
-            groups[(author, inc.category)].append(inc)
+            groups[(author, inc.category, inc.municipality)].append(inc)
     found: set[int] = set()
     for members in groups.values():
         members.sort(key=lambda i: (i.registered_at, i.id))

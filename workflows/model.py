@@ -105,6 +105,8 @@ class Person:
     roles: frozenset[Role]
     departments: frozenset[str] = frozenset()
     active: bool = True
+    # The municipality the person works in; None: the region's staff (or one district).
+    municipality: str | None = None
 
     def has(self, role: Role) -> bool:
         return self.active and role in self.roles
@@ -154,6 +156,9 @@ class Incident:
     result_status: str | None = None
     # The address named in the text, normalised (workflows/addresses.py): «ул. Школьная, д. 12».
     address: str | None = None
+    # The municipality it belongs to (a region's deployment); None: the region's own, or
+    # the single district's.
+    municipality: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +180,8 @@ class Sighting:
     # The platform's own answer deadline (ПОС, «Инцидент Менеджмент»), when it sets one.
     due: datetime | None = None
     subcategory: str | None = None
+    # The municipality named by the source (the HTTP intake's field); else the place says.
+    municipality: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ one period (``workflows.metrics.compute``):
   (``Ratings.unranked_*``), and the note says how many and why.
 - A block owner (руководитель отраслевого блока, regulation 004 4.2) is rated over the
   departments of their block together: the sums of those departments' figures.
+- A region's note rates its municipalities the same way, each over all of its incidents.
 
 A returned draft is the coordinator saying the answer was not complete on the merits (no photo
 of the work done, no substance), which is why returns measure completeness; checking which
@@ -92,11 +93,14 @@ class Ratings:
     unranked_departments: tuple[RatingRow, ...] = ()
     unranked_executors: tuple[RatingRow, ...] = ()
     unranked_block_owners: tuple[RatingRow, ...] = ()
+    # A region's note: its municipalities, rated as departments are.
+    municipalities: tuple[RatingRow, ...] = ()
+    unranked_municipalities: tuple[RatingRow, ...] = ()
 
     @property
     def unranked(self) -> int:
         return (len(self.unranked_departments) + len(self.unranked_executors)
-                + len(self.unranked_block_owners))
+                + len(self.unranked_block_owners) + len(self.unranked_municipalities))
 
 
 @dataclass(slots=True)
@@ -118,10 +122,14 @@ class _Tally:
 
 def rate(metrics: Metrics, *, departments: Mapping[str, str],
          people: Mapping[int, str],
-         block_owners: Mapping[int, Iterable[str]] | None = None) -> Ratings:
+         block_owners: Mapping[int, Iterable[str]] | None = None,
+         municipality_of: Mapping[int, str] | None = None,
+         municipalities: Mapping[str, str] | None = None) -> Ratings:
     """Rate the departments (named by ``departments``), executors (``people``: id → name)
     and block owners (``block_owners``: id → the departments of their block) that took part
-    in the period of ``metrics``; see the module docstring for the formula."""
+    in the period of ``metrics``; see the module docstring for the formula. A region's note
+    (``municipality_of``: incident id → municipality key, named by ``municipalities``) rates
+    its municipalities too, with the same formula."""
     by_department = _tally(metrics, lambda r: r.department, lambda e: e.department)
     owners: dict[Hashable, _Tally] = {}
     for owner, keys in (block_owners or {}).items():
@@ -133,9 +141,18 @@ def rate(metrics: Metrics, *, departments: Mapping[str, str],
                                       lambda e: e.executor_id),
                                lambda k: people.get(int(str(k)), f"#{k}"))
     heads, heads_apart = _rank(owners, lambda k: people.get(int(str(k)), f"#{k}"))
+    munis: tuple[RatingRow, ...] = ()
+    munis_apart: tuple[RatingRow, ...] = ()
+    if municipality_of is not None:
+        names = municipalities or {}
+        munis, munis_apart = _rank(
+            _tally(metrics, lambda r: municipality_of.get(r.incident_id),
+                   lambda e: municipality_of.get(e.incident_id)),
+            lambda k: names.get(str(k), str(k)))
     return Ratings(departments=deps, executors=execs, block_owners=heads,
                    unranked_departments=deps_apart, unranked_executors=execs_apart,
-                   unranked_block_owners=heads_apart)
+                   unranked_block_owners=heads_apart, municipalities=munis,
+                   unranked_municipalities=munis_apart)
 
 
 def _tally(metrics: Metrics, of_row: Callable[..., Hashable | None],

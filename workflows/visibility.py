@@ -15,9 +15,18 @@ def sees_everything(person: Person) -> bool:
     return any(person.has(r) for r in EVERYTHING)
 
 
+def in_municipality(person: Person, municipality: str | None) -> bool:
+    """Whether the person works where an incident of ``municipality`` is: the region's staff
+    (no municipality) everywhere, a municipality's people in it only."""
+    return person.municipality is None or person.municipality == municipality
+
+
 def may_see(person: Person, incident: Incident) -> bool:
-    """Coordinators, curators, admins and the head of the МЦУ see all; a block owner the
-    incidents of their departments; an executor their own work."""
+    """Coordinators, curators, admins and the head of the МЦУ see all of their municipality
+    (the region's staff: of every one); a block owner the incidents of their departments; an
+    executor their own work."""
+    if not in_municipality(person, incident.municipality):
+        return False
     if sees_everything(person):
         return True
     if person.has(Role.BLOCK_OWNER) and incident.department in person.departments:
@@ -28,7 +37,10 @@ def may_see(person: Person, incident: Incident) -> bool:
 
 
 def out_of_scope(person: Person, incident: Incident) -> bool:
-    """An overseer with a limited scope (a block owner) acting on an incident outside it."""
+    """Anybody acting on another municipality's incident, or an overseer with a limited
+    scope (a block owner) acting on an incident outside it."""
+    if not in_municipality(person, incident.municipality):
+        return True
     limited = person.has(Role.BLOCK_OWNER) or person.has(Role.DEPARTMENT_HEAD)
     return limited and not sees_everything(person) and not may_see(person, incident)
 

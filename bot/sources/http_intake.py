@@ -5,11 +5,13 @@
     {"source": "incident_management", "external_id": "IM-2026-0042",
      "text": "…", "category": "roads", "url": "https://…", "author": "…",
      "photo_urls": ["https://…"], "priority": "normal",
-     "due": "2026-12-05T17:30:00+07:00", "subcategory": "…"}
+     "due": "2026-12-05T17:30:00+07:00", "subcategory": "…", "municipality": "…"}
 
 ``due`` is the platform's own answer deadline (ПОС sets it itself; ЦУР may change the one of
 «Инцидент Менеджмент»), ISO 8601 with a UTC offset; without it the source's policy counts
 the deadline. ``subcategory`` is one of the category's ``subcategories`` in the config.
+``municipality`` is the key of one of the config's ``[[municipalities]]`` (a region's
+deployment); without it the incident is the region's own.
 
 201 with the new incident, 200 with the existing one for an external id seen before, 400
 naming the field (or ``(body)``) for a bad body, 401 without the right token, 503 with
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 
 REQUIRED = ("source", "external_id", "text", "category")
 LIMITS = {"source": 64, "external_id": 200, "text": 20_000, "category": 32, "url": 2_000,
-          "author": 300, "due": 64, "subcategory": 64}
+          "author": 300, "due": 64, "subcategory": 64, "municipality": 32}
 
 
 class BadField(ValueError):
@@ -47,7 +49,8 @@ class BadField(ValueError):
 
 
 def parse(body: Any, categories: set[str],
-          subcategories: Mapping[str, Sequence[str]] | None = None) -> Sighting:
+          subcategories: Mapping[str, Sequence[str]] | None = None,
+          municipalities: Sequence[str] = ()) -> Sighting:
     """The sighting described by a request body; :class:`BadField` names what is wrong."""
     if not isinstance(body, dict):
         raise BadField("(body)", "expected a JSON object")
@@ -90,11 +93,15 @@ def parse(body: Any, categories: set[str],
     if subcategory is not None and subcategory not in known:
         raise BadField("subcategory", f"unknown subcategory of {body['category']!r} (known: "
                        f"{', '.join(known) if known else 'none'})")
+    municipality = body.get("municipality") or None
+    if municipality is not None and municipality not in municipalities:
+        raise BadField("municipality", "unknown municipality (known: "
+                       f"{', '.join(municipalities) if municipalities else 'none'})")
     return Sighting(
         source=body["source"], external_id=body["external_id"], text=body["text"],
         category=body["category"], url=url, author=body.get("author"),
         attachments=tuple(Attachment("link", u) for u in urls[:10]), priority=priority,
-        due=due, subcategory=subcategory)
+        due=due, subcategory=subcategory, municipality=municipality)
 
 
 def _due(value: str | None) -> datetime | None:
@@ -164,7 +171,7 @@ def make_app(intake: Intake, token: str) -> web.Application:
                 raise BadField("(body)", f"cannot be read: {' '.join(str(e).split())}"
                                ) from None
             seen = parse(decode(raw, request.charset), set(intake.config.categories),
-                         intake.config.subcategories)
+                         intake.config.subcategories, list(intake.config.municipalities))
         except BadField as e:
             return web.json_response({"error": str(e), "field": e.field}, status=400)
         try:

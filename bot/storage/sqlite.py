@@ -26,7 +26,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -443,6 +443,7 @@ def _person(row: aiosqlite.Row) -> Person:
         roles=frozenset(Role(r) for r in row["roles"].split(",") if r),
         departments=frozenset(d for d in row["departments"].split(",") if d),
         active=bool(row["active"]),
+        municipality=row["municipality"],
     )
 
 
@@ -464,7 +465,7 @@ def _incident(row: aiosqlite.Row) -> Incident:
         feedback_until=parse_ts(row["feedback_until"]),
         policy=row["policy"], subcategory=row["subcategory"],
         result_status=row["result_status"],
-        address=row["address"],
+        address=row["address"], municipality=row["municipality"],
     )
 
 
@@ -480,12 +481,12 @@ class SqlitePeople(_Repo):
                          key: str | None = None) -> Person:
         self._people = None
         pid = await self._insert(
-            "INSERT INTO people (name, roles, departments, active, from_config, person_key) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO people (name, roles, departments, active, from_config, person_key,"
+            " municipality) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (person.name, ",".join(sorted(person.roles)), ",".join(sorted(person.departments)),
-             int(person.active), int(from_config), key),
+             int(person.active), int(from_config), key, person.municipality),
         )
-        return Person(pid, person.name, person.roles, person.departments, person.active)
+        return replace(person, id=pid)
 
     async def get(self, person_id: int) -> Person | None:
         row = await self._one("SELECT * FROM people WHERE id = ?", (person_id,))
@@ -534,9 +535,10 @@ class SqlitePeople(_Repo):
     async def update(self, person: Person) -> None:
         self._people = None
         await self.conn.execute(
-            "UPDATE people SET name = ?, roles = ?, departments = ?, active = ? WHERE id = ?",
+            "UPDATE people SET name = ?, roles = ?, departments = ?, active = ?,"
+            " municipality = ? WHERE id = ?",
             (person.name, ",".join(sorted(person.roles)), ",".join(sorted(person.departments)),
-             int(person.active), person.id))
+             int(person.active), person.municipality, person.id))
 
     async def named(self, name: str) -> list[Person]:
         rows = await self._all("SELECT * FROM people WHERE name = ? AND active = 1 ORDER BY id",
@@ -636,9 +638,10 @@ class SqliteIncidents(_Repo):
              inc.author, ts(inc.first_response_due), ts(inc.answer_due), inc.version, ts(now),
              ts(inc.clock_start or inc.registered_at), seen.author_id, seen.thread,
              seen.reply_to, inc.policy, inc.subcategory))
-        if inc.address:
-            await self.conn.execute("UPDATE incidents SET address = ? WHERE id = ?",
-                                    (inc.address, inc.id))
+        if inc.address or inc.municipality:
+            await self.conn.execute(
+                "UPDATE incidents SET address = ?, municipality = ? WHERE id = ?",
+                (inc.address, inc.municipality, inc.id))
 
     async def by_external(self, source: str, external_id: str) -> Incident | None:
         """The incident a source message became, directly or as a linked repeat."""

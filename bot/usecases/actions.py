@@ -56,7 +56,7 @@ from workflows.regulation import Action
 from workflows.routing import pick_executor
 from workflows.sla import compute_deadlines
 from workflows.sources import PICKABLE
-from workflows.visibility import out_of_scope
+from workflows.visibility import in_municipality, out_of_scope
 
 
 class Actions:
@@ -162,7 +162,8 @@ class Actions:
                     return out
                 # The heads of the department pick another executor; the coordinators are
                 # told too.
-                people = await uow.people.all()
+                people = [p for p in await uow.people.all()
+                          if in_municipality(p, inc.municipality)]
                 if not await heads_to_assign(uow, inc, people, self.policies, self.channels):
                     return out
                 executors = [p for p in approval.executors_of(inc.department, people)
@@ -254,7 +255,8 @@ class Actions:
                         person_id: int, now: datetime) -> Person:
         """The person an incident is given to; refused when there is none of that id."""
         executor = await uow.people.get(person_id)
-        if executor is None:
+        # (an executor of another municipality is nobody here: a forged button)
+        if executor is None or not in_municipality(executor, inc.municipality):
             raise core.Refused("not_an_executor", AuditEntry(
                 inc.id, actor.id, command.action, inc.state, None, now, "not_an_executor",
                 False))
@@ -296,8 +298,8 @@ class Actions:
                                                  None, now, code, ok=False))
         if lead is None:
             raise refused("not_found")
-        if out_of_scope(actor, lead):
-            raise refused("not_visible")
+        if out_of_scope(actor, lead) or lead.municipality != inc.municipality:
+            raise refused("not_visible")  # (a problem is of one municipality)
         if await uow.problems.complaints(inc.id):
             raise refused("has_complaints")
         out = problems.merge(inc, lead, actor, now)
@@ -350,7 +352,8 @@ class Actions:
                       now: datetime) -> core.Outcome:
         """A corrected category: the department follows it."""
         category = self.config.categories.get(key)
-        if category is None:
+        if category is None or self.config.category_municipality.get(
+                key, inc.municipality) != inc.municipality:
             raise core.Refused("unknown_category", AuditEntry(
                 inc.id, actor.id, Action.CATEGORY, inc.state, None, now, "unknown_category",
                 False))
@@ -365,7 +368,8 @@ class Actions:
         await add_label(uow, incident.text, incident.category or "", person_id=actor.id,
                         at=now)
         category = self.config.categories[incident.category or ""]
-        people = await uow.people.all()
+        people = [p for p in await uow.people.all()
+                  if in_municipality(p, incident.municipality)]
         holder = next((p for p in people if p.id == incident.executor_id), None)
         if (holder is not None and category.department in holder.departments
                 or incident.state not in {State.NEW, State.ASSIGNED}

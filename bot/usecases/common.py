@@ -55,19 +55,24 @@ class Policies:
         self.config = config
         self.named = named
 
-    def policy_for(self, source: str) -> Policy:
+    def policy_for(self, source: str, municipality: str | None = None) -> Policy:
         """The policy of a source: ``[sla.sources]``, else the policy of the same name (a
-        message from ПОС, ``pos``, follows the ``pos`` policy), else the default one."""
+        message from ПОС, ``pos``, follows the ``pos`` policy), else the default one; in the
+        calendar of the ``municipality`` when it has its own time zone or days off."""
         sla = self.config.settings.sla
         name = sla.sources.get(source) or (source if source in self.named
                                            else sla.default_policy)
-        return self.named[name]
+        return self._in(municipality, self.named[name])
 
     def policy_of(self, incident: Incident) -> Policy:
         """The incident's policy: the one chosen on its card, else its source's."""
         if incident.policy and incident.policy in self.named:
-            return self.named[incident.policy]
-        return self.policy_for(incident.source)
+            return self._in(incident.municipality, self.named[incident.policy])
+        return self.policy_for(incident.source, incident.municipality)
+
+    def _in(self, municipality: str | None, policy: Policy) -> Policy:
+        own = self.config.municipal_policies.get(municipality or "")
+        return own.get(policy.name, policy) if own else policy
 
     def procedure_for(self, incident: Incident) -> approval.Procedure:
         """The procedure of the incident's policy: approval chain, head, contact, letters."""

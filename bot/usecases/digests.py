@@ -12,7 +12,7 @@ from bot.usecases.common import Clock, Policies
 from bot.usecases.notifier import Notifier
 from workflows.calendar import WorkingCalendar
 from workflows.ladder import OWED
-from workflows.model import Role, State
+from workflows.model import Incident, Role, State
 
 
 class Digests:
@@ -41,7 +41,8 @@ class Digests:
 
     async def daily_digest(self) -> bool:
         """At the start of each working day, once: the coordinators' digest of what is due
-        today, overdue, waiting for review and waiting for interim dates, per department."""
+        today, overdue, waiting for review and waiting for interim dates, per department (in
+        a region: per municipality, and the whole region's to the regional staff)."""
         now = self.clock()
         local = self.working_day_started()
         if local is None:
@@ -59,13 +60,33 @@ class Digests:
                 "on_review": await uow.incidents.select(states=[State.ON_REVIEW]),
                 "waiting": await uow.incidents.select(states=[State.WAITING]),
             }
-            per_department: dict[str, int] = {}
-            for i in groups["overdue"] + groups["due_today"]:
-                name = self.config.departments.get(i.department or "", "—")
-                per_department[name] = per_department.get(name, 0) + 1
             people = await uow.people.all()
             names = {p.id: p.name for p in people}
-            text = self.templates.render("digest", day=local, groups=groups, names=names,
-                                         per_department=sorted(per_department.items()))
-            await self.notifier.send_to_role(uow, Role.COORDINATOR, text)
+            if not self.config.municipalities:
+                await self.notifier.send_to_role(uow, Role.COORDINATOR,
+                                                 self._digest(local, groups, names))
+                return True
+            # A region: each municipality's coordinators get its own digest; the region's
+            # coordinators and curators (ЦУР, who watch the deadlines of every municipality)
+            # all of it, in one message a day rather than a card per incident.
+            for key in [*self.config.municipalities, None]:
+                roles = (Role.COORDINATOR,) if key else (Role.COORDINATOR, Role.CURATOR)
+                readers = [p for p in people if p.municipality == key
+                           and any(p.has(r) for r in roles)]
+                if not readers:
+                    continue
+                text = self._digest(local, {k: [i for i in v if key is None
+                                                or i.municipality == key]
+                                            for k, v in groups.items()}, names)
+                for person in readers:
+                    await self.notifier.send_to(uow, person, text)
         return True
+
+    def _digest(self, local: datetime, groups: dict[str, list[Incident]],
+                names: dict[int, str]) -> str:
+        per_department: dict[str, int] = {}
+        for i in groups["overdue"] + groups["due_today"]:
+            name = self.config.departments.get(i.department or "", "—")
+            per_department[name] = per_department.get(name, 0) + 1
+        return self.templates.render("digest", day=local, groups=groups, names=names,
+                                     per_department=sorted(per_department.items()))

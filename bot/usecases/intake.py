@@ -32,6 +32,7 @@ from workflows.model import (
 )
 from workflows.routing import pick_executor
 from workflows.sla import compute_deadlines
+from workflows.visibility import in_municipality
 
 
 class Intake:
@@ -66,7 +67,10 @@ class Intake:
         category = self.config.categories.get(seen.category or "")
         if category is None:
             return Result(False, "unknown_category")
-        policy = self.policies.policy_for(seen.source)
+        municipality = self.config.municipality_of(seen.thread, seen.municipality, actor)
+        if self.config.category_municipality.get(category.key, municipality) != municipality:
+            return Result(False, "unknown_category")  # a category of another municipality
+        policy = self.policies.policy_for(seen.source, municipality)
         deadlines = compute_deadlines(policy, seen.priority, now)
         if seen.due is not None:  # the platform set the deadline itself
             deadlines = replace(deadlines, answer=seen.due, first_response=(
@@ -94,12 +98,15 @@ class Intake:
                 await uow.audit.add(r.audit)
                 return Result(False, r.code)
             # The address named in the text, normalised, kept with the incident.
-            incident = replace(out.incident, address=address_of(seen.text))
+            incident = replace(out.incident, address=address_of(seen.text),
+                               municipality=municipality)
             await uow.incidents.add(incident, now, seen)
             await uow.incidents.add_attachments(incident_id, seen.attachments)
             await uow.audit.add(out.audit)
             await self.ledger.schedule(uow, incident, 0)
-            people = await uow.people.all()
+            # Routed within the municipality (the region's staff work everywhere).
+            people = [p for p in await uow.people.all()
+                      if in_municipality(p, municipality)]
             # Where the procedure says so (the Governor's networks), the head of the
             # department assigns.
             heads = await heads_to_assign(uow, incident, people, self.policies,
@@ -137,7 +144,8 @@ class Intake:
                 await self.notifier.send_to_role(
                     uow, Role.COORDINATOR, self.templates.phrase(
                         "no_connected_executors", department=department, n=incident.id),
-                    buttons=((Button("reassign", incident.id),),), version=incident.version)
+                    buttons=((Button("reassign", incident.id),),), version=incident.version,
+                    about=incident)
             if self.problems is not None:
                 await self.problems.suggest(uow, incident)
         return Result(True, "registered", incident)

@@ -160,7 +160,7 @@ class Letters:
                     executor = await uow.people.get(incident.executor_id)
                     if executor is not None:
                         await self.notifier.send_to(uow, executor, text)
-                await self.notifier.send_to_role(uow, Role.COORDINATOR, text)
+                await self.notifier.send_to_role(uow, Role.COORDINATOR, text, about=incident)
                 log.info("incident #%s: letter e-mailed to %s", incident.id, ", ".join(to))
                 return
             attempts = row["attempts"] + 1
@@ -173,7 +173,7 @@ class Letters:
             if attempts == 1:  # told once; the sweep keeps trying
                 await self.notifier.send_to_role(uow, Role.COORDINATOR, self.templates.phrase(
                     "letter_failed", n=incident.id, reason=error,
-                    at=retry_at.astimezone(self.config.tz).strftime("%H:%M")))
+                    at=retry_at.astimezone(self.config.tz).strftime("%H:%M")), about=incident)
 
 
 def _why_not(actor: Person, incident: Incident, letter: dict[str, Any] | None) -> str:

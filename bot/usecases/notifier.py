@@ -20,6 +20,7 @@ from workflows import approval
 from workflows import transitions as core
 from workflows.answer_templates import MAX_BUTTONS
 from workflows.model import Attachment, Button, Incident, Notification, Person, Role
+from workflows.visibility import in_municipality
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,15 @@ class Notifier:
 
     async def send_to_role(self, uow: UnitOfWork, role: Role | tuple[Role, ...], text: str, *,
                            attachments: Sequence[Attachment] = (), buttons: Rows = (),
-                           version: int | None = None) -> None:
+                           version: int | None = None,
+                           about: Incident | None = None) -> None:
         """A message to every chat of everyone with ``role`` (any of several roles: once
-        each), in the caller's transaction."""
+        each), in the caller's transaction; ``about`` an incident: only to those of its
+        municipality and the region's staff."""
         roles = role if isinstance(role, tuple) else (role,)
         for person in await uow.people.all():
+            if about is not None and not in_municipality(person, about.municipality):
+                continue
             if any(person.has(r) for r in roles):
                 await self.send_to(uow, person, text, buttons, version=version,
                                    attachments=attachments)
@@ -103,7 +108,9 @@ class Notifier:
         people = await uow.people.all()
         names = {p.id: p.name for p in people}
         for note in notes:
-            recipients = audience(note.to, people, actor)
+            # A municipality's people hear only of its incidents; the region's staff of all.
+            recipients = [p for p in audience(note.to, people, actor)
+                          if in_municipality(p, incident.municipality)]
             if note.to == core.CURATORS and note.context.get("kind") == "escalation":
                 # The head of the МЦУ is escalated to wherever the curators are.
                 recipients += [p for p in audience(HEADS, people, actor)
@@ -144,7 +151,9 @@ class Notifier:
             # A coordinator's chat that is behind gets new incidents in one summary.
             item = ({"n": incident.id, "category": context["category"].name
                      if context["category"] else "", "executor": context["executor"],
-                     "text": incident.text[:60]}
+                     "text": incident.text[:60],
+                     **({"municipality": self.templates.municipality(incident)}
+                        if self.templates.municipalities else {})}
                     if note.template == "registered" and note.to == core.COORDINATORS
                     and not attachments else None)
             for person in recipients:

@@ -15,6 +15,7 @@ from bot.templates import Templates
 from bot.usecases.common import Channel, Clock, Invitation
 from bot.usecases.notifier import Notifier
 from workflows.model import AuditEntry, Button, Person, Role, State
+from workflows.visibility import in_municipality
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class Onboarding:
                                          name=person.name)
             await self.notifier.send_to_role(uow, Role.COORDINATOR, text,
                                     buttons=((Button("reassign", incident.id),),),
-                                    version=incident.version)
+                                    version=incident.version, about=incident)
 
     async def refuse_inactive(self, person: Person, platform: str, chat_id: int,
                               what: str) -> None:
@@ -206,15 +207,18 @@ class Onboarding:
         async with self.store.write() as uow:
             if rebind is not None:
                 person = await uow.people.get(rebind)
-                if person is None or not person.active or person.name != name:
+                if (person is None or not person.active or person.name != name
+                        or not in_municipality(admin, person.municipality)):
                     return Invitation(False, code="not_found")
                 action = "invite_rebind"
             else:
                 if not new and await uow.people.named(name):
                     return Invitation(False, code="namesake")
+                # Of the admin's municipality (the region's admin invites the region's staff).
                 person = await uow.people.add(Person(
                     0, name, frozenset({role}),
-                    frozenset({department}) if department else frozenset()))
+                    frozenset({department}) if department else frozenset(),
+                    municipality=admin.municipality))
                 action = "invite"
             await uow.invites.add(token, person.id, admin.id, now)
             await uow.audit.add(AuditEntry(None, admin.id, action, None, None, now,
@@ -287,4 +291,6 @@ def _describe(person: Person) -> str:
     roles = ",".join(sorted(person.roles))
     departments = ",".join(sorted(person.departments))
     state = "" if person.active else ", inactive"
-    return f"{person.name} [{roles}]" + (f" ({departments})" if departments else "") + state
+    where = f" @{person.municipality}" if person.municipality else ""
+    return (f"{person.name} [{roles}]" + (f" ({departments})" if departments else "") + where
+            + state)

@@ -53,7 +53,8 @@ class Problems:
                                              incident.registered_at - self.window)
         found = problems.match(
             incident, self.words(incident.text),
-            (problems.Candidate(i, tuple(self.words(i.text)), n) for i, n in rows),
+            (problems.Candidate(i, tuple(self.words(i.text)), n) for i, n in rows
+             if i.municipality == incident.municipality),  # a problem is of one municipality
             window=self.window, threshold=self.threshold)
         if found is None:
             return None
@@ -62,7 +63,8 @@ class Problems:
                                      address=incident.address or "")
         await self.notifier.send_to_role(uow, Role.COORDINATOR, text, buttons=((
             Button("merge", incident.id, str(found.lead.id)),
-            Button("separate", incident.id)),), version=incident.version)
+            Button("separate", incident.id)),), version=incident.version,
+            about=incident)
         await uow.audit.add(AuditEntry(incident.id, None, "problem_suggested", incident.state,
                                        incident.state, self.clock(), f"problem {found.lead.id}"))
         return found
