@@ -56,26 +56,34 @@ class Model:
     modified Huber loss.
     """
 
-    def __init__(self, idf: Any, coef: Any, intercept: Any, classes: Sequence[str],
-                 examples: int) -> None:
+    def __init__(self, keys: Any, idf: Any, coef: Any, intercept: Any, classes: Sequence[str],
+                 examples: int, size: int = FEATURES) -> None:
         import numpy  # here only once a model was trained (scikit-learn brings it)
         from sklearn.utils import murmurhash3_32
 
         self._np = numpy
         self._hash = murmurhash3_32
+        self.size = size
+        # Only the hashed features that carry a weight are kept: their indexes (sorted),
+        # their idf, and per feature its weight for each class (the coefficients transposed).
+        self.keys = numpy.asarray(keys, dtype=numpy.int64)
         self.idf = numpy.asarray(idf, dtype=numpy.float32)
-        # Per feature, its weight for each class (the coefficients transposed).
-        self.weights = numpy.ascontiguousarray(numpy.asarray(coef, dtype=numpy.float32).T)
+        self.weights = numpy.ascontiguousarray(numpy.asarray(coef).T, dtype=numpy.float32)
         self.intercept = numpy.asarray(intercept, dtype=numpy.float64)
         self.classes = tuple(classes)
         self.examples = examples
-        self.features = int(numpy.count_nonzero(self.idf))
+        self.features = len(self.keys)
+
+    @property
+    def nbytes(self) -> int:
+        """The memory of the model's arrays."""
+        return self.keys.nbytes + self.idf.nbytes + self.weights.nbytes
 
     def predict(self, text: str) -> list[tuple[str, float]]:
         np = self._np
         words = text.lower().split()
         counts: dict[int, int] = {}
-        size = len(self.idf)
+        size = self.size
         for gram in (*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))):
             # HashingVectorizer's index: the signed 32-bit murmurhash's absolute value.
             index = abs(self._hash(gram, seed=0)) % size
@@ -83,10 +91,14 @@ class Model:
         decision = self.intercept.copy()
         if counts:
             indexes = np.fromiter(counts, dtype=np.int64, count=len(counts))
-            values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64,
-                                               count=len(counts)))) * self.idf[indexes]
+            rows = np.searchsorted(self.keys, indexes)  # a feature without weight: dropped
+            kept = rows < len(self.keys)
+            kept[kept] = self.keys[rows[kept]] == indexes[kept]
+            rows = rows[kept]
+            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))[kept]
+            values = (1.0 + np.log(tf)) * self.idf[rows]
             values /= np.sqrt(values @ values) or 1.0
-            decision += values @ self.weights[indexes]
+            decision += values @ self.weights[rows]
         clipped = (np.clip(decision, -1.0, 1.0) + 1.0) / 2.0
         if len(self.classes) == 2:  # one binary decision, for the second class
             probabilities = [1.0 - float(clipped[0]), float(clipped[0])]
@@ -159,6 +171,7 @@ def train(texts: Iterable[str], labels: Sequence[str]) -> Model | None:
     if len(labels) < MIN_LABELS or len(set(labels)) < 2:
         return None
     import numpy
+    from scipy import sparse
     from sklearn.linear_model import SGDClassifier
     from sklearn.preprocessing import normalize
 
@@ -182,11 +195,21 @@ def train(texts: Iterable[str], labels: Sequence[str]) -> Model | None:
         matrix.data[at:at + 2**20] *= idf[matrix.indices[at:at + 2**20]]
     matrix = normalize(matrix, copy=False)
     matrix.eliminate_zeros()
+    # Only the columns of features with a weight are fitted (the classifier's coefficients
+    # are dense: a row of ``FEATURES`` per class otherwise), renumbered in place.
+    keys = numpy.flatnonzero(idf) if idf.any() else numpy.zeros(1, dtype=numpy.int64)
+    column = numpy.zeros(FEATURES, dtype=numpy.int32)
+    column[keys] = numpy.arange(len(keys), dtype=numpy.int32)
+    for at in range(0, matrix.nnz, 2**20):
+        matrix.indices[at:at + 2**20] = column[matrix.indices[at:at + 2**20]]
+    del column
+    matrix = sparse.csr_matrix((matrix.data, matrix.indices, matrix.indptr),
+                               shape=(n, len(keys)), copy=False)
     classifier = SGDClassifier(loss="modified_huber", alpha=1e-4, max_iter=30, tol=None,
                                random_state=0)
     classifier.fit(matrix, list(labels))
     del matrix
-    return Model(idf, classifier.coef_, classifier.intercept_,
+    return Model(keys, idf[keys], classifier.coef_, classifier.intercept_,
                  [str(c) for c in classifier.classes_], len(labels))
 
 
