@@ -1,0 +1,79 @@
+"""An update's statements run in its transaction without a trip to aiosqlite's thread each
+(bot/storage/sqlite.py ``_Inline``): only ``BEGIN`` and ``COMMIT`` go through the thread, and
+what the update did is stored, or not at all, exactly as before."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.storage.base import current_unit
+from tests import pg
+from tests.harness import PETROV, Harness
+from tests.test_reliability_updates import register
+
+pytestmark = pytest.mark.skipif(pg.on_postgresql(), reason="aiosqlite's thread")
+
+
+def count_trips(app: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    """(trips to the connection's thread made while an update's unit was open, every
+    statement SQLite ran)."""
+    conn = app.store._conn
+    trips: list[str] = []
+    statements: list[str] = []
+    trip = conn._execute
+
+    async def counted(fn: Any, *args: Any, **kw: Any) -> Any:
+        if current_unit() is not None:
+            trips.append(args[0] if args and isinstance(args[0], str) else "a query")
+        return await trip(fn, *args, **kw)
+
+    monkeypatch.setattr(conn, "_execute", counted)
+    conn._conn.set_trace_callback(statements.append)
+    return trips, statements
+
+
+async def test_a_press_takes_few_trips_to_the_thread_and_stores_everything(
+        otklik: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = otklik.app
+    assert app is not None
+    n = await register(otklik)
+    trips, statements = count_trips(app, monkeypatch)
+    update = await otklik.press(PETROV, "take", n)
+    app.store._conn._conn.set_trace_callback(None)
+    # a read or two before the first change (no transaction yet), then BEGIN; every statement
+    # after it ran without a trip (COMMIT, once the handler is done, goes through the thread)
+    assert trips[-1] == "BEGIN IMMEDIATE", trips
+    assert set(trips[:-1]) == {"a query"} and len(trips) <= 4, trips
+    assert len(statements) >= 15, statements
+    ran = " | ".join(statements)
+    for done in ("INSERT INTO processed_updates", "UPDATE incidents", "INSERT INTO audit",
+                 "INSERT INTO outbox", "SAVEPOINT", "RELEASE"):
+        assert done in ran, done
+    assert (await otklik.incident(n)).state == "in_progress"
+    assert [e.action for e in await otklik.audit() if e.incident_id == n][-1] == "take"
+    async with app.store.read() as uow:
+        assert await uow.updates.seen("telegram", update["update_id"])
+    assert otklik.alerts(PETROV)  # answered after the commit
+
+
+async def test_a_failing_statement_inside_rolls_the_whole_update_back(
+        otklik: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A statement run on the loop's thread fails as it did in aiosqlite's: the update's
+    claim and every change before it are rolled back."""
+    app = otklik.app
+    assert app is not None
+    n = await register(otklik)
+    raw = app.store._conn._conn
+    raw.execute("CREATE TEMP TRIGGER refuse_audit BEFORE INSERT ON audit"
+                " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+    update = await otklik.press(PETROV, "take", n)
+    raw.execute("DROP TRIGGER refuse_audit")
+    assert (await otklik.incident(n)).state == "assigned"  # nothing half-done
+    async with app.store.read() as uow:
+        assert not await uow.updates.seen("telegram", update["update_id"])
+        assert await uow.incidents.get(n) is not None
+    await otklik.press(PETROV, "take", n)  # pressed again: taken once
+    assert (await otklik.incident(n)).state == "in_progress"
+    assert [e.action for e in await otklik.audit() if e.incident_id == n].count("take") == 1
