@@ -402,6 +402,11 @@ class SqliteStorage(Storage):
             if isinstance(unit, UpdateUnit) and unit.owns(self) and unit.begun:
                 yield SqliteUnit(_inline(self._conn), writable=False)
                 return
+            if isinstance(unit, UpdateUnit) and unit.owns(self):
+                async with self._lock:  # before the update's first change
+                    await self._ready()
+                    yield SqliteUnit(_inline(self._conn, rows_only=True), writable=False)
+                return
             async with self._lock:
                 await self._ready()
                 yield SqliteUnit(self._conn, writable=False)
@@ -459,7 +464,9 @@ async def _fetch(conn: Any, how: str, sql: str, args: tuple[Any, ...]) -> Any:
         conn.check(sql)
         conn = conn.inner
     if isinstance(conn, _Inline):
-        return _fetch_in_thread(conn.raw, how, sql, args)
+        if how == _ONE or not conn.rows_only:
+            return _fetch_in_thread(conn.raw, how, sql, args)
+        conn = conn.inner
     if isinstance(conn, aiosqlite.Connection):
         return await conn._execute(_fetch_in_thread, conn._conn, how, sql, args)
     async with conn.execute(sql, args) as cur:
@@ -1616,14 +1623,19 @@ class _Inline:
     while a trip to aiosqlite's thread and back costs 50-200 µs, more when the loop is busy:
     at ~24 statements per press the trips were most of an update's time. ``BEGIN`` (which
     may wait for another process) and ``COMMIT`` (which may checkpoint) still go through the
-    thread, and so does a cursor read in chunks (``async with … as cur``: the reports)."""
+    thread, and so does a cursor read in chunks (``async with … as cur``: the reports).
 
-    __slots__ = ("inner", "raw", "dialect")
+    ``rows_only``: an update's reads before its first change (no transaction yet, under the
+    store's lock): only those of one row (a person, a chat's mode, an incident) run here; a
+    list may be long, and goes through the thread."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    __slots__ = ("inner", "raw", "dialect", "rows_only")
+
+    def __init__(self, conn: aiosqlite.Connection, *, rows_only: bool = False) -> None:
         self.inner = conn
         self.raw: sqlite3.Connection = conn._conn
         self.dialect: Dialect = getattr(conn, "dialect", SQLITE)
+        self.rows_only = rows_only
 
     def execute(self, sql: str, parameters: Any = None) -> _InlineStatement:
         return _InlineStatement(self, sql, () if parameters is None else parameters, False)
@@ -1663,10 +1675,11 @@ class _InlineStatement:
         await self._cursor.__aexit__(*exc)
 
 
-def _inline(conn: Any) -> Any:
-    """``conn`` for the statements of an update's open transaction: :class:`_Inline` on
-    SQLite; another engine's connection (PostgreSQL) as it is."""
-    return _Inline(conn) if isinstance(conn, aiosqlite.Connection) else conn
+def _inline(conn: Any, *, rows_only: bool = False) -> Any:
+    """``conn`` for the statements of an update: :class:`_Inline` on SQLite; another
+    engine's connection (PostgreSQL) as it is."""
+    return _Inline(conn, rows_only=rows_only) if isinstance(conn, aiosqlite.Connection) \
+        else conn
 
 
 class _ReadOnly:
