@@ -4,6 +4,8 @@ what the update did is stored, or not at all, exactly as before."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from bot.storage.base import current_unit
 from tests import pg
 from tests.harness import PETROV, Harness
-from tests.test_reliability_updates import register
+from tests.test_reliability_updates import locker, register  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.skipif(pg.on_postgresql(), reason="aiosqlite's thread")
 
@@ -42,10 +44,10 @@ async def test_a_press_takes_few_trips_to_the_thread_and_stores_everything(
     trips, statements = count_trips(app, monkeypatch)
     update = await otklik.press(PETROV, "take", n)
     app.store._conn._conn.set_trace_callback(None)
-    # the reads of one row before the first change (the claim, the person, the chat's mode)
-    # and every statement after BEGIN ran without a trip; COMMIT, once the handler is done,
-    # goes through the thread
-    assert trips == ["BEGIN IMMEDIATE"], trips
+    # the reads of one row before the first change (the claim, the person, the chat's mode),
+    # BEGIN (the write lock was free) and every statement after it ran without a trip;
+    # COMMIT, once the handler is done, goes through the thread
+    assert trips == [], trips
     assert len(statements) >= 15, statements
     ran = " | ".join(statements)
     for done in ("INSERT INTO processed_updates", "UPDATE incidents", "INSERT INTO audit",
@@ -77,3 +79,23 @@ async def test_a_failing_statement_inside_rolls_the_whole_update_back(
     await otklik.press(PETROV, "take", n)  # pressed again: taken once
     assert (await otklik.incident(n)).state == "in_progress"
     assert [e.action for e in await otklik.audit() if e.incident_id == n].count("take") == 1
+
+
+async def test_begin_waits_in_the_thread_while_another_process_writes(
+        otklik: Harness, locker: sqlite3.Connection,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``BEGIN`` tried on the loop's thread does not wait: when another process holds the
+    write lock it goes to aiosqlite's thread and waits there (the busy timeout as before)."""
+    app = otklik.app
+    assert app is not None
+    n = await register(otklik)
+    timeout = app.store._conn._conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    assert timeout >= 1000
+    trips, _ = count_trips(app, monkeypatch)
+    locker.execute("BEGIN IMMEDIATE")
+    asyncio.get_running_loop().call_later(0.3, locker.execute, "ROLLBACK")
+    await otklik.press(PETROV, "take", n)
+    app.store._conn._conn.set_trace_callback(None)
+    assert trips == ["BEGIN IMMEDIATE"], trips  # waited in the thread, then went on
+    assert (await otklik.incident(n)).state == "in_progress"
+    assert app.store._conn._conn.execute("PRAGMA busy_timeout").fetchone()[0] == timeout
