@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -498,12 +499,19 @@ async def _fetch(conn: Any, how: str, sql: str, args: tuple[Any, ...]) -> Any:
 
 
 def _person(row: aiosqlite.Row) -> Person:
+    return _person_of(row["id"], row["name"], row["roles"], row["departments"],
+                      bool(row["active"]))
+
+
+@lru_cache(maxsize=4096)
+def _person_of(person_id: int, name: str, roles: str, departments: str, active: bool) -> Person:
+    """The same row, the same (immutable) person: everyone is read for each notification."""
     return Person(
-        id=row["id"],
-        name=row["name"],
-        roles=frozenset(Role(r) for r in row["roles"].split(",") if r),
-        departments=frozenset(d for d in row["departments"].split(",") if d),
-        active=bool(row["active"]),
+        id=person_id,
+        name=name,
+        roles=frozenset(Role(r) for r in roles.split(",") if r),
+        departments=frozenset(d for d in departments.split(",") if d),
+        active=active,
     )
 
 
@@ -1726,32 +1734,48 @@ class SqliteUnit:
     """The repositories of one unit of work, on one connection (queries only when not
     ``writable``)."""
 
+    people: SqlitePeople
+    chats: SqliteChats
+    invites: SqliteInvites
+    incidents: SqliteIncidents
+    sla: SqliteSla
+    jobs: SqliteJobs
+    drafts: SqliteDrafts
+    answers: SqliteAnswers
+    problems: SqliteProblems
+    cursors: SqliteCursors
+    publications: SqlitePublications
+    audit: SqliteAudit
+    outbox: SqliteOutbox
+    updates: SqliteUpdates
+    chat_modes: SqliteChatModes
+    intake: SqliteIntake
+    templates: SqliteTemplates
+    letters: SqliteLetters
+    possible: SqlitePossible
+    labels: SqliteLabels
+    board: SqliteBoard
+    heartbeat: SqliteHeartbeat
+    reports: SqliteReports
+
     def __init__(self, conn: aiosqlite.Connection, *, writable: bool) -> None:
         self.writable = writable
         self.conn = conn  # for tests of this implementation; not part of the interface
         self.changes: list[str] = []  # incident state changes, logged once committed
         seen: Any = conn if writable else _ReadOnly(conn)
-        args = (seen, self.changes)
-        self.people = SqlitePeople(*args)
-        self.chats = SqliteChats(*args)
-        self.invites = SqliteInvites(*args)
-        self.incidents = SqliteIncidents(*args)
-        self.sla = SqliteSla(*args)
-        self.jobs = SqliteJobs(*args)
-        self.drafts = SqliteDrafts(*args)
-        self.answers = SqliteAnswers(*args)
-        self.problems = SqliteProblems(*args)
-        self.cursors = SqliteCursors(*args)
-        self.publications = SqlitePublications(*args)
-        self.audit = SqliteAudit(*args)
-        self.outbox = SqliteOutbox(*args)
-        self.updates = SqliteUpdates(*args)
-        self.chat_modes = SqliteChatModes(*args)
-        self.intake = SqliteIntake(*args)
-        self.templates = SqliteTemplates(*args)
-        self.letters = SqliteLetters(*args)
-        self.possible = SqlitePossible(*args)
-        self.labels = SqliteLabels(*args)
-        self.board = SqliteBoard(*args)
-        self.heartbeat = SqliteHeartbeat(*args)
-        self.reports = SqliteReports(*args)
+        self._args = (seen, self.changes)
+
+    def __getattr__(self, name: str) -> Any:
+        """A repository, made when the unit first uses it (a unit uses two or three of
+        them; an update opens several units)."""
+        repo = _REPOSITORIES.get(name)
+        if repo is None:
+            raise AttributeError(name)
+        made = repo(*self.__dict__["_args"])
+        setattr(self, name, made)
+        return made
+
+
+# SqliteUnit's repositories by attribute, from its annotations ("people": SqlitePeople, …).
+_REPOSITORIES: dict[str, type[_Repo]] = {
+    name: globals()[kind] for name, kind in SqliteUnit.__annotations__.items()}
