@@ -11,15 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-import pymorphy3
-
+from bot.morphology import analyzer
 from workflows.addresses import Address, extract_address
 
 __all__ = ["address_of", "make_extractor", "make_nominative"]
 
 
 def make_nominative(maxsize: int = 50_000) -> Callable[[str, str], str]:
-    parse = pymorphy3.MorphAnalyzer().parse
+    parse = analyzer().parse  # the lemmatizer's: one set of dictionaries in memory
 
     @lru_cache(maxsize=maxsize)
     def nominative(word: str, gender: str) -> str:

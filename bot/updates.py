@@ -76,11 +76,12 @@ async def apply_once(store: Storage, platform: str, update_id: int,
     delays = RETRY_DELAYS if delays is None else delays
     for attempt in range(len(delays) + 1):
         try:
-            async with store.read() as uow:
-                if await uow.updates.seen(platform, update_id):
-                    log.info("%s update %s delivered again: ignored", platform, update_id)
-                    return Applied("duplicate")
             async with store.handling(platform, update_id, clock()) as unit:
+                async with store.read() as uow:
+                    seen = await uow.updates.seen(platform, update_id)
+                if seen:  # nothing begun: leaving the unit stores nothing
+                    log.info("%s update %s delivered again: ignored", platform, update_id)
+                    raise AlreadyHandled(f"{platform} update {update_id}")
                 result = await handle()
         except AlreadyHandled:
             return Applied("duplicate")
