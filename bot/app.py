@@ -39,6 +39,7 @@ from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 from bot import health, possible
 from bot.board import Board
 from bot.config import TOKEN_ENV, Config
+from bot.leader import RETRY, Alone, election
 from bot.learning import Learner, build_triage
 from bot.logs import mask
 from bot.morphology import make_lemmatizer
@@ -97,6 +98,10 @@ def chat_of(update: Update) -> int:
     return -update.update_id  # nothing else is asked for; alone in its lane
 
 
+class DutyDied(Exception):
+    """A part only the leader runs (the outbox sender, the VK long poll) died."""
+
+
 class StartError(Exception):
     """Otklik cannot start (or run on); ``message`` says what is wrong and what to do."""
 
@@ -138,6 +143,12 @@ class App:
         self._poll_task: asyncio.Task[None] | None = None
         self._main_task: asyncio.Task[Any] | None = None
         self._died: asyncio.Future[str] | None = None
+        # Several workers on one PostgreSQL (``otklik run --workers N``): the listening
+        # sockets are shared (SO_REUSEPORT) and one elected worker leads (bot.leader).
+        self.reuse_port = False
+        self.leader_retry = RETRY
+        self.election: Alone = Alone()
+        self.on_ready: Callable[[], None] | None = None  # run(): serving (a supervisor waits)
 
     async def start(self) -> None:
         """Open the database, reach Telegram and wire everything; :class:`StartError` with
@@ -153,6 +164,8 @@ class App:
                                            f"{reason}; check the `database` path in "
                                            f"{config.path}, the folder's permissions and "
                                            "free disk space") from None
+        self.election = election(config.database, retry=self.leader_retry,
+                                 on_notify=self._wake_outboxes)
         self.templates = Templates(config.tz)
         self.bot: Bot = make_bot(config.telegram_token, config.telegram_api_base,
                                  config.telegram_proxy)
@@ -196,10 +209,12 @@ class App:
         await self.usecases.onboarding.tell_unreachable(platform, chat_id, reason)
 
     def _wake_outboxes(self) -> None:
-        """Messages were queued: every outbox sender looks."""
+        """Messages were queued: every outbox sender looks (a follower's are the leader's
+        to send: it is told by ``NOTIFY``)."""
         self.outbox.wake()
         if self.vk_outbox is not None:
             self.vk_outbox.wake()
+        self.election.poke()
 
     async def poll_once(self, long_poll: int = 0) -> int:
         """Fetch one batch of updates and handle them (each chat's in order, chats
@@ -357,15 +372,14 @@ class App:
             if intake is not None:
                 await intake.cleanup()
             raise
-        tasks = {asyncio.create_task(self.outbox.run(), name="the outbox sender")}
-        tasks.update(self._vk_chat_tasks())
-        scheduler = start_scheduler(self.usecases, self.store, every_seconds=sweep_every,
-                                    pollers=self._jobs(), health=self.health,
-                                    on_died=self._watch("the scheduler"))
+        tasks = {asyncio.create_task(self._lead(sweep_every), name="the leader's duties"),
+                 asyncio.create_task(self.election.run(), name="the leader election")}
         self._poll_task = (
             asyncio.create_task(self._poll_loop(), name="Telegram polling") if webhook is None
             else asyncio.create_task(self._watch_webhook(webhook), name="Telegram webhook"))
         stop = asyncio.create_task(self._stop_requested.wait(), name="stop")
+        if self.on_ready is not None:  # listening, and the webhook set
+            self.on_ready()
         watched = {*tasks, self._poll_task}
         try:
             done, _ = await asyncio.wait({*watched, stop, self._died},
@@ -378,8 +392,9 @@ class App:
             else:
                 task = next(t for t in done if t in watched)
                 error = None if task.cancelled() else task.exception()
-                reason = f"{task.get_name()}: " + (
-                    f"{type(error).__name__}: {error}" if error else "stopped")
+                reason = str(error) if isinstance(error, DutyDied) else \
+                    f"{task.get_name()}: " + (
+                        f"{type(error).__name__}: {error}" if error else "stopped")
             log.critical("%s stopped; exiting so that the service manager restarts Otklik",
                          reason)
             raise StartError(EXIT_FAILED, f"{mask(reason)} — stopped; exiting so that the "
@@ -390,7 +405,6 @@ class App:
                 await intake.cleanup()
             if webhook is not None:
                 await webhook.close()
-            await stop_scheduler(scheduler)
             for task in (*tasks, self._poll_task):
                 task.cancel()
             await asyncio.gather(*tasks, self._poll_task, stop, return_exceptions=True)
@@ -398,6 +412,40 @@ class App:
             self._stop_requested = None
             self.health.stopped()
             await self._save_health(force=True)
+
+    async def _lead(self, sweep_every: float) -> None:
+        """While this process leads (always, with SQLite): the outbox senders, the VK long
+        poll and the scheduler (the SLA sweep, the notes, the VK wall pollers, the nightly
+        jobs). They stop when the leadership is lost and start again when it is won back;
+        :class:`DutyDied` when one of them dies."""
+        while True:
+            self.health.leading = self.election.leading.is_set()
+            await self.election.leading.wait()
+            self.health.leading = True
+            self.outbox.restarted()  # "sending" rows a dead leader left are sent again
+            if self.vk_outbox is not None:
+                self.vk_outbox.restarted()
+            tasks = {asyncio.create_task(self.outbox.run(), name="the outbox sender")}
+            tasks.update(self._vk_chat_tasks())
+            scheduler = start_scheduler(self.usecases, self.store, every_seconds=sweep_every,
+                                        pollers=self._jobs(), health=self.health,
+                                        on_died=self._watch("the scheduler"))
+            lost = asyncio.create_task(self.election.following.wait())
+            try:
+                done, _ = await asyncio.wait({*tasks, lost},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if lost not in done:
+                    task = done.pop()
+                    error = None if task.cancelled() else task.exception()
+                    raise DutyDied(f"{task.get_name()}: " + (
+                        f"{type(error).__name__}: {error}" if error else "stopped"))
+            finally:
+                lost.cancel()
+                await stop_scheduler(scheduler)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, lost, return_exceptions=True)
+                self.health.leading = False
 
     async def _finish_in_hand(self) -> None:
         """Let the update in hand and pending album follow-ups finish (at most
@@ -432,7 +480,7 @@ class App:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
-            await web.TCPSite(runner, host, int(port)).start()
+            await web.TCPSite(runner, host, int(port), reuse_port=self.reuse_port or None).start()
         except OSError as e:
             await runner.cleanup()
             raise StartError(EXIT_CONFIG, f"cannot listen on {listen} ([http] listen): "
@@ -451,7 +499,7 @@ class App:
                                urlsplit(settings.webhook_url).path,
                                on_update=lambda: self.health.polled(1))
         try:
-            await server.start(settings.listen)
+            await server.start(settings.listen, reuse_port=self.reuse_port)
         except OSError as e:
             raise StartError(EXIT_CONFIG, f"cannot listen on {settings.listen} ([telegram] "
                                           f"listen): {e.strerror or e}") from None
