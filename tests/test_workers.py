@@ -7,6 +7,7 @@ refused. The PostgreSQL cases need the local server (skipped without it, failing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -181,10 +182,19 @@ def start_workers(stack: ExitStack, directory: Path, n: int = 2, *,
                             cwd=directory, env=env, stdout=subprocess.DEVNULL, stderr=err)
 
     def reap() -> None:
+        """The supervisor stops its workers on SIGTERM; when it hangs, they are killed by
+        their ids, then it."""
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        subprocess.run(["pkill", "-9", "-P", str(proc.pid)], check=False)  # noqa: S607
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                for child in subprocess.run(["pgrep", "-P", str(proc.pid)],  # noqa: S607
+                                            capture_output=True, text=True).stdout.split():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(child), signal.SIGKILL)
+                proc.kill()
+                proc.wait()
 
     stack.callback(reap)
     return Workers(url, tg, loop, proc, stderr, port)
