@@ -374,6 +374,8 @@ class App:
             raise
         tasks = {asyncio.create_task(self._lead(sweep_every), name="the leader's duties"),
                  asyncio.create_task(self.election.run(), name="the leader election")}
+        if type(self.election) is not Alone:  # several workers: a follower's own models
+            tasks.add(asyncio.create_task(self._refresh_models(), name="the models' refresh"))
         self._poll_task = (
             asyncio.create_task(self._poll_loop(), name="Telegram polling") if webhook is None
             else asyncio.create_task(self._watch_webhook(webhook), name="Telegram webhook"))
@@ -446,6 +448,21 @@ class App:
                     task.cancel()
                 await asyncio.gather(*tasks, lost, return_exceptions=True)
                 self.health.leading = False
+
+    async def _refresh_models(self) -> None:
+        """A follower's detection model and suggestions' index live in its memory: they are
+        brought up to date as often as the leader's detection job does with its own."""
+        every = vk_wall.poll_seconds(self.config.settings.detection.retrain_every)
+        while True:
+            await asyncio.sleep(every)
+            if self.election.leading.is_set():
+                continue  # the leader's detection job does it
+            try:
+                await self.learner.retrain()
+                await self.suggester.refresh(compact=True)
+            except Exception:
+                log.exception("the detection model or the suggestions were not refreshed; "
+                              "the next run retries")
 
     async def _finish_in_hand(self) -> None:
         """Let the update in hand and pending album follow-ups finish (at most

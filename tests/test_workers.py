@@ -27,8 +27,19 @@ from bot import leader
 from bot.config import TOKEN_ENV
 from fakes.telegram import FakeTelegramServer, FakeUser
 from tests import pg
-from tests.harness import CONFIG, COORDINATOR, PETROV, SIDOROVA, TOKEN, cli, served_in_thread
+from tests.harness import (
+    CONFIG,
+    COORDINATOR,
+    PETROV,
+    SIDOROVA,
+    TOKEN,
+    Clock,
+    cli,
+    load,
+    served_in_thread,
+)
 from tests.test_start_stop import free_port
+from tests.two_workers import TwoWorkers
 
 T = TypeVar("T")
 SECRET = "otklik_workers-secret_7"
@@ -110,6 +121,27 @@ async def test_one_leads_a_killed_leaders_role_moves_and_followers_wake_its_outb
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_the_two_worker_journeys_spread_updates_between_both_workers(
+        server: FakeTelegramServer, tmp_path: Path, clock: Clock) -> None:
+    """tests/two_workers.py (OTKLIK_TEST_WORKERS=2) exercises both workers, not one."""
+    path = tmp_path / "otklik.toml"
+    path.write_text(CONFIG.format(token=TOKEN, api_base=server.api_base).replace(
+        'database = "otklik.sqlite3"', f'database = "{pg.fresh_url()}"'), encoding="utf-8")
+    h = TwoWorkers(server, load(path), clock)
+    users = [FakeUser(7100 + i, f"Житель{i}") for i in range(24)]
+    await h.start()
+    try:
+        for user in users:
+            server.message(user, "/help")
+        await h.step()
+        assert sum(h.handled) == len(users)
+        assert min(h.handled) > 0, h.handled  # both took some (a new connection each)
+        for user in users:
+            assert len(h.texts(user)) == 1  # each answered once, by the leader's outbox
+    finally:
+        await h.close()
 
 
 # --- --workers N refused where it cannot work -----------------------------------------------

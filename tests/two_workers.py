@@ -15,6 +15,9 @@ import asyncio
 import math
 import os
 import time
+from collections.abc import Awaitable, Callable
+
+from aiogram.types import Update
 
 from bot.app import App
 from bot.updates import settle_answers
@@ -25,6 +28,7 @@ from tests.harness import Harness, load
 ENV = "OTKLIK_TEST_WORKERS"
 SECRET = "otklik_two-workers_secret"
 GROUPS = "groups = [-1001234567890]\n"
+Feed = Callable[[Update], Awaitable[None]]
 
 
 def on_two_workers() -> bool:
@@ -70,7 +74,15 @@ class TwoWorkers(Harness):
         await self.app.start()
         await self.other.start()
         self.hooks = []
-        for app in (self.app, self.other):
+        self.handled = [0, 0]  # updates each worker handled
+        for i, app in enumerate((self.app, self.other)):
+            feed = app._feed
+
+            async def counted(update: Update, feed: Feed = feed, i: int = i) -> None:
+                self.handled[i] += 1
+                await feed(update)
+
+            app._feed = counted  # type: ignore[method-assign]
             hook = await app.start_webhook()
             assert hook is not None
             self.hooks.append(hook)
