@@ -348,6 +348,10 @@ async def _serve(result: Result, tg: FakeTelegramServer, db: Database,
                 break
     result.burst = best
     result.notes.append(f"{sent_rows} messages to {args.chats} citizens, {calls} sent")
+    if result.lost or result.duplicates:  # what the workers said about it
+        said = [line for line in stderr.read_text(errors="replace").splitlines()  # noqa: ASYNC240
+                if " WARNING " in line or " ERROR " in line]
+        result.notes.append("workers' log: " + " | ".join(said[-6:]))
 
 
 def show(r: Result) -> None:
