@@ -144,6 +144,41 @@ async def test_the_two_worker_journeys_spread_updates_between_both_workers(
         await h.close()
 
 
+async def test_a_followers_health_shows_the_leaders_scheduler_and_never_overwrites_it(
+        tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot import health
+    from bot.storage import open_storage
+
+    now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    store = await open_storage(tmp_path / "otklik.sqlite3")
+    try:
+        chief = health.Health(lambda: now)
+        chief.started("webhook")
+        chief.scheduler_ran(True)
+        await chief.save(store, force=True)
+        later = now + timedelta(minutes=10)  # the follower never swept, the leader did
+        follower = health.Health(lambda: later)
+        follower.leading = False
+        follower.started("webhook")
+        follower.parts["process"]["started_at"] = health.ts(now)
+        chief.clock = lambda: later
+        chief.scheduler_ran(True)
+        await chief.save(store)
+        await follower.save(store, force=True)
+        stored = await health.saved_parts(store)
+        assert stored["scheduler"]["last_run_at"] == health.ts(later)  # the leader's
+        doc = await health.live_report(store, follower)
+        assert doc["scheduler"]["last_run_at"] == health.ts(later)
+        assert not any("scheduler" in p for p in doc["problems"]), doc["problems"]
+        follower.leading = True  # the same process, leading, would be stale: checked
+        doc = await health.live_report(store, follower)
+        assert any("the scheduler has not run" in p for p in doc["problems"])
+    finally:
+        await store.close()
+
+
 # --- --workers N refused where it cannot work -----------------------------------------------
 
 
