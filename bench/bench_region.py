@@ -128,13 +128,28 @@ class Database:
             conn.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
 
 
+def municipal_staff() -> str:
+    """A department, a category and two executors per municipality (there is no
+    ``[[municipalities]]`` config here: the load's shape is what matters — 40 sets of
+    executors, not all incidents on the same three people)."""
+    parts = []
+    for m in range(1, MUNICIPALITIES + 1):
+        parts.append(f'\n[[departments]]\nkey = "m{m:02d}"\nname = "Муниципалитет {m}: ЖКХ"\n'
+                     f'\n[[categories]]\nkey = "m{m:02d}"\nname = "ЖКХ {m}"\nblock = "ЖКХ"\n'
+                     f'department = "m{m:02d}"\nkeywords = ["котельная{m}"]\n')
+        for k in range(2):
+            parts.append(f'\n[[people]]\nname = "Исполнитель {m}-{k}"\nroles = ["executor"]\n'
+                         f'departments = ["m{m:02d}"]\ntelegram_id = {500_000 + m * 10 + k}\n')
+    return "".join(parts)
+
+
 def config_text(api_base: str, database: str, hook_port: int, http_port: int) -> str:
     return CONFIG.format(token=TOKEN, api_base=api_base).replace(
         'database = "otklik.sqlite3"', f'database = "{database}"').replace(
         GROUPS, GROUPS + 'mode = "webhook"\n'
                          f'webhook_url = "http://127.0.0.1:{hook_port}/hook"\n'
                          f'listen = "127.0.0.1:{hook_port}"\n'
-                         f'secret_token = "{SECRET}"\n') + \
+                         f'secret_token = "{SECRET}"\n') + municipal_staff() + \
         f'\n[http]\nlisten = "127.0.0.1:{http_port}"\n'
 
 
@@ -241,7 +256,8 @@ async def _serve(result: Result, tg: FakeTelegramServer, db: Database,
                               f"{i % MUNICIPALITIES + 1}"))
     incidents = [{"source": "incident_management",
                   "external_id": f"M{i % MUNICIPALITIES + 1:02d}-{i}",
-                  "text": f"Нет отопления в доме {i}", "category": "housing",
+                  "text": f"Нет отопления в доме {i}",
+                  "category": f"m{i % MUNICIPALITIES + 1:02d}",
                   "author": f"Житель {i}"} for i in range(args.incidents)]
     intake_lanes = [incidents[k::max(args.concurrency // 4, 1)]
                     for k in range(max(args.concurrency // 4, 1))]
