@@ -351,7 +351,8 @@ async def _serve(result: Result, tg: FakeTelegramServer, db: Database,
     failed = sum(1 for s in statuses if s == 0)
     result.lost = (args.updates - claimed) + (args.incidents - created) + failed + \
         sum(int(n) for s, n in rows.items() if s != "sent")
-    result.duplicates = max(calls - sent_rows, 0) + max(claimed - args.updates, 0) + \
+    in_flight = int(rows.get("sending", 0))  # sent, perhaps, and not yet recorded
+    result.duplicates = max(calls - sent_rows - in_flight, 0) + max(claimed - args.updates, 0) + \
         max(created - args.incidents, 0)
     result.too_many = tg.too_many
     refused = sorted({(c.method, c.params.get("chat_id")) for c in tg.calls

@@ -161,6 +161,10 @@ def run_bot(path: str | None, log_level: str | None = None, *, workers: int = 1,
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, app.request_stop)
+        watch = None
+        if worker is not None:  # one of --workers N: stops when its supervisor is gone
+            from bot.workers import orphaned
+            watch = asyncio.create_task(orphaned(app.request_stop))
         try:
             await app.start()
             await app.run()
@@ -170,6 +174,8 @@ def run_bot(path: str | None, log_level: str | None = None, *, workers: int = 1,
         except asyncio.CancelledError:  # a stop while starting
             return 0
         finally:
+            if watch is not None:
+                watch.cancel()
             await app.close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)

@@ -25,11 +25,13 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger(__name__)
 
 READY_FD = "OTKLIK_READY_FD"  # a worker writes a line to this descriptor once it serves
+SUPERVISOR = "OTKLIK_SUPERVISOR"  # the supervisor's pid (gone before a worker started: it stops)
 START_WAIT = 300.0  # the longest wait for the first worker to serve
 MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
@@ -54,6 +56,18 @@ def ready_callback() -> object:
     return ready
 
 
+async def orphaned(stop: Callable[[], None], every: float = 1.0) -> None:
+    """In a worker: ``stop`` once the supervisor is gone (killed with -9, say), so that no
+    worker runs on, unsupervised, on the shared port."""
+    import asyncio
+
+    parent = int(os.environ.get(SUPERVISOR, "0") or 0) or os.getppid()
+    while os.getppid() == parent:  # noqa: ASYNC110 - nothing to wait on but time
+        await asyncio.sleep(every)
+    log.warning("the supervisor (pid %d) is gone: stopping", parent)
+    stop()
+
+
 class Supervisor:
     def __init__(self, command: list[str], workers: int) -> None:
         self.command = command
@@ -68,7 +82,7 @@ class Supervisor:
     def spawn(self, index: int) -> int:
         """Start worker ``index``; the descriptor its readiness is read from."""
         r, w = os.pipe()
-        env = {**os.environ, READY_FD: str(w)}
+        env = {**os.environ, READY_FD: str(w), SUPERVISOR: str(os.getpid())}
         try:
             self.procs[index] = subprocess.Popen(  # noqa: S603 - our own command
                 [*self.command, "--worker", str(index)], env=env, pass_fds=(w,))
