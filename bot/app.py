@@ -39,7 +39,6 @@ from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 from bot import health, possible
 from bot.board import Board
 from bot.config import TOKEN_ENV, Config, is_database_url
-from bot.leader import RETRY, Alone, election
 from bot.learning import Learner, build_triage
 from bot.logs import mask
 from bot.morphology import make_lemmatizer
@@ -52,6 +51,7 @@ from bot.sources import vk_wall
 from bot.sources.http_intake import make_app as make_intake_app
 from bot.sources.vk_wall import VkWallSource
 from bot.storage import StorageError, backup, open_storage
+from bot.storage.election import RETRY, Alone, election
 from bot.suggestions import Suggester
 from bot.telegram_api import TelegramTransport, make_bot
 from bot.templates import Templates
@@ -144,7 +144,7 @@ class App:
         self._main_task: asyncio.Task[Any] | None = None
         self._died: asyncio.Future[str] | None = None
         # Several workers on one PostgreSQL (``otklik run --workers N``): the listening
-        # sockets are shared (SO_REUSEPORT) and one elected worker leads (bot.leader).
+        # sockets are shared (SO_REUSEPORT) and one elected worker leads (bot.storage.election).
         self.reuse_port = False
         self.leader_retry = RETRY
         self.election: Alone = Alone()

@@ -5,7 +5,7 @@ The workers share the listening addresses — ``[telegram] listen`` of the webho
 listen`` of the intake, /healthz and the board — with ``SO_REUSEPORT`` (Linux): each binds the
 same address and the kernel spreads the incoming connections among them. No worker is
 special for updates; the update claim makes each handled once. One of them leads
-(:mod:`bot.leader`): it alone runs the scheduler, the VK sources and the outbox senders.
+(:mod:`bot.storage.election`): it alone runs the scheduler, the VK sources and the outbox senders.
 
 The parent starts worker 1 and waits until it serves (or ends: a failed start, whose one line
 is the worker's own, and its exit code is the parent's), then the others. A worker that dies

@@ -23,8 +23,8 @@ from typing import TypeVar
 
 import pytest
 
-from bot import leader
 from bot.config import TOKEN_ENV
+from bot.storage import election as leader
 from fakes.telegram import FakeTelegramServer, FakeUser
 from tests import pg
 from tests.harness import (
