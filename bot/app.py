@@ -38,7 +38,7 @@ from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
 from bot import health, possible
 from bot.board import Board
-from bot.config import TOKEN_ENV, Config
+from bot.config import TOKEN_ENV, Config, is_database_url
 from bot.learning import Learner, build_triage
 from bot.logs import mask
 from bot.morphology import make_lemmatizer
@@ -51,6 +51,7 @@ from bot.sources import vk_wall
 from bot.sources.http_intake import make_app as make_intake_app
 from bot.sources.vk_wall import VkWallSource
 from bot.storage import StorageError, backup, open_storage
+from bot.storage.election import RETRY, Alone, election
 from bot.suggestions import Suggester
 from bot.telegram_api import TelegramTransport, make_bot
 from bot.templates import Templates
@@ -97,6 +98,10 @@ def chat_of(update: Update) -> int:
     return -update.update_id  # nothing else is asked for; alone in its lane
 
 
+class DutyDied(Exception):
+    """A part only the leader runs (the outbox sender, the VK long poll) died."""
+
+
 class StartError(Exception):
     """Otklik cannot start (or run on); ``message`` says what is wrong and what to do."""
 
@@ -138,6 +143,12 @@ class App:
         self._poll_task: asyncio.Task[None] | None = None
         self._main_task: asyncio.Task[Any] | None = None
         self._died: asyncio.Future[str] | None = None
+        # Several workers on one PostgreSQL (``otklik run --workers N``): the listening
+        # sockets are shared (SO_REUSEPORT) and one elected worker leads (bot.storage.election).
+        self.reuse_port = False
+        self.leader_retry = RETRY
+        self.election: Alone = Alone()
+        self.on_ready: Callable[[], None] | None = None  # run(): serving (a supervisor waits)
 
     async def start(self) -> None:
         """Open the database, reach Telegram and wire everything; :class:`StartError` with
@@ -147,12 +158,19 @@ class App:
         self._main_task = asyncio.current_task()
         try:
             self.store = await open_storage(config.database)
+            # PostgreSQL: the outbox senders have a connection of their own, so that their
+            # claims and records never queue behind the updates in hand (one connection
+            # does one unit of work at a time). SQLite has one writer anyway.
+            self.outbox_store = self.store if not is_database_url(config.database) else \
+                await open_storage(config.database)
         except (StorageError, OSError, ValueError) as e:
             reason = getattr(e, "strerror", None) or str(e)
             raise StartError(EXIT_STORAGE, f"cannot open the database {config.database}: "
                                            f"{reason}; check the `database` path in "
                                            f"{config.path}, the folder's permissions and "
                                            "free disk space") from None
+        self.election = election(config.database, retry=self.leader_retry,
+                                 on_notify=self._wake_outboxes)
         self.templates = Templates(config.tz)
         self.templates.municipalities = {k: m.name for k, m in config.municipalities.items()}
         self.templates.zones = {k: m.tz for k, m in config.municipalities.items()
@@ -160,7 +178,7 @@ class App:
         self.bot: Bot = make_bot(config.telegram_token, config.telegram_api_base,
                                  config.telegram_proxy)
         # Everything the use cases need is built first; they are built once, complete.
-        self.outbox = OutboxSender(self.store, TelegramTransport(self.bot), self.clock,
+        self.outbox = OutboxSender(self.outbox_store, TelegramTransport(self.bot), self.clock,
                                    limits=self.limits, on_unreachable=self._unreachable)
         channels: list[Channel] = [TelegramChannel(self.templates)]
         publishers: dict[str, Publisher] = {
@@ -199,10 +217,12 @@ class App:
         await self.usecases.onboarding.tell_unreachable(platform, chat_id, reason)
 
     def _wake_outboxes(self) -> None:
-        """Messages were queued: every outbox sender looks."""
+        """Messages were queued: every outbox sender looks (a follower's are the leader's
+        to send: it is told by ``NOTIFY``)."""
         self.outbox.wake()
         if self.vk_outbox is not None:
             self.vk_outbox.wake()
+        self.election.poke()
 
     async def poll_once(self, long_poll: int = 0) -> int:
         """Fetch one batch of updates and handle them (each chat's in order, chats
@@ -360,15 +380,16 @@ class App:
             if intake is not None:
                 await intake.cleanup()
             raise
-        tasks = {asyncio.create_task(self.outbox.run(), name="the outbox sender")}
-        tasks.update(self._vk_chat_tasks())
-        scheduler = start_scheduler(self.usecases, self.store, every_seconds=sweep_every,
-                                    pollers=self._jobs(), health=self.health,
-                                    on_died=self._watch("the scheduler"))
+        tasks = {asyncio.create_task(self._lead(sweep_every), name="the leader's duties"),
+                 asyncio.create_task(self.election.run(), name="the leader election")}
+        if type(self.election) is not Alone:  # several workers: a follower's own models
+            tasks.add(asyncio.create_task(self._refresh_models(), name="the models' refresh"))
         self._poll_task = (
             asyncio.create_task(self._poll_loop(), name="Telegram polling") if webhook is None
             else asyncio.create_task(self._watch_webhook(webhook), name="Telegram webhook"))
         stop = asyncio.create_task(self._stop_requested.wait(), name="stop")
+        if self.on_ready is not None:  # listening, and the webhook set
+            self.on_ready()
         watched = {*tasks, self._poll_task}
         try:
             done, _ = await asyncio.wait({*watched, stop, self._died},
@@ -381,8 +402,9 @@ class App:
             else:
                 task = next(t for t in done if t in watched)
                 error = None if task.cancelled() else task.exception()
-                reason = f"{task.get_name()}: " + (
-                    f"{type(error).__name__}: {error}" if error else "stopped")
+                reason = str(error) if isinstance(error, DutyDied) else \
+                    f"{task.get_name()}: " + (
+                        f"{type(error).__name__}: {error}" if error else "stopped")
             log.critical("%s stopped; exiting so that the service manager restarts Otklik",
                          reason)
             raise StartError(EXIT_FAILED, f"{mask(reason)} — stopped; exiting so that the "
@@ -393,7 +415,6 @@ class App:
                 await intake.cleanup()
             if webhook is not None:
                 await webhook.close()
-            await stop_scheduler(scheduler)
             for task in (*tasks, self._poll_task):
                 task.cancel()
             await asyncio.gather(*tasks, self._poll_task, stop, return_exceptions=True)
@@ -401,6 +422,55 @@ class App:
             self._stop_requested = None
             self.health.stopped()
             await self._save_health(force=True)
+
+    async def _lead(self, sweep_every: float) -> None:
+        """While this process leads (always, with SQLite): the outbox senders, the VK long
+        poll and the scheduler (the SLA sweep, the notes, the VK wall pollers, the nightly
+        jobs). They stop when the leadership is lost and start again when it is won back;
+        :class:`DutyDied` when one of them dies."""
+        while True:
+            self.health.leading = self.election.leading.is_set()
+            await self.election.leading.wait()
+            self.health.leading = True
+            self.outbox.restarted()  # "sending" rows a dead leader left are sent again
+            if self.vk_outbox is not None:
+                self.vk_outbox.restarted()
+            tasks = {asyncio.create_task(self.outbox.run(), name="the outbox sender")}
+            tasks.update(self._vk_chat_tasks())
+            scheduler = start_scheduler(self.usecases, self.store, every_seconds=sweep_every,
+                                        pollers=self._jobs(), health=self.health,
+                                        on_died=self._watch("the scheduler"))
+            lost = asyncio.create_task(self.election.following.wait())
+            try:
+                done, _ = await asyncio.wait({*tasks, lost},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if lost not in done:
+                    task = done.pop()
+                    error = None if task.cancelled() else task.exception()
+                    raise DutyDied(f"{task.get_name()}: " + (
+                        f"{type(error).__name__}: {error}" if error else "stopped"))
+            finally:
+                lost.cancel()
+                await stop_scheduler(scheduler)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, lost, return_exceptions=True)
+                self.health.leading = False
+
+    async def _refresh_models(self) -> None:
+        """A follower's detection model and suggestions' index live in its memory: they are
+        brought up to date as often as the leader's detection job does with its own."""
+        every = vk_wall.poll_seconds(self.config.settings.detection.retrain_every)
+        while True:
+            await asyncio.sleep(every)
+            if self.election.leading.is_set():
+                continue  # the leader's detection job does it
+            try:
+                await self.learner.retrain()
+                await self.suggester.refresh(compact=True)
+            except Exception:
+                log.exception("the detection model or the suggestions were not refreshed; "
+                              "the next run retries")
 
     async def _finish_in_hand(self) -> None:
         """Let the update in hand and pending album follow-ups finish (at most
@@ -435,7 +505,7 @@ class App:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
-            await web.TCPSite(runner, host, int(port)).start()
+            await web.TCPSite(runner, host, int(port), reuse_port=self.reuse_port or None).start()
         except OSError as e:
             await runner.cleanup()
             raise StartError(EXIT_CONFIG, f"cannot listen on {listen} ([http] listen): "
@@ -454,7 +524,7 @@ class App:
                                urlsplit(settings.webhook_url).path,
                                on_update=lambda: self.health.polled(1))
         try:
-            await server.start(settings.listen)
+            await server.start(settings.listen, reuse_port=self.reuse_port)
         except OSError as e:
             raise StartError(EXIT_CONFIG, f"cannot listen on {settings.listen} ([telegram] "
                                           f"listen): {e.strerror or e}") from None
@@ -630,7 +700,7 @@ class App:
         client = self._vk_client(token, GROUP_RPS)
         rps = self.vk_rps or GROUP_RPS
         self.vk_outbox = OutboxSender(
-            self.store, VkTransport(outbox_client(client), self.templates), self.clock,
+            self.outbox_store, VkTransport(outbox_client(client), self.templates), self.clock,
             limits=RateLimits(per_second=rps, per_chat_interval=0.0, group_per_minute=10**6),
             on_unreachable=self._unreachable)
         return client
@@ -666,6 +736,8 @@ class App:
         await self.albums.close()
         if hasattr(self, "bot"):
             await self.bot.session.close()
+        if hasattr(self, "outbox_store") and self.outbox_store is not self.store:
+            await self.outbox_store.close()
         if hasattr(self, "store"):
             try:
                 await self.store.checkpoint()

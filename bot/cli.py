@@ -27,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--config", help="config file (default: otklik.toml if present)")
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                      type=str.upper, help="overrides [logging] level")
+    run.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="N worker processes on one PostgreSQL database, in webhook mode "
+                          "(default 1)")
+    run.add_argument("--leader-retry", type=float, default=5.0, metavar="SECONDS",
+                     help="how often a worker tries to take over the leader's duties "
+                          "(default 5)")
+    run.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # one of --workers N
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("--config", required=True)
     demo = sub.add_parser("demo", help="play a scripted incident offline and print the chat")
@@ -67,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             case "check-config":
                 return check_config(args.config)
             case "run":
-                return run_bot(args.config, args.log_level)
+                return run_bot(args.config, args.log_level, workers=args.workers,
+                               leader_retry=args.leader_retry, worker=args.worker)
             case "status":
                 return asyncio.run(print_status(args.config, as_json=args.json))
             case "backup":
@@ -112,10 +120,12 @@ def check_config(path: str) -> int:
     return 0
 
 
-def run_bot(path: str | None, log_level: str | None = None) -> int:
+def run_bot(path: str | None, log_level: str | None = None, *, workers: int = 1,
+            leader_retry: float = 5.0, worker: int | None = None) -> int:
     """A real run with a config (``--config`` or ./otklik.toml); the offline demo only
     without either. A failed start is one line on stderr and an exit code: 2 config, 3 a
-    refused token, 4 storage, 5 Telegram unreachable, 1 a part that died while running."""
+    refused token, 4 storage, 5 Telegram unreachable, 1 a part that died while running.
+    ``workers`` > 1: that many worker processes under a supervisor (:mod:`bot.workers`)."""
     if path is None and Path("otklik.toml").exists():
         path = "otklik.toml"
     if path is None:
@@ -129,17 +139,33 @@ def run_bot(path: str | None, log_level: str | None = None) -> int:
         print(f"{path}: no bot token: set {TOKEN_ENV} in the environment (or [telegram] "
               "token)", file=sys.stderr)
         return 2
+    if workers != 1 or not leader_retry > 0:
+        problem = _workers_problem(config, workers, leader_retry)
+        if problem:
+            print(f"{path}: {problem}", file=sys.stderr)
+            return 2
     settings = config.settings.logging
     logs.add_secrets([config.telegram_token, config.http_token, *config.vk_tokens.values(),
                       config.smtp_password])
     logs.setup(log_level or settings.level, settings.format)
+    if workers > 1:
+        from bot.workers import supervise
+        return supervise(path, workers, log_level, leader_retry)
     from bot.app import App, StartError
+    from bot.workers import ready_callback
 
     async def go() -> int:
         app = App(config)
+        app.leader_retry = leader_retry
+        app.reuse_port = worker is not None  # the listening addresses shared by the workers
+        app.on_ready = ready_callback()  # type: ignore[assignment]
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, app.request_stop)
+        watch = None
+        if worker is not None:  # one of --workers N: stops when its supervisor is gone
+            from bot.workers import orphaned
+            watch = asyncio.create_task(orphaned(app.request_stop))
         try:
             await app.start()
             await app.run()
@@ -149,12 +175,32 @@ def run_bot(path: str | None, log_level: str | None = None) -> int:
         except asyncio.CancelledError:  # a stop while starting
             return 0
         finally:
+            if watch is not None:
+                watch.cancel()
             await app.close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
         return 0
 
     return asyncio.run(go())
+
+
+def _workers_problem(config: object, workers: int, leader_retry: float) -> str | None:
+    """Why ``--workers N`` cannot run with this config (None: it can)."""
+    from bot.config import Config, is_database_url
+
+    assert isinstance(config, Config)
+    if workers < 1:
+        return f"--workers {workers}: expected 1 or more"
+    if not leader_retry > 0:
+        return f"--leader-retry {leader_retry:g}: expected a number of seconds above 0"
+    if workers > 1 and not is_database_url(config.database):
+        return (f"--workers {workers} needs PostgreSQL (database = \"postgresql://…\"); "
+                "the SQLite file is for one process: run without --workers")
+    if workers > 1 and config.settings.telegram.mode != "webhook":
+        return (f"--workers {workers} needs [telegram] mode = \"webhook\" (with polling "
+                "only one process may call getUpdates)")
+    return None
 
 
 def _demo(play: object) -> int:

@@ -46,6 +46,9 @@ class Health:
         self.clock = clock
         self.sweep_every = sweep_every
         self.parts: dict[str, dict[str, Any]] = {}
+        # Whether this process leads (runs the scheduler): a follower among several
+        # workers neither writes nor reports the scheduler's part, the leader's is stored.
+        self.leading = True
         self._written: dict[str, tuple[str, datetime]] = {}
 
     def started(self, mode: str = "polling") -> None:
@@ -90,6 +93,8 @@ class Health:
         now = self.clock()
         rows = []
         for name, part in self.parts.items():
+            if name == "scheduler" and not self.leading:
+                continue
             last = self._written.get(name)
             shape = json.dumps({k: (v is None) if k.endswith("_at") else v
                                 for k, v in part.items()}, sort_keys=True)
@@ -176,7 +181,11 @@ def report(parts: dict[str, dict[str, Any]], outbox: dict[str, Any], now: dateti
 
 async def live_report(store: Storage, health: Health) -> dict[str, Any]:
     now = health.clock()
-    return report(health.parts, await outbox_state(store, now), now, live=True)
+    parts = health.parts
+    if not health.leading:  # the leader's scheduler, as it last wrote it
+        stored = (await saved_parts(store)).get("scheduler")
+        parts = {**parts, "scheduler": stored or {"ok": True, "last_run_at": None}}
+    return report(parts, await outbox_state(store, now), now, live=True)
 
 
 async def stored_report(store: Storage, now: datetime) -> dict[str, Any]:

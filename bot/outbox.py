@@ -153,6 +153,11 @@ class OutboxSender:
     def wake(self) -> None:
         self._wake.set()
 
+    def restarted(self) -> None:
+        """This process (again) became the one that sends: the rows left "sending" by a
+        sender that died meanwhile (another worker, the leader before) are sent again."""
+        self._recovered = False
+
     async def run(self) -> None:
         """Deliver forever: sleep until the next message is due or somebody wakes us. A
         failure backs off (1 s, doubling up to a minute) and is logged once, with its reason,

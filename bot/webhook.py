@@ -73,13 +73,15 @@ class WebhookServer:
         app.router.add_post(self.path, self.handle)
         return app
 
-    async def start(self, listen: str) -> None:
-        """Listen on ``host:port``; :class:`OSError` when it cannot (a port in use)."""
+    async def start(self, listen: str, *, reuse_port: bool = False) -> None:
+        """Listen on ``host:port``; :class:`OSError` when it cannot (a port in use).
+        ``reuse_port``: several workers listen on the one address (SO_REUSEPORT: the kernel
+        spreads the connections among them)."""
         host, _, port = listen.rpartition(":")
         runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         try:
-            await web.TCPSite(runner, host, int(port)).start()
+            await web.TCPSite(runner, host, int(port), reuse_port=reuse_port or None).start()
         except OSError:
             await runner.cleanup()
             raise

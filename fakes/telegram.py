@@ -352,6 +352,9 @@ class FakeTelegramServer:
         self.webhook: dict[str, Any] | None = None
         self.webhook_posts: list[tuple[int, int]] = []
         self.webhook_retry = 0.05
+        # Each post on a new connection (several workers sharing the webhook's port: the
+        # kernel spreads connections, not requests, among them).
+        self.webhook_new_connections = False
         self._webhook_error: tuple[int, str] | None = None
         self._webhook_task: asyncio.Task[None] | None = None
 
@@ -907,7 +910,8 @@ class FakeTelegramServer:
         """Post queued updates to the webhook: a chat's next one after its previous one was
         accepted, different chats concurrently (up to max_connections)."""
         posting: dict[Any, asyncio.Task[None]] = {}  # chat → its post under way
-        async with aiohttp.ClientSession() as session:
+        connector = aiohttp.TCPConnector(force_close=self.webhook_new_connections)
+        async with aiohttp.ClientSession(connector=connector) as session:
             while self.webhook is not None:
                 self._update_event.clear()
                 now, wait = time.monotonic(), 1.0

@@ -757,7 +757,19 @@ async def attach(turn: Turn, attachment: Attachment | None, unique_id: str,
         return
     if caption:
         await _add_to_draft(turn, n, caption)
-    settle_later(f"draft:{turn.platform}:{turn.me.id}:{n}", lambda: send_preview(turn, n))
+    file_id = attachment.file_id
+    settle_later(f"draft:{turn.platform}:{turn.me.id}:{n}",
+                 lambda: _preview_if_newest(turn, n, file_id))
+
+
+async def _preview_if_newest(turn: Turn, n: int, file_id: str) -> None:
+    """An album's preview, shown by the follow-up of its newest item. In one process a later
+    item cancels the earlier follow-up; with several workers a later item may have been
+    handled by another worker, whose own follow-up shows the preview, so this one does not."""
+    draft = await turn.app.queries.draft(n)
+    if draft is not None and draft.attachments and draft.attachments[-1].file_id != file_id:
+        return
+    await send_preview(turn, n)
 
 
 async def intake(turn: Turn, body: str, attachments: list[Attachment], *, source: str,

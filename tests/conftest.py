@@ -9,6 +9,7 @@ from fakes.telegram import FakeTelegramServer
 from tests import processes
 from tests.harness import TOKEN, Clock, Harness, load, make_clock, write_config
 from tests.speed import fast_setup
+from tests.two_workers import TwoWorkers, on_two_workers
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -58,7 +59,8 @@ def clock() -> Clock:
 @pytest.fixture
 async def otklik(server: FakeTelegramServer, tmp_path: Path, clock: Clock
                  ) -> AsyncIterator[Harness]:
-    h = Harness(server, load(write_config(tmp_path, server)), clock)
+    kind = TwoWorkers if on_two_workers() else Harness  # OTKLIK_TEST_WORKERS=2
+    h = kind(server, load(write_config(tmp_path, server)), clock)
     await h.start()
     try:
         yield h

@@ -1,0 +1,182 @@
+"""``otklik run --workers N``: N worker processes on one PostgreSQL database, each a whole
+Otklik (``otklik run --worker I``), under this supervising parent.
+
+The workers share the listening addresses — ``[telegram] listen`` of the webhook and ``[http]
+listen`` of the intake, /healthz and the board — with ``SO_REUSEPORT`` (Linux): each binds the
+same address and the kernel spreads the incoming connections among them. No worker is
+special for updates; the update claim makes each handled once. One of them leads
+(:mod:`bot.storage.election`): it alone runs the scheduler, the VK sources and the outbox senders.
+
+The parent starts worker 1 and waits until it serves (or ends: a failed start, whose one line
+is the worker's own, and its exit code is the parent's), then the others. A worker that dies
+later (a crash, ``kill -9``, a part that died) is started again; if the workers die more than
+:data:`MAX_RESTARTS` times in :data:`RESTART_WINDOW` seconds the parent stops them all and
+exits 1. SIGTERM or Ctrl-C is passed on to every worker, each finishes its update in hand,
+and the parent exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+READY_FD = "OTKLIK_READY_FD"  # a worker writes a line to this descriptor once it serves
+SUPERVISOR = "OTKLIK_SUPERVISOR"  # the supervisor's pid (gone before a worker started: it stops)
+START_WAIT = 300.0  # the longest wait for the first worker to serve
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
+STOP_WAIT = 15.0
+# A worker's exit codes that mean "cannot start": starting it again would not help.
+START_FAILURES = (2, 3, 4, 5)
+
+
+def ready_callback() -> object:
+    """In a worker: the callback telling the parent that it serves (None when alone)."""
+    fd = os.environ.get(READY_FD)
+    if not fd:
+        return None
+
+    def ready() -> None:
+        try:
+            os.write(int(fd), b"ready\n")
+            os.close(int(fd))
+        except OSError:
+            pass
+
+    return ready
+
+
+async def orphaned(stop: Callable[[], None], every: float = 1.0) -> None:
+    """In a worker: ``stop`` once the supervisor is gone (killed with -9, say), so that no
+    worker runs on, unsupervised, on the shared port."""
+    import asyncio
+
+    parent = int(os.environ.get(SUPERVISOR, "0") or 0) or os.getppid()
+    while os.getppid() == parent:  # noqa: ASYNC110 - nothing to wait on but time
+        await asyncio.sleep(every)
+    log.warning("the supervisor (pid %d) is gone: stopping", parent)
+    stop()
+
+
+class Supervisor:
+    def __init__(self, command: list[str], workers: int) -> None:
+        self.command = command
+        self.workers = workers
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+        self.deaths: deque[float] = deque()
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def spawn(self, index: int) -> int:
+        """Start worker ``index``; the descriptor its readiness is read from."""
+        r, w = os.pipe()
+        env = {**os.environ, READY_FD: str(w), SUPERVISOR: str(os.getpid())}
+        try:
+            self.procs[index] = subprocess.Popen(  # noqa: S603 - our own command
+                [*self.command, "--worker", str(index)], env=env, pass_fds=(w,))
+        finally:
+            os.close(w)
+        return r
+
+    def wait_ready(self, fds: dict[int, int], seconds: float) -> int | None:
+        """Wait until each worker of ``fds`` serves; the exit code of one that ended
+        instead (None: all serve)."""
+        deadline = time.monotonic() + seconds
+        try:
+            while fds and not self.stopping:
+                readable, _, _ = select.select(list(fds.values()), [], [], 0.2)
+                for index, fd in list(fds.items()):
+                    if fd in readable:
+                        if os.read(fd, 64):
+                            del fds[index]
+                            os.close(fd)
+                            continue
+                        code = self.procs[index].wait()
+                        return code or 1
+                if time.monotonic() > deadline:
+                    print(f"otklik: a worker did not start serving in {seconds:g} s",
+                          file=sys.stderr)
+                    return 1
+            return None
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+
+    def run(self) -> int:
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM,
+                                                                    signal.SIGINT)}
+        try:
+            code = self.wait_ready({1: self.spawn(1)}, START_WAIT)
+            if code is None:
+                code = self.wait_ready({i: self.spawn(i) for i in range(2, self.workers + 1)},
+                                       START_WAIT)
+            if code is None:
+                log.info("%d workers serve (pids %s)", self.workers,
+                         ", ".join(str(p.pid) for p in self.procs.values()))
+                code = self.watch()
+            return code
+        finally:
+            self.stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def watch(self) -> int:
+        """Start again the workers that end, until a stop; the exit code."""
+        while not self.stopping:
+            time.sleep(0.2)
+            for index, proc in list(self.procs.items()):
+                code = proc.poll()
+                if code is None or self.stopping:
+                    continue
+                if code in START_FAILURES:
+                    print(f"otklik: worker {index} could not start again (exit {code}); "
+                          "stopping", file=sys.stderr)
+                    return code
+                now = time.monotonic()
+                self.deaths.append(now)
+                while self.deaths and now - self.deaths[0] > RESTART_WINDOW:
+                    self.deaths.popleft()
+                if len(self.deaths) > MAX_RESTARTS:
+                    print(f"otklik: workers died {len(self.deaths)} times in "
+                          f"{RESTART_WINDOW:g} s (the last: worker {index}, exit {code}); "
+                          "stopping", file=sys.stderr)
+                    return 1
+                log.warning("worker %d (pid %d) ended (exit %s); starting it again", index,
+                            proc.pid, code)
+                fd = self.spawn(index)
+                os.close(fd)  # no need to wait: the others serve meanwhile
+        return 0
+
+    def stop_all(self) -> None:
+        """SIGTERM to every worker still running; those not ended in :data:`STOP_WAIT`
+        seconds are killed."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_WAIT
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def supervise(path: str, workers: int, log_level: str | None, leader_retry: float) -> int:
+    command = [sys.executable, "-m", "bot", "run", "--config", path,
+               "--leader-retry", f"{leader_retry:g}"]
+    if log_level:
+        command += ["--log-level", log_level]
+    return Supervisor(command, workers).run()
