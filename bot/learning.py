@@ -42,6 +42,11 @@ MIN_LABELS = 10
 FEATURES = 2**17
 # Examples vectorized at a time while training: their features are never all in memory.
 CHUNK = 2_000
+# Up to this many examples the classifier is fitted on all their TF-IDF rows at once; more
+# are fitted this many at a time, so that only their counts are all in memory.
+FIT_ROWS = 5_000
+# Passes over the examples while fitting.
+EPOCHS = 30
 
 
 class Model:
@@ -111,13 +116,14 @@ class Model:
 
 
 def vectorize(texts: Iterable[str], expected: int = 0) -> Any:
-    """The term counts of the texts (CSR, float32, ``FEATURES`` columns), built ``CHUNK``
-    texts at a time.
+    """The term counts of the texts (CSR, uint8 — a count above 255 is kept as 255 —,
+    ``FEATURES`` columns), built ``CHUNK`` texts at a time.
 
     Each chunk is copied into the result as soon as it is hashed and then dropped. The
     result's arrays are allocated once for about ``expected`` texts (estimated from the
     first chunk; grown if short) and only the part written becomes resident, so the peak is
     the matrix itself, not the matrix twice as with a list of chunks and ``sparse.vstack``.
+    Counts take a byte each (floats would take four): 5 bytes per word of an example.
     """
     import numpy
     from scipy import sparse
@@ -125,7 +131,7 @@ def vectorize(texts: Iterable[str], expected: int = 0) -> Any:
 
     hasher = HashingVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), n_features=FEATURES,
                                alternate_sign=False, norm=None, dtype=numpy.float32)
-    data = numpy.empty(0, dtype=numpy.float32)
+    data = numpy.empty(0, dtype=numpy.uint8)
     indices = numpy.empty(0, dtype=numpy.int32)
     indptr = [numpy.zeros(1, dtype=numpy.int64)]
     at = 0
@@ -137,11 +143,11 @@ def vectorize(texts: Iterable[str], expected: int = 0) -> Any:
             rows = sum(len(p) for p in indptr)
             per_text = (at + counts.nnz) / (rows - 1 + counts.shape[0])
             size = max(int(per_text * max(expected, 1) * 1.1), 2 * (at + counts.nnz))
-            grown_data = numpy.empty(size, dtype=numpy.float32)
+            grown_data = numpy.empty(size, dtype=numpy.uint8)
             grown_indices = numpy.empty(size, dtype=numpy.int32)
             grown_data[:at], grown_indices[:at] = data[:at], indices[:at]
             data, indices = grown_data, grown_indices
-        data[at:at + counts.nnz] = counts.data
+        data[at:at + counts.nnz] = numpy.minimum(counts.data, 255)
         indices[at:at + counts.nnz] = counts.indices
         indptr.append(counts.indptr[1:].astype(numpy.int64) + at)
         at += counts.nnz
@@ -167,50 +173,76 @@ def train(texts: Iterable[str], labels: Sequence[str]) -> Model | None:
     ``texts`` is read once, in order: a generator computing the features one by one keeps
     them out of memory (they are hashed ``CHUNK`` at a time). Words and pairs seen in a
     single example, or in more than 90 % of them, get no weight (``min_df=2``,
-    ``max_df=0.9``)."""
+    ``max_df=0.9``).
+
+    Only the term counts are kept for all examples (a byte per count); their TF-IDF rows,
+    the floats the classifier reads, exist ``FIT_ROWS`` examples at a time: up to that many
+    examples the classifier is fitted at once (``SGDClassifier.fit``), more a part at a
+    time (``partial_fit`` over the examples in a new random order each of the ``EPOCHS``
+    passes, which is what ``fit`` does over the whole matrix)."""
     if len(labels) < MIN_LABELS or len(set(labels)) < 2:
         return None
     import numpy
     from scipy import sparse
     from sklearn.linear_model import SGDClassifier
-    from sklearn.preprocessing import normalize
 
-    matrix = vectorize(texts, len(labels))
-    n = matrix.shape[0]
+    counts = vectorize(texts, len(labels))
+    n = counts.shape[0]
     if n != len(labels):
         raise ValueError(f"{n} texts for {len(labels)} labels")
-    # TfidfTransformer(sublinear_tf=True)'s arithmetic, done in place on the counts (its
-    # transform copies the matrix, the largest thing in memory): smooth idf, 1 + log(tf),
-    # rows scaled to unit length.
+    # TfidfTransformer(sublinear_tf=True)'s arithmetic (see _tfidf): smooth idf.
     # (bincount casts its input to int64: a slice at a time, not the indices whole)
     df = numpy.zeros(FEATURES, dtype=numpy.int64)
-    for at in range(0, matrix.nnz, 2**20):
-        df += numpy.bincount(matrix.indices[at:at + 2**20], minlength=FEATURES)
+    for at in range(0, counts.nnz, 2**18):
+        df += numpy.bincount(counts.indices[at:at + 2**18], minlength=FEATURES)
     idf = (numpy.log((1.0 + n) / (1.0 + df)) + 1.0).astype(numpy.float32)
     idf[(df < 2) | (df > 0.9 * n)] = 0.0
     del df
-    numpy.log(matrix.data, out=matrix.data)
-    matrix.data += 1.0
-    for at in range(0, matrix.nnz, 2**20):  # a slice at a time: no copy of the indices
-        matrix.data[at:at + 2**20] *= idf[matrix.indices[at:at + 2**20]]
-    matrix = normalize(matrix, copy=False)
-    matrix.eliminate_zeros()
     # Only the columns of features with a weight are fitted (the classifier's coefficients
-    # are dense: a row of ``FEATURES`` per class otherwise), renumbered in place.
+    # are dense: a row of ``FEATURES`` per class otherwise), renumbered in place; the
+    # counts of the others are dropped.
     keys = numpy.flatnonzero(idf) if idf.any() else numpy.zeros(1, dtype=numpy.int64)
-    column = numpy.zeros(FEATURES, dtype=numpy.int32)
+    column = numpy.full(FEATURES, -1, dtype=numpy.int32)
     column[keys] = numpy.arange(len(keys), dtype=numpy.int32)
-    for at in range(0, matrix.nnz, 2**20):
-        matrix.indices[at:at + 2**20] = column[matrix.indices[at:at + 2**20]]
+    for at in range(0, counts.nnz, 2**18):
+        part = counts.indices[at:at + 2**18]
+        part[:] = column[part]
+        counts.data[at:at + 2**18][part < 0] = 0
     del column
-    matrix = sparse.csr_matrix((matrix.data, matrix.indices, matrix.indptr),
+    counts.eliminate_zeros()
+    counts = sparse.csr_matrix((counts.data, counts.indices, counts.indptr),
                                shape=(n, len(keys)), copy=False)
-    classifier = SGDClassifier(loss="modified_huber", alpha=1e-4, max_iter=30, tol=None,
+    weights = idf[keys]
+    y = numpy.asarray(labels)
+    classifier = SGDClassifier(loss="modified_huber", alpha=1e-4, max_iter=EPOCHS, tol=None,
                                random_state=0)
-    classifier.fit(matrix, list(labels))
-    del matrix
-    return Model(keys, idf[keys], classifier.coef_, classifier.intercept_,
+    if n <= FIT_ROWS:
+        classifier.fit(_tfidf(counts, weights), y)
+    else:
+        classes = numpy.unique(y)
+        order = numpy.random.RandomState(0)
+        for _ in range(EPOCHS):
+            shuffled = order.permutation(n)
+            for at in range(0, n, FIT_ROWS):
+                rows = shuffled[at:at + FIT_ROWS]
+                classifier.partial_fit(_tfidf(counts[rows], weights), y[rows], classes=classes)
+    del counts
+    return Model(keys, weights, classifier.coef_, classifier.intercept_,
                  [str(c) for c in classifier.classes_], len(labels))
+
+
+def _tfidf(counts: Any, idf: Any) -> Any:
+    """TF-IDF rows (float32 CSR) of term counts: 1 + log(tf) times the idf, each row scaled
+    to unit length — ``TfidfTransformer(sublinear_tf=True)``'s arithmetic."""
+    import numpy
+    from scipy import sparse
+    from sklearn.preprocessing import normalize
+
+    data = numpy.log(counts.data, dtype=numpy.float32)
+    data += 1.0
+    data *= idf[counts.indices]
+    matrix = sparse.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
+    return normalize(matrix, copy=False)
 
 
 # --- labels in the database -------------------------------------------------------------------

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from bot.config import load_config
 from bot.learning import Learner, add_label, build_triage
 from bot.morphology import make_lemmatizer
@@ -328,6 +330,37 @@ def test_the_fast_prediction_is_scikit_learns_arithmetic() -> None:
     binary = train(texts[:4] * 3, ["roads", "roads", "housing", "housing"] * 3)
     assert binary is not None
     assert binary.predict(TRIAGE.features("Яма на дороге"))[0][0] == "roads"
+
+
+def test_many_examples_are_fitted_a_part_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above FIT_ROWS examples only the counts are all in memory: the classifier learns from
+    their TF-IDF rows a part at a time, and still tells the categories apart."""
+    from sklearn.linear_model import SGDClassifier
+
+    import bot.learning
+    from bot.learning import train
+
+    parts: list[int] = []
+    partial_fit = SGDClassifier.partial_fit
+
+    def spy(self: SGDClassifier, x: object, y: object, **kwargs: object) -> object:
+        parts.append(x.shape[0])  # type: ignore[attr-defined]
+        return partial_fit(self, x, y, **kwargs)
+
+    monkeypatch.setattr(SGDClassifier, "partial_fit", spy)
+    monkeypatch.setattr(bot.learning, "FIT_ROWS", 5)
+    texts = [TRIAGE.features(t) for t in (
+        "Яма на дороге у дома", "Асфальт разбит, ямы везде", "Нет горячей воды",
+        "Батареи холодные, отопления нет", "Собаки бросаются на детей", "Стая собак у школы",
+        "Дорогу не чистят от снега", "Отопление не включили", "Бездомные собаки во дворе")]
+    labels = ["roads", "roads", "housing", "housing", "animals", "animals", "roads",
+              "housing", "animals"]
+    model = train(texts * 2, labels * 2)
+    assert model is not None
+    assert parts and max(parts) == 5 and sum(parts) == bot.learning.EPOCHS * 18
+    for text, label in (("Огромная яма на дороге", "roads"), ("Собаки во дворе", "animals"),
+                        ("Нет отопления, батареи холодные", "housing")):
+        assert model.predict(TRIAGE.features(text))[0][0] == label, text
 
 
 def test_a_broken_deployment_dictionary_is_a_config_error(tmp_path: Path) -> None:
