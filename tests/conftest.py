@@ -14,13 +14,38 @@ gc.disable()
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fakes.telegram import FakeTelegramServer
-from tests import processes
+from tests import processes, shared
 from tests.harness import TOKEN, Clock, Harness, load, make_clock, write_config
 from tests.speed import fast_setup
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    shared.open_session()  # before pytest-xdist starts its workers: they inherit it
+
+
+# The tests that share something costly of their module or session run in one worker under
+# pytest-xdist (``--dist loadgroup``): the browser, the installed wheel, the bot processes.
+GROUPS = {"chrome": "browser", "installed": "packaging", "bot_processes": "bot-processes"}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The group named as pytest-xdist's ``xdist_group`` mark would: after the test's id, where
+    the scheduler reads it. (pytest-xdist 3.8 sets ``item._nodeid``, which pytest 9 no longer
+    reads: the id is ``item._id``.)"""
+    if not (shared.workers() and config.getvalue("loadgroup")):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        groups = [g for f, g in GROUPS.items() if f in getattr(item, "fixturenames", ())]
+        if groups and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{groups[0]}")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -34,9 +59,44 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if "installed" in getattr(item, "fixturenames", ()):
             item.module.start()  # type: ignore[attr-defined]
             break
-    # So are the bot processes stopped by a signal (tests/processes.py).
-    if any("bot_processes" in getattr(item, "fixturenames", ()) for item in session.items):
+    # So are the bot processes stopped by a signal (tests/processes.py); under pytest-xdist by
+    # the worker that runs their tests, gw0 (pytest_xdist_make_scheduler).
+    pinned = shared.worker() == PINNED_TO and session.config.getvalue("dist") == "loadgroup"
+    if (not shared.workers() or pinned) and any(
+            "bot_processes" in getattr(item, "fixturenames", ()) for item in session.items):
         processes.start()
+
+
+PINNED_TO = "gw0"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadgroup`` that leaves the bot processes' group to gw0, which started them at
+    its collection; any other group or test goes to whichever worker asks first."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    pinned = GROUPS["bot_processes"]
+
+    class Pinned(LoadGroupScheduling):
+        def _assign_work_unit(self, node: Any) -> None:
+            if (pinned not in self.workqueue or len(self.workqueue) == 1
+                    or node.gateway.id == PINNED_TO):
+                super()._assign_work_unit(node)
+                return
+            order = list(self.workqueue)
+            held = self.workqueue.pop(pinned)
+            try:
+                super()._assign_work_unit(node)
+            finally:
+                self.workqueue[pinned] = held
+                for scope in order:
+                    if scope in self.workqueue:
+                        self.workqueue.move_to_end(scope)
+
+    return Pinned(config, log)
 
 
 _frozen_with = 0  # len(sys.modules) at the last freeze
@@ -60,6 +120,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
     test_packaging.stop()
     processes.stop()
+    shared.close_session()  # in the process that made it: after every worker is done
 
 
 @pytest.fixture(scope="session")
