@@ -72,31 +72,25 @@ PINNED_TO = "gw0"
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """``--dist loadgroup`` that leaves the bot processes' group to gw0, which started them at
-    its collection; any other group or test goes to whichever worker asks first."""
+    """``--dist loadgroup`` where the groups that wait for something started at collection
+    (the bot processes, the install of the wheel) go last, when it is most likely ready, and
+    the bot processes' group only to gw0, which started them; everything else goes, in the
+    order collected, to whichever worker asks first."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling
 
-    pinned = GROUPS["bot_processes"]
+    bots, last = GROUPS["bot_processes"], (GROUPS["bot_processes"], GROUPS["installed"])
 
-    class Pinned(LoadGroupScheduling):
+    class Scheduling(LoadGroupScheduling):
         def _assign_work_unit(self, node: Any) -> None:
-            if (pinned not in self.workqueue or len(self.workqueue) == 1
-                    or node.gateway.id == PINNED_TO):
-                super()._assign_work_unit(node)
-                return
-            order = list(self.workqueue)
-            held = self.workqueue.pop(pinned)
-            try:
-                super()._assign_work_unit(node)
-            finally:
-                self.workqueue[pinned] = held
-                for scope in order:
-                    if scope in self.workqueue:
-                        self.workqueue.move_to_end(scope)
+            scopes = list(self.workqueue)
+            usable = [s for s in scopes if s != bots or node.gateway.id == PINNED_TO] or scopes
+            chosen = ([s for s in usable if s not in last] or usable)[0]
+            self.workqueue.move_to_end(chosen, last=False)
+            super()._assign_work_unit(node)
 
-    return Pinned(config, log)
+    return Scheduling(config, log)
 
 
 _frozen_with = 0  # len(sys.modules) at the last freeze
