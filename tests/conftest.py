@@ -61,7 +61,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             break
     # So are the bot processes stopped by a signal (tests/processes.py); under pytest-xdist by
     # the worker that runs their tests, gw0 (pytest_xdist_make_scheduler).
-    pinned = shared.worker() == PINNED_TO and session.config.getvalue("dist") == "loadgroup"
+    pinned = shared.worker() == PINNED_TO and session.config.getvalue("loadgroup")
     if (not shared.workers() or pinned) and any(
             "bot_processes" in getattr(item, "fixturenames", ()) for item in session.items):
         processes.start()
