@@ -7,12 +7,15 @@ environment with autoescaping, so a resident's ``<b>`` or ``&`` shows as typed.
 
 from __future__ import annotations
 
+import copy
+import functools
 import html
 import re
 import tomllib
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from types import CodeType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +40,39 @@ def _default_dir() -> Path:
 DEFAULT_DIR = _default_dir()
 
 
+class _CompiledOnce(jinja2.BytecodeCache):
+    """Every ``Templates`` of the process shares its compiled templates: a template is compiled
+    once per source text (jinja keys the cache by name and checks the source's checksum, so an
+    edited file is compiled again), not once per instance (each App, report and demo scene makes
+    one)."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, tuple[str, bytes]] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        found = self._code.get(bucket.key)
+        if found is not None and found[0] == bucket.checksum:
+            bucket.bytecode_from_string(found[1])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = (bucket.checksum, bucket.bytecode_to_string())
+
+
+_COMPILED = _CompiledOnce()
+_PHRASES: dict[str, CodeType] = {}  # a phrase's source → its compiled code (same options)
+
+
+@functools.lru_cache(maxsize=8)
+def _texts(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
+    """``texts.toml`` parsed once per version of the file (each instance gets a copy)."""
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=512)
+def _plain(raw: str) -> jinja2.Template:
+    return jinja2.Template(raw)
+
+
 class Templates:
     def __init__(self, tz: ZoneInfo, directory: Path = DEFAULT_DIR) -> None:
         self.tz = tz
@@ -47,6 +83,7 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            bytecode_cache=_COMPILED,
         )
         self.env.filters["local"] = self._local_in_context
         self.env.filters["state"] = lambda s: self.phrase_raw("states", str(s))
@@ -66,8 +103,9 @@ class Templates:
         self.env.filters["genitive"] = lambda name: decline(name, "genitive")
         self.env.filters["dative"] = lambda name: decline(name, "dative")
         self.env.filters["gendered"] = gendered
-        self.texts: dict[str, Any] = tomllib.loads(
-            (directory / "texts.toml").read_text(encoding="utf-8"))
+        texts = directory / "texts.toml"
+        stat = texts.stat()
+        self.texts: dict[str, Any] = copy.deepcopy(_texts(texts, stat.st_mtime_ns, stat.st_size))
         self._phrases: dict[str, jinja2.Template] = {}
 
     def local(self, t: datetime | None, fmt: str = "%d.%m.%Y %H:%M",
@@ -109,7 +147,12 @@ class Templates:
         """A phrase from the ``[phrases]`` table, rendered with escaping (HTML)."""
         template = self._phrases.get(key)
         if template is None:
-            template = self.env.from_string(self.phrase_raw("phrases", key))
+            source = self.phrase_raw("phrases", key)
+            code = _PHRASES.get(source)
+            if code is None:
+                code = _PHRASES[source] = self.env.compile(source)
+            template = self.env.template_class.from_code(
+                self.env, code, self.env.make_globals(None))
             self._phrases[key] = template
         return template.render(**context)
 
@@ -121,7 +164,7 @@ class Templates:
     def refusal(self, code: str, **context: Any) -> str:
         """Plain text (button answers are not HTML), so it is rendered without escaping."""
         raw = self.phrase_raw("refusals", code, default=self.phrase_raw("refusals", "default"))
-        return jinja2.Template(raw).render(**context)
+        return _plain(raw).render(**context)
 
 
 def hours(span: timedelta) -> str:

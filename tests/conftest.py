@@ -1,29 +1,113 @@
+# ruff: noqa: E402  (the collector is switched off before the imports below)
 from __future__ import annotations
 
+import gc
+
+# What is imported and collected (aiogram's hundreds of models, the test modules) lives for the
+# whole session: the garbage collector is off meanwhile, and it is then frozen out of its
+# reach (pytest_collection_finish), so that every full collection during the tests does not
+# walk those ~250,000 objects again (each walk took about 0.3 s, dozens of times a run). A test
+# that imports a large library (matplotlib, scikit-learn: as many objects again) has them frozen
+# after it (pytest_runtest_teardown).
+gc.disable()
+
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fakes.telegram import FakeTelegramServer
-from tests import processes
+from tests import processes, shared
 from tests.harness import TOKEN, Clock, Harness, load, make_clock, write_config
 from tests.speed import fast_setup
 from tests.two_workers import TwoWorkers, on_two_workers
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    shared.open_session()  # before pytest-xdist starts its workers: they inherit it
+
+
+# The tests that share something costly of their module or session run in one worker under
+# pytest-xdist (``--dist loadgroup``): the browser, the installed wheel, the bot processes.
+GROUPS = {"chrome": "browser", "installed": "packaging", "bot_processes": "bot-processes"}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The group named as pytest-xdist's ``xdist_group`` mark would: after the test's id, where
+    the scheduler reads it. (pytest-xdist 3.8 sets ``item._nodeid``, which pytest 9 no longer
+    reads: the id is ``item._id``.)"""
+    if not (shared.workers() and config.getvalue("loadgroup")):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        groups = [g for f, g in GROUPS.items() if f in getattr(item, "fixturenames", ())]
+        if groups and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{groups[0]}")
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """The wheel of tests/test_packaging.py is built and installed from the start, in the
     background, when one of its tests is to run."""
+    _freeze()
+    gc.enable()
     if session.config.option.collectonly:
         return
     for item in session.items:
         if "installed" in getattr(item, "fixturenames", ()):
             item.module.start()  # type: ignore[attr-defined]
             break
-    # So are the bot processes stopped by a signal (tests/processes.py).
-    if any("bot_processes" in getattr(item, "fixturenames", ()) for item in session.items):
+    # So are the bot processes stopped by a signal (tests/processes.py); under pytest-xdist by
+    # the worker that runs their tests, gw0 (pytest_xdist_make_scheduler).
+    pinned = shared.worker() == PINNED_TO and session.config.getvalue("loadgroup")
+    if (not shared.workers() or pinned) and any(
+            "bot_processes" in getattr(item, "fixturenames", ()) for item in session.items):
         processes.start()
+
+
+PINNED_TO = "gw0"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadgroup`` where the groups that wait for something started at collection
+    (the bot processes, the install of the wheel) go last, when it is most likely ready, and
+    the bot processes' group only to gw0, which started them; everything else goes, in the
+    order collected, to whichever worker asks first."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    bots, last = GROUPS["bot_processes"], (GROUPS["bot_processes"], GROUPS["installed"])
+
+    class Scheduling(LoadGroupScheduling):
+        def _assign_work_unit(self, node: Any) -> None:
+            scopes = list(self.workqueue)
+            usable = [s for s in scopes if s != bots or node.gateway.id == PINNED_TO] or scopes
+            chosen = ([s for s in usable if s not in last] or usable)[0]
+            self.workqueue.move_to_end(chosen, last=False)
+            super()._assign_work_unit(node)
+
+    return Scheduling(config, log)
+
+
+_frozen_with = 0  # len(sys.modules) at the last freeze
+
+
+def _freeze() -> None:
+    global _frozen_with
+    gc.collect()
+    gc.freeze()
+    _frozen_with = len(sys.modules)
+
+
+@pytest.hookimpl(trylast=True)  # after the test's fixtures are torn down
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if len(sys.modules) > _frozen_with + 50:
+        _freeze()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -31,6 +115,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
     test_packaging.stop()
     processes.stop()
+    shared.close_session()  # in the process that made it: after every worker is done
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,11 @@ dispatcher. These costs of that are the same in every test and prove nothing the
   used against the fakes: one context is built and shared;
 - pydantic keeps the generic models it builds (aiogram's ``Response[Message]`` and the like,
   ~30 ms each) only weakly, so each garbage collection lets them go and the next request
-  builds them again: here they are kept.
+  builds them again: here they are kept;
+- each ``App`` asks ``make_lemmatizer()`` for a lemmatizer with a cache of its own and then
+  lemmatizes the whole keyword dictionary again (~30 ms): here every ``App`` of the session
+  shares one (a word's lemmas are the same for all; tests/test_detection.py still checks
+  that each call of the real ``make_lemmatizer`` makes its own).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ import aiosqlite
 import pytest
 from aiogram.client.session import aiohttp as aiogram_aiohttp
 from pydantic._internal import _generics
+
+import bot.app
+import bot.morphology
 
 
 async def _migrated(path: Path) -> None:
@@ -87,6 +94,20 @@ def _kept(remember: Any) -> Any:
     return patched
 
 
+def _shared(make: Any) -> Any:
+    """``make_lemmatizer`` that gives the same lemmatizer for the same arguments."""
+    made: dict[tuple[tuple[str, Any], ...], Any] = {}
+
+    @functools.wraps(make)
+    def patched(**kwargs: Any) -> Any:
+        key = tuple(sorted(kwargs.items()))
+        if key not in made:
+            made[key] = make(**kwargs)
+        return made[key]
+
+    return patched
+
+
 @contextlib.contextmanager
 def fast_setup(directory: Path) -> Iterator[None]:
     template = directory / "migrated.sqlite3"
@@ -97,4 +118,7 @@ def fast_setup(directory: Path) -> Iterator[None]:
         mp.setattr(aiogram_aiohttp.AiohttpSession, "close", _close_at_once)
         mp.setattr(_generics, "set_cached_generic_type",
                    _kept(_generics.set_cached_generic_type))
+        shared = _shared(bot.morphology.make_lemmatizer)
+        mp.setattr(bot.morphology, "make_lemmatizer", shared)  # bot.learning imports it late
+        mp.setattr(bot.app, "make_lemmatizer", shared, raising=False)
         yield

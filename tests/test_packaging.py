@@ -11,20 +11,24 @@ of the session.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
+import time
 import zipfile
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import shared
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER_CONTEXT_SKIPS = [
@@ -45,8 +49,10 @@ class Installed:
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         # Nothing of the test's own environment may leak in: no PYTHONPATH, no tokens.
+        # Bytecode is written there (whatever PYTHONDONTWRITEBYTECODE says here): the demo
+        # compiles what it imports once, and the later runs read it.
         env = {k: v for k, v in os.environ.items()
-               if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
+               if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE"}
                and not k.startswith("OTKLIK_")}
         return _background.run(list(args), cwd=self.elsewhere, env=env, timeout=timeout)
 
@@ -69,11 +75,14 @@ def _install(tmp: Path) -> Installed:
     (wheel,) = wheels.glob("otklik-*.whl")
     shutil.rmtree(source)  # from here on, only the wheel has Otklik's files
     box = Installed(wheel, tmp / "venv", elsewhere)
-    _checked(box.run(sys.executable, "-m", "venv", str(box.venv)))
+    # Without a pip of its own (installing one into it took ~5 s of CPU): this process's pip
+    # installs into it (--python), as the environment's own pip would.
+    _checked(box.run(sys.executable, "-m", "venv", "--without-pip", str(box.venv)))
     # --no-compile: Python compiles what it imports anyway; compiling all 480 MB of the
     # dependencies up front only doubled the install's time.
-    _checked(box.run(box.bin("python"), "-m", "pip", "install", "--quiet", "--no-compile",
-                     "--disable-pip-version-check", str(wheel), timeout=900))
+    _checked(box.run(sys.executable, "-m", "pip", "--python", box.bin("python"), "install",
+                     "--quiet", "--no-compile", "--disable-pip-version-check", str(wheel),
+                     timeout=900))
     demo = box.run(box.bin("otklik"), "demo", timeout=180)
     return Installed(wheel, box.venv, elsewhere, demo)
 
@@ -81,26 +90,48 @@ def _install(tmp: Path) -> Installed:
 class _Background:
     """The build, the install and the demo run in a thread from the start of the session
     (``start``, called by conftest.py when a test here is selected), beside the other tests:
-    they wait on the network and the disk far more than on the CPU."""
+    they wait on the network and the disk far more than on the CPU.
+
+    With pytest-xdist every worker calls ``start``: the first to claim the session's folder
+    (``tests.shared``) installs, and a worker that runs a test here without having installed
+    reads the outcome from that folder (``result.json``) once it is written. Every test that
+    uses the install runs in one worker (conftest.py's groups): after the last of them, that
+    worker removes the install in the background (thousands of files: seconds of disk work
+    that once held up the end of the run)."""
 
     def __init__(self) -> None:
         self._future: Future[Installed] | None = None
         self._tmp: Path | None = None
         self._processes: set[subprocess.Popen[str]] = set()
         self._stopping = False
+        self._removing: threading.Thread | None = None
 
     def start(self) -> None:
-        if self._future is None:
-            self._tmp = Path(tempfile.mkdtemp(prefix="otklik-packaging-"))
-            self._future = Future()
-            threading.Thread(target=self._work, name="packaging", daemon=True).start()
+        if self._future is not None:
+            return
+        tmp = shared.folder() / "packaging"
+        try:
+            tmp.mkdir()
+        except FileExistsError:  # another worker of this session installs
+            return
+        self._tmp = tmp
+        self._future = Future()
+        threading.Thread(target=self._work, name="packaging", daemon=True).start()
 
     def _work(self) -> None:
         assert self._future is not None and self._tmp is not None
         try:
-            self._future.set_result(_install(self._tmp))
+            box = _install(self._tmp)
         except BaseException as e:
+            _write_outcome(self._tmp, {"error": repr(e)})
             self._future.set_exception(e)
+        else:
+            demo = box.demo
+            assert demo is not None
+            _write_outcome(self._tmp, {
+                "wheel": str(box.wheel), "venv": str(box.venv), "elsewhere": str(box.elsewhere),
+                "demo": [demo.args, demo.returncode, demo.stdout, demo.stderr]})
+            self._future.set_result(box)
 
     def run(self, args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
         """``subprocess.run`` that :meth:`stop` can end."""
@@ -121,19 +152,56 @@ class _Background:
 
     def result(self) -> Installed:
         self.start()
-        assert self._future is not None
-        return self._future.result()
+        if self._future is not None:
+            return self._future.result()
+        return _installed_by_another_worker(shared.folder() / "packaging")
+
+    def remove(self) -> None:
+        """The install removed in the background: its tests are done."""
+        if self._future is not None and not self._future.done():
+            return  # still installing (its tests failed early): removed with the session
+        tmp = shared.folder() / "packaging"
+        self._removing = threading.Thread(target=shutil.rmtree, args=(tmp, True),
+                                          name="packaging removal", daemon=True)
+        self._removing.start()
 
     def stop(self) -> None:
-        """The end of the session: kill what still runs, remove the files."""
+        """The end of this process's tests. The install is finished first when another
+        worker may still use it (pytest-xdist); otherwise what still runs is killed."""
+        if self._future is not None and shared.workers():
+            with contextlib.suppress(BaseException):
+                self._future.result(timeout=900)
         self._stopping = True
         for proc in list(self._processes):
             proc.kill()
         if self._future is not None:
             with contextlib.suppress(BaseException):
                 self._future.result(timeout=30)
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._removing is not None:
+            self._removing.join()
+
+
+def _outcome(tmp: Path) -> Path:
+    return tmp / "result.json"
+
+
+def _write_outcome(tmp: Path, outcome: dict[str, Any]) -> None:
+    partial = tmp / "result.json.partial"
+    partial.write_text(json.dumps(outcome), encoding="utf-8")
+    partial.replace(_outcome(tmp))  # whole, for a worker that waits for it
+
+
+def _installed_by_another_worker(tmp: Path, wait: float = 1200) -> Installed:
+    deadline = time.monotonic() + wait
+    while not _outcome(tmp).exists():
+        assert time.monotonic() < deadline, "the install of another worker never finished"
+        time.sleep(0.2)
+    found = json.loads(_outcome(tmp).read_text(encoding="utf-8"))
+    if "error" in found:
+        raise AssertionError(f"the install failed in another worker: {found['error']}")
+    args, code, out, err = found["demo"]
+    return Installed(Path(found["wheel"]), Path(found["venv"]), Path(found["elsewhere"]),
+                     subprocess.CompletedProcess(args, code, out, err))
 
 
 _background = _Background()
@@ -142,8 +210,9 @@ stop = _background.stop
 
 
 @pytest.fixture(scope="module")
-def installed() -> Installed:
-    return _background.result()
+def installed() -> Iterator[Installed]:
+    yield _background.result()
+    _background.remove()
 
 
 def test_the_wheel_carries_every_file_read_at_run_time(installed: Installed) -> None:
