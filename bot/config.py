@@ -949,6 +949,8 @@ class Config:
         # A category or department of one municipality only.
         self.category_municipality = {c.key: c.municipality for c in settings.categories
                                       if c.municipality}
+        self.department_municipality = {d.key: d.municipality for d in settings.departments
+                                        if d.municipality}
         self.telegram_secret = (os.environ.get(SECRET_TOKEN_ENV)
                                 or settings.telegram.secret_token.get_secret_value()).strip()
         if settings.telegram.mode == "webhook":

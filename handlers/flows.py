@@ -524,8 +524,10 @@ async def _invite_role(turn: Turn, n: int, v: int | None, x: str) -> None:
     if x not in {r.value for r in Role}:
         raise BadButton(x)
     turn.toast = " "
+    home = turn.app.config.department_municipality
     rows = [[Button("inv_dept", 0, f"{x}/{key}", label=name)]
-            for key, name in turn.app.config.departments.items()]
+            for key, name in turn.app.config.departments.items()
+            if turn.me.municipality is None or home.get(key) in (None, turn.me.municipality)]
     if x not in (Role.EXECUTOR, Role.DEPARTMENT_HEAD):
         rows.append([Button("inv_dept", 0, f"{x}/", label="—")])
     await turn.say(t.phrase("invite_pick_department"), rows)

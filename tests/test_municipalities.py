@@ -603,3 +603,31 @@ async def test_an_invited_person_belongs_to_the_admins_municipality(region: Harn
     await h.say(novikov, f"/start {link.group(1)}")
     person = await _person(h, novikov)
     assert (person.name, person.municipality) == ("Новиков Илья", "pr")
+
+
+async def test_an_admin_invites_to_the_departments_of_their_municipality_only(
+        server: FakeTelegramServer, tmp_path: Path, clock: Clock) -> None:
+    path = region_config(tmp_path, server.api_base)
+    path.write_text(path.read_text(encoding="utf-8") + """
+[[departments]]
+key = "mines"
+name = "Отдел горных отводов"
+municipality = "pr"
+""", encoding="utf-8")
+    h = Harness(server, load_config(path), clock)
+    await h.start()
+    try:
+        for people, offered in ((NK, False), (PR, True)):
+            await h.say(people["coordinator"], "/invite")
+            await h.press(people["coordinator"], "inv_role", label="исполнитель")
+            call, _ = h.button(people["coordinator"], "inv_dept")
+            labels = [b["text"] for row in call.buttons for b in row]
+            assert "Региональный оператор ТКО" in labels
+            assert ("Отдел горных отводов" in labels) is offered, labels
+        # Typed, or pressed on a forged button: refused, nobody is added.
+        await h.say(NK["coordinator"], "/invite executor mines Новиков Илья")
+        assert h.last_text(NK["coordinator"]) == "Такого подразделения нет в настройках."
+        await h.say(PR["coordinator"], "/invite executor mines Новиков Илья")
+        assert re.search(r"start=(\S+)", h.last_text(PR["coordinator"]))
+    finally:
+        await h.close()

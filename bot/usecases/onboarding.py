@@ -199,7 +199,10 @@ class Onboarding:
                 await uow.audit.add(AuditEntry(None, admin.id, "invite", None, None, now,
                                               reason="wrong_role", ok=False))
             return Invitation(False, code="wrong_role")
-        if department is not None and department not in self.config.departments:
+        if department is not None and (
+                department not in self.config.departments
+                or not in_municipality(admin, self.config.department_municipality.get(
+                    department, admin.municipality))):
             return Invitation(False, code="unknown_department")
         if role in (Role.EXECUTOR, Role.DEPARTMENT_HEAD) and department is None:
             return Invitation(False, code="department_required")
