@@ -123,6 +123,70 @@ async def test_one_leads_a_killed_leaders_role_moves_and_followers_wake_its_outb
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def test_the_leaders_sender_finds_a_backlog_on_a_fresh_database_without_rescanning_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bug of bench_region with 2 and 4 workers: the followers queue a backlog while the
+    leader's sender, idle since the start, asks for the due messages. A fresh outbox has no
+    statistics (autovacuum has not analysed it yet); the planner took the queue for one row
+    and rescanned all of it per due row, so that one look at a backlog of a thousand
+    messages took most of a second and the leader sent about one message a second. The
+    work the database does for one look is counted (rows visited, from EXPLAIN ANALYZE of
+    the very statement the sender ran): linear in the backlog, not quadratic."""
+    from datetime import UTC, datetime
+
+    import psycopg
+
+    from bot.storage import open_storage
+    from bot.storage.postgresql import PgConnection, _params, placeholders
+
+    url = pg.fresh_url()
+    store = await open_storage(url)
+    ran: list[tuple[str, object]] = []
+    execute = PgConnection.execute
+
+    def recording(self: PgConnection, sql: str, parameters: object = None) -> object:
+        if "FROM outbox o" in sql:
+            ran.append((sql, parameters))
+        return execute(self, sql, parameters)
+
+    try:
+        now = datetime.now(UTC)
+        for _ in range(20):  # the leader's sender, idle: nothing due, again and again
+            async with store.read() as uow:
+                assert await uow.outbox.due("telegram", now, 50) == []
+        backlog, chats = 1000, 400
+        async with store.write() as uow:  # what the followers queued meanwhile
+            for i in range(backlog):
+                await uow.outbox.enqueue("telegram", 5000 + i % chats, "sendMessage",
+                                         {"chat_id": 5000 + i % chats, "text": f"{i}"}, now)
+        monkeypatch.setattr(PgConnection, "execute", recording)
+        async with store.read() as uow:
+            due = await uow.outbox.due("telegram", datetime.now(UTC), 51)
+        monkeypatch.undo()
+        # the oldest message of each chat, oldest first (each chat's order kept)
+        assert [r.chat_id for r in due] == [5000 + i for i in range(51)]
+        assert [r.payload["text"] for r in due] == [f"{i}" for i in range(51)]
+        (sql, parameters), = ran
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + placeholders(sql),
+                               _params(parameters)).fetchone()
+        assert row is not None
+        visited = _rows_visited(row[0][0]["Plan"])
+        assert visited < 10 * backlog, (visited, row[0][0]["Plan"])
+    finally:
+        await store.close()
+
+
+def _rows_visited(node: dict[str, object]) -> float:
+    """The rows a plan node and those under it produced or filtered away, over all loops."""
+    loops = float(node.get("Actual Loops", 1))  # type: ignore[arg-type]
+    own = sum(float(node.get(k, 0)) for k in (  # type: ignore[arg-type]
+        "Actual Rows", "Rows Removed by Filter", "Rows Removed by Join Filter"))
+    below = node.get("Plans", [])
+    assert isinstance(below, list)
+    return own * loops + sum(_rows_visited(child) for child in below)
+
+
 async def test_the_two_worker_journeys_spread_updates_between_both_workers(
         server: FakeTelegramServer, tmp_path: Path, clock: Clock) -> None:
     """tests/two_workers.py (OTKLIK_TEST_WORKERS=2) exercises both workers, not one."""
