@@ -114,6 +114,13 @@ class RateLimiter:
         if chat_id < 0:
             self._group_recent.setdefault(chat_id, deque()).append(now)
 
+    def done(self, chat_id: int) -> None:
+        """A message to the chat has been answered: the chat's interval counts from now. It
+        reached the server at some moment between :meth:`record` and now; a request held up
+        before it left (the loop busy, a connection being made) must not let the next one
+        arrive too soon after it."""
+        self._last_in_chat[chat_id] = self.monotonic()
+
 
 Outcome = Callable[[UnitOfWork], Awaitable[object]]
 
@@ -279,7 +286,10 @@ class OutboxSender:
         first: list[bool] = []  # set by the outcome of an unreachable chat
         gone = ""
         try:
-            result = await self.transport.send(row.method, row.payload)
+            try:
+                result = await self.transport.send(row.method, row.payload)
+            finally:
+                self.limiter.done(row.chat_id)
         except Unreachable as e:
             log.warning("outbox %s: chat %s unreachable: %s", row.id, row.chat_id, e)
             gone = str(e)

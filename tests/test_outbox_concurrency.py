@@ -5,6 +5,7 @@ the limits are kept with a margin (no 429)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,24 @@ class Watching(TelegramTransport):
             self.in_flight.remove(chat)
 
 
-async def test_concurrent_sending_keeps_order_and_limits(tmp_path: Path) -> None:
+class HeldUp(Watching):
+    """The first request to each chat leaves late (the loop was busy, a connection was being
+    made): the chat's next message must still reach the server a whole interval after it."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.held: set[int] = set()
+
+    async def send(self, method: str, payload: dict[str, Any]) -> Any:
+        if payload["chat_id"] not in self.held:
+            self.held.add(payload["chat_id"])
+            await asyncio.sleep(0.5)
+        return await super().send(method, payload)
+
+
+@pytest.mark.parametrize("transport_class", [Watching, HeldUp])
+async def test_concurrent_sending_keeps_order_and_limits(
+        tmp_path: Path, transport_class: type[Watching]) -> None:
     store = await open_storage(tmp_path / "o.sqlite3")
     now = datetime.now(UTC)
     async with store.write() as uow:
@@ -53,7 +71,7 @@ async def test_concurrent_sending_keeps_order_and_limits(tmp_path: Path) -> None
                                      {"chat_id": -100, "text": f"{i + 1}"}, now)
     async with FakeTelegramServer(latency=0.04, enforce_limits=True) as tg:
         bot = make_bot("123:abc", tg.api_base)
-        transport = Watching(bot)
+        transport = transport_class(bot)
         sender = OutboxSender(store, transport, lambda: datetime.now(UTC), limits=RateLimits())
         try:
             await sender.drain(max_seconds=60)
