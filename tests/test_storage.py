@@ -320,3 +320,43 @@ def test_otklik_migrate_applies_the_migrations_once(
     assert "applied 001, 002," in first and "092" in first
     assert cli.main(["migrate", "--config", str(config)]) == 0
     assert "applied nothing (up to date)" in capsys.readouterr().out
+
+
+
+# The migrations deployments have run (the last landed release): a new one must be numbered
+# above all of them, since a database records only the highest it has (``user_version``,
+# ``schema_version``) and would skip a new migration with a lower, free number.
+SHIPPED = (1, 2, 3, 4, 5, 6, 10, 25, 30, 40, 50, 55, 60, 70, 71, 72, 80, 92, 93, 100)
+
+
+def test_a_new_migration_is_numbered_above_every_shipped_one() -> None:
+    from bot.storage.sqlite import _migrations
+
+    numbers = [version for version, _ in _migrations()]
+    assert set(SHIPPED) <= set(numbers)
+    assert all(n > max(SHIPPED) for n in numbers if n not in SHIPPED), numbers
+
+
+async def test_a_database_of_the_previous_release_is_brought_up_to_date(tmp_path: Path) -> None:
+    """A deployment that ran the shipped migrations gets the new ones at start (here: the
+    municipalities' columns)."""
+    from bot.storage.sqlite import _migrations
+
+    path = tmp_path / "previous.sqlite3"
+    with sqlite3.connect(path) as conn:
+        for version, sql in _migrations():
+            if version in SHIPPED:
+                conn.executescript(sql)
+        conn.execute(f"PRAGMA user_version = {max(SHIPPED)}")
+    store = await open_storage(path)
+    try:
+        async with store.write() as uow:
+            person = await uow.people.add(
+                Person(0, "Анна", frozenset({Role.COORDINATOR}), municipality="nk"))
+        async with store.read() as uow:
+            assert (await uow.people.get(person.id)).municipality == "nk"  # type: ignore[union-attr]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(incidents)")}
+    assert "municipality" in columns
