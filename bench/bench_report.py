@@ -76,11 +76,14 @@ async def measure(path: Path) -> float:
     tick = asyncio.create_task(ticker())
     await asyncio.sleep(0.05)
     began = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out:
-        report = await build_report(config, store, start, end, out_dir=Path(out))
-    elapsed = time.perf_counter() - began
-    tick.cancel()
-    await store.close()
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            report = await build_report(config, store, start, end, out_dir=Path(out))
+        elapsed = time.perf_counter() - began
+    finally:
+        # Closed even when the report fails: aiosqlite's thread would keep the process alive.
+        tick.cancel()
+        await store.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"period {report.period_label}: {report.metrics.new} new incidents")
     print(f"report on the database: {elapsed:.1f} s; longest event-loop stall "
