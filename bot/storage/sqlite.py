@@ -1678,9 +1678,10 @@ class _Inline:
     In there a statement never waits for another writer (the lock is held; WAL readers never
     block) and an update's statements are point reads and writes of tens of microseconds,
     while a trip to aiosqlite's thread and back costs 50-200 µs, more when the loop is busy:
-    at ~24 statements per press the trips were most of an update's time. ``BEGIN`` (which
-    may wait for another process) and ``COMMIT`` (which may checkpoint) still go through the
-    thread, and so does a cursor read in chunks (``async with … as cur``: the reports).
+    at ~24 statements per press the trips were most of an update's time. ``BEGIN`` and
+    ``COMMIT`` run on the loop's thread too (:func:`_begin`, :func:`_commit`), but a ``BEGIN``
+    that would wait for another process goes to the thread; so does a cursor read in chunks
+    (``async with … as cur``: the reports).
 
     ``rows_only``: an update's reads before its first change (no transaction yet, under the
     store's lock): only those of one row (a person, a chat's mode, an incident) run here; a
