@@ -1046,6 +1046,11 @@ class Config:
                 return self.municipality_of_place[head]
         return actor.municipality if actor is not None else None
 
+    def category_serves(self, key: str, municipality: str | None) -> bool:
+        """Whether the category is offered for an incident of ``municipality``: a category
+        of every municipality, or of that one."""
+        return self.category_municipality.get(key) in (None, municipality)
+
     def municipality_name(self, key: str | None, region: str = "") -> str:
         """The name shown on cards and lists: "" in a single district, ``region`` (the
         templates' word) for an incident of no municipality."""

@@ -74,7 +74,7 @@ async def _send_card(intake: Intake, uow: UnitOfWork, pc_id: int, seen: Sighting
         await intake.notifier.send_to(uow, person, text, rows)
     else:
         # The coordinators of the municipality the message came from (and the region's).
-        where = intake.config.municipality_of(seen.thread, seen.municipality)
+        where = _municipality(intake, seen)
         for who in await uow.people.all():
             if who.has(Role.COORDINATOR) and who.active and in_municipality(who, where):
                 await intake.notifier.send_to(uow, who, text, rows)
@@ -115,7 +115,12 @@ async def _where(intake: Intake, uow: UnitOfWork, pc_id: int) -> str | None:
     """The municipality a possible complaint came from (None: the region's own)."""
     row = await uow.possible.get(pc_id)
     seen = _sighting(row["sighting"]) if row else None
-    return intake.config.municipality_of(seen.thread, seen.municipality) if seen else None
+    return _municipality(intake, seen) if seen else None
+
+
+def _municipality(intake: Intake, seen: Sighting) -> str | None:
+    """The municipality of the place the message came from (None: the region's own)."""
+    return intake.config.municipality_of(seen.thread, seen.municipality)
 
 
 async def show(intake: Intake, actor: Person, pc_id: int, *, every: bool = False) -> str:
@@ -130,8 +135,7 @@ async def show(intake: Intake, actor: Person, pc_id: int, *, every: bool = False
         if row["status"] in ("registered", "dismissed"):
             return "possible_done"
         seen = _sighting(row["sighting"])
-        if not in_municipality(actor, intake.config.municipality_of(seen.thread,
-                                                                    seen.municipality)):
+        if not in_municipality(actor, _municipality(intake, seen)):
             return "not_visible"  # another municipality's
         keys = list(intake.config.categories) if every else row["suggestions"]
         await _send_card(intake, uow, pc_id, seen, keys, actor)
@@ -155,8 +159,7 @@ async def decide(intake: Intake, actor: Person, pc_id: int, category: str) -> Re
         if row["status"] in ("registered", "dismissed"):
             return Result(False, "possible_done")
         seen = _sighting(row["sighting"])
-        if not in_municipality(actor, intake.config.municipality_of(seen.thread,
-                                                                    seen.municipality)):
+        if not in_municipality(actor, _municipality(intake, seen)):
             return Result(False, "not_visible")  # another municipality's
         await add_label(uow, seen.text, category, person_id=actor.id, at=now)
         if category == NOT_A_COMPLAINT:
@@ -180,7 +183,7 @@ def suggested_first(intake: Intake, text: str, municipality: str | None = None) 
     """The config's category keys with the likely ones for ``text`` first; those of an
     incident of ``municipality`` (a category of another municipality is left out)."""
     keys = [k for k in intake.config.categories
-            if intake.config.category_municipality.get(k) in (None, municipality)]
+            if intake.config.category_serves(k, municipality)]
     if intake.triage is None or not text.strip():
         return keys
     likely = [k for k in intake.triage.classify(text).suggestions if k in keys]

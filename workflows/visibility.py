@@ -3,6 +3,7 @@ the actions of those who oversee the work."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from workflows.model import Incident, Person, Role
@@ -19,6 +20,11 @@ def in_municipality(person: Person, municipality: str | None) -> bool:
     """Whether the person works where an incident of ``municipality`` is: the region's staff
     (no municipality) everywhere, a municipality's people in it only."""
     return person.municipality is None or person.municipality == municipality
+
+
+def working_in(people: Iterable[Person], municipality: str | None) -> list[Person]:
+    """The people who work where an incident of ``municipality`` is."""
+    return [p for p in people if in_municipality(p, municipality)]
 
 
 def may_see(person: Person, incident: Incident) -> bool:

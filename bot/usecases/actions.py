@@ -56,7 +56,7 @@ from workflows.regulation import Action
 from workflows.routing import pick_executor
 from workflows.sla import compute_deadlines
 from workflows.sources import PICKABLE
-from workflows.visibility import in_municipality, out_of_scope
+from workflows.visibility import in_municipality, out_of_scope, working_in
 
 
 class Actions:
@@ -162,8 +162,7 @@ class Actions:
                     return out
                 # The heads of the department pick another executor; the coordinators are
                 # told too.
-                people = [p for p in await uow.people.all()
-                          if in_municipality(p, inc.municipality)]
+                people = working_in(await uow.people.all(), inc.municipality)
                 if not await heads_to_assign(uow, inc, people, self.policies, self.channels):
                     return out
                 executors = [p for p in approval.executors_of(inc.department, people)
@@ -352,8 +351,7 @@ class Actions:
                       now: datetime) -> core.Outcome:
         """A corrected category: the department follows it."""
         category = self.config.categories.get(key)
-        if category is None or self.config.category_municipality.get(
-                key, inc.municipality) != inc.municipality:
+        if category is None or not self.config.category_serves(key, inc.municipality):
             raise core.Refused("unknown_category", AuditEntry(
                 inc.id, actor.id, Action.CATEGORY, inc.state, None, now, "unknown_category",
                 False))
@@ -368,8 +366,7 @@ class Actions:
         await add_label(uow, incident.text, incident.category or "", person_id=actor.id,
                         at=now)
         category = self.config.categories[incident.category or ""]
-        people = [p for p in await uow.people.all()
-                  if in_municipality(p, incident.municipality)]
+        people = working_in(await uow.people.all(), incident.municipality)
         holder = next((p for p in people if p.id == incident.executor_id), None)
         if (holder is not None and category.department in holder.departments
                 or incident.state not in {State.NEW, State.ASSIGNED}

@@ -32,7 +32,7 @@ from workflows.model import (
 )
 from workflows.routing import pick_executor
 from workflows.sla import compute_deadlines
-from workflows.visibility import in_municipality
+from workflows.visibility import working_in
 
 
 class Intake:
@@ -68,7 +68,7 @@ class Intake:
         if category is None:
             return Result(False, "unknown_category")
         municipality = self.config.municipality_of(seen.thread, seen.municipality, actor)
-        if self.config.category_municipality.get(category.key, municipality) != municipality:
+        if not self.config.category_serves(category.key, municipality):
             return Result(False, "unknown_category")  # a category of another municipality
         policy = self.policies.policy_for(seen.source, municipality)
         deadlines = compute_deadlines(policy, seen.priority, now)
@@ -105,8 +105,7 @@ class Intake:
             await uow.audit.add(out.audit)
             await self.ledger.schedule(uow, incident, 0)
             # Routed within the municipality (the region's staff work everywhere).
-            people = [p for p in await uow.people.all()
-                      if in_municipality(p, municipality)]
+            people = working_in(await uow.people.all(), municipality)
             # Where the procedure says so (the Governor's networks), the head of the
             # department assigns.
             heads = await heads_to_assign(uow, incident, people, self.policies,

@@ -20,7 +20,7 @@ from workflows import approval
 from workflows import transitions as core
 from workflows.answer_templates import MAX_BUTTONS
 from workflows.model import Attachment, Button, Incident, Notification, Person, Role
-from workflows.visibility import in_municipality
+from workflows.visibility import in_municipality, working_in
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,7 @@ class Notifier:
         names = {p.id: p.name for p in people}
         for note in notes:
             # A municipality's people hear only of its incidents; the region's staff of all.
-            recipients = [p for p in audience(note.to, people, actor)
-                          if in_municipality(p, incident.municipality)]
+            recipients = working_in(audience(note.to, people, actor), incident.municipality)
             if note.to == core.CURATORS and note.context.get("kind") == "escalation":
                 # The head of the МЦУ is escalated to wherever the curators are.
                 recipients += [p for p in audience(HEADS, people, actor)
