@@ -92,7 +92,7 @@ async def test_edit_text_makes_the_next_text_replace_the_draft(otklik: Harness) 
     assert draft is not None and draft.text == "Новый текст.\n\nИ продолжение."
 
 
-# --- the same in the VK community chat (handlers/flows.py is shared) -------------------------
+# --- the same in the VK community chat (handlers/flows/ is shared) -------------------------
 
 
 @pytest.fixture
