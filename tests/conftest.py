@@ -32,6 +32,12 @@ def pytest_configure(config: pytest.Config) -> None:
 # The tests that share something costly of their module or session run in one worker under
 # pytest-xdist (``--dist loadgroup``): the browser, the installed wheel, the bot processes.
 GROUPS = {"chrome": "browser", "installed": "packaging", "bot_processes": "bot-processes"}
+# The tests (node id prefixes) that take longest from start to end, mostly waiting on the
+# processes they start.
+FIRST = ("tests/test_workers.py", "tests/test_lean_aiogram.py",
+         "tests/test_config_refusals.py::test_no_value_anywhere",
+         "tests/test_learning.py::test_a_correction", "tests/test_addresses.py::test_the_note",
+         "tests/test_head.py", "tests/test_layers.py::test_the_use_cases_import_first")
 
 
 @pytest.hookimpl(trylast=True)
@@ -41,6 +47,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     reads: the id is ``item._id``.)"""
     if not (shared.workers() and config.getvalue("loadgroup")):
         return
+    # The tests that wait longest (on processes they start) are handed out first, beside the
+    # others, rather than left for the end, where one worker would wait on them alone.
+    items[:] = sorted(items, key=lambda item: not item.nodeid.startswith(FIRST))
     from _pytest.nodeid import coerce_node_id
 
     for item in items:
