@@ -14,15 +14,19 @@ gc.disable()
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from fakes.telegram import FakeTelegramServer
-from tests import processes, shared
-from tests.harness import TOKEN, Clock, Harness, load, make_clock, write_config
-from tests.speed import fast_setup
-from tests.two_workers import TwoWorkers, on_two_workers
+from tests import shared
+
+# The bot and aiogram are imported by the fixtures that use them (in pytest-xdist's workers,
+# at collection, with the test modules): pytest-xdist's controller, which runs no test, does
+# not spend seconds importing them before it starts the workers.
+if TYPE_CHECKING:
+    from fakes.telegram import FakeTelegramServer
+    from tests import processes
+    from tests.harness import Clock, Harness
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,6 +78,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     pinned = shared.worker() == PINNED_TO and session.config.getvalue("loadgroup")
     if (not shared.workers() or pinned) and any(
             "bot_processes" in getattr(item, "fixturenames", ()) for item in session.items):
+        from tests import processes
+
         processes.start()
 
 
@@ -123,36 +129,49 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     from tests import test_packaging
 
     test_packaging.stop()
-    processes.stop()
+    if "tests.processes" in sys.modules:  # what started bot processes imported it
+        sys.modules["tests.processes"].stop()
     shared.close_session()  # in the process that made it: after every worker is done
 
 
 @pytest.fixture(scope="session")
 def bot_processes() -> dict[str, processes.Running]:
     """Real ``otklik run`` processes, one per test that stops one (tests/processes.py)."""
+    from tests import processes
+
     return processes.start()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _fast_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    from tests.speed import fast_setup
+
     with fast_setup(tmp_path_factory.mktemp("speed")):
         yield
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[FakeTelegramServer]:
+    from fakes.telegram import FakeTelegramServer
+    from tests.harness import TOKEN
+
     async with FakeTelegramServer(token=TOKEN) as s:
         yield s
 
 
 @pytest.fixture
 def clock() -> Clock:
+    from tests.harness import make_clock
+
     return make_clock()
 
 
 @pytest.fixture
 async def otklik(server: FakeTelegramServer, tmp_path: Path, clock: Clock
                  ) -> AsyncIterator[Harness]:
+    from tests.harness import Harness, load, write_config
+    from tests.two_workers import TwoWorkers, on_two_workers
+
     kind = TwoWorkers if on_two_workers() else Harness  # OTKLIK_TEST_WORKERS=2
     h = kind(server, load(write_config(tmp_path, server)), clock)
     await h.start()
