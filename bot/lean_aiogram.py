@@ -8,13 +8,25 @@ models nested in it, ~85 MiB and seconds of start-up, while the bot only ever va
 models deferred, and puts the names the loop would have resolved their annotations with (the
 types each module imports only for type checking) into the types' modules, where pydantic finds
 them when a model is first used. The validators built then are the same; only when they are
-built changes. Any other ``model_rebuild`` call goes through unchanged. Nothing is deferred when
-aiogram was imported first: it then builds everything at import, as it always did.
+built changes. Any other ``model_rebuild`` call goes through unchanged.
+
+Its ~160 methods (``aiogram.methods``: ``SendMessage`` and the like) are not declared deferred
+and built their validators as each class was created (a second of CPU at every start of
+``otklik``): they get ``defer_build`` too, set on their base ``TelegramMethod`` as soon as its
+module has run, before any method is declared. pydantic then builds a method's validator when
+it is first used, from the names its module imports, as it would have at import.
+
+Nothing is deferred when aiogram was imported first: it then builds everything at import, as it
+always did.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import sys
+from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
@@ -43,6 +55,32 @@ def install() -> None:
     model_rebuild._lean_aiogram = True  # type: ignore[attr-defined]
     model_rebuild.__doc__ = rebuild.__doc__
     BaseModel.model_rebuild = classmethod(model_rebuild)  # type: ignore[method-assign,assignment]
+    if "aiogram.methods.base" not in sys.modules:
+        sys.meta_path.insert(0, _DeferMethods())
+
+
+class _DeferMethods(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: when ``aiogram.methods.base`` is imported, it lets the normal
+    finder load it and marks its ``TelegramMethod`` deferred right after the module has run
+    (the methods, subclasses declared in the modules imported after it, inherit that)."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "aiogram.methods.base":
+            return None
+        sys.meta_path.remove(self)  # once
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        loader = spec.loader if spec is not None else None
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            run(module)
+            module.TelegramMethod.model_config["defer_build"] = True
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
 
 
 def _aiogram_type(cls: Any) -> bool:

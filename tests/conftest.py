@@ -14,15 +14,19 @@ gc.disable()
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from fakes.telegram import FakeTelegramServer
-from tests import processes, shared
-from tests.harness import TOKEN, Clock, Harness, load, make_clock, write_config
-from tests.speed import fast_setup
-from tests.two_workers import TwoWorkers, on_two_workers
+from tests import shared
+
+# The bot and aiogram are imported by the fixtures that use them (in pytest-xdist's workers,
+# at collection, with the test modules): pytest-xdist's controller, which runs no test, does
+# not spend seconds importing them before it starts the workers.
+if TYPE_CHECKING:
+    from fakes.telegram import FakeTelegramServer
+    from tests import processes
+    from tests.harness import Clock, Harness
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,6 +36,12 @@ def pytest_configure(config: pytest.Config) -> None:
 # The tests that share something costly of their module or session run in one worker under
 # pytest-xdist (``--dist loadgroup``): the browser, the installed wheel, the bot processes.
 GROUPS = {"chrome": "browser", "installed": "packaging", "bot_processes": "bot-processes"}
+# The tests (node id prefixes) that take longest from start to end, mostly waiting on the
+# processes they start.
+FIRST = ("tests/test_workers.py", "tests/test_lean_aiogram.py",
+         "tests/test_config_refusals.py::test_no_value_anywhere",
+         "tests/test_learning.py::test_a_correction", "tests/test_addresses.py::test_the_note",
+         "tests/test_head.py", "tests/test_layers.py::test_the_use_cases_import_first")
 
 
 @pytest.hookimpl(trylast=True)
@@ -41,6 +51,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     reads: the id is ``item._id``.)"""
     if not (shared.workers() and config.getvalue("loadgroup")):
         return
+    # The tests that wait longest (on processes they start) are handed out first, beside the
+    # others, rather than left for the end, where one worker would wait on them alone.
+    items[:] = sorted(items, key=lambda item: not item.nodeid.startswith(FIRST))
     from _pytest.nodeid import coerce_node_id
 
     for item in items:
@@ -65,6 +78,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     pinned = shared.worker() == PINNED_TO and session.config.getvalue("loadgroup")
     if (not shared.workers() or pinned) and any(
             "bot_processes" in getattr(item, "fixturenames", ()) for item in session.items):
+        from tests import processes
+
         processes.start()
 
 
@@ -114,36 +129,49 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     from tests import test_packaging
 
     test_packaging.stop()
-    processes.stop()
+    if "tests.processes" in sys.modules:  # what started bot processes imported it
+        sys.modules["tests.processes"].stop()
     shared.close_session()  # in the process that made it: after every worker is done
 
 
 @pytest.fixture(scope="session")
 def bot_processes() -> dict[str, processes.Running]:
     """Real ``otklik run`` processes, one per test that stops one (tests/processes.py)."""
+    from tests import processes
+
     return processes.start()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _fast_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    from tests.speed import fast_setup
+
     with fast_setup(tmp_path_factory.mktemp("speed")):
         yield
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[FakeTelegramServer]:
+    from fakes.telegram import FakeTelegramServer
+    from tests.harness import TOKEN
+
     async with FakeTelegramServer(token=TOKEN) as s:
         yield s
 
 
 @pytest.fixture
 def clock() -> Clock:
+    from tests.harness import make_clock
+
     return make_clock()
 
 
 @pytest.fixture
 async def otklik(server: FakeTelegramServer, tmp_path: Path, clock: Clock
                  ) -> AsyncIterator[Harness]:
+    from tests.harness import Harness, load, write_config
+    from tests.two_workers import TwoWorkers, on_two_workers
+
     kind = TwoWorkers if on_two_workers() else Harness  # OTKLIK_TEST_WORKERS=2
     h = kind(server, load(write_config(tmp_path, server)), clock)
     await h.start()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot.config import TOKEN_ENV
-from fakes.telegram import FakeTelegramServer
+from fakes.telegram import FakeTelegramServer, FakeUser
 from tests.harness import CONFIG, TOKEN, served_in_thread
 
 T = TypeVar("T")
@@ -31,12 +31,24 @@ ROOT = Path(__file__).resolve().parent.parent
 # A run that hangs is a failure: a bot is killed after this many seconds of waiting.
 HANG = 60.0
 
-# name: (extra config, log level)
+# name: (extra config, log level). The bot stopped by SIGTERM logs JSON lines at the debug
+# level: tests/test_logging.py reads what it logged (one start of Python fewer); the one
+# stopped by Ctrl-C logs plain lines.
 BOTS = {
-    "SIGTERM": ("", "info"),
+    "SIGTERM": ('\n[logging]\nformat = "json"\n', "debug"),
     "Ctrl-C": ("", "info"),
-    "json": ('\n[logging]\nformat = "json"\n', "debug"),
 }
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """How a bot ended, stopped by a signal while it was serving."""
+
+    signal: int
+    code: int
+    stdout: str
+    stderr: str
+    took: float  # seconds from the signal to the exit
 
 
 @dataclass
@@ -47,6 +59,7 @@ class Running:
     tg: FakeTelegramServer
     loop: asyncio.AbstractEventLoop
     proc: subprocess.Popen[bytes]
+    stopped: Stopped | None = None
 
     def on_server(self, fn: Callable[[], T]) -> T:
         """``fn`` run in the fake server's loop (its state is that loop's)."""
@@ -63,6 +76,24 @@ class Running:
             time.sleep(0.05)
         assert self.tg.calls_to("getUpdates"), "the bot never started polling: " + \
             (self.directory / "stderr").read_text(encoding="utf-8")[-2000:]
+
+    def stop(self, sig: int, *, answered: FakeUser) -> Stopped:
+        """Once it polls and has answered ``/help`` from ``answered``, ``sig`` stops it; the
+        outcome is kept, so that every test that reads how this bot ended gets the same one,
+        whichever runs first."""
+        if self.stopped is None:
+            self.wait_polling()
+            self.on_server(lambda: self.tg.message(answered, "/help"))
+            for _ in range(400):
+                if self.tg.sent_to(answered.id):
+                    break
+                time.sleep(0.05)
+            self.proc.send_signal(sig)
+            asked = time.monotonic()
+            code, out, err = self.finish()
+            self.stopped = Stopped(sig, code, out, err, time.monotonic() - asked)
+        assert self.stopped.signal == sig, self.stopped
+        return self.stopped
 
     def finish(self) -> tuple[int, str, str]:
         """Wait for the exit: the code, stdout and stderr."""

@@ -1,4 +1,5 @@
-"""aiogram's types are built when first used (bot/lean_aiogram.py), and built the same.
+"""aiogram's types and methods are built when first used (bot/lean_aiogram.py), and built the
+same.
 
 Each check runs in a fresh interpreter: what it looks at is what happens at import."""
 
@@ -36,6 +37,23 @@ CHECK = textwrap.dedent("""
                     fields += 1
     assert fields > 1000, fields
 
+    # the methods too: none built at import, each field's annotation resolves in its module
+    calls = [getattr(methods, n) for n in methods.__all__]
+    calls = [m for m in calls if isinstance(m, type) and issubclass(m, methods.TelegramMethod)
+             and m is not methods.TelegramMethod]
+    assert len(calls) > 150, len(calls)
+    built = [m.__name__ for m in calls if m.__pydantic_complete__]
+    assert built == [], built
+    fields = 0
+    for m in calls:
+        module = sys.modules[m.__module__].__dict__
+        for name, annotation in m.__dict__.get("__annotations__", {}).items():
+            if name in m.model_fields:
+                typing._eval_type(typing.ForwardRef(annotation) if isinstance(annotation, str)
+                                  else annotation, module, None)
+                fields += 1
+    assert fields > 1000, fields
+
     update = types.Update.model_validate({
         "update_id": 7,
         "callback_query": {
@@ -57,6 +75,13 @@ CHECK = textwrap.dedent("""
     call = methods.SendMessage(chat_id=11, text="x", reply_markup=types.InlineKeyboardMarkup(
         inline_keyboard=[[types.InlineKeyboardButton(text="a", callback_data="b")]]))
     assert call.reply_markup.inline_keyboard[0][0].text == "a"
+    assert methods.SendMessage.__pydantic_complete__  # built when first used
+    try:
+        methods.SendMessage(chat_id=11)
+    except pydantic.ValidationError as e:
+        assert "text" in str(e)
+    else:
+        raise AssertionError("a message without its text was accepted")
     try:
         types.Message.model_validate({"message_id": "not a number", "date": 0,
                                       "chat": {"id": 1, "type": "private"}})
@@ -80,6 +105,7 @@ def test_the_types_are_deferred_at_import_and_validate_when_used() -> None:
 
 
 def test_aiogram_imported_first_is_left_as_it_was() -> None:
-    code = ("import aiogram.types as t, bot\n"
-            "print(t.Message.__pydantic_complete__, t.Update.__pydantic_complete__)")
-    assert _run(code) == "True True"
+    code = ("import aiogram.types as t, aiogram.methods as m, bot\n"
+            "print(t.Message.__pydantic_complete__, t.Update.__pydantic_complete__,"
+            " m.SendMessage.__pydantic_complete__)")
+    assert _run(code) == "True True True"

@@ -137,10 +137,10 @@ async def test_one_info_line_per_state_change_with_the_incident_number(
 
 
 def test_the_cli_logs_json_without_the_token(bot_processes: dict[str, Running]) -> None:
-    bot = bot_processes["json"]
-    bot.wait_polling()
-    bot.proc.send_signal(signal.SIGTERM)
-    code, _, err = bot.finish()
+    """The bot that tests/test_start_stop.py stops by SIGTERM logs JSON at the debug level."""
+    bot = bot_processes["SIGTERM"]
+    stopped = bot.stop(signal.SIGTERM, answered=COORDINATOR)
+    code, err = stopped.code, stopped.stderr
     assert code == 0, err
     entries = [json.loads(line) for line in err.splitlines() if line.strip()]
     assert entries and all({"time", "level", "logger", "message"} <= e.keys() for e in entries)

@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -112,17 +111,8 @@ SIGNALS = {"SIGTERM": signal.SIGTERM, "Ctrl-C": signal.SIGINT}
 def test_a_signal_stops_a_running_bot_cleanly(bot_processes: dict[str, Running],
                                              name: str) -> None:
     bot, sig = bot_processes[name], SIGNALS[name]
-    tg = bot.tg
-    bot.wait_polling()
-    bot.on_server(lambda: tg.message(COORDINATOR, "/help"))
-    for _ in range(400):
-        if tg.sent_to(COORDINATOR.id):
-            break
-        time.sleep(0.05)
-    bot.proc.send_signal(sig)
-    asked = time.monotonic()
-    code, _, err = bot.finish()
-    took = time.monotonic() - asked
+    stopped = bot.stop(sig, answered=COORDINATOR)  # after it answered /help
+    code, err, took = stopped.code, stopped.stderr, stopped.took
     assert code == 0, err
     assert took < 10, f"stopping took {took:.1f} s"
     assert "stopped cleanly" in err
