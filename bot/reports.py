@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import gc
+import math
 import re
 import textwrap
 from collections import Counter
@@ -29,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -907,7 +908,7 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
             row += 2
 
         # Инциденты
-        ws = wb.add_worksheet("Инциденты")
+        ws = wb.add_worksheet("Инциденты", worksheet_class=_rows_sheet())
         ws.write_row(0, 0, ctx.columns, head)
         ws.set_row(0, 45)
         ws.set_column(0, 0, 7)
@@ -917,26 +918,117 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
         ws.set_column(13, 15, 11)
         ws.freeze_panes(1, 1)
         table = ctx.table
-        # Typed writes (the generic ``write`` guesses each cell's type, a third of the time
-        # on a large table); empty cells are not written at all.
-        for i, values in enumerate(table, start=1):
-            for col, value in enumerate(values):
-                kind = type(value)
-                if value is None or value == "":
-                    continue
-                if kind is str:
-                    ws.write_string(i, col, value)
-                elif kind is int:
-                    ws.write_number(i, col, value)
-                elif kind is float:
-                    ws.write_number(i, col, value, dec)
-                elif kind is datetime:
-                    ws.write_datetime(i, col, value, when)
-                else:
-                    ws.write(i, col, value)
+        ws.write_rows(1, table, dec, when)
         if table:
             ws.autofilter(0, 0, len(table), len(ctx.columns) - 1)
     finally:
         wb.close()
     return path
 
+
+
+def _write_cells(ws: Any, row: int, values: Sequence[Any], dec: Any, when: Any) -> None:
+    """One row of the incident table through XlsxWriter's typed writes (the generic
+    ``write`` guesses each cell's type); empty cells are not written at all."""
+    for col, value in enumerate(values):
+        kind = type(value)
+        if value is None or value == "":
+            continue
+        if kind is str:
+            ws.write_string(row, col, value)
+        elif kind is int:
+            ws.write_number(row, col, value)
+        elif kind is float:
+            ws.write_number(row, col, value, dec)
+        elif kind is datetime:
+            ws.write_datetime(row, col, value, when)
+        else:
+            ws.write(row, col, value)
+
+
+# A string XlsxWriter escapes in its own way (control characters, "_xHHHH_", non-characters)
+# or takes for rich text: its row goes through XlsxWriter's own writes.
+_UNUSUAL = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_|^<r>")
+
+
+@cache
+def _rows_sheet() -> type:
+    """A worksheet class that writes a large table's rows straight into its XML.
+
+    XlsxWriter writes a cell in some twenty Python calls (argument checks, a tuple per cell,
+    attribute lists, escaping by regular expression): 3-4 s for the 300,000 cells of a
+    region's week. In ``constant_memory`` mode it writes each finished row to a file as
+    ``<row r="N"><c …>…</c>…</row>``; ``write_rows`` writes the same XML, byte for byte, in
+    one f-string per cell (tests/test_reports.py compares it with XlsxWriter's own). Rows it
+    cannot write so (formatted rows, unusual strings, a workbook not in ``constant_memory``)
+    go through XlsxWriter's writes. Written against XlsxWriter 3.3 (pinned)."""
+    from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name
+    from xlsxwriter.worksheet import Worksheet
+
+    class RowsSheet(Worksheet):  # type: ignore[misc]
+        def write_rows(self, first: int, rows: Sequence[Sequence[Any]], dec: Any,
+                       when: Any) -> None:
+            """``rows`` from row ``first`` on (ascending, after every row written so far):
+            str, int, float (with ``dec``), datetime (with ``when``); None or "" empty."""
+            if not self.constant_memory:
+                for i, values in enumerate(rows, start=first):
+                    _write_cells(self, i, values, dec, when)
+                return
+            width = max((len(r) for r in rows), default=0)
+            refs = [xl_col_to_name(c) for c in range(width)]
+            # Style indexes are taken when first used, as XlsxWriter takes them (in order).
+            styles: dict[int, str] = {}
+
+            def style(fmt: Any) -> str:
+                found = styles.get(id(fmt))
+                if found is None:
+                    found = styles[id(fmt)] = f' s="{fmt._get_xf_index()}"' if fmt else ""
+                return found
+
+            def plain(col: int) -> str:  # a cell without a format of its own: its column's
+                info = self.col_info.get(col)
+                return style(info.column_format if info is not None else None)
+
+            limit = self.xls_strmax // 2
+            for i, values in enumerate(rows, start=first):
+                if i in self.row_info or i >= self.xls_rowmax:
+                    _write_cells(self, i, values, dec, when)
+                    continue
+                if i > self.previous_row:
+                    self._write_single_row(i)  # the row before, if XlsxWriter holds one
+                n = str(i + 1)
+                cells = []
+                filled = []
+                for col, value in enumerate(values):
+                    kind = type(value)
+                    if value is None or value == "":
+                        continue
+                    if kind is str:
+                        if len(value) > limit or _UNUSUAL.search(value):
+                            break
+                        if "&" in value or "<" in value or ">" in value:
+                            value = value.replace("&", "&amp;").replace("<", "&lt;") \
+                                .replace(">", "&gt;")
+                        keep = ' xml:space="preserve"' if _preserve_whitespace(value) else ""
+                        cells.append(f'<c r="{refs[col]}{n}"{plain(col)} t="inlineStr">'
+                                     f"<is><t{keep}>{value}</t></is></c>")
+                    elif kind is int:
+                        cells.append(f'<c r="{refs[col]}{n}"{plain(col)}>'
+                                     f"<v>{value:.16G}</v></c>")
+                    elif kind is float and math.isfinite(value):
+                        cells.append(f'<c r="{refs[col]}{n}"{style(dec)}><v>{value:.16G}</v></c>')
+                    elif kind is datetime:
+                        cells.append(f'<c r="{refs[col]}{n}"{style(when)}>'
+                                     f"<v>{self._convert_date_time(value):.16G}</v></c>")
+                    else:
+                        break
+                    filled.append(col)
+                else:
+                    if cells:
+                        self._check_dimensions(i, filled[0])
+                        self._check_dimensions(i, filled[-1])
+                        self.fh.write(f'<row r="{n}">{"".join(cells)}</row>')
+                    continue
+                _write_cells(self, i, values, dec, when)
+
+    return RowsSheet
