@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
@@ -268,8 +268,9 @@ async def _load(store: Storage, end: datetime,
     async with store.read() as uow:
         read = await uow.reports.incidents(
             end, since, since - REPEAT_WINDOW if since is not None else None)
+    before = end.astimezone(UTC)  # in the zone of stored moments: a faster comparison
     incidents = await asyncio.to_thread(
-        lambda: [i for i in read() if i.registered_at < end and (scope is None or scope(i))])
+        lambda: [i for i in read() if i.registered_at < before and (scope is None or scope(i))])
     async with store.read() as uow:
         history = await uow.reports.history(end, [i.id for i in incidents],
                                             by_index=since is not None)
@@ -288,6 +289,7 @@ def _procedures(data: _Data, start: datetime, end: datetime) -> dict[str, Any]:
     redirected: Counter[str] = Counter()
     by_id = {i.id: i for i in data.incidents}
     seen: set[int] = set()
+    start, end = start.astimezone(UTC), end.astimezone(UTC)  # the zone of stored moments
     for e in data.audit:
         if not start <= e.at < end or e.incident_id is None:
             continue

@@ -401,6 +401,12 @@ def compute(
     for items in published.values():
         items.sort(key=lambda a: a.published_at)
 
+    # The actions as plain strings, local: the loop below compares each audit row's action
+    # with them, and an enum member is a slower operand (an attribute lookup and a subclass).
+    first_response_action, unmerge_action = str(Action.FIRST_RESPONSE), str(Action.UNMERGE)
+    submit_action, return_action = str(Action.SUBMIT), str(Action.RETURN)
+    closing_actions = frozenset(str(a) for a in (Action.REDIRECT, Action.REJECT, Action.MERGE))
+
     def in_period(t: datetime | None) -> bool:
         return t is not None and start <= t < end
 
@@ -424,29 +430,34 @@ def compute(
         touched = False
         complaints = 0
         for e in entries:
+            action, at = e.action, e.at
             if e.to_state is not None:
                 state = e.to_state
-            if e.action == Action.FIRST_RESPONSE and first_response is None:
-                first_response = e.at
+            if action == first_response_action and first_response is None:
+                first_response = at
             # A complaint merged into a problem owes nothing of its own (its lead answers)
             # until it is unmerged.
-            if e.action in (Action.REDIRECT, Action.REJECT, Action.MERGE) and closed_off is None:
-                closed_off = e.at
-            elif e.action == Action.UNMERGE and e.ok:
+            if action in closing_actions:
+                if closed_off is None:
+                    closed_off = at
+            elif action == unmerge_action and e.ok:
                 closed_off = None
-            inside = in_period(e.at)
-            touched = touched or inside
-            if e.action == Action.SUBMIT:
+            inside = start <= at < end
+            if not inside:
+                if action == submit_action:
+                    last_author = e.actor_id
+                continue
+            touched = True
+            if action == submit_action:
                 last_author = e.actor_id
-                if inside:
-                    submissions += 1
-                    events.append(WorkEvent("submit", inc.id, e.at, e.actor_id, inc.department))
-            elif e.action == Action.RETURN and inside:
+                submissions += 1
+                events.append(WorkEvent("submit", inc.id, at, e.actor_id, inc.department))
+            elif action == return_action:
                 returns += 1
-                events.append(WorkEvent("return", inc.id, e.at, last_author, inc.department))
-            if e.action in counted and inside:
-                counted[e.action].add(inc.id)
-            if e.action == "repeat" and inside:
+                events.append(WorkEvent("return", inc.id, at, last_author, inc.department))
+            if action in counted:
+                counted[action].add(inc.id)
+            if action == "repeat":
                 complaints += 1
         if first_response is None and inc.first_response_at is not None \
                 and inc.first_response_at < end:

@@ -80,6 +80,10 @@ def parse_ts(s: str | None) -> datetime | None:
     return datetime.fromisoformat(s) if s else None
 
 
+# The states by their stored value (a dict's lookup: State(value) is 20x slower).
+_STATES = {s.value: s for s in State}
+
+
 # How long a change waits for another process's write lock (a backup, a second copy of the
 # bot, an admin's sqlite3 shell) before it fails as a storage fault and is retried.
 BUSY_TIMEOUT = 5.0
@@ -530,7 +534,7 @@ def _person_of(person_id: int, name: str, roles: str, departments: str, active: 
 
 def _incident(row: aiosqlite.Row) -> Incident:
     return Incident(
-        id=row["id"], state=State(row["state"]), source=row["source"], text=row["text"],
+        id=row["id"], state=_STATES[row["state"]], source=row["source"], text=row["text"],
         category=row["category"], department=row["department"],
         executor_id=row["executor_id"], priority=Priority(row["priority"]),
         registered_at=parse_ts(row["registered_at"]),  # type: ignore[arg-type]
@@ -1655,9 +1659,10 @@ class SqliteReports(_Repo):
             f" WHERE published_at < ?{chosen} ORDER BY published_at, id", args)
 
         def convert() -> tuple[list[AuditEntry], list[Answer]]:
+            state = _STATES.__getitem__
             audit = [
-                AuditEntry(r[0], r[1], r[2], State(r[3]) if r[3] else None,
-                           State(r[4]) if r[4] else None,
+                AuditEntry(r[0], r[1], r[2], state(r[3]) if r[3] else None,
+                           state(r[4]) if r[4] else None,
                            parse_ts(r[6]), r[5], True)  # type: ignore[arg-type]
                 for r in audit_rows if r[0] in ids]
             answers = [
