@@ -781,16 +781,17 @@ def write_csv(ctx: _Context, path: Path) -> Path:
     with path.open("w", encoding="utf-8-sig", newline="") as f:
         writer = csv.writer(f, delimiter=";")
         writer.writerow(ctx.columns)
-        for row in ctx.table:
-            writer.writerow([_csv_cell(v) for v in row])
+        cell = _csv_cell
+        writer.writerows([v if type(v) is str else cell(v) for v in row] for row in ctx.table)
     return path
 
 
 def _csv_cell(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, datetime):
-        return f"{value:%d.%m.%Y %H:%M}"
+    if isinstance(value, datetime):  # as "%d.%m.%Y %H:%M", without strftime's cost
+        return (f"{value.day:02d}.{value.month:02d}.{value.year:04d} "
+                f"{value.hour:02d}:{value.minute:02d}")
     if isinstance(value, float):
         return f"{value:.2f}".replace(".", ",")
     return str(value)
