@@ -273,7 +273,7 @@ async def _load(store: Storage, end: datetime,
         lambda: [i for i in read() if i.registered_at < before and (scope is None or scope(i))])
     async with store.read() as uow:
         history = await uow.reports.history(end, [i.id for i in incidents],
-                                            by_index=since is not None)
+                                            by_index=since is not None, since=since)
         everyone = await uow.people.all()
     audit, answers = await asyncio.to_thread(history)
     people = {p.id: p.name for p in everyone}
