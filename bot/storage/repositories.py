@@ -518,5 +518,5 @@ class Reports(Protocol):
         """The successful audit entries and the published answers before ``end`` of the
         incidents ``incident_ids``, in time order. ``by_index``: read only their rows
         (through indexes: for a few); otherwise read everything and keep theirs.
-        ``since`` (with ``by_index``): of the audit rows before it, only those
+        ``since``: of the audit rows before it, only those
         :func:`workflows.metrics.compute` uses for a period starting at or after it."""

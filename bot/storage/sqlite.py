@@ -1595,28 +1595,43 @@ _INVOLVED = (
     ") ORDER BY id")
 
 
-# The audit rows of the incidents a report involves (a JSON list of ids) before ``end``, and
-# of those before ``since`` only what workflows.metrics.compute uses for a period starting
-# at or after ``since``: the last change of state, the first first response, the last
-# submission, and every closing (redirect, reject, merge) and unmerge. At a region's
-# volume that is a third of the rows, read and turned into objects.
-_EARLY_AUDIT = (
-    "SELECT incident_id, actor_id, action, from_state, to_state, reason, at, id FROM ("
-    " SELECT incident_id, actor_id, action, from_state, to_state, reason, at, id,"
-    "  ROW_NUMBER() OVER (PARTITION BY incident_id, COALESCE(to_state, '') = ''"
-    "                     ORDER BY at DESC, id DESC) AS nth_state,"
-    "  ROW_NUMBER() OVER (PARTITION BY incident_id, action ORDER BY at, id) AS nth,"
-    "  ROW_NUMBER() OVER (PARTITION BY incident_id, action"
-    "                     ORDER BY at DESC, id DESC) AS nth_last"
-    " FROM audit WHERE ok = 1 AND incident_id IN ({ids}) AND at < ?"
-    ") early WHERE (COALESCE(to_state, '') <> '' AND nth_state = 1)"
-    " OR (action = 'first_response' AND nth = 1)"
-    " OR (action = 'submit' AND nth_last = 1)"
-    " OR action IN ('redirect', 'reject', 'merge', 'unmerge')"
-    " UNION ALL"
-    " SELECT incident_id, actor_id, action, from_state, to_state, reason, at, id FROM audit"
-    " WHERE ok = 1 AND incident_id IN ({ids}) AND at >= ? AND at < ?"
-    " ORDER BY at, id")
+# The actions of which every row before a period counts (see workflows.metrics.compute).
+_CLOSINGS = frozenset({"redirect", "reject", "merge", "unmerge"})
+
+
+def _used_before(rows: list[Any], since: str) -> list[Any]:
+    """``rows`` (audit rows in time order: incident id, …, action, …, to_state, …, at) with,
+    of those before ``since``, only what :func:`workflows.metrics.compute` uses for a period
+    starting at or after it: per incident the last change of state, the first first
+    response, the last submission, and every closing and unmerge. At a region's volume
+    that is two rows in five to become objects."""
+    early = 0
+    for early, r in enumerate(rows):  # noqa: B007 - the first row at or after ``since``
+        if r[6] >= since:
+            break
+    else:
+        early = len(rows)
+    keep = bytearray(early)
+    stated: set[int] = set()
+    submitted: set[int] = set()
+    first_response: dict[int, int] = {}
+    for k in range(early - 1, -1, -1):  # backwards: the last of each kind comes first
+        r = rows[k]
+        incident, action = r[0], r[2]
+        if r[4] and incident not in stated:
+            stated.add(incident)
+            keep[k] = 1
+        if action == "submit":
+            if incident not in submitted:
+                submitted.add(incident)
+                keep[k] = 1
+        elif action == "first_response":
+            first_response[incident] = k  # overwritten until the first one
+        elif action in _CLOSINGS:
+            keep[k] = 1
+    for k in first_response.values():
+        keep[k] = 1
+    return [r for k, r in enumerate(rows[:early]) if keep[k]] + rows[early:]
 
 
 def _count_attachments(raw: str | None) -> int:
@@ -1669,30 +1684,27 @@ class SqliteReports(_Repo):
         """The successful audit entries and the published answers before ``end`` of the
         incidents ``incident_ids``, in time order. ``by_index``: read only their rows
         (through indexes: for a few); otherwise read everything and keep theirs.
-        ``since`` (with ``by_index``): of the audit rows before it, only those
-        :func:`workflows.metrics.compute` uses for a period starting at or after it."""
+        ``since``: of the audit rows before it, only those
+        :func:`workflows.metrics.compute` uses for a period starting at or after it
+        (:func:`_used_before`)."""
         ids = set(incident_ids)
         if by_index:
             chosen, args = f" AND incident_id IN ({self.d.json_ints})", (
                 ts(end), json.dumps(sorted(ids)))
         else:
             chosen, args = "", (ts(end),)  # type: ignore[assignment]
-        if by_index and since is not None:
-            listed = json.dumps(sorted(ids))
-            audit_rows = await self._chunked(
-                _EARLY_AUDIT.format(ids=self.d.json_ints),
-                (listed, ts(min(since, end)), listed, ts(since), ts(end)))
-        else:
-            audit_rows = await self._chunked(
-                "SELECT incident_id, actor_id, action, from_state, to_state, reason, at"
-                " FROM audit"
-                f" WHERE ok = 1 AND incident_id IS NOT NULL AND at < ?{chosen}"
-                " ORDER BY at, id", args)
+        audit_rows = await self._chunked(
+            "SELECT incident_id, actor_id, action, from_state, to_state, reason, at FROM audit"
+            f" WHERE ok = 1 AND incident_id IS NOT NULL AND at < ?{chosen} ORDER BY at, id",
+            args)
         answer_rows = await self._chunked(
             "SELECT incident_id, kind, published_at, published_by, attachments FROM answers"
             f" WHERE published_at < ?{chosen} ORDER BY published_at, id", args)
 
         def convert() -> tuple[list[AuditEntry], list[Answer]]:
+            nonlocal audit_rows
+            if since is not None:
+                audit_rows = _used_before(audit_rows, ts(since))  # type: ignore[arg-type]
             state = _STATES.__getitem__
             audit = [
                 AuditEntry(r[0], r[1], r[2], state(r[3]) if r[3] else None,
