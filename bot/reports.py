@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import gc
+import json
 import math
 import re
+import sys
 import textwrap
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -433,10 +435,13 @@ async def _build(config: Config, store: Storage, start: datetime, end: datetime,
     xlsx_path = out_dir / f"{stem}.xlsx"
     csv_path = out_dir / f"{stem}.csv"
     chart = None
-    if not metrics.is_empty:
-        chart = await asyncio.to_thread(draw_chart, ctx, chart_path)
-    await asyncio.to_thread(write_xlsx, ctx, xlsx_path)
-    await asyncio.to_thread(write_csv, ctx, csv_path)
+    drawing = None if metrics.is_empty else await draw_chart_apart(ctx, chart_path)
+    try:
+        await asyncio.to_thread(write_xlsx, ctx, xlsx_path)
+        await asyncio.to_thread(write_csv, ctx, csv_path)
+    finally:
+        if drawing is not None:
+            chart = await drawing
     return Report(start=start, end=end, period_label=f"{ctx.period()} ({ctx.zone()})",
                   text=render_text(ctx), chart=chart, xlsx=xlsx_path,
                   csv=csv_path, metrics=metrics, previous=previous, changes=changes,
@@ -642,14 +647,10 @@ def _short(name: str, width: int) -> str:
     return "\n".join(textwrap.wrap(head, width)) or head
 
 
-def draw_chart(ctx: _Context, path: Path) -> Path:
-    """Two panels in one PNG: new incidents per day by their state at the end of the period
-    (stacked bars), and the new incidents by category × department (a heat map)."""
-    from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
+def chart_spec(ctx: _Context) -> dict[str, Any]:
+    """What the chart shows, as plain data (JSON) for :func:`bot.chart.plot`: new incidents
+    per day by their state at the end of the period (stacked bars), and the new incidents
+    by category × department (a heat map)."""
     m, tz = ctx.metrics, ctx.tz
     first = m.start.astimezone(tz).date()
     last = (m.end - timedelta(microseconds=1)).astimezone(tz).date()
@@ -658,69 +659,57 @@ def draw_chart(ctx: _Context, path: Path) -> Path:
     per_day: Counter[tuple[date, State]] = Counter(
         (r.registered_at.astimezone(tz).date(), r.state) for r in new)
     states = [s for s in State if any(per_day[(d, s)] for d in days)]
-
-    fig = Figure(figsize=(11, 11), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, height_ratios=(1, 1.2))
-
-    x = list(range(len(days)))
-    base = [0] * len(days)
-    for s in states:
-        heights = [per_day[(d, s)] for d in days]
-        top.bar(x, heights, bottom=base, color=_STATE_COLORS[s], label=ctx.state(s),
-                edgecolor="white", linewidth=0.5)
-        base = [b + h for b, h in zip(base, heights, strict=True)]
-    for i, total in enumerate(base):
-        if total:
-            top.annotate(str(total), (i, total), ha="center", va="bottom", fontsize=9,
-                         xytext=(0, 2), textcoords="offset points")
-    step = max(1, len(days) // 16)
-    top.set_xticks(x[::step], [f"{WEEKDAYS[d.weekday()]}\n{d:%d.%m}" for d in days][::step])
-    top.yaxis.set_major_locator(MaxNLocator(integer=True))
-    top.set_ylim(0, max([*base, 1]) * 1.15)
-    top.set_ylabel("новых инцидентов")
-    top.set_title(f"Новые инциденты по дням, {ctx.period()} ({ctx.zone()})\n"
-                  "цвет — состояние на конец периода", fontsize=11)
-    top.grid(axis="y", alpha=0.3)
-    top.set_axisbelow(True)
-    if states:
-        top.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=3, fontsize=8,
-                   frameon=False)
-    else:
-        top.text(0.5, 0.5, "новых инцидентов в периоде нет", ha="center", va="center",
-                 transform=top.transAxes, color="#616161")
-
     pairs = Counter((r.category or "", r.department or "") for r in new)
     cats = sorted({c for c, _ in pairs}, key=lambda k: ctx.category(k).casefold())
     deps = sorted({d for _, d in pairs}, key=lambda k: ctx.department(k).casefold())
-    bottom.set_title("Новые инциденты: категория × подразделение", fontsize=11)
-    if pairs:
-        grid = [[pairs[(c, d)] for d in deps] for c in cats]
-        peak = max(max(row) for row in grid)
-        # Empty cells stay white, so the few filled ones stand out.
-        cmap = colormaps["YlOrRd"].with_extremes(bad="white")
-        shown = [[n if n else float("nan") for n in row] for row in grid]
-        image = bottom.imshow(shown, cmap=cmap, aspect="auto", vmin=0, vmax=peak)
-        bottom.set_xticks([j - 0.5 for j in range(1, len(deps))], minor=True)
-        bottom.set_yticks([i - 0.5 for i in range(1, len(cats))], minor=True)
-        bottom.grid(which="minor", color="#e0e0e0", linewidth=0.8)
-        bottom.tick_params(which="minor", length=0)
-        for i, row in enumerate(grid):
-            for j, n in enumerate(row):
-                if n:
-                    bottom.text(j, i, str(n), ha="center", va="center", fontsize=10,
-                                color="white" if n > peak * 0.6 else "black")
-        bottom.set_xticks(range(len(deps)), [_short(ctx.department(d), 22) for d in deps],
-                          fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
-        bottom.set_yticks(range(len(cats)), [_short(ctx.category(c), 24) for c in cats],
-                          fontsize=9)
-        fig.colorbar(image, ax=bottom, label="инцидентов", shrink=0.8)
-    else:
-        bottom.set_axis_off()
-        bottom.text(0.5, 0.5, "новых инцидентов в периоде нет", ha="center", va="center",
-                    transform=bottom.transAxes, color="#616161")
-    fig.savefig(path, format="png")
+    return {
+        "empty": "новых инцидентов в периоде нет",
+        "bars": {
+            "ticklabels": [f"{WEEKDAYS[d.weekday()]}\n{d:%d.%m}" for d in days],
+            "series": [{"label": ctx.state(s), "color": _STATE_COLORS[s],
+                        "heights": [per_day[(d, s)] for d in days]} for s in states],
+            "ylabel": "новых инцидентов",
+            "title": f"Новые инциденты по дням, {ctx.period()} ({ctx.zone()})\n"
+                     "цвет — состояние на конец периода",
+        },
+        "heat": {
+            "title": "Новые инциденты: категория × подразделение",
+            "grid": [[pairs[(c, d)] for d in deps] for c in cats],
+            "columns": [_short(ctx.department(d), 22) for d in deps],
+            "lines": [_short(ctx.category(c), 24) for c in cats],
+            "unit": "инцидентов",
+        },
+    }
+
+
+def draw_chart(ctx: _Context, path: Path) -> Path:
+    """The chart (see :func:`chart_spec`) drawn in this process."""
+    from bot.chart import plot
+
+    plot(chart_spec(ctx), str(path))
     return path
+
+
+_CHART_SCRIPT = Path(__file__).with_name("chart.py")
+
+
+async def draw_chart_apart(ctx: _Context, path: Path) -> Awaitable[Path]:
+    """Start drawing the chart in a process of its own (``bot/chart.py``: matplotlib stays
+    out of this one, and the drawing overlaps the workbook on another core); the returned
+    awaitable is done when the picture is written."""
+    spec = json.dumps(chart_spec(ctx), ensure_ascii=False).encode()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-I", str(_CHART_SCRIPT), str(path), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+
+    async def done() -> Path:
+        _, err = await proc.communicate(spec)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the chart was not drawn (exit {proc.returncode}): "
+                               f"{err.decode(errors='replace').strip()[-2000:]}")
+        return path
+
+    return asyncio.ensure_future(done())
 
 
 # -- the incident table -----------------------------------------------------------------------
