@@ -365,7 +365,10 @@ def compute(
     Pass every incident registered before ``end`` (at least those of the 30 days before
     ``start`` as well, for the repeats) with its audit rows and answers; anything at or after
     ``end`` is ignored. ``repeat_ids`` are explicit repeats, added to those found by author
-    and category.
+    and category. Of the audit rows before ``start`` only these count, so only these need
+    be passed (the reports read no more: bot.storage.sqlite._used_before, keep the two in
+    step): per incident the last one changing the state, the first ``first_response``, the
+    last ``submit``, and every ``redirect``, ``reject``, ``merge`` and ``unmerge``.
 
     ``now`` is when the report is taken: a deadline not yet answered is missed only when it
     lies before ``min(end, now)`` — an answer due at 17:00 is not late at 09:00 — and until
