@@ -93,8 +93,8 @@ async def measure(path: Path) -> float:
     print(f"period {report.period_label}: {report.metrics.new} new incidents")
     print(f"report on the database: {elapsed:.1f} s; longest event-loop stall "
           f"{max(stalls) * 1000:.0f} ms; peak RSS {peak:.0f} MiB; CPU {cpu:.1f} s (all threads; "
-          f"+ {apart:.1f} s in child processes, the chart's; peak RSS of a child "
-          f"{after.ru_maxrss / 1024:.0f} MiB; load average {os.getloadavg()[0]:.1f})")
+          f"+ {apart:.1f} s in child processes, the chart's; load average "
+          f"{os.getloadavg()[0]:.1f})")
     print(f"ratio of the time to 5 s: {elapsed / 5:.2f}")
     return elapsed
 
