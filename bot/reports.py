@@ -22,14 +22,17 @@ from __future__ import annotations
 import asyncio
 import csv
 import gc
+import json
+import math
 import re
+import sys
 import textwrap
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from functools import cached_property
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -267,11 +270,12 @@ async def _load(store: Storage, end: datetime,
     async with store.read() as uow:
         read = await uow.reports.incidents(
             end, since, since - REPEAT_WINDOW if since is not None else None)
+    before = end.astimezone(UTC)  # in the zone of stored moments: a faster comparison
     incidents = await asyncio.to_thread(
-        lambda: [i for i in read() if i.registered_at < end and (scope is None or scope(i))])
+        lambda: [i for i in read() if i.registered_at < before and (scope is None or scope(i))])
     async with store.read() as uow:
         history = await uow.reports.history(end, [i.id for i in incidents],
-                                            by_index=since is not None)
+                                            by_index=since is not None, since=since)
         everyone = await uow.people.all()
     audit, answers = await asyncio.to_thread(history)
     people = {p.id: p.name for p in everyone}
@@ -287,6 +291,7 @@ def _procedures(data: _Data, start: datetime, end: datetime) -> dict[str, Any]:
     redirected: Counter[str] = Counter()
     by_id = {i.id: i for i in data.incidents}
     seen: set[int] = set()
+    start, end = start.astimezone(UTC), end.astimezone(UTC)  # the zone of stored moments
     for e in data.audit:
         if not start <= e.at < end or e.incident_id is None:
             continue
@@ -430,10 +435,13 @@ async def _build(config: Config, store: Storage, start: datetime, end: datetime,
     xlsx_path = out_dir / f"{stem}.xlsx"
     csv_path = out_dir / f"{stem}.csv"
     chart = None
-    if not metrics.is_empty:
-        chart = await asyncio.to_thread(draw_chart, ctx, chart_path)
-    await asyncio.to_thread(write_xlsx, ctx, xlsx_path)
-    await asyncio.to_thread(write_csv, ctx, csv_path)
+    drawing = None if metrics.is_empty else await draw_chart_apart(ctx, chart_path)
+    try:
+        await asyncio.to_thread(write_xlsx, ctx, xlsx_path)
+        await asyncio.to_thread(write_csv, ctx, csv_path)
+    finally:
+        if drawing is not None:
+            chart = await drawing
     return Report(start=start, end=end, period_label=f"{ctx.period()} ({ctx.zone()})",
                   text=render_text(ctx), chart=chart, xlsx=xlsx_path,
                   csv=csv_path, metrics=metrics, previous=previous, changes=changes,
@@ -639,14 +647,10 @@ def _short(name: str, width: int) -> str:
     return "\n".join(textwrap.wrap(head, width)) or head
 
 
-def draw_chart(ctx: _Context, path: Path) -> Path:
-    """Two panels in one PNG: new incidents per day by their state at the end of the period
-    (stacked bars), and the new incidents by category × department (a heat map)."""
-    from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
+def chart_spec(ctx: _Context) -> dict[str, Any]:
+    """What the chart shows, as plain data (JSON) for :func:`bot.chart.plot`: new incidents
+    per day by their state at the end of the period (stacked bars), and the new incidents
+    by category × department (a heat map)."""
     m, tz = ctx.metrics, ctx.tz
     first = m.start.astimezone(tz).date()
     last = (m.end - timedelta(microseconds=1)).astimezone(tz).date()
@@ -655,69 +659,57 @@ def draw_chart(ctx: _Context, path: Path) -> Path:
     per_day: Counter[tuple[date, State]] = Counter(
         (r.registered_at.astimezone(tz).date(), r.state) for r in new)
     states = [s for s in State if any(per_day[(d, s)] for d in days)]
-
-    fig = Figure(figsize=(11, 11), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, height_ratios=(1, 1.2))
-
-    x = list(range(len(days)))
-    base = [0] * len(days)
-    for s in states:
-        heights = [per_day[(d, s)] for d in days]
-        top.bar(x, heights, bottom=base, color=_STATE_COLORS[s], label=ctx.state(s),
-                edgecolor="white", linewidth=0.5)
-        base = [b + h for b, h in zip(base, heights, strict=True)]
-    for i, total in enumerate(base):
-        if total:
-            top.annotate(str(total), (i, total), ha="center", va="bottom", fontsize=9,
-                         xytext=(0, 2), textcoords="offset points")
-    step = max(1, len(days) // 16)
-    top.set_xticks(x[::step], [f"{WEEKDAYS[d.weekday()]}\n{d:%d.%m}" for d in days][::step])
-    top.yaxis.set_major_locator(MaxNLocator(integer=True))
-    top.set_ylim(0, max([*base, 1]) * 1.15)
-    top.set_ylabel("новых инцидентов")
-    top.set_title(f"Новые инциденты по дням, {ctx.period()} ({ctx.zone()})\n"
-                  "цвет — состояние на конец периода", fontsize=11)
-    top.grid(axis="y", alpha=0.3)
-    top.set_axisbelow(True)
-    if states:
-        top.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=3, fontsize=8,
-                   frameon=False)
-    else:
-        top.text(0.5, 0.5, "новых инцидентов в периоде нет", ha="center", va="center",
-                 transform=top.transAxes, color="#616161")
-
     pairs = Counter((r.category or "", r.department or "") for r in new)
     cats = sorted({c for c, _ in pairs}, key=lambda k: ctx.category(k).casefold())
     deps = sorted({d for _, d in pairs}, key=lambda k: ctx.department(k).casefold())
-    bottom.set_title("Новые инциденты: категория × подразделение", fontsize=11)
-    if pairs:
-        grid = [[pairs[(c, d)] for d in deps] for c in cats]
-        peak = max(max(row) for row in grid)
-        # Empty cells stay white, so the few filled ones stand out.
-        cmap = colormaps["YlOrRd"].with_extremes(bad="white")
-        shown = [[n if n else float("nan") for n in row] for row in grid]
-        image = bottom.imshow(shown, cmap=cmap, aspect="auto", vmin=0, vmax=peak)
-        bottom.set_xticks([j - 0.5 for j in range(1, len(deps))], minor=True)
-        bottom.set_yticks([i - 0.5 for i in range(1, len(cats))], minor=True)
-        bottom.grid(which="minor", color="#e0e0e0", linewidth=0.8)
-        bottom.tick_params(which="minor", length=0)
-        for i, row in enumerate(grid):
-            for j, n in enumerate(row):
-                if n:
-                    bottom.text(j, i, str(n), ha="center", va="center", fontsize=10,
-                                color="white" if n > peak * 0.6 else "black")
-        bottom.set_xticks(range(len(deps)), [_short(ctx.department(d), 22) for d in deps],
-                          fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
-        bottom.set_yticks(range(len(cats)), [_short(ctx.category(c), 24) for c in cats],
-                          fontsize=9)
-        fig.colorbar(image, ax=bottom, label="инцидентов", shrink=0.8)
-    else:
-        bottom.set_axis_off()
-        bottom.text(0.5, 0.5, "новых инцидентов в периоде нет", ha="center", va="center",
-                    transform=bottom.transAxes, color="#616161")
-    fig.savefig(path, format="png")
+    return {
+        "empty": "новых инцидентов в периоде нет",
+        "bars": {
+            "ticklabels": [f"{WEEKDAYS[d.weekday()]}\n{d:%d.%m}" for d in days],
+            "series": [{"label": ctx.state(s), "color": _STATE_COLORS[s],
+                        "heights": [per_day[(d, s)] for d in days]} for s in states],
+            "ylabel": "новых инцидентов",
+            "title": f"Новые инциденты по дням, {ctx.period()} ({ctx.zone()})\n"
+                     "цвет — состояние на конец периода",
+        },
+        "heat": {
+            "title": "Новые инциденты: категория × подразделение",
+            "grid": [[pairs[(c, d)] for d in deps] for c in cats],
+            "columns": [_short(ctx.department(d), 22) for d in deps],
+            "lines": [_short(ctx.category(c), 24) for c in cats],
+            "unit": "инцидентов",
+        },
+    }
+
+
+def draw_chart(ctx: _Context, path: Path) -> Path:
+    """The chart (see :func:`chart_spec`) drawn in this process."""
+    from bot.chart import plot
+
+    plot(chart_spec(ctx), str(path))
     return path
+
+
+_CHART_SCRIPT = Path(__file__).with_name("chart.py")
+
+
+async def draw_chart_apart(ctx: _Context, path: Path) -> Awaitable[Path]:
+    """Start drawing the chart in a process of its own (``bot/chart.py``: matplotlib stays
+    out of this one, and the drawing overlaps the workbook on another core); the returned
+    awaitable is done when the picture is written."""
+    spec = json.dumps(chart_spec(ctx), ensure_ascii=False).encode()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-I", str(_CHART_SCRIPT), str(path), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+
+    async def done() -> Path:
+        _, err = await proc.communicate(spec)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the chart was not drawn (exit {proc.returncode}): "
+                               f"{err.decode(errors='replace').strip()[-2000:]}")
+        return path
+
+    return asyncio.ensure_future(done())
 
 
 # -- the incident table -----------------------------------------------------------------------
@@ -778,16 +770,17 @@ def write_csv(ctx: _Context, path: Path) -> Path:
     with path.open("w", encoding="utf-8-sig", newline="") as f:
         writer = csv.writer(f, delimiter=";")
         writer.writerow(ctx.columns)
-        for row in ctx.table:
-            writer.writerow([_csv_cell(v) for v in row])
+        cell = _csv_cell
+        writer.writerows([v if type(v) is str else cell(v) for v in row] for row in ctx.table)
     return path
 
 
 def _csv_cell(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, datetime):
-        return f"{value:%d.%m.%Y %H:%M}"
+    if isinstance(value, datetime):  # as "%d.%m.%Y %H:%M", without strftime's cost
+        return (f"{value.day:02d}.{value.month:02d}.{value.year:04d} "
+                f"{value.hour:02d}:{value.minute:02d}")
     if isinstance(value, float):
         return f"{value:.2f}".replace(".", ",")
     return str(value)
@@ -907,7 +900,7 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
             row += 2
 
         # Инциденты
-        ws = wb.add_worksheet("Инциденты")
+        ws = wb.add_worksheet("Инциденты", worksheet_class=_rows_sheet())
         ws.write_row(0, 0, ctx.columns, head)
         ws.set_row(0, 45)
         ws.set_column(0, 0, 7)
@@ -917,26 +910,117 @@ def write_xlsx(ctx: _Context, path: Path) -> Path:
         ws.set_column(13, 15, 11)
         ws.freeze_panes(1, 1)
         table = ctx.table
-        # Typed writes (the generic ``write`` guesses each cell's type, a third of the time
-        # on a large table); empty cells are not written at all.
-        for i, values in enumerate(table, start=1):
-            for col, value in enumerate(values):
-                kind = type(value)
-                if value is None or value == "":
-                    continue
-                if kind is str:
-                    ws.write_string(i, col, value)
-                elif kind is int:
-                    ws.write_number(i, col, value)
-                elif kind is float:
-                    ws.write_number(i, col, value, dec)
-                elif kind is datetime:
-                    ws.write_datetime(i, col, value, when)
-                else:
-                    ws.write(i, col, value)
+        ws.write_rows(1, table, dec, when)
         if table:
             ws.autofilter(0, 0, len(table), len(ctx.columns) - 1)
     finally:
         wb.close()
     return path
 
+
+
+def _write_cells(ws: Any, row: int, values: Sequence[Any], dec: Any, when: Any) -> None:
+    """One row of the incident table through XlsxWriter's typed writes (the generic
+    ``write`` guesses each cell's type); empty cells are not written at all."""
+    for col, value in enumerate(values):
+        kind = type(value)
+        if value is None or value == "":
+            continue
+        if kind is str:
+            ws.write_string(row, col, value)
+        elif kind is int:
+            ws.write_number(row, col, value)
+        elif kind is float:
+            ws.write_number(row, col, value, dec)
+        elif kind is datetime:
+            ws.write_datetime(row, col, value, when)
+        else:
+            ws.write(row, col, value)
+
+
+# A string XlsxWriter escapes in its own way (control characters, "_xHHHH_", non-characters)
+# or takes for rich text: its row goes through XlsxWriter's own writes.
+_UNUSUAL = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_|^<r>")
+
+
+@cache
+def _rows_sheet() -> type:
+    """A worksheet class that writes a large table's rows straight into its XML.
+
+    XlsxWriter writes a cell in some twenty Python calls (argument checks, a tuple per cell,
+    attribute lists, escaping by regular expression): 3-4 s for the 300,000 cells of a
+    region's week. In ``constant_memory`` mode it writes each finished row to a file as
+    ``<row r="N"><c …>…</c>…</row>``; ``write_rows`` writes the same XML, byte for byte, in
+    one f-string per cell (tests/test_reports.py compares it with XlsxWriter's own). Rows it
+    cannot write so (formatted rows, unusual strings, a workbook not in ``constant_memory``)
+    go through XlsxWriter's writes. Written against XlsxWriter 3.3 (pinned)."""
+    from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name
+    from xlsxwriter.worksheet import Worksheet
+
+    class RowsSheet(Worksheet):  # type: ignore[misc]
+        def write_rows(self, first: int, rows: Sequence[Sequence[Any]], dec: Any,
+                       when: Any) -> None:
+            """``rows`` from row ``first`` on (ascending, after every row written so far):
+            str, int, float (with ``dec``), datetime (with ``when``); None or "" empty."""
+            if not self.constant_memory:
+                for i, values in enumerate(rows, start=first):
+                    _write_cells(self, i, values, dec, when)
+                return
+            width = max((len(r) for r in rows), default=0)
+            refs = [xl_col_to_name(c) for c in range(width)]
+            # Style indexes are taken when first used, as XlsxWriter takes them (in order).
+            styles: dict[int, str] = {}
+
+            def style(fmt: Any) -> str:
+                found = styles.get(id(fmt))
+                if found is None:
+                    found = styles[id(fmt)] = f' s="{fmt._get_xf_index()}"' if fmt else ""
+                return found
+
+            def plain(col: int) -> str:  # a cell without a format of its own: its column's
+                info = self.col_info.get(col)
+                return style(info.column_format if info is not None else None)
+
+            limit = self.xls_strmax // 2
+            for i, values in enumerate(rows, start=first):
+                if i in self.row_info or i >= self.xls_rowmax:
+                    _write_cells(self, i, values, dec, when)
+                    continue
+                if i > self.previous_row:
+                    self._write_single_row(i)  # the row before, if XlsxWriter holds one
+                n = str(i + 1)
+                cells = []
+                filled = []
+                for col, value in enumerate(values):
+                    kind = type(value)
+                    if value is None or value == "":
+                        continue
+                    if kind is str:
+                        if len(value) > limit or _UNUSUAL.search(value):
+                            break
+                        if "&" in value or "<" in value or ">" in value:
+                            value = value.replace("&", "&amp;").replace("<", "&lt;") \
+                                .replace(">", "&gt;")
+                        keep = ' xml:space="preserve"' if _preserve_whitespace(value) else ""
+                        cells.append(f'<c r="{refs[col]}{n}"{plain(col)} t="inlineStr">'
+                                     f"<is><t{keep}>{value}</t></is></c>")
+                    elif kind is int:
+                        cells.append(f'<c r="{refs[col]}{n}"{plain(col)}>'
+                                     f"<v>{value:.16G}</v></c>")
+                    elif kind is float and math.isfinite(value):
+                        cells.append(f'<c r="{refs[col]}{n}"{style(dec)}><v>{value:.16G}</v></c>')
+                    elif kind is datetime:
+                        cells.append(f'<c r="{refs[col]}{n}"{style(when)}>'
+                                     f"<v>{self._convert_date_time(value):.16G}</v></c>")
+                    else:
+                        break
+                    filled.append(col)
+                else:
+                    if cells:
+                        self._check_dimensions(i, filled[0])
+                        self._check_dimensions(i, filled[-1])
+                        self.fh.write(f'<row r="{n}">{"".join(cells)}</row>')
+                    continue
+                _write_cells(self, i, values, dec, when)
+
+    return RowsSheet

@@ -8,6 +8,7 @@ by the code under test. The week is Monday 17 – Sunday 23 November 2025 in Nov
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -406,3 +407,16 @@ def test_period_must_be_aware_and_ordered() -> None:
         figures(datetime(2025, 11, 17), END)
     with pytest.raises(ValueError, match="end after"):
         figures(END, START)
+
+
+def test_the_period_in_any_zone_gives_the_same_figures() -> None:
+    """compute compares in UTC (the zone the storage reads moments back in) but keeps the
+    period as it was given: the same instants in another zone give the same figures."""
+    utc = ZoneInfo("UTC")
+    local = figures(now=at(21, 12))
+    shifted = figures(START.astimezone(utc), END.astimezone(utc), now=at(21, 12).astimezone(utc))
+    assert local.start is START and local.end is END
+    assert shifted.start.tzinfo is utc
+    assert dataclasses.replace(shifted, start=START, end=END) == local
+    moscow = ZoneInfo("Europe/Moscow")
+    assert figures(START.astimezone(moscow), END.astimezone(moscow)).rows == figures().rows

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import pytest
 
 from bot.config import Config
 from bot.reports import _load, build_report, policies_for, previous_period
-from bot.storage import Storage
+from bot.storage import Storage, open_storage
+from tests import pg
 from tests import test_metrics as hand
 from tests.test_reports import (
     REALISTIC_PEOPLE,
@@ -63,6 +65,57 @@ async def test_busy_weeks(config: Config, store: Storage, seed: int) -> None:  #
             full, part = await both(config, store, start, start + timedelta(days=length),
                                     now=end)
             assert part == full, (days_back, length)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def either(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    """A storage on SQLite, or on a fresh PostgreSQL schema (skipped without a server)."""
+    target = pg.fresh_url() if request.param == "postgresql" else tmp_path / "x.sqlite3"
+    s = await open_storage(target)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def test_long_history_before_the_periods(config: Config,  # noqa: F811
+                                               either: Storage) -> None:
+    """Of the rows before the previous period only some are read (the last change of state,
+    the first first response, the last submission, every closing and unmerge): the figures
+    still equal the full history's, and the return in the week is the last submitter's."""
+    S, at = hand.S, hand.at
+    old = hand.inc(20, category="roads", executor=11, author="Олег", text="ул. Мира",
+                   registered=at(20, 9, month=10), fr_due=at(20, 10, month=10),
+                   due=at(18, 12), state=S.IN_PROGRESS)
+    audit = [
+        hand.a(20, None, "register", None, S.NEW, at(20, 9, month=10)),
+        hand.a(20, 11, "take", S.NEW, S.IN_PROGRESS, at(20, 9, 30, month=10)),
+        hand.a(20, hand.COORD, "first_response", S.IN_PROGRESS, S.IN_PROGRESS,
+               at(20, 11, month=10)),
+        hand.a(20, hand.COORD, "first_response", S.IN_PROGRESS, S.IN_PROGRESS,
+               at(21, 9, month=10)),
+        hand.a(20, 11, "submit", S.IN_PROGRESS, S.ON_REVIEW, at(21, 10, month=10), "final"),
+        hand.a(20, 12, "submit", S.IN_PROGRESS, S.ON_REVIEW, at(22, 10, month=10), "final"),
+        hand.a(20, hand.COORD, "merge", S.ON_REVIEW, S.MERGED, at(23, 10, month=10), "1"),
+        hand.a(20, hand.COORD, "unmerge", S.MERGED, S.ON_REVIEW, at(24, 10, month=10)),
+        hand.a(20, 11, "take", S.ON_REVIEW, S.IN_PROGRESS, at(25, 10, month=10)),
+        hand.a(20, hand.COORD, "note", None, None, at(26, 10, month=10)),
+        hand.a(20, hand.COORD, "return", None, None, at(18, 10)),
+    ]
+    await fill(either, hand.PEOPLE, [*hand.INCIDENTS, old], [*hand.AUDIT, *audit], hand.ANSWERS)
+    full, part = await both(config, either, hand.START, hand.END)
+    assert part == full
+    row = next(r for r in part[0].rows if r.incident_id == 20)
+    assert row.state is S.IN_PROGRESS and row.overdue
+    assert row.first_response_at == at(20, 11, month=10)
+    assert [e.executor_id for e in part[0].events
+            if e.kind == "return" and e.incident_id == 20] == [12]
+    async with either.read() as uow:
+        later = await uow.reports.history(hand.END, [20], by_index=True, since=hand.START)
+    early, _ = await asyncio.to_thread(later)
+    assert [(e.action, e.actor_id) for e in early] == [
+        ("first_response", hand.COORD), ("submit", 12), ("merge", hand.COORD),
+        ("unmerge", hand.COORD), ("take", 11), ("return", hand.COORD)]
 
 
 async def test_rows_become_objects_after_the_reading_unit(config: Config,  # noqa: F811

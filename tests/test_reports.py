@@ -404,3 +404,56 @@ def test_previous_period() -> None:
     assert previous_period(*march, TZ) == (datetime(2025, 2, 1, tzinfo=TZ), march[0])
     january = (datetime(2026, 1, 1, tzinfo=TZ), datetime(2026, 2, 1, tzinfo=TZ))
     assert previous_period(*january, TZ)[0] == datetime(2025, 12, 1, tzinfo=TZ)
+
+
+def test_the_incident_sheet_is_written_as_xlsxwriter_writes_it(tmp_path: Path) -> None:
+    """The incident sheet's rows are written straight into its XML: byte for byte what
+    XlsxWriter's own writes give, with the values a table can hold and the odd ones."""
+    import zipfile
+
+    import xlsxwriter
+
+    from bot.reports import _rows_sheet, _write_cells
+
+    when = datetime(2025, 11, 17, 9, 30, 15, 250000)
+    rows = [
+        [1, when, None, "", 2.5, "да", "Ленина & Маркса <3>", "  пробелы ", "a\nb"],
+        [2, None, when, "нет", 0.1 + 0.2, "_x0041_ экранируется", "ctrl\x01char", "<r>x</r>"],
+        [],
+        [3, "", None],
+        [4, True, 12345678901234567, -7.0, "x" * 20000, "\ufffe", "«кавычки» \"и\" 'так'"],
+        [5, when, "после странной строки"],
+    ]
+
+    def sheet(path: Path, fast: bool) -> bytes:
+        wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+        head = wb.add_format({"bold": True})
+        dec = wb.add_format({"num_format": "0.00"})
+        at = wb.add_format({"num_format": "dd.mm.yyyy hh:mm"})
+        ws = wb.add_worksheet("Инциденты", worksheet_class=_rows_sheet() if fast else None)
+        ws.write_row(0, 0, ("№", "Когда"), head)
+        ws.set_row(0, 45)
+        ws.set_row(3, 30)  # a row with attributes goes through XlsxWriter itself
+        ws.set_column(0, 0, 7, wb.add_format({"align": "left"}))
+        ws.freeze_panes(1, 1)
+        if fast:
+            ws.write_rows(1, rows, dec, at)
+        else:
+            for i, values in enumerate(rows, start=1):
+                _write_cells(ws, i, values, dec, at)
+        ws.autofilter(0, 0, len(rows), 8)
+        wb.close()
+        with zipfile.ZipFile(path) as z:
+            return z.read("xl/worksheets/sheet1.xml") + z.read("xl/styles.xml")
+
+    theirs = sheet(tmp_path / "theirs.xlsx", fast=False)
+    ours = sheet(tmp_path / "ours.xlsx", fast=True)
+    assert b"<v>45978.39600983796</v>" in theirs and b"inlineStr" in theirs
+    assert ours == theirs
+    # Without constant_memory it is XlsxWriter's writes as they are.
+    wb = xlsxwriter.Workbook(str(tmp_path / "shared.xlsx"))
+    ws = wb.add_worksheet("x", worksheet_class=_rows_sheet())
+    ws.write_rows(0, rows, None, None)
+    wb.close()
+    found = load_workbook(tmp_path / "shared.xlsx").active
+    assert found["G1"].value == "Ленина & Маркса <3>"

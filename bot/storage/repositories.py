@@ -512,8 +512,11 @@ class Reports(Protocol):
         start of the repeat window before ``since``."""
 
     async def history(
-        self, end: datetime, incident_ids: Iterable[int], *, by_index: bool
+        self, end: datetime, incident_ids: Iterable[int], *, by_index: bool,
+        since: datetime | None = None,
     ) -> Later[tuple[list[AuditEntry], list[Answer]]]:
         """The successful audit entries and the published answers before ``end`` of the
         incidents ``incident_ids``, in time order. ``by_index``: read only their rows
-        (through indexes: for a few); otherwise read everything and keep theirs."""
+        (through indexes: for a few); otherwise read everything and keep theirs.
+        ``since``: of the audit rows before it, only those
+        :func:`workflows.metrics.compute` uses for a period starting at or after it."""
