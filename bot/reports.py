@@ -682,14 +682,6 @@ def chart_spec(ctx: _Context) -> dict[str, Any]:
     }
 
 
-def draw_chart(ctx: _Context, path: Path) -> Path:
-    """The chart (see :func:`chart_spec`) drawn in this process."""
-    from bot.chart import plot
-
-    plot(chart_spec(ctx), str(path))
-    return path
-
-
 _CHART_SCRIPT = Path(__file__).with_name("chart.py")
 
 
