@@ -48,13 +48,16 @@ class Match:
     score: float
 
 
-def _cosine(a: Counter[str], b: Counter[str], idf: dict[str, float]) -> float:
-    dot = sum(a[t] * b[t] * idf[t] ** 2 for t in a.keys() & b.keys())
-    if not dot:
-        return 0.0
-    na = math.sqrt(sum((v * idf[t]) ** 2 for t, v in a.items()))
-    nb = math.sqrt(sum((v * idf[t]) ** 2 for t, v in b.items()))
-    return dot / (na * nb) if na and nb else 0.0
+def _weighted(terms: Counter[str], idf: dict[str, float]) -> tuple[dict[str, float], float]:
+    """A text's TF-IDF vector and its length."""
+    vector = {t: v * idf[t] for t, v in terms.items()}
+    return vector, math.sqrt(sum(w * w for w in vector.values()))
+
+
+def _cosine(a: tuple[dict[str, float], float], b: tuple[dict[str, float], float]) -> float:
+    (va, na), (vb, nb) = a, b
+    dot = sum(va[t] * vb[t] for t in va.keys() & vb.keys())
+    return dot / (na * nb) if dot and na and nb else 0.0
 
 
 def match(new: Incident, terms: Sequence[str], candidates: Iterable[Candidate], *,
@@ -92,7 +95,8 @@ def match(new: Incident, terms: Sequence[str], candidates: Iterable[Candidate], 
     for d in (query, *docs):
         df.update(d.keys())
     idf = {t: math.log((1 + n) / (1 + k)) + 1 for t, k in df.items()}
-    scored = [(_cosine(query, d, idf), c) for d, c in zip(docs, pool, strict=True)]
+    asked = _weighted(query, idf)  # once, not once per candidate
+    scored = [(_cosine(asked, _weighted(d, idf)), c) for d, c in zip(docs, pool, strict=True)]
     score, best = max(scored, key=lambda sc: (sc[0], sc[1].complaints, -sc[1].incident.id))
     if score < threshold:
         return None

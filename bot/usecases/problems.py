@@ -4,6 +4,7 @@ under every complaint of the problem."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -21,6 +22,9 @@ from workflows.transitions import COORDINATORS
 
 _WORD = re.compile(r"\w{3,}")
 ROUNDS = 1_000_000
+# The terms of this many texts are kept: every new complaint is compared with the open ones of
+# its category in the window, whose terms would otherwise be found again each time.
+TERMS_KEPT = 8192
 
 
 def plain_words(text: str) -> list[str]:
@@ -38,7 +42,9 @@ class Problems:
         self.notifier = notifier
         self.publishers = publishers
         self.clock = clock
-        self.words = words  # a complaint's text → its terms (lemmas where detection has them)
+        # A complaint's text → its terms (lemmas where detection has them), kept per text.
+        self.terms = functools.lru_cache(maxsize=TERMS_KEPT)(
+            lambda text: tuple(words(text)))
         settings = config.settings.problems
         self.window = timedelta(days=settings.window_days)
         self.threshold = settings.similarity
@@ -52,8 +58,8 @@ class Problems:
         rows = await uow.problems.candidates(incident.category,
                                              incident.registered_at - self.window)
         found = problems.match(
-            incident, self.words(incident.text),
-            (problems.Candidate(i, tuple(self.words(i.text)), n) for i, n in rows
+            incident, self.terms(incident.text),
+            (problems.Candidate(i, self.terms(i.text), n) for i, n in rows
              if i.municipality == incident.municipality),  # a problem is of one municipality
             window=self.window, threshold=self.threshold)
         if found is None:
