@@ -29,10 +29,25 @@ THRESHOLD = 0.5
 
 
 @dataclass(frozen=True, slots=True)
+class OpenIncident:
+    """What matching needs of an open incident: the storage reads no more of each candidate
+    (there is one for every open incident of the category in the window)."""
+
+    id: int
+    state: State
+    category: str | None
+    department: str | None
+    registered_at: datetime
+    address: str | None
+    municipality: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """An open incident a new complaint may join: a problem's lead, or a lone incident."""
 
-    incident: Incident
+    incident: Incident | OpenIncident
     # Its index terms (lemmas), for the text similarity.
     terms: tuple[str, ...]
     # The complaints already merged into it.
@@ -41,7 +56,7 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    lead: Incident
+    lead: Incident | OpenIncident
     complaints: int
     # "address" (the same normalised address) or "text" (close text).
     by: str

@@ -25,6 +25,7 @@ from workflows.model import (
     Sighting,
     State,
 )
+from workflows.problems import OpenIncident
 
 T = TypeVar("T")
 # What a query read, made into objects when called (in a worker thread, outside the unit).
@@ -207,7 +208,7 @@ class Problems(Protocol):
     async def sizes(self, problem_ids: Sequence[int]) -> dict[int, int]: ...
 
     async def candidates(self, category: str, since: datetime
-                         ) -> list[tuple[Incident, int]]: ...
+                         ) -> list[tuple[OpenIncident, int]]: ...
 
     async def merged(self, start: datetime, end: datetime) -> list[tuple[int, int]]: ...
 

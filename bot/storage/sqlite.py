@@ -61,6 +61,7 @@ from workflows.model import (
     Sighting,
     State,
 )
+from workflows.problems import OpenIncident
 
 log = logging.getLogger(__name__)
 # The final states as an SQL list, in the enum's order: 'closed', 'redirected', 'rejected'
@@ -984,15 +985,19 @@ class SqliteProblems(_Repo):
         return out
 
     async def candidates(self, category: str, since: datetime
-                         ) -> list[tuple[Incident, int]]:
+                         ) -> list[tuple[OpenIncident, int]]:
         """The open incidents of ``category`` registered since ``since`` (a problem's lead
-        or a lone incident), each with the number of complaints merged into it."""
+        or a lone incident), each with the number of complaints merged into it; only what
+        matching needs of each."""
         rows = await self._all(
-            "SELECT i.*, (SELECT COUNT(*) FROM problem_complaints p"
+            "SELECT i.id, i.state, i.category, i.department, i.registered_at, i.address,"
+            " i.municipality, i.text, (SELECT COUNT(*) FROM problem_complaints p"
             " WHERE p.problem_id = i.id) AS merged FROM incidents i"
             f" WHERE i.category = ? AND i.registered_at >= ? AND i.state NOT IN ({FINAL_SQL})"
             " ORDER BY i.id", (category, ts(since)))
-        return [(_incident(r), int(r["merged"])) for r in rows]
+        return [(OpenIncident(r[0], _STATES[r[1]], r[2], r[3],
+                               parse_ts(r[4]),  # type: ignore[arg-type]
+                               r[5], r[6], r[7]), int(r[8])) for r in rows]
 
     async def merged(self, start: datetime, end: datetime) -> list[tuple[int, int]]:
         """(problem, complaint) of the problems whose lead was registered in [start, end)."""
