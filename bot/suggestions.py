@@ -64,6 +64,10 @@ class Suggester:
                 # (queries stay safe: a document counts once its incident is appended, last).
                 await asyncio.to_thread(self._add, rows)
                 added += len(rows)
+                if self.index.pending >= COMPACT_AT:
+                    # Meanwhile every query scores the documents not compacted one by one:
+                    # a long catch-up compacts as it goes, not only at its end.
+                    await asyncio.to_thread(self.index.compact)
                 if len(rows) < BATCH:
                     break
                 await asyncio.sleep(0)

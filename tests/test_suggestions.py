@@ -216,3 +216,55 @@ async def test_an_executor_in_vk_answers_with_a_suggestion(vk_otklik: vkt.VkHarn
     draft = await otklik.a.usecases.queries.draft(n)
     assert draft is not None and draft.text == ANSWER
     assert (await otklik.incident(n)).state == "in_progress"
+
+
+class _Answers:
+    """The answers table of a store, as the suggester reads it: ``rows`` published answers."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = [{"id": k, "incident_id": k, "text": f"яма на улице номер {k}",
+                      "category": "roads", "department": "roads", "executor_id": 1}
+                     for k in range(1, rows + 1)]
+
+    async def finals_after(self, after: int, limit: int) -> list[dict[str, object]]:
+        return [r for r in self.rows if int(r["id"]) > after][:limit]  # type: ignore[call-overload]
+
+
+class _Store:
+    def __init__(self, rows: int) -> None:
+        self.answers = _Answers(rows)
+
+    def read(self) -> object:
+        store = self
+
+        class Unit:
+            async def __aenter__(self) -> _Store:
+                return store
+
+            async def __aexit__(self, *exc: object) -> None:
+                return None
+
+        return Unit()
+
+
+async def test_a_long_catch_up_compacts_as_it_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Documents not compacted are scored one by one at every query: a catch-up of many
+    answers (after a start) compacts each time enough are pending, not only at its end."""
+    import bot.suggestions as suggestions
+
+    monkeypatch.setattr(suggestions, "BATCH", 2)
+    monkeypatch.setattr(suggestions, "COMPACT_AT", 3)
+    suggester = suggestions.Suggester(_Store(7), str.split)  # type: ignore[arg-type]
+    pending_at_compaction: list[int] = []
+    compact = suggester.index.compact
+
+    def counted() -> None:
+        pending_at_compaction.append(suggester.index.pending)
+        compact()
+
+    monkeypatch.setattr(suggester.index, "compact", counted)
+    assert await suggester.refresh() == 7
+    # Batches of 2: compacted at 4 pending and again at 3 (the last batch), never more.
+    assert pending_at_compaction == [4, 3]
+    assert suggester.index.pending == 0 and len(suggester.index) == 7
+    assert suggester.index.query(["яма", "улице"], category="roads", scope=None)
