@@ -467,23 +467,28 @@ async def test_a_municipality_counts_deadlines_in_its_own_calendar(
         await h.close()
 
 
-async def test_a_category_of_one_municipality_is_offered_there_only(
-        server: FakeTelegramServer, tmp_path: Path, clock: Clock) -> None:
-    path = region_config(tmp_path, server.api_base)
+def with_mines(tmp_path: Path, api_base: str, more: str = "") -> Path:
+    """The region's config with a department of «pr» only (and ``more`` after it)."""
+    path = region_config(tmp_path, api_base)
     path.write_text(path.read_text(encoding="utf-8") + """
 [[departments]]
 key = "mines"
 name = "Отдел горных отводов"
 municipality = "pr"
+""" + more, encoding="utf-8")
+    return path
 
+
+async def test_a_category_of_one_municipality_is_offered_there_only(
+        server: FakeTelegramServer, tmp_path: Path, clock: Clock) -> None:
+    h = Harness(server, load_config(with_mines(tmp_path, server.api_base, """
 [[categories]]
 key = "subsidence"
 name = "Провалы грунта"
 block = "Безопасность"
 department = "mines"
 municipality = "pr"
-""", encoding="utf-8")
-    h = Harness(server, load_config(path), clock)
+""")), clock)
     await h.start()
     try:
         for people, offered in ((NK, False), (PR, True)):
@@ -607,14 +612,7 @@ async def test_an_invited_person_belongs_to_the_admins_municipality(region: Harn
 
 async def test_an_admin_invites_to_the_departments_of_their_municipality_only(
         server: FakeTelegramServer, tmp_path: Path, clock: Clock) -> None:
-    path = region_config(tmp_path, server.api_base)
-    path.write_text(path.read_text(encoding="utf-8") + """
-[[departments]]
-key = "mines"
-name = "Отдел горных отводов"
-municipality = "pr"
-""", encoding="utf-8")
-    h = Harness(server, load_config(path), clock)
+    h = Harness(server, load_config(with_mines(tmp_path, server.api_base)), clock)
     await h.start()
     try:
         for people, offered in ((NK, False), (PR, True)):
