@@ -5,6 +5,7 @@ complaint back its own life."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -62,6 +63,9 @@ def test_the_same_address_groups_and_an_unrelated_complaint_does_not() -> None:
     assert found is not None and (found.lead.id, found.complaints, found.by) == (1, 4, "address")
     unrelated = inc(4, "Не вывозят мусор с площадки", address="ул. Мира, д. 9")
     assert problems.match(unrelated, words(unrelated.text), [cand(lead), cand(other)]) is None
+    # A problem is of one municipality: the same address in another one is another place.
+    elsewhere = replace(new, municipality="pr")
+    assert problems.match(elsewhere, words(new.text), [cand(lead, 4), cand(other)]) is None
 
 
 def test_close_text_groups_within_the_window_and_the_category_only() -> None:

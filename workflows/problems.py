@@ -79,9 +79,9 @@ def match(new: Incident, terms: Sequence[str], candidates: Iterable[Candidate], 
           window: timedelta = WINDOW, threshold: float = THRESHOLD) -> Match | None:
     """The open incident ``new`` most likely repeats, or None.
 
-    Only the same category and department, registered within ``window`` before it, still
-    open and not ``new`` itself. The same normalised address wins over close text, and close
-    text never joins two different known addresses; among
+    Only the same category, department and municipality, registered within ``window``
+    before it, still open and not ``new`` itself. The same normalised address wins over close
+    text, and close text never joins two different known addresses; among
     equals, the one with more complaints, then the oldest (the first of a run of lone ones).
     Text similarity is the cosine of lemma TF-IDF vectors, the IDF taken over the candidates
     and ``new``."""
@@ -90,6 +90,7 @@ def match(new: Incident, terms: Sequence[str], candidates: Iterable[Candidate], 
             and c.incident.state is not State.MERGED
             and c.incident.category == new.category
             and c.incident.department == new.department
+            and c.incident.municipality == new.municipality  # a problem is of one place
             and new.registered_at - window <= c.incident.registered_at <= new.registered_at]
     if not pool:
         return None

@@ -59,8 +59,7 @@ class Problems:
                                              incident.registered_at - self.window)
         found = problems.match(
             incident, self.terms(incident.text),
-            (problems.Candidate(i, self.terms(i.text), n) for i, n in rows
-             if i.municipality == incident.municipality),  # a problem is of one municipality
+            (problems.Candidate(i, self.terms(i.text), n) for i, n in rows),
             window=self.window, threshold=self.threshold)
         if found is None:
             return None
