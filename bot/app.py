@@ -38,7 +38,7 @@ from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
 from bot import health, possible
 from bot.board import Board
-from bot.config import TOKEN_ENV, Config, is_database_url
+from bot.config import TOKEN_ENV, Config
 from bot.learning import Learner, build_triage
 from bot.logs import mask
 from bot.morphology import make_lemmatizer
@@ -158,11 +158,6 @@ class App:
         self._main_task = asyncio.current_task()
         try:
             self.store = await open_storage(config.database)
-            # PostgreSQL: the outbox senders have a connection of their own, so that their
-            # claims and records never queue behind the updates in hand (one connection
-            # does one unit of work at a time). SQLite has one writer anyway.
-            self.outbox_store = self.store if not is_database_url(config.database) else \
-                await open_storage(config.database)
         except (StorageError, OSError, ValueError) as e:
             reason = getattr(e, "strerror", None) or str(e)
             raise StartError(EXIT_STORAGE, f"cannot open the database {config.database}: "
@@ -178,7 +173,7 @@ class App:
         self.bot: Bot = make_bot(config.telegram_token, config.telegram_api_base,
                                  config.telegram_proxy)
         # Everything the use cases need is built first; they are built once, complete.
-        self.outbox = OutboxSender(self.outbox_store, TelegramTransport(self.bot), self.clock,
+        self.outbox = OutboxSender(self.store, TelegramTransport(self.bot), self.clock,
                                    limits=self.limits, on_unreachable=self._unreachable)
         channels: list[Channel] = [TelegramChannel(self.templates)]
         publishers: dict[str, Publisher] = {
@@ -700,7 +695,7 @@ class App:
         client = self._vk_client(token, GROUP_RPS)
         rps = self.vk_rps or GROUP_RPS
         self.vk_outbox = OutboxSender(
-            self.outbox_store, VkTransport(outbox_client(client), self.templates), self.clock,
+            self.store, VkTransport(outbox_client(client), self.templates), self.clock,
             limits=RateLimits(per_second=rps, per_chat_interval=0.0, group_per_minute=10**6),
             on_unreachable=self._unreachable)
         return client
@@ -736,8 +731,6 @@ class App:
         await self.albums.close()
         if hasattr(self, "bot"):
             await self.bot.session.close()
-        if hasattr(self, "outbox_store") and self.outbox_store is not self.store:
-            await self.outbox_store.close()
         if hasattr(self, "store"):
             try:
                 await self.store.checkpoint()

@@ -7,6 +7,7 @@ writer, the migrations give SQLite's schema, and ``copy-db`` moves a district's 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator
@@ -289,11 +290,18 @@ async def test_postgresql_a_lost_connection_is_a_fault_and_the_next_unit_reconne
 
     store = await open_storage(pg_url)
     try:
-        async with store.read() as uow, uow.conn.execute("SELECT pg_backend_pid()",
-                                                         ()) as cur:
-            [[pid]] = await cur.fetchall()
+        async def write_and_read() -> None:  # two units at once: two connections of the pool
+            async with store.write() as uow:
+                await uow.conn.execute("SELECT pg_sleep(0.05)", ())
+            async with store.read() as uow:
+                await uow.people.all()
+
+        await asyncio.gather(write_and_read(), write_and_read())
         with psycopg.connect(pg_url, autocommit=True) as admin:  # the server restarts
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s", (f"otklik {os.getpid()}",)).fetchall()
+        assert len(ended) >= 2
         with pytest.raises(StorageFault):
             async with store.write() as uow:
                 await uow.people.add(Person(0, "Анна", frozenset({Role.ADMIN})))

@@ -7,9 +7,12 @@ LOCKED`` where a due message is claimed, the incidents' id sequence for a reserv
 the connection turns the ``?`` (and ``:name``) placeholders into psycopg's ``%s`` (and
 ``%(name)s``). Times stay the ISO 8601 text the SQLite backend stores.
 
-One connection per process and the same single-writer discipline as SQLite within it (a
-lock); several processes share the database through its transactions: the claim of an
-update is a unique row in the update's transaction, ids come from identity sequences.
+Each process keeps a small pool of connections (psycopg_pool, up to :data:`POOL_SIZE`): a
+unit of work leases one for its transaction, so the updates of different chats, which the
+bot handles concurrently, overlap their round trips to the server instead of queueing behind
+one connection. Units share the database through its transactions, within a process as
+among several: the claim of an update is a unique row in the update's transaction, ids come
+from identity sequences, due rows are claimed with ``FOR UPDATE SKIP LOCKED``.
 
 Migrations: the same ``NNN_name.sql`` files as SQLite, with two explicit rewrites
 (:data:`DDL_REWRITES`: an ``id INTEGER PRIMARY KEY`` becomes an identity column, INTEGER
@@ -21,7 +24,9 @@ migrate once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import re
 from collections.abc import Awaitable, Generator, Iterable, Sequence
 from contextlib import suppress
@@ -33,6 +38,7 @@ from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
+from psycopg_pool import AsyncConnectionPool
 
 from bot.storage.base import StorageError, StorageFault
 from bot.storage.sqlite import BUSY_TIMEOUT, Dialect, SqliteStorage
@@ -47,6 +53,10 @@ log = logging.getLogger(__name__)
 
 SCHEMES = ("postgresql://", "postgres://")
 MIGRATION_LOCK = 7_270_013  # pg_advisory_xact_lock key of the migration runner
+# Connections per process. The updates of different chats are handled concurrently (bot/
+# updates.py); with one connection their transactions queued behind each other's round
+# trips. A region's 4 workers hold 16, well within PostgreSQL's 100 by default.
+POOL_SIZE = 4
 
 
 def is_url(target: object) -> bool:
@@ -237,8 +247,15 @@ class PostgresStorage(SqliteStorage):
     """The storage on a PostgreSQL database (see the module's description)."""
 
     BEGIN = "BEGIN"
-    _url = ""
-    _busy_timeout = BUSY_TIMEOUT
+
+    def __init__(self, url: str, busy_timeout: float) -> None:  # noqa: D107
+        self._url, self._busy_timeout = url, busy_timeout
+        self.applied: list[int] = []
+        self._pool = AsyncConnectionPool(
+            url, min_size=1, max_size=POOL_SIZE, open=False, name="otklik",
+            kwargs={"autocommit": True, "connect_timeout": 10,
+                    "application_name": f"otklik {os.getpid()}"},
+            configure=self._configure)
 
     @classmethod
     async def connect(cls, url: str) -> PgConnection:
@@ -254,19 +271,21 @@ class PostgresStorage(SqliteStorage):
                    busy_timeout: float = BUSY_TIMEOUT) -> PostgresStorage:
         """Connect to the database ``path`` (a ``postgresql://`` URL) and migrate it; a row
         or table lock held by another process is waited out for ``busy_timeout`` seconds
-        (``lock_timeout``) before a change fails as a storage fault."""
+        (``lock_timeout``) before a change fails as a storage fault. The migrations run on a
+        connection of their own, first, so that a database out of reach is named with the
+        server's reason."""
         conn = await cls.connect(str(path))
-        store = cls(conn)  # type: ignore[arg-type]
-        store._url, store._busy_timeout = str(path), busy_timeout
         try:
-            await store._migrate()
-            await store._configure(conn)
-        except BaseException:
+            applied = await migrate(conn)
+        finally:
             await conn.close()
-            raise
+        store = cls(str(path), busy_timeout)
+        store.applied = applied
+        await store._pool.open()
         return store
 
-    async def _configure(self, conn: PgConnection) -> None:
+    async def _configure(self, raw: psycopg.AsyncConnection[Any]) -> None:
+        conn = PgConnection(raw)
         await conn.execute(f"SET lock_timeout = {max(1, int(self._busy_timeout * 1000))}")
         if "synchronous_commit" not in self._url:
             # The durability of SQLite's WAL with synchronous=NORMAL: a commit is not
@@ -275,32 +294,33 @@ class PostgresStorage(SqliteStorage):
             # ``options=-csynchronous_commit%3Don`` keeps PostgreSQL's default.
             await conn.execute("SET synchronous_commit = off")
 
-    async def _ready(self) -> None:
-        """A connection the server dropped (a restart, a failover) is made again before the
-        next unit; the unit that met the loss failed as a storage fault and is retried."""
-        old: PgConnection = self._conn  # type: ignore[assignment]
-        if not (old.raw.broken or old.raw.closed):
-            return
-        log.warning("the connection to PostgreSQL was lost; connecting again")
-        conn = await self.connect(self._url)
+    async def lease(self) -> PgConnection:
+        """A connection of the pool for one unit of work (waiting for one while all are
+        leased)."""
         try:
-            await self._configure(conn)
-        except BaseException:
-            await conn.close()
-            raise
-        self._conn = conn  # type: ignore[assignment]
-        with suppress(psycopg.Error):
-            await old.close()
+            return PgConnection(await self._pool.getconn())
+        except psycopg.Error as e:
+            raise translated(e) from e
 
-    async def _migrate(self) -> None:
-        async with self._lock:
-            self.applied = await migrate(self._conn)  # type: ignore[arg-type]
+    async def give_back(self, conn: PgConnection) -> None:
+        # Shielded: a cancelled unit must not keep its connection out of the pool.
+        await asyncio.shield(self._give_back(conn.raw))
+
+    async def _give_back(self, raw: psycopg.AsyncConnection[Any]) -> None:
+        """A connection the server dropped (a restart, a failover) failed its unit as a
+        storage fault, which is retried: the pool drops it, and the idle ones are tried
+        (replaced when dropped too) before the retry leases one."""
+        broken = raw.broken
+        await self._pool.putconn(raw)
+        if broken:
+            log.warning("a connection to PostgreSQL was lost; checking the others")
+            await self._pool.check()
 
     async def checkpoint(self) -> None:
         """Nothing to do: the server makes committed data durable."""
 
     async def close(self) -> None:
-        await self._conn.close()
+        await self._pool.close()
 
 
 class CopyRefused(StorageError):
@@ -328,7 +348,11 @@ async def _copy(src: SqliteStorage, dst: PostgresStorage) -> dict[str, int]:
     async with lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
                             " AND name NOT LIKE 'sqlite_%' ORDER BY rowid") as cur:
         tables = [str(r[0]) for r in await cur.fetchall()]
-    pg: PgConnection = dst._conn  # type: ignore[assignment]
+    async with dst.leased() as pg:
+        return await _copy_tables(lite, pg, tables)
+
+
+async def _copy_tables(lite: Any, pg: PgConnection, tables: list[str]) -> dict[str, int]:
     raw = pg.raw
     for table in tables:
         async with pg.execute(f"SELECT EXISTS (SELECT 1 FROM {table})", ()) as cur:

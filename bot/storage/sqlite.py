@@ -3,7 +3,8 @@ the repositories over the tables.
 
 One connection, one writer: every writing unit is a ``BEGIN IMMEDIATE`` transaction
 serialised by a lock, so a transition, its audit row and its outgoing messages commit
-together or not at all.
+together or not at all. A unit leases the connection (:meth:`SqliteStorage.lease`) for its
+duration; PostgreSQL leases one of a pool instead.
 
 An incoming update (a Telegram update, a VK event) is handled in an :class:`UpdateUnit`: the
 first change its handler makes opens one transaction that also claims the update, every
@@ -170,6 +171,7 @@ class UpdateUnit:
         self.store = store
         self.platform, self.update_id, self.now = platform, update_id, now
         self.task = asyncio.current_task()
+        self.conn: Any = None  # leased from the store while the transaction is open
         self.begun = False
         self.open = True
         self.fault: BaseException | None = None  # a storage fault inside, even if swallowed
@@ -186,10 +188,8 @@ class UpdateUnit:
     async def begin(self) -> None:
         if self.begun:
             return
-        await self.store._lock.acquire()
+        conn = await self.store.lease()
         try:
-            await self.store._ready()
-            conn = self.store._conn
             try:
                 await _begin(conn, self.store.BEGIN)
             except BaseException:
@@ -203,9 +203,9 @@ class UpdateUnit:
                 await _rollback(conn)
                 raise
         except BaseException:
-            self.store._lock.release()
+            await self.store.give_back(conn)
             raise
-        self.begun = True
+        self.conn, self.begun = conn, True
 
     async def commit(self) -> None:
         """Store the changes and the claim (the claim alone when nothing changed)."""
@@ -213,25 +213,26 @@ class UpdateUnit:
             if self.fault is not None:
                 raise self.fault
             await self.begin()
-            await _commit(self.store._conn)
+            await _commit(self.conn)
         except BaseException:
             await self.rollback()
             raise
         finally:
-            self._close()
+            await self._close()
         for line in self._changes:  # one line per committed state change
             log.info("%s", line)
 
     async def rollback(self) -> None:
         if self.begun:
-            await _rollback(self.store._conn)
-        self._close()
+            await _rollback(self.conn)
+        await self._close()
 
-    def _close(self) -> None:
+    async def _close(self) -> None:
+        self.open = False
         if self.begun:
             self.begun = False
-            self.store._lock.release()
-        self.open = False
+            conn, self.conn = self.conn, None
+            await self.store.give_back(conn)
 
     async def run_after_commit(self) -> None:
         """The actions waiting for the commit; a failing one is logged (what it would have
@@ -250,7 +251,7 @@ class UpdateUnit:
             # later change of this update may run on its own (in autocommit).
             raise self.fault
         await self.begin()
-        conn = _inline(self.store._conn)
+        conn = _inline(self.conn)
         self._savepoints += 1
         name = f"change_{self._savepoints}"
         await conn.execute(f"SAVEPOINT {name}")
@@ -260,7 +261,7 @@ class UpdateUnit:
         except BaseException as e:
             if isinstance(e, (sqlite3.OperationalError, StorageFault)):
                 self.fault = translated(e)  # even if the handler swallows it, not stored
-            if self.store._conn.in_transaction:
+            if self.conn.in_transaction:
                 with suppress(sqlite3.Error, StorageError):
                     await conn.execute(f"ROLLBACK TO {name}")
                     await conn.execute(f"RELEASE {name}")
@@ -359,8 +360,23 @@ class SqliteStorage(Storage):
                 raise
         return store
 
-    async def _ready(self) -> None:
-        """Before a unit, under the lock: the connection usable (SQLite's always is)."""
+    async def lease(self) -> Any:
+        """The connection for one unit of work, held until :meth:`give_back`: SQLite's one
+        connection, under the lock (one writer per process)."""
+        await self._lock.acquire()
+        return self._conn
+
+    async def give_back(self, conn: Any) -> None:
+        """The end of a unit's lease (its transaction is over)."""
+        self._lock.release()
+
+    @asynccontextmanager
+    async def leased(self) -> AsyncIterator[Any]:
+        conn = await self.lease()
+        try:
+            yield conn
+        finally:
+            await self.give_back(conn)
 
     @classmethod
     async def migrate_file(cls, path: str | Path) -> list[int]:
@@ -380,8 +396,8 @@ class SqliteStorage(Storage):
     async def checkpoint(self) -> None:
         """Move everything from the ``-wal`` file into the database file and empty the WAL,
         so that the ``.sqlite3`` file alone is complete (a clean stop does this)."""
-        async with self._lock, _translating():
-            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        async with self.leased() as conn, _translating():
+            await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def _migrate(self) -> None:
         async with self._conn.execute("PRAGMA user_version") as cur:
@@ -406,26 +422,25 @@ class SqliteStorage(Storage):
             except DB_ERRORS as e:
                 raise translated(e) from _cause(e)
             return
-        async with self._lock:
-            await self._ready()
+        async with self.leased() as conn:
             try:
-                await _begin(self._conn, self.BEGIN)
+                await _begin(conn, self.BEGIN)
             except BaseException as e:
-                await _abandon(self._conn)
+                await _abandon(conn)
                 if isinstance(e, sqlite3.Error):
                     raise translated(e) from _cause(e)
                 raise
             try:
-                uow = SqliteUnit(self._conn, writable=True)
+                uow = SqliteUnit(conn, writable=True)
                 try:
                     yield uow
                 except BaseException:
-                    await _rollback(self._conn)
+                    await _rollback(conn)
                     raise
                 else:
-                    await _commit(self._conn)
+                    await _commit(conn)
             except DB_ERRORS as e:
-                await _rollback(self._conn)
+                await _rollback(conn)
                 raise translated(e) from _cause(e)
             for line in uow.changes:  # one line per committed state change
                 log.info("%s", line)
@@ -437,16 +452,14 @@ class SqliteStorage(Storage):
         unit = current_unit()
         try:
             if isinstance(unit, UpdateUnit) and unit.owns(self) and unit.begun:
-                yield SqliteUnit(_inline(self._conn), writable=False)
+                yield SqliteUnit(_inline(unit.conn), writable=False)
                 return
             if isinstance(unit, UpdateUnit) and unit.owns(self):
-                async with self._lock:  # before the update's first change
-                    await self._ready()
-                    yield SqliteUnit(_inline(self._conn, rows_only=True), writable=False)
+                async with self.leased() as conn:  # before the update's first change
+                    yield SqliteUnit(_inline(conn, rows_only=True), writable=False)
                 return
-            async with self._lock:
-                await self._ready()
-                yield SqliteUnit(self._conn, writable=False)
+            async with self.leased() as conn:
+                yield SqliteUnit(conn, writable=False)
         except DB_ERRORS as e:
             raise translated(e) from _cause(e)
 
