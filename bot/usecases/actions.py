@@ -99,11 +99,12 @@ class Actions:
             await self.ledger.after(uow, incident, command.action, actor, now)
             if command.action is Action.CATEGORY:
                 await self._after_recategorize(uow, incident, actor, now)
-            draft = await uow.drafts.get(incident.id)
-        if command.action is Action.PUBLISH and self.problems is not None:
+            problems = self.problems if command.action is Action.PUBLISH else None
+            draft = await uow.drafts.get(incident.id) if problems is not None else None
+        if problems is not None:
             # Published by hand: the complaints of its problem get the answer through their
             # publishers (outside the transaction, like any publication).
-            await self.problems.publish_to_complaints(
+            await problems.publish_to_complaints(
                 incident, published_text(incident, draft), draft.attachments if draft else ())
         return Result(True, incident=incident)
 

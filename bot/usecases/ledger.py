@@ -35,9 +35,10 @@ class Ledger:
         await uow.incidents.update(after, now, before.version)
         await uow.audit.add(out.audit)
         await self.notifier.deliver(uow, after, out.notifications, actor)
-        step, _ = await uow.sla.state(after.id)
         if ladder_changed(before, after):
             step = restart_step(after, self.policies.policy_of(after), now=now)
+        else:
+            step, _ = await uow.sla.state(after.id)
         await self.schedule(uow, after, step)
         return after
 
