@@ -80,6 +80,28 @@ async def test_the_claim_of_an_update_commits_with_its_effects(store: Storage) -
         assert len(await uow.people.all()) == 1
 
 
+async def test_a_failing_change_of_an_update_undoes_only_itself(store: Storage) -> None:
+    """Each change of an update is a savepoint; finished ones stay open, nested, until the
+    commit (released together past HELD_SAVEPOINTS): a change that fails after many others
+    takes only itself back."""
+    from bot.storage.sqlite import HELD_SAVEPOINTS
+
+    async with store.handling("telegram", 8, NOW):
+        for i in range(HELD_SAVEPOINTS * 2 + 3):
+            if i % 10 == 4:
+                with pytest.raises(RuntimeError):
+                    async with store.write() as uow:
+                        await uow.people.add(Person(0, f"Сбой {i}", frozenset({Role.ADMIN})))
+                        raise RuntimeError("this change fails, the update goes on")
+            else:
+                async with store.write() as uow:
+                    await uow.people.add(Person(0, f"Лицо {i}", frozenset({Role.ADMIN})))
+    async with store.read() as uow:
+        names = [p.name for p in await uow.people.all()]
+        assert await uow.updates.seen("telegram", 8)
+    assert names == [f"Лицо {i}" for i in range(HELD_SAVEPOINTS * 2 + 3) if i % 10 != 4]
+
+
 async def test_old_update_ids_are_forgotten_in_batches_recent_ones_kept(store: Storage) -> None:
     """The nightly purge of ``processed_updates`` forgets only ids claimed before the
     retention; a redelivery of a recent update is still refused after it."""
