@@ -1822,6 +1822,11 @@ def _inline(conn: Any, *, rows_only: bool = False) -> Any:
         else conn
 
 
+@lru_cache(maxsize=2048)
+def _is_query(sql: str) -> bool:
+    return sql.lstrip().split(None, 1)[0].upper() in ("SELECT", "WITH")
+
+
 class _ReadOnly:
     """The connection as the repositories of a reading unit see it: queries only."""
 
@@ -1831,7 +1836,7 @@ class _ReadOnly:
 
     @staticmethod
     def check(sql: str) -> None:
-        if sql.lstrip().split(None, 1)[0].upper() not in ("SELECT", "WITH"):
+        if not _is_query(sql):
             raise StorageError(f"a change in a reading unit of work: {sql[:60]}")
 
     def execute(self, sql: str, parameters: Any = None) -> Any:
