@@ -102,6 +102,20 @@ async def test_a_failing_change_of_an_update_undoes_only_itself(store: Storage) 
     assert names == [f"Лицо {i}" for i in range(HELD_SAVEPOINTS * 2 + 3) if i % 10 != 4]
 
 
+async def test_the_person_of_a_chat_comes_with_the_chats_mode(store: Storage) -> None:
+    async with store.write() as uow:
+        ann = await uow.people.add(Person(0, "Анна", frozenset({Role.EXECUTOR})))
+        await uow.people.bind(ann.id, "telegram", 501)
+        await uow.people.bind(ann.id, "vk", 502)
+        await uow.chat_modes.set(ann.id, "vk", "writing", 7, {"v": 3})
+    async with store.read() as uow:
+        assert await uow.people.in_chat("telegram", 501) == (ann, None)
+        person, state = await uow.people.in_chat("vk", 502)
+        assert person == ann and state is not None
+        assert (state.mode, state.incident_id, state.data) == ("writing", 7, {"v": 3})
+        assert await uow.people.in_chat("vk", 501) == (None, None)  # a stranger there
+
+
 async def test_old_update_ids_are_forgotten_in_batches_recent_ones_kept(store: Storage) -> None:
     """The nightly purge of ``processed_updates`` forgets only ids claimed before the
     retention; a redelivery of a recent update is still refused after it."""

@@ -559,6 +559,10 @@ def _person_of(person_id: int, name: str, roles: str, departments: str, active: 
     )
 
 
+def _chat_state(mode: str, incident_id: int | None, data: str) -> ChatState:
+    return ChatState(mode, incident_id, json.loads(data))
+
+
 def _incident(row: aiosqlite.Row) -> Incident:
     return Incident(
         id=row["id"], state=_STATES[row["state"]], source=row["source"], text=row["text"],
@@ -621,6 +625,21 @@ class SqlitePeople(_Repo):
             "SELECT p.* FROM people p JOIN bindings b ON b.person_id = p.id "
             "WHERE b.platform = ? AND b.chat_id = ?", (platform, chat_id))
         return _person(row) if row else None
+
+    async def in_chat(self, platform: str, chat_id: int
+                      ) -> tuple[Person | None, ChatState | None]:
+        """The person bound to the chat and the chat's mode, in one query (every update
+        asks)."""
+        row = await self._one(
+            "SELECT p.*, c.mode AS chat_mode, c.incident_id AS chat_incident,"
+            " c.data AS chat_data FROM people p JOIN bindings b ON b.person_id = p.id"
+            " LEFT JOIN chat_state c ON c.person_id = p.id AND c.platform = b.platform"
+            " WHERE b.platform = ? AND b.chat_id = ?", (platform, chat_id))
+        if row is None:
+            return None, None
+        mode = row["chat_mode"]
+        return _person(row), None if mode is None else _chat_state(
+            mode, row["chat_incident"], row["chat_data"])
 
     async def bind(self, person_id: int, platform: str, chat_id: int) -> None:
         await self.conn.execute(
@@ -1280,7 +1299,7 @@ class SqliteChatModes(_Repo):
             (person_id, platform))
         if row is None:
             return None
-        return ChatState(row["mode"], row["incident_id"], json.loads(row["data"]))
+        return _chat_state(row["mode"], row["incident_id"], row["data"])
 
     async def set(self, person_id: int, platform: str, mode: str,
                              incident_id: int | None, data: dict[str, Any] | None = None) -> None:

@@ -102,5 +102,5 @@ def build(store: Storage, config: Config, templates: Templates, channels: Sequen
         answers=Answers(store, config, templates, clock, suggester),
         queries=queries,
         chats=chats,
-        gate=Gate(store, queries, onboarding, chats, clock),
+        gate=Gate(store, queries, onboarding, clock),
     )

@@ -10,7 +10,6 @@ from typing import Any
 
 from bot.storage import ChatState, Storage
 from bot.updates import Applied, StoredCursor, apply_once
-from bot.usecases.chats import Chats
 from bot.usecases.common import Clock
 from bot.usecases.onboarding import Onboarding
 from bot.usecases.queries import Queries
@@ -28,12 +27,11 @@ class Admission:
 
 
 class Gate:
-    def __init__(self, store: Storage, queries: Queries, onboarding: Onboarding, chats: Chats,
+    def __init__(self, store: Storage, queries: Queries, onboarding: Onboarding,
                  clock: Clock) -> None:
         self.store = store
         self.queries = queries
         self.onboarding = onboarding
-        self.chats = chats
         self.clock = clock
 
     async def apply_once(self, platform: str, update_id: int,
@@ -52,12 +50,11 @@ class Gate:
         """The person bound to the chat and the chat's mode. A stranger, or a person gone
         from the config, is told so and audited (``what``: what they did), unless they are
         ``starting`` (/start, an invitation link): :func:`handlers.flows.start` judges that."""
-        person = await self.queries.person_for_chat(platform, chat_id)
+        person, state = await self.queries.in_chat(platform, chat_id)
         if person is None and not starting:
             await self.onboarding.refuse_stranger(platform, chat_id, what)
             return Admission(None, refused="not_registered")
         if person is not None and not person.active and not starting:
             await self.onboarding.refuse_inactive(person, platform, chat_id, what)
             return Admission(person, refused="access_closed")
-        state = await self.chats.mode(person, platform) if person is not None else None
         return Admission(person, state)

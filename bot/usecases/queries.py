@@ -4,7 +4,7 @@ oversees."""
 from __future__ import annotations
 
 from bot.board.sessions import Sessions
-from bot.storage import Storage
+from bot.storage import ChatState, Storage
 from bot.usecases.common import Clock
 from workflows.model import AuditEntry, Draft, Incident, Person, Role, State
 from workflows.visibility import may_see, sees_everything
@@ -55,6 +55,12 @@ class Queries:
     async def person_for_chat(self, platform: str, chat_id: int) -> Person | None:
         async with self.store.read() as uow:
             return await uow.people.by_chat(platform, chat_id)
+
+    async def in_chat(self, platform: str, chat_id: int
+                      ) -> tuple[Person | None, ChatState | None]:
+        """Who is bound to the chat, and the chat's mode."""
+        async with self.store.read() as uow:
+            return await uow.people.in_chat(platform, chat_id)
 
     async def board_link(self, person: Person) -> str:
         """A one-time token that signs ``person`` in to the board."""
