@@ -116,6 +116,24 @@ async def test_the_person_of_a_chat_comes_with_the_chats_mode(store: Storage) ->
         assert await uow.people.in_chat("vk", 501) == (None, None)  # a stranger there
 
 
+async def test_who_is_reachable_is_one_question_for_many_people(store: Storage) -> None:
+    async with store.write() as uow:
+        ann, boris, vera, gleb = [await uow.people.add(Person(0, n, frozenset({Role.EXECUTOR})))
+                                  for n in ("Анна", "Борис", "Вера", "Глеб")]
+        await uow.people.bind(ann.id, "telegram", 601)
+        await uow.people.bind(boris.id, "telegram", 602)
+        await uow.chats.mark_unreachable("telegram", 602, "blocked", NOW)
+        await uow.people.bind(boris.id, "vk", 603)
+        await uow.people.bind(gleb.id, "vk", 604)
+    everyone = [ann.id, boris.id, vera.id, gleb.id]
+    async with store.read() as uow:
+        assert await uow.people.reachable(everyone, ["telegram"]) == {ann.id}
+        assert await uow.people.reachable(everyone, ["telegram", "vk"]) == {
+            ann.id, boris.id, gleb.id}
+        assert await uow.people.reachable([vera.id], ["telegram", "vk"]) == set()
+        assert await uow.people.reachable(everyone, []) == set()
+
+
 async def test_old_update_ids_are_forgotten_in_batches_recent_ones_kept(store: Storage) -> None:
     """The nightly purge of ``processed_updates`` forgets only ids claimed before the
     retention; a redelivery of a recent update is still refused after it."""

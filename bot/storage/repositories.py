@@ -63,9 +63,9 @@ class People(Protocol):
 
     async def chat_of(self, person_id: int, platform: str) -> int | None: ...
 
-    async def reachable(self, person_id: int, platforms: Iterable[str]) -> bool:
-        """Whether the person has a bound chat on one of ``platforms`` that the outbox has
-        not found unreachable."""
+    async def reachable(self, person_ids: Iterable[int], platforms: Iterable[str]) -> set[int]:
+        """Those of the people who have a bound chat on one of ``platforms`` that the outbox
+        has not found unreachable."""
 
     async def chats_of(self, person_id: int) -> list[tuple[str, int]]: ...
 

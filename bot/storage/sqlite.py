@@ -682,18 +682,19 @@ class SqlitePeople(_Repo):
             (person_id, platform))
         return int(row["chat_id"]) if row else None
 
-    async def reachable(self, person_id: int, platforms: Iterable[str]) -> bool:
-        """Whether the person has a bound chat on one of ``platforms`` that the outbox has
-        not found unreachable."""
-        wanted = list(platforms)
-        if not wanted:
-            return False
-        row = await self._one(
-            "SELECT 1 FROM bindings b LEFT JOIN unreachable_chats u"
+    async def reachable(self, person_ids: Iterable[int], platforms: Iterable[str]) -> set[int]:
+        """Those of the people who have a bound chat on one of ``platforms`` that the outbox
+        has not found unreachable (one query for all of them)."""
+        wanted, ids = list(platforms), list(person_ids)
+        if not wanted or not ids:
+            return set()
+        rows = await self._all(
+            "SELECT DISTINCT b.person_id FROM bindings b LEFT JOIN unreachable_chats u"
             " ON u.platform = b.platform AND u.chat_id = b.chat_id"
-            f" WHERE b.person_id = ? AND b.platform IN ({','.join('?' * len(wanted))})"
-            " AND u.chat_id IS NULL LIMIT 1", (person_id, *wanted))
-        return row is not None
+            f" WHERE b.person_id IN ({','.join('?' * len(ids))})"
+            f" AND b.platform IN ({','.join('?' * len(wanted))})"
+            " AND u.chat_id IS NULL", (*ids, *wanted))
+        return {int(r[0]) for r in rows}
 
     async def chats_of(self, person_id: int) -> list[tuple[str, int]]:
         rows = await self._all(

@@ -18,6 +18,7 @@ from bot.usecases.common import (
     Result,
     heads_to_assign,
     published_text,
+    reachable_executors,
 )
 from bot.usecases.ledger import Ledger
 from bot.usecases.problems import Problems
@@ -373,9 +374,7 @@ class Actions:
                 or incident.state not in {State.NEW, State.ASSIGNED}
                 or await heads_to_assign(uow, incident, people, self.policies, self.channels)):
             return
-        reachable = {p.id for p in people if p.has(Role.EXECUTOR)
-                     and category.department in p.departments
-                     and await uow.people.reachable(p.id, self.channels)}
+        reachable = await reachable_executors(uow, people, category.department, self.channels)
         executor = pick_executor(category, people, await uow.incidents.open_load(), reachable)
         if executor is not None and executor.id != incident.executor_id:
             routed = (core.reassign(incident, actor, executor, now) if holder is not None

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from bot.config import Config
 from bot.storage import UnitOfWork
 from workflows import approval
-from workflows.model import Attachment, Button, Draft, Incident, Person
+from workflows.model import Attachment, Button, Draft, Incident, Person, Role
 from workflows.sla import Policy
 
 Clock = Callable[[], datetime]
@@ -91,8 +91,17 @@ async def heads_to_assign(uow: UnitOfWork, incident: Incident, people: Sequence[
     routed as any other, and the coordinators can reassign)."""
     if not policies.procedure_for(incident).head_assigns:
         return []
-    return [p for p in approval.heads_of(incident.department, people)
-            if await uow.people.reachable(p.id, channels)]
+    heads = approval.heads_of(incident.department, people)
+    reachable = await uow.people.reachable([p.id for p in heads], channels)
+    return [p for p in heads if p.id in reachable]
+
+
+async def reachable_executors(uow: UnitOfWork, people: Sequence[Person], department: str,
+                              channels: dict[str, Channel]) -> set[int]:
+    """The ids of the department's executors who can be reached in a chat."""
+    return await uow.people.reachable(
+        [p.id for p in people if p.has(Role.EXECUTOR) and department in p.departments],
+        channels)
 
 
 def published_text(incident: Incident, draft: Draft | None) -> str:

@@ -14,7 +14,14 @@ from bot.addresses import address_of
 from bot.config import Config
 from bot.storage import Storage, UnitOfWork
 from bot.templates import Templates
-from bot.usecases.common import Channel, Clock, Policies, Result, heads_to_assign
+from bot.usecases.common import (
+    Channel,
+    Clock,
+    Policies,
+    Result,
+    heads_to_assign,
+    reachable_executors,
+)
 from bot.usecases.ledger import Ledger
 from bot.usecases.notifier import Notifier
 from bot.usecases.problems import Problems
@@ -112,9 +119,8 @@ class Intake:
                                           self.channels)
             executor = None
             if not heads:
-                reachable = {p.id for p in people if p.has(Role.EXECUTOR)
-                             and category.department in p.departments
-                             and await uow.people.reachable(p.id, self.channels)}
+                reachable = await reachable_executors(uow, people, category.department,
+                                                      self.channels)
                 executor = pick_executor(category, people, await uow.incidents.open_load(),
                                          reachable)
             if executor is not None:
