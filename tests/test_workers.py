@@ -134,7 +134,7 @@ async def test_the_leaders_sender_finds_a_backlog_on_a_fresh_database_without_re
     and rescanned all of it per due row, so that one look at a backlog of a thousand
     messages took most of a second and the leader sent about one message a second. The
     work the database does for one look is counted (rows visited, from EXPLAIN ANALYZE of
-    the very statement the sender ran): linear in the backlog, not quadratic."""
+    the very statement the sender ran): a few per chat with a queue, not per message."""
     from datetime import UTC, datetime
 
     import psycopg
@@ -148,7 +148,7 @@ async def test_the_leaders_sender_finds_a_backlog_on_a_fresh_database_without_re
     execute = PgConnection.execute
 
     def recording(self: PgConnection, sql: str, parameters: object = None) -> object:
-        if "FROM outbox o" in sql:
+        if "WITH RECURSIVE chats" in sql:  # the look at the due messages
             ran.append((sql, parameters))
         return execute(self, sql, parameters)
 
@@ -175,7 +175,8 @@ async def test_the_leaders_sender_finds_a_backlog_on_a_fresh_database_without_re
                                _params(parameters)).fetchone()
         assert row is not None
         visited = _rows_visited(row[0][0]["Plan"])
-        assert visited < 10 * backlog, (visited, row[0][0]["Plan"])
+        # a few index probes per chat with a queue (3,711 rows here), whatever the backlog
+        assert visited < 12 * chats, (visited, row[0][0]["Plan"])
     finally:
         await store.close()
 

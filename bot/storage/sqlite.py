@@ -1172,27 +1172,30 @@ class SqliteOutbox(_Repo):
     async def due(self, platform: str, now: datetime, limit: int) -> list[OutboxRow]:
         """Pending messages that are due, at most the oldest one per chat, so that each chat
         receives its messages in order; a chat whose oldest message is being sent waits."""
-        if self.d.hints:  # SQLite, steered by INDEXED BY: one pass over the queue by chat
-            sql = ("SELECT o.* FROM outbox o JOIN ("
-                   "  SELECT MIN(id) AS id FROM outbox INDEXED BY outbox_queue"
-                   "  WHERE status IN ('pending', 'sending')"
-                   "  AND platform = ? GROUP BY chat_id) h ON h.id = o.id"
-                   " WHERE o.status = 'pending' AND o.next_attempt_at <= ?"
-                   " ORDER BY o.id LIMIT ?")
-        else:
-            # PostgreSQL: the oldest of the chat's queue looked up per due row (a correlated
-            # subquery: an index probe of outbox_queue by chat, whatever the planner
-            # estimates), never a join with the whole queue. A fresh outbox has no
-            # statistics until autovacuum analyses it; the planner took the grouped queue
-            # for one row and rescanned it per due row — with a backlog of a thousand
-            # messages one look took most of a second, and the leader sent about one
-            # message a second (bench_region, 2 and 4 workers).
-            sql = ("SELECT o.* FROM outbox o WHERE o.platform = ? AND o.status = 'pending'"
-                   " AND o.next_attempt_at <= ? AND o.id = ("
-                   "  SELECT MIN(p.id) FROM outbox p WHERE p.platform = o.platform"
-                   "  AND p.chat_id = o.chat_id AND p.status IN ('pending', 'sending'))"
-                   " ORDER BY o.id LIMIT ?")
-        rows = await self._all(sql, (platform, ts(now), limit))
+        # The chats with a queue, hopping from one to the next through the queue's index
+        # (a recursive step per chat), then each chat's oldest message by the same index:
+        # a look costs the number of chats, not the length of the backlog, whatever
+        # statistics the engine has (PostgreSQL has none for a fresh outbox; it once
+        # rescanned the whole queue per due row, most of a second a look with a thousand
+        # waiting). Grouping the queue by chat, as before, read every waiting message.
+        queue = self.d.indexed_by("outbox_queue")
+        waiting = "platform = ? AND status IN ('pending', 'sending')"
+        chats = ("WITH RECURSIVE chats(c) AS ("
+                 f"  SELECT (SELECT chat_id FROM outbox{queue} WHERE {waiting}"
+                 "   ORDER BY chat_id LIMIT 1)"
+                 "  UNION ALL"
+                 f"  SELECT (SELECT chat_id FROM outbox{queue} WHERE {waiting}"
+                 "   AND chat_id > chats.c ORDER BY chat_id LIMIT 1)"
+                 "  FROM chats WHERE chats.c IS NOT NULL)")
+        if self.d.hints:  # SQLite: a nested loop, the head by its id
+            head = (f" SELECT o.* FROM chats JOIN outbox o ON o.id = (SELECT MIN(id) FROM"
+                    f" outbox{queue} WHERE {waiting} AND chat_id = chats.c)")
+        else:  # PostgreSQL: LATERAL, or it hash-joins every waiting message with the chats
+            head = (" SELECT o.* FROM chats JOIN LATERAL (SELECT * FROM outbox WHERE"
+                    f" {waiting} AND chat_id = chats.c ORDER BY id LIMIT 1) o ON true")
+        sql = (chats + head + " WHERE o.status = 'pending' AND o.next_attempt_at <= ?"
+               " ORDER BY o.id LIMIT ?")
+        rows = await self._all(sql, (platform, platform, platform, ts(now), limit))
         return [OutboxRow(r["id"], r["platform"], r["chat_id"], r["method"],
                           json.loads(r["payload"]), r["attempts"]) for r in rows]
 
