@@ -2,16 +2,28 @@
 matplotlib (a second of CPU to import, tens of MiB) stays out of the bot, and the drawing
 runs on another core while the workbook is written.
 
-    python -I bot/chart.py OUT.png < spec.json
+    python -I bot/chart.py --serve [--idle SECONDS]   # what the bot runs (bot/drawer.py)
+    python -I bot/chart.py OUT.png < spec.json         # one chart, by hand
+
+Serving, the process stays warm (matplotlib imported once) and draws one chart per line of
+JSON on stdin, ``{"path": OUT.png, "spec": {...}}``, answering each with one line on stdout:
+``{"done": OUT.png}`` or ``{"error": the traceback}``. It ends by itself after ``--idle``
+seconds (60 by default) without a request, or when its stdin closes (the bot exited).
 
 Imports only the standard library and matplotlib (run as a script, not as part of the
 ``bot`` package). ``bot.reports.chart_spec`` makes the description."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import select
 import sys
+import traceback
 from typing import Any
+
+IDLE = 60.0  # seconds without a request before a serving process ends
 
 
 def plot(spec: dict[str, Any], path: str) -> str:
@@ -82,5 +94,49 @@ def plot(spec: dict[str, Any], path: str) -> str:
     return path
 
 
+def serve(idle: float = IDLE) -> None:
+    """Draw a chart per request line on stdin, answer each on stdout, until stdin closes or
+    ``idle`` seconds pass without a request. Whatever else writes to stdout (a library's
+    print) goes to stderr: stdout carries only the answers."""
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    stdin = sys.stdin.fileno()
+    pending = bytearray()
+    while True:
+        while b"\n" not in pending:
+            ready, _, _ = select.select([stdin], [], [], idle)
+            if not ready:
+                return  # idle: the next chart starts a new process
+            chunk = os.read(stdin, 1 << 16)
+            if not chunk:
+                return  # stdin closed: the bot is gone
+            pending += chunk
+        end = pending.index(b"\n")
+        line = bytes(pending[:end])
+        del pending[:end + 1]
+        try:
+            request = json.loads(line)
+            answer = {"done": plot(request["spec"], request["path"])}
+        except Exception:
+            answer = {"error": traceback.format_exc()}
+        answers.write(json.dumps(answer, ensure_ascii=False) + "\n")
+        answers.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", help="draw the spec on stdin into this PNG and end")
+    parser.add_argument("--serve", action="store_true", help="draw a chart per line of stdin")
+    parser.add_argument("--idle", type=float, default=IDLE,
+                        help="seconds without a request before serving ends")
+    args = parser.parse_args()
+    if args.serve == bool(args.out):
+        parser.error("either OUT.png or --serve")
+    if args.serve:
+        serve(args.idle)
+    else:
+        plot(json.load(sys.stdin), args.out)
+
+
 if __name__ == "__main__":
-    plot(json.load(sys.stdin), sys.argv[1])
+    main()

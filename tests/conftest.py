@@ -131,6 +131,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     test_packaging.stop()
     if "tests.processes" in sys.modules:  # what started bot processes imported it
         sys.modules["tests.processes"].stop()
+    if "bot.drawer" in sys.modules:  # the chart process, warm since the last chart: ended
+        sys.modules["bot.drawer"].drawer.close()  # and waited for (its CPU time counted)
     shared.close_session()  # in the process that made it: after every worker is done
 
 
