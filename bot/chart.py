@@ -2,11 +2,10 @@
 matplotlib (a second of CPU to import, tens of MiB) stays out of the bot, and the drawing
 runs on another core while the workbook is written.
 
-    python -I bot/chart.py --serve [--idle SECONDS]   # what the bot runs (bot/drawer.py)
-    python -I bot/chart.py OUT.png < spec.json         # one chart, by hand
+    python -I bot/chart.py [--idle SECONDS]    # as bot/drawer.py runs it
 
-Serving, the process stays warm (matplotlib imported once) and draws one chart per line of
-JSON on stdin, ``{"path": OUT.png, "spec": {...}}``, answering each with one line on stdout:
+The process stays warm (matplotlib imported once) and draws one chart per line of JSON on
+stdin, ``{"path": OUT.png, "spec": {...}}``, answering each with one line on stdout:
 ``{"done": OUT.png}`` or ``{"error": the traceback}``. It ends by itself after ``--idle``
 seconds (60 by default) without a request, or when its stdin closes (the bot exited).
 
@@ -28,12 +27,12 @@ IDLE = 60.0  # seconds without a request before a serving process ends
 
 def plot(spec: dict[str, Any], path: str) -> str:
     """Two panels in one PNG: stacked bars of new incidents per day, and a heat map."""
+    bars, heat = spec["bars"], spec["heat"]
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    bars, heat = spec["bars"], spec["heat"]
     fig = Figure(figsize=(11, 11), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, height_ratios=(1, 1.2))
@@ -125,17 +124,9 @@ def serve(idle: float = IDLE) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", nargs="?", help="draw the spec on stdin into this PNG and end")
-    parser.add_argument("--serve", action="store_true", help="draw a chart per line of stdin")
     parser.add_argument("--idle", type=float, default=IDLE,
-                        help="seconds without a request before serving ends")
-    args = parser.parse_args()
-    if args.serve == bool(args.out):
-        parser.error("either OUT.png or --serve")
-    if args.serve:
-        serve(args.idle)
-    else:
-        plot(json.load(sys.stdin), args.out)
+                        help="seconds without a request before the process ends")
+    serve(parser.parse_args().idle)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The chart process (``bot/chart.py --serve``), kept warm between charts: matplotlib is
+"""The chart process (``bot/chart.py``), kept warm between charts: matplotlib is
 imported once per process, not once per chart, and never in the bot.
 
 One process serves one chart at a time: a request (a line of JSON) goes to its stdin, the
@@ -102,7 +102,7 @@ class Drawer:
         if self._proc is None:
             self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in _forget
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", str(self.script), "--serve", "--idle", str(self.idle)],
+                [sys.executable, "-I", str(self.script), "--idle", str(self.idle)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
             # Reaped as soon as it ends (no zombie for the rest of the week); its
             # ``returncode`` then tells the next chart to start another.

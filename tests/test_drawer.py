@@ -1,7 +1,11 @@
 """The chart process kept warm between charts (bot/drawer.py serving bot/chart.py): one process
 draws chart after chart, is replaced when it died, answers a bad description with a clear error
 and serves on, ends by itself when idle or when its stdin closes; matplotlib stays out of the
-bot."""
+bot.
+
+Each start of the process imports matplotlib anew (a second of CPU): the tests share the bot's
+own process where they can (``bot.drawer.drawer``, warm from the reports drawn before them),
+and a process that draws nothing (its chart refused) imports nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bot import drawer as drawing
 from bot.drawer import ChartNotDrawn, Drawer
 
 SPEC: dict[str, Any] = {
@@ -32,12 +36,12 @@ SPEC: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def drawer() -> Iterator[Drawer]:
-    """One for the module's tests: each process imports matplotlib anew (a second of CPU)."""
-    drawer = Drawer()
-    yield drawer
-    drawer.close()
+BAD: dict[str, Any] = {"bars": SPEC["bars"]}  # no heat map: refused before matplotlib
+
+
+@pytest.fixture
+def drawer() -> Drawer:
+    return drawing.drawer
 
 
 def drawn(path: Path) -> bool:
@@ -83,7 +87,7 @@ def test_a_bad_description_is_a_clear_error_and_the_process_serves_on(
     pid = drawer.pid
     with pytest.raises(ChartNotDrawn, match=r"(?s)^the chart was not drawn: Traceback.*"
                                             r"KeyError: 'heat'$"):
-        drawer.draw({"bars": SPEC["bars"]}, tmp_path / "bad.png")
+        drawer.draw(BAD, tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
     drawer.draw(SPEC, tmp_path / "b.png")
     assert drawn(tmp_path / "b.png") and drawer.pid == pid
@@ -117,31 +121,21 @@ def test_two_charts_at_once_are_both_drawn(drawer: Drawer, tmp_path: Path) -> No
 def test_the_process_ends_when_idle_and_the_next_chart_starts_another(tmp_path: Path) -> None:
     drawer = Drawer(idle=0.5)
     try:
-        drawer.draw(SPEC, tmp_path / "a.png")
+        with pytest.raises(ChartNotDrawn):
+            drawer.draw(BAD, tmp_path / "bad.png")  # answered: the process has served
         idle = process(drawer)
         assert idle.wait(timeout=60) == 0  # ended by itself, not killed
-        drawer.draw(SPEC, tmp_path / "b.png")
-        assert drawn(tmp_path / "b.png") and drawer.pid not in (None, idle.pid)
+        drawer.draw(SPEC, tmp_path / "a.png")
+        assert drawn(tmp_path / "a.png") and drawer.pid not in (None, idle.pid)
     finally:
         drawer.close()
 
 
-def test_the_process_ends_when_its_stdin_closes(drawer: Drawer, tmp_path: Path) -> None:
-    drawer.draw(SPEC, tmp_path / "a.png")
+def test_the_process_ends_when_its_stdin_closes(tmp_path: Path) -> None:
+    drawer = Drawer()
+    with pytest.raises(ChartNotDrawn):
+        drawer.draw(BAD, tmp_path / "bad.png")
     proc = process(drawer)
     drawer.close()  # closes its stdin, as the end of the bot does
     assert proc.returncode == 0  # ended by itself, not killed
     assert drawer.pid is None
-    drawer.draw(SPEC, tmp_path / "b.png")
-    assert drawn(tmp_path / "b.png") and drawer.pid not in (None, proc.pid)
-
-
-def test_the_script_still_draws_one_chart_by_hand(tmp_path: Path) -> None:
-    import json
-
-    from bot import drawer
-
-    result = subprocess.run([sys.executable, "-I", str(drawer.SCRIPT), str(tmp_path / "a.png")],
-                            input=json.dumps(SPEC), capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert drawn(tmp_path / "a.png")
