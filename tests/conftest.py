@@ -88,15 +88,17 @@ PINNED_TO = "gw0"
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """``--dist loadgroup`` where the groups that wait for something started at collection
-    (the bot processes, the install of the wheel) go last, when it is most likely ready, and
-    the bot processes' group only to gw0, which started them; everything else goes, in the
-    order collected, to whichever worker asks first."""
+    """``--dist loadgroup`` where the install of the wheel, started at collection, goes last,
+    when it is most likely ready, and the bot processes' group only to gw0, which started
+    them (in their place in the order: they are ready seconds after collection; left for
+    the end, gw1 could find them the only work left and start bots of its own, waiting
+    for them while gw0's went unused); everything else goes, in the order collected, to
+    whichever worker asks first."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling
 
-    bots, last = GROUPS["bot_processes"], (GROUPS["bot_processes"], GROUPS["installed"])
+    bots, last = GROUPS["bot_processes"], (GROUPS["installed"],)
 
     class Scheduling(LoadGroupScheduling):
         def _assign_work_unit(self, node: Any) -> None:
