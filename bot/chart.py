@@ -2,26 +2,37 @@
 matplotlib (a second of CPU to import, tens of MiB) stays out of the bot, and the drawing
 runs on another core while the workbook is written.
 
-    python -I bot/chart.py OUT.png < spec.json
+    python -I bot/chart.py [--idle SECONDS]    # as bot/drawer.py runs it
+
+The process stays warm (matplotlib imported once) and draws one chart per line of JSON on
+stdin, ``{"path": OUT.png, "spec": {...}}``, answering each with one line on stdout:
+``{"done": OUT.png}`` or ``{"error": the traceback}``. It ends by itself after ``--idle``
+seconds (60 by default) without a request, or when its stdin closes (the bot exited).
 
 Imports only the standard library and matplotlib (run as a script, not as part of the
 ``bot`` package). ``bot.reports.chart_spec`` makes the description."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import select
 import sys
+import traceback
 from typing import Any
+
+IDLE = 60.0  # seconds without a request before a serving process ends
 
 
 def plot(spec: dict[str, Any], path: str) -> str:
     """Two panels in one PNG: stacked bars of new incidents per day, and a heat map."""
+    bars, heat = spec["bars"], spec["heat"]
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    bars, heat = spec["bars"], spec["heat"]
     fig = Figure(figsize=(11, 11), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, height_ratios=(1, 1.2))
@@ -82,5 +93,41 @@ def plot(spec: dict[str, Any], path: str) -> str:
     return path
 
 
+def serve(idle: float = IDLE) -> None:
+    """Draw a chart per request line on stdin, answer each on stdout, until stdin closes or
+    ``idle`` seconds pass without a request. Whatever else writes to stdout (a library's
+    print) goes to stderr: stdout carries only the answers."""
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    stdin = sys.stdin.fileno()
+    pending = bytearray()
+    while True:
+        while b"\n" not in pending:
+            ready, _, _ = select.select([stdin], [], [], idle)
+            if not ready:
+                return  # idle: the next chart starts a new process
+            chunk = os.read(stdin, 1 << 16)
+            if not chunk:
+                return  # stdin closed: the bot is gone
+            pending += chunk
+        end = pending.index(b"\n")
+        line = bytes(pending[:end])
+        del pending[:end + 1]
+        try:
+            request = json.loads(line)
+            answer = {"done": plot(request["spec"], request["path"])}
+        except Exception:
+            answer = {"error": traceback.format_exc()}
+        answers.write(json.dumps(answer, ensure_ascii=False) + "\n")
+        answers.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--idle", type=float, default=IDLE,
+                        help="seconds without a request before the process ends")
+    serve(parser.parse_args().idle)
+
+
 if __name__ == "__main__":
-    plot(json.load(sys.stdin), sys.argv[1])
+    main()

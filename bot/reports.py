@@ -7,8 +7,8 @@ period and of the one before it (``workflows.metrics``) and the ratings
 - ``text``: the note in Russian, HTML for Telegram, from ``templates/weekly_report.html``;
 - ``chart``: one PNG with two panels — new incidents per day stacked by the state they are in
   at the end of the period, and a category × department heat map of the new incidents
-  (matplotlib ``Figure`` with the Agg canvas, no pyplot; drawn in a worker thread). None for
-  an empty period;
+  (matplotlib ``Figure`` with the Agg canvas, no pyplot; drawn by ``bot/chart.py`` in a
+  process kept warm between charts, ``bot/drawer.py``). None for an empty period;
 - ``xlsx``: a workbook with the sheets «Сводка», «Рейтинги» and «Инциденты»;
 - ``csv``: the «Инциденты» sheet as CSV for Excel: UTF-8 with a BOM, «;» between fields and
   a decimal comma (what Excel expects in a Russian locale).
@@ -22,10 +22,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import gc
-import json
 import math
 import re
-import sys
 import textwrap
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -38,6 +36,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
+from bot.drawer import drawer
 from bot.storage import Storage
 from bot.templates import Templates
 from workflows.calendar import EVERY_DAY, MON_FRI
@@ -682,26 +681,12 @@ def chart_spec(ctx: _Context) -> dict[str, Any]:
     }
 
 
-_CHART_SCRIPT = Path(__file__).with_name("chart.py")
-
-
 async def draw_chart_apart(ctx: _Context, path: Path) -> Awaitable[Path]:
-    """Start drawing the chart in a process of its own (``bot/chart.py``: matplotlib stays
-    out of this one, and the drawing overlaps the workbook on another core); the returned
+    """Start drawing the chart in the chart process (``bot/drawer.py``: matplotlib stays out
+    of this one, and the drawing overlaps the workbook on another core); the returned
     awaitable is done when the picture is written."""
-    spec = json.dumps(chart_spec(ctx), ensure_ascii=False).encode()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-I", str(_CHART_SCRIPT), str(path), stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-
-    async def done() -> Path:
-        _, err = await proc.communicate(spec)
-        if proc.returncode != 0:
-            raise RuntimeError(f"the chart was not drawn (exit {proc.returncode}): "
-                               f"{err.decode(errors='replace').strip()[-2000:]}")
-        return path
-
-    return asyncio.ensure_future(done())
+    spec = chart_spec(ctx)
+    return asyncio.ensure_future(asyncio.to_thread(drawer.draw, spec, path))
 
 
 # -- the incident table -----------------------------------------------------------------------

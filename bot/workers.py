@@ -12,7 +12,8 @@ is the worker's own, and its exit code is the parent's), then the others. A work
 later (a crash, ``kill -9``, a part that died) is started again; if the workers die more than
 :data:`MAX_RESTARTS` times in :data:`RESTART_WINDOW` seconds the parent stops them all and
 exits 1. SIGTERM or Ctrl-C is passed on to every worker, each finishes its update in hand,
-and the parent exits 0.
+and the parent exits 0. A parent that is gone (``kill -9``) is noticed by each worker at once
+(:func:`orphaned`): it stops.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 READY_FD = "OTKLIK_READY_FD"  # a worker writes a line to this descriptor once it serves
 SUPERVISOR = "OTKLIK_SUPERVISOR"  # the supervisor's pid (gone before a worker started: it stops)
+# A worker's descriptor of a pipe nobody writes to, whose other end the supervisor holds open
+# all its life: the worker reads its end of file the moment the supervisor is gone.
+ALIVE_FD = "OTKLIK_ALIVE_FD"
 START_WAIT = 300.0  # the longest wait for the first worker to serve
 MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
@@ -58,12 +62,24 @@ def ready_callback() -> object:
 
 async def orphaned(stop: Callable[[], None], every: float = 1.0) -> None:
     """In a worker: ``stop`` once the supervisor is gone (killed with -9, say), so that no
-    worker runs on, unsupervised, on the shared port."""
+    worker runs on, unsupervised, on the shared port. Noticed at once by the end of file of
+    :data:`ALIVE_FD`; without it (a supervisor of an older version), by the parent's id,
+    looked at every ``every`` seconds."""
     import asyncio
 
     parent = int(os.environ.get(SUPERVISOR, "0") or 0) or os.getppid()
-    while os.getppid() == parent:  # noqa: ASYNC110 - nothing to wait on but time
-        await asyncio.sleep(every)
+    alive = os.environ.get(ALIVE_FD)
+    if alive:
+        fd, gone = int(alive), asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_reader(fd, gone.set)  # readable only at its end: nothing is written to it
+        try:
+            await gone.wait()
+        finally:
+            loop.remove_reader(fd)
+    else:
+        while os.getppid() == parent:  # noqa: ASYNC110 - nothing to wait on but time
+            await asyncio.sleep(every)
     log.warning("the supervisor (pid %d) is gone: stopping", parent)
     stop()
 
@@ -75,6 +91,8 @@ class Supervisor:
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.stopping = False
         self.deaths: deque[float] = deque()
+        # Both ends kept for this process's life: each worker gets the reading one.
+        self.alive_r, self.alive_w = os.pipe()
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
@@ -82,10 +100,12 @@ class Supervisor:
     def spawn(self, index: int) -> int:
         """Start worker ``index``; the descriptor its readiness is read from."""
         r, w = os.pipe()
-        env = {**os.environ, READY_FD: str(w), SUPERVISOR: str(os.getpid())}
+        env = {**os.environ, READY_FD: str(w), SUPERVISOR: str(os.getpid()),
+               ALIVE_FD: str(self.alive_r)}
         try:
             self.procs[index] = subprocess.Popen(  # noqa: S603 - our own command
-                [*self.command, "--worker", str(index)], env=env, pass_fds=(w,))
+                [*self.command, "--worker", str(index)], env=env,
+                pass_fds=(w, self.alive_r))
         finally:
             os.close(w)
         return r

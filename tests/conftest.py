@@ -88,15 +88,17 @@ PINNED_TO = "gw0"
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """``--dist loadgroup`` where the groups that wait for something started at collection
-    (the bot processes, the install of the wheel) go last, when it is most likely ready, and
-    the bot processes' group only to gw0, which started them; everything else goes, in the
-    order collected, to whichever worker asks first."""
+    """``--dist loadgroup`` where the install of the wheel, started at collection, goes last,
+    when it is most likely ready, and the bot processes' group only to gw0, which started
+    them (in their place in the order: they are ready seconds after collection; left for
+    the end, gw1 could find them the only work left and start bots of its own, waiting
+    for them while gw0's went unused); everything else goes, in the order collected, to
+    whichever worker asks first."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling
 
-    bots, last = GROUPS["bot_processes"], (GROUPS["bot_processes"], GROUPS["installed"])
+    bots, last = GROUPS["bot_processes"], (GROUPS["installed"],)
 
     class Scheduling(LoadGroupScheduling):
         def _assign_work_unit(self, node: Any) -> None:
@@ -131,6 +133,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     test_packaging.stop()
     if "tests.processes" in sys.modules:  # what started bot processes imported it
         sys.modules["tests.processes"].stop()
+    if "bot.drawer" in sys.modules:  # the chart process, warm since the last chart: ended
+        sys.modules["bot.drawer"].drawer.close()  # and waited for (its CPU time counted)
     shared.close_session()  # in the process that made it: after every worker is done
 
 

@@ -66,13 +66,13 @@ def test_an_unreachable_telegram_is_retried_then_exit_5(tmp_path: Path) -> None:
     path = config_file(tmp_path, api_base, token="123456:some-token-value",
                        extra="")
     text = path.read_text(encoding="utf-8").replace(
-        f'api_base = "{api_base}"', f'api_base = "{api_base}"\nstart_timeout = 2')
+        f'api_base = "{api_base}"', f'api_base = "{api_base}"\nstart_timeout = 1')
     path.write_text(text, encoding="utf-8")
     code, _, err = run_here("run", "--config", str(path))
     assert code == 5, err
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"otklik: Telegram is unreachable at {api_base}")
-    assert "after 2 s of retries" in last and "proxy" in last
+    assert "after 1 s of retries" in last and "proxy" in last
     assert "retrying in" in err  # it did retry before giving up
     assert "Traceback" not in err
 
