@@ -112,8 +112,10 @@ class Incidents(Protocol):
     async def origin(self, incident_id: int) -> dict[str, str | None]:
         """Where the resident wrote: external id, author id, thread, the message to answer."""
 
-    async def update(self, inc: Incident, now: datetime, expected_version: int) -> None:
-        """Write a transition's result; the version check makes a lost race fail loudly."""
+    async def update(self, inc: Incident, now: datetime, expected_version: int,
+                     timer: tuple[int, datetime | None] | None = None) -> None:
+        """Write a transition's result; the version check makes a lost race fail loudly.
+        ``timer``: the SLA step and when the sweep next looks, written with it."""
 
     async def get(self, incident_id: int) -> Incident | None: ...
 

@@ -803,22 +803,26 @@ class SqliteIncidents(_Repo):
             (incident_id,))
         return dict(row) if row else {}
 
-    async def update(self, inc: Incident, now: datetime, expected_version: int
-                              ) -> None:
-        """Write a transition's result; the version check makes a lost race fail loudly."""
+    async def update(self, inc: Incident, now: datetime, expected_version: int,
+                     timer: tuple[int, datetime | None] | None = None) -> None:
+        """Write a transition's result; the version check makes a lost race fail loudly.
+        ``timer``: the SLA step and when the sweep next looks, written with it."""
+        also, more = "", ()
+        if timer is not None:
+            also, more = ", sla_step = ?, next_action_at = ?", (timer[0], ts(timer[1]))
         if await self._count(
             "UPDATE incidents SET state = ?, category = ?, department = ?, executor_id = ?,"
             " priority = ?, first_response_due = ?, answer_due = ?, approved_text = ?,"
             " approved_kind = ?, redirected_to = ?, version = ?, updated_at = ?,"
             " first_response_at = ?, promised_at = ?, clock_start = ?, feedback_until = ?,"
-            " source = ?, policy = ?, subcategory = ?, result_status = ?"
+            f" source = ?, policy = ?, subcategory = ?, result_status = ?{also}"
             " WHERE id = ? AND version = ?",
             (inc.state, inc.category, inc.department, inc.executor_id, inc.priority,
              ts(inc.first_response_due), ts(inc.answer_due), inc.approved_text,
              inc.approved_kind, inc.redirected_to, inc.version, ts(now),
              ts(inc.first_response_at), ts(inc.promised_at), ts(inc.clock_start),
              ts(inc.feedback_until), inc.source, inc.policy, inc.subcategory,
-             inc.result_status, inc.id, expected_version)) != 1:
+             inc.result_status, *more, inc.id, expected_version)) != 1:
             raise RuntimeError(f"incident {inc.id} changed concurrently")
 
     async def get(self, incident_id: int) -> Incident | None:

@@ -32,27 +32,27 @@ class Ledger:
                       actor: Person | None = None) -> Incident:
         now = out.audit.at
         after = out.incident
-        await uow.incidents.update(after, now, before.version)
-        await uow.audit.add(out.audit)
-        await self.notifier.deliver(uow, after, out.notifications, actor)
         if ladder_changed(before, after):
             step = restart_step(after, self.policies.policy_of(after), now=now)
         else:
             step, _ = await uow.sla.state(after.id)
-        await self.schedule(uow, after, step)
+        await uow.incidents.update(after, now, before.version, self.timer(after, step))
+        await uow.audit.add(out.audit)
+        await self.notifier.deliver(uow, after, out.notifications, actor)
         return after
 
     async def schedule(self, uow: UnitOfWork, incident: Incident, step: int) -> None:
-        """Store when the incident next needs the sweep: its next SLA rung, or the promised
-        date of an interim answer."""
+        """Store when the incident next needs the sweep (:meth:`timer`)."""
+        await uow.sla.set(incident.id, *self.timer(incident, step))
+
+    def timer(self, incident: Incident, step: int) -> tuple[int, datetime | None]:
+        """The SLA step and when the sweep next looks at the incident: its next SLA rung,
+        the promised date of an interim answer, or the end of the resident's feedback."""
         if incident.state is State.WAITING:
-            await uow.sla.set(incident.id, step, incident.promised_at)
-            return
+            return step, incident.promised_at
         if incident.state is State.AWAITING_FEEDBACK:
-            await uow.sla.set(incident.id, step, incident.feedback_until)
-            return
-        policy = self.policies.policy_of(incident)
-        await uow.sla.set(incident.id, step, next_action(incident, policy, step=step))
+            return step, incident.feedback_until
+        return step, next_action(incident, self.policies.policy_of(incident), step=step)
 
     async def after(self, uow: UnitOfWork, incident: Incident, action: Action,
                      actor: Person | None, now: datetime) -> None:
