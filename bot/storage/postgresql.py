@@ -264,7 +264,7 @@ class PostgresStorage(SqliteStorage):
 
     BEGIN = "BEGIN"
 
-    def __init__(self, url: str, busy_timeout: float) -> None:  # noqa: D107
+    def __init__(self, url: str, busy_timeout: float) -> None:
         self._url, self._busy_timeout = url, busy_timeout
         self.applied: list[int] = []
         self._pool = AsyncConnectionPool(
