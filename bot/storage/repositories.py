@@ -77,9 +77,15 @@ class Chats(Protocol):
     async def mark_unreachable(
         self, platform: str, chat_id: int, reason: str, now: datetime
     ) -> bool:
-        """Record an unreachable chat; True the first time (so the coordinator is told once)."""
+        """Record an unreachable chat; True the first time (so the coordinator is told once).
+        Its command menu is forgotten: it is given again at the next start."""
 
     async def clear_unreachable(self, platform: str, chat_id: int) -> None: ...
+
+    async def menu(self, chat_id: int) -> str | None:
+        """The command menu last given to a Telegram chat (as :meth:`set_menu` kept it)."""
+
+    async def set_menu(self, chat_id: int, menu: str) -> None: ...
 
 
 class Invites(Protocol):

@@ -712,11 +712,23 @@ class SqliteChats(_Repo):
 
     async def mark_unreachable(self, platform: str, chat_id: int, reason: str,
                                now: datetime) -> bool:
-        """Record an unreachable chat; True the first time (so the coordinator is told once)."""
+        """Record an unreachable chat; True the first time (so the coordinator is told once).
+        Its command menu is forgotten: it is given again at the next start."""
+        if platform == "telegram":
+            await self.conn.execute("DELETE FROM command_menus WHERE chat_id = ?", (chat_id,))
         return await self._count(
             "INSERT INTO unreachable_chats (platform, chat_id, reason, at)"
             " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (platform, chat_id, reason, ts(now))) == 1
+
+    async def menu(self, chat_id: int) -> str | None:
+        row = await self._one("SELECT menu FROM command_menus WHERE chat_id = ?", (chat_id,))
+        return row["menu"] if row else None
+
+    async def set_menu(self, chat_id: int, menu: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO command_menus (chat_id, menu) VALUES (?, ?)"
+            " ON CONFLICT (chat_id) DO UPDATE SET menu = excluded.menu", (chat_id, menu))
 
     async def clear_unreachable(self, platform: str, chat_id: int) -> None:
         await self.conn.execute(

@@ -3,6 +3,8 @@ strangers and deactivated people."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import secrets
 from dataclasses import replace
@@ -95,18 +97,24 @@ class Onboarding:
 
     async def _command_menu(self, uow: UnitOfWork, person: Person, now: datetime) -> None:
         """The commands of the person's roles as the menu of their Telegram chat (none for
-        a deactivated person)."""
+        a deactivated person); sent only when the chat was last given another menu, or by
+        another bot (a restart with 300 people sent 300 menus, ten seconds of the outbox)."""
         chat_id = await uow.people.chat_of(person.id, "telegram")
         if chat_id is None or "telegram" not in self.channels:
             return
         scope = {"type": "chat", "chat_id": chat_id}
         commands = [{"command": c, "description": self.templates.phrase(f"command_{c}")}
                     for c, roles in COMMANDS if any(person.has(r) for r in roles)]
+        bot = hashlib.sha256((self.config.telegram_token or "").encode()).hexdigest()[:16]
+        menu = f"{bot} {json.dumps(commands, ensure_ascii=False)}"
+        if await uow.chats.menu(chat_id) == menu:
+            return
         if commands:
             await uow.outbox.enqueue("telegram", chat_id, "setMyCommands",
                              {"commands": commands, "scope": scope}, now)
         else:
             await uow.outbox.enqueue("telegram", chat_id, "deleteMyCommands", {"scope": scope}, now)
+        await uow.chats.set_menu(chat_id, menu)
         self.notifier.wake_outbox()
 
     async def _audit_person(self, uow: UnitOfWork, person: Person, action: str, reason: str,
