@@ -7,7 +7,9 @@ with their own chat); then each executor presses «Взять в работу» 
 all at once. The rate is presses answered (``answerCallbackQuery``) per second until the
 last one; the takes must all be stored and none handled twice. A bare aiogram bot (a
 dispatcher whose one handler answers the press) polls the same fake with the same burst.
-The last line is the ratio of the two rates (target ≥ 0.5). ``--mode webhook``: Otklik in
+Also printed: the CPU time of this process per press (the bot and the fake, all threads),
+steadier than the rates on a busy machine. The last line is the ratio of the two rates
+(target ≥ 0.5). ``--mode webhook``: Otklik in
 webhook mode, the fake Bot API posting the presses to it (a chat's one after another, up to 40
 chats at once, as ``max_connections``); the bare bot still polls. Not a test.
 
@@ -61,10 +63,14 @@ def take_presses(tg: FakeTelegramServer, users: dict[int, FakeUser]) -> list[tup
     return presses
 
 
+CPU: list[float] = []  # CPU seconds of this process during each burst, in order
+
+
 async def wait_answers(tg: FakeTelegramServer, start: int, count: int,
                        limit: float = 600.0) -> float:
     """Seconds until ``count`` presses were answered (calls recorded after index ``start``)."""
     started, seen, answered = time.perf_counter(), start, 0
+    cpu = time.process_time()
     while answered < count:
         if time.perf_counter() - started > limit:
             raise SystemExit(f"only {answered} of {count} presses answered in {limit:.0f} s")
@@ -72,6 +78,7 @@ async def wait_answers(tg: FakeTelegramServer, start: int, count: int,
         calls = tg.calls[seen:]
         seen += len(calls)
         answered += sum(1 for c in calls if c.method == "answerCallbackQuery")
+    CPU.append(time.process_time() - cpu)
     return time.perf_counter() - started
 
 
@@ -166,6 +173,8 @@ async def main(presses: int, executors: int, latency: float, mode: str) -> float
           f"Otklik by {mode}")
     ours = await otklik(presses, executors, latency, mode)
     theirs = await bare(presses, executors, latency)
+    print(f"CPU per press: otklik {CPU[-2] / presses * 1000:.2f} ms, bare aiogram "
+          f"{CPU[-1] / presses * 1000:.2f} ms (ratio {CPU[-1] / CPU[-2]:.3f})")
     print(f"otklik: {ours:.1f} presses/s; bare aiogram: {theirs:.1f} presses/s")
     print(f"ratio to a bare aiogram bot: {ours / theirs:.3f}")
     return ours / theirs
