@@ -32,7 +32,7 @@ from types import FrameType
 log = logging.getLogger(__name__)
 
 READY_FD = "OTKLIK_READY_FD"  # a worker writes a line to this descriptor once it serves
-SUPERVISOR = "OTKLIK_SUPERVISOR"  # the supervisor's pid (gone before a worker started: it stops)
+SUPERVISOR = "OTKLIK_SUPERVISOR"  # the supervisor's pid (named in the log when it is gone)
 # A worker's descriptor of a pipe nobody writes to, whose other end the supervisor holds open
 # all its life: the worker reads its end of file the moment the supervisor is gone.
 ALIVE_FD = "OTKLIK_ALIVE_FD"
@@ -60,26 +60,20 @@ def ready_callback() -> object:
     return ready
 
 
-async def orphaned(stop: Callable[[], None], every: float = 1.0) -> None:
+async def orphaned(stop: Callable[[], None]) -> None:
     """In a worker: ``stop`` once the supervisor is gone (killed with -9, say), so that no
     worker runs on, unsupervised, on the shared port. Noticed at once by the end of file of
-    :data:`ALIVE_FD`; without it (a supervisor of an older version), by the parent's id,
-    looked at every ``every`` seconds."""
+    :data:`ALIVE_FD` (also when the supervisor was gone before this worker started)."""
     import asyncio
 
-    parent = int(os.environ.get(SUPERVISOR, "0") or 0) or os.getppid()
-    alive = os.environ.get(ALIVE_FD)
-    if alive:
-        fd, gone = int(alive), asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.add_reader(fd, gone.set)  # readable only at its end: nothing is written to it
-        try:
-            await gone.wait()
-        finally:
-            loop.remove_reader(fd)
-    else:
-        while os.getppid() == parent:  # noqa: ASYNC110 - nothing to wait on but time
-            await asyncio.sleep(every)
+    parent = int(os.environ.get(SUPERVISOR, "0") or 0)
+    fd, gone = int(os.environ[ALIVE_FD]), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_reader(fd, gone.set)  # readable only at its end: nothing is written to it
+    try:
+        await gone.wait()
+    finally:
+        loop.remove_reader(fd)
     log.warning("the supervisor (pid %d) is gone: stopping", parent)
     stop()
 
