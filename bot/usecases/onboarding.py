@@ -40,6 +40,8 @@ class Onboarding:
         self.channels = channels
         self.notifier = notifier
         self.clock = clock
+        # Which bot gave a chat its menu (a new token gives every menu again).
+        self._bot = hashlib.sha256(config.telegram_token.encode()).hexdigest()[:16]
 
 
     async def seed_people(self) -> None:
@@ -105,8 +107,7 @@ class Onboarding:
         scope = {"type": "chat", "chat_id": chat_id}
         commands = [{"command": c, "description": self.templates.phrase(f"command_{c}")}
                     for c, roles in COMMANDS if any(person.has(r) for r in roles)]
-        bot = hashlib.sha256((self.config.telegram_token or "").encode()).hexdigest()[:16]
-        menu = f"{bot} {json.dumps(commands, ensure_ascii=False)}"
+        menu = f"{self._bot} {json.dumps(commands, ensure_ascii=False)}"
         if await uow.chats.menu(chat_id) == menu:
             return
         if commands:
