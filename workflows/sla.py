@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 from types import MappingProxyType
 from typing import TypeAlias
 from zoneinfo import ZoneInfo
@@ -217,10 +218,19 @@ _PERCENT_RE = re.compile(r"(\d+(?:[.,]\d+)?)\s*%")
 _BEFORE_SUFFIX_RE = re.compile(r"\s+(?:before|до срока)$")
 
 
+# The readers below are pure, and a config spells the same few rules in every category and
+# municipality: each spelling is read once (the values are frozen).
+
+
 def parse_duration(text: str) -> Duration:
     """Read "30m", "90 min", "1h", "8wh", "8 рч", "14d", "14 days", "2wd"."""
     if not isinstance(text, str):
         raise ValueError(f"invalid duration {text!r}: expected {_DURATION_HINT}")
+    return _parse_duration(text)
+
+
+@lru_cache(maxsize=256)
+def _parse_duration(text: str) -> Duration:
     normal = " ".join(text.strip().lower().split())
     match = _DURATION_RE.fullmatch(normal)
     unit = _UNITS.get(match.group(2)) if match else None
@@ -235,6 +245,11 @@ def parse_duration(text: str) -> Duration:
 
 def parse_rule(text: str) -> Rule:
     """Read a deadline rule: a duration (see ``parse_duration``) or "until HH:MM"."""
+    return _parse_rule(str(text))
+
+
+@lru_cache(maxsize=256)
+def _parse_rule(text: str) -> Rule:
     normal = " ".join(str(text).strip().lower().split())
     until = _UNTIL_RE.fullmatch(normal)
     if until is not None:
@@ -254,6 +269,11 @@ def parse_rule(text: str) -> Rule:
 def parse_reminder(text: str) -> Reminder:
     """Read a reminder point: a share of the span like "50%", or a duration like "1wh"
     (optionally followed by "before") meaning that long before the deadline."""
+    return _parse_reminder(str(text))
+
+
+@lru_cache(maxsize=256)
+def _parse_reminder(text: str) -> Reminder:
     normal = " ".join(str(text).strip().lower().split())
     percent = _PERCENT_RE.fullmatch(normal)
     if percent is not None:
