@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from bot.config import load_config
-from tests.harness import COORDINATOR, CURATOR, PETROV, SIDOROVA, Harness
+from tests.harness import COORDINATOR, CURATOR, PETROV, SIDOROVA, TOKEN, Harness
 
 
 async def test_a_plain_text_is_asked_about_and_can_be_dropped(otklik: Harness) -> None:
@@ -85,3 +85,12 @@ async def test_a_restart_gives_again_only_the_menus_that_changed(otklik: Harness
     otklik.server.unblock_user(SIDOROVA.id)
     await otklik.restart()
     assert given() == first + Counter({PETROV.id: 1, SIDOROVA.id: 1})
+    # Another token is another bot, which never gave these menus: every one is given again.
+    otklik.server.token = "654321:OTHER-token"
+    changed.write_text(changed.read_text(encoding="utf-8").replace(TOKEN, otklik.server.token),
+                       encoding="utf-8")
+    otklik.config = load_config(changed)
+    await otklik.restart()
+    assert given() == first + first + Counter({PETROV.id: 1, SIDOROVA.id: 1})
+    await otklik.restart()
+    assert given() == first + first + Counter({PETROV.id: 1, SIDOROVA.id: 1})

@@ -43,7 +43,6 @@ class Onboarding:
         # Which bot gave a chat its menu (a new token gives every menu again).
         self._bot = hashlib.sha256(config.telegram_token.encode()).hexdigest()[:16]
 
-
     async def seed_people(self) -> None:
         """Make the people of the config what the config says: it is the truth for them.
 
