@@ -98,7 +98,7 @@ class Browser:
         def go() -> None:
             old = self.driver.find_element(By.TAG_NAME, "html")
             action()
-            wait = WebDriverWait(self.driver, 30)
+            wait = WebDriverWait(self.driver, 30, poll_frequency=0.02)  # (default: 0.5 s)
             wait.until(expected_conditions.staleness_of(old))
             wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
