@@ -250,7 +250,7 @@ def parse_rule(text: str) -> Rule:
 
 @lru_cache(maxsize=256)
 def _parse_rule(text: str) -> Rule:
-    normal = " ".join(str(text).strip().lower().split())
+    normal = " ".join(text.strip().lower().split())
     until = _UNTIL_RE.fullmatch(normal)
     if until is not None:
         hour, minute = int(until.group(1)), int(until.group(2))
@@ -274,7 +274,7 @@ def parse_reminder(text: str) -> Reminder:
 
 @lru_cache(maxsize=256)
 def _parse_reminder(text: str) -> Reminder:
-    normal = " ".join(str(text).strip().lower().split())
+    normal = " ".join(text.strip().lower().split())
     percent = _PERCENT_RE.fullmatch(normal)
     if percent is not None:
         share = Fraction(percent.group(1).replace(",", ".")) / 100
