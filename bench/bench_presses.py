@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -63,12 +64,18 @@ def take_presses(tg: FakeTelegramServer, users: dict[int, FakeUser]) -> list[tup
     return presses
 
 
-CPU: list[float] = []  # CPU seconds of this process during each burst, in order
+class Burst(NamedTuple):
+    seconds: float  # until the last press was answered
+    cpu: float  # CPU seconds of this process meanwhile (the bot and the fake, all threads)
+
+    def per_press(self, presses: int) -> tuple[float, float]:
+        """Presses answered per second, and the CPU milliseconds per press."""
+        return presses / self.seconds, self.cpu / presses * 1000
 
 
 async def wait_answers(tg: FakeTelegramServer, start: int, count: int,
-                       limit: float = 600.0) -> float:
-    """Seconds until ``count`` presses were answered (calls recorded after index ``start``)."""
+                       limit: float = 600.0) -> Burst:
+    """Until ``count`` presses were answered (calls recorded after index ``start``)."""
     started, seen, answered = time.perf_counter(), start, 0
     cpu = time.process_time()
     while answered < count:
@@ -78,8 +85,7 @@ async def wait_answers(tg: FakeTelegramServer, start: int, count: int,
         calls = tg.calls[seen:]
         seen += len(calls)
         answered += sum(1 for c in calls if c.method == "answerCallbackQuery")
-    CPU.append(time.process_time() - cpu)
-    return time.perf_counter() - started
+    return Burst(time.perf_counter() - started, time.process_time() - cpu)
 
 
 def webhook_mode(path: Path) -> Path:
@@ -94,7 +100,7 @@ def webhook_mode(path: Path) -> Path:
     return path
 
 
-async def otklik(presses: int, executors: int, latency: float, mode: str) -> float:
+async def otklik(presses: int, executors: int, latency: float, mode: str) -> Burst:
     with tempfile.TemporaryDirectory() as tmp:
         async with FakeTelegramServer(token=TOKEN) as tg:
             path = write_config(Path(tmp), tg, executors_config(executors))
@@ -121,23 +127,23 @@ async def otklik(presses: int, executors: int, latency: float, mode: str) -> flo
                 before = len(tg.calls)
                 for user, call, data in found[:presses]:
                     tg.callback(user, call, data)
-                elapsed = await wait_answers(tg, before, presses)
+                burst = await wait_answers(tg, before, presses)
                 app.request_stop()
                 await runner
                 async with app.store.read() as uow:
                     audit = await uow.audit.entries()
                 takes = [e for e in audit if e.action == "take" and e.ok]
-                print(f"otklik ({mode}): {presses} presses answered in {elapsed:.2f} s; "
+                print(f"otklik ({mode}): {presses} presses answered in {burst.seconds:.2f} s; "
                       f"takes stored: {len(takes)}, distinct incidents: "
                       f"{len({e.incident_id for e in takes})}")
                 if len(takes) != presses or len({e.incident_id for e in takes}) != presses:
                     raise SystemExit("a take was lost or handled twice")
             finally:
                 await app.close()
-    return presses / elapsed
+    return burst
 
 
-async def bare(presses: int, executors: int, latency: float) -> float:
+async def bare(presses: int, executors: int, latency: float) -> Burst:
     async with FakeTelegramServer(token=TOKEN) as tg:
         bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.api_base)))
         dp = Dispatcher()
@@ -160,21 +166,21 @@ async def bare(presses: int, executors: int, latency: float) -> float:
         before = len(tg.calls)
         for user, call, data in cards:
             tg.callback(user, call, data)
-        elapsed = await wait_answers(tg, before, presses)
+        burst = await wait_answers(tg, before, presses)
         await dp.stop_polling()
         await polling
         await bot.session.close()
-    print(f"bare aiogram: {presses} presses answered in {elapsed:.2f} s")
-    return presses / elapsed
+    print(f"bare aiogram: {presses} presses answered in {burst.seconds:.2f} s")
+    return burst
 
 
 async def main(presses: int, executors: int, latency: float, mode: str) -> float:
     print(f"{presses} presses by {executors} executors; round trip {latency * 1000:.0f} ms; "
           f"Otklik by {mode}")
-    ours = await otklik(presses, executors, latency, mode)
-    theirs = await bare(presses, executors, latency)
-    print(f"CPU per press: otklik {CPU[-2] / presses * 1000:.2f} ms, bare aiogram "
-          f"{CPU[-1] / presses * 1000:.2f} ms (ratio {CPU[-1] / CPU[-2]:.3f})")
+    ours, our_cpu = (await otklik(presses, executors, latency, mode)).per_press(presses)
+    theirs, their_cpu = (await bare(presses, executors, latency)).per_press(presses)
+    print(f"CPU per press: otklik {our_cpu:.2f} ms, bare aiogram {their_cpu:.2f} ms "
+          f"(ratio {their_cpu / our_cpu:.3f})")
     print(f"otklik: {ours:.1f} presses/s; bare aiogram: {theirs:.1f} presses/s")
     print(f"ratio to a bare aiogram bot: {ours / theirs:.3f}")
     return ours / theirs

@@ -71,7 +71,7 @@ async def run(database: str, incidents: int, executors: int) -> tuple[float, flo
                 before = len(tg.calls)
                 for user, call, data in found:
                     tg.callback(user, call, data)
-                pressing = await wait_answers(tg, before, incidents)
+                pressing = (await wait_answers(tg, before, incidents)).seconds
                 app.request_stop()
                 await runner
                 async with app.store.read() as uow:
