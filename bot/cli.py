@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot import detection_cli, dictionaries, logs
-from bot.config import TOKEN_ENV, ConfigError, load_config
+from bot.config import TOKEN_ENV, Config, ConfigError, load_config
 
 if TYPE_CHECKING:
     from workflows.calendar import WorkingCalendar
@@ -158,43 +158,46 @@ def run_bot(path: str | None, log_level: str | None = None, *, workers: int = 1,
     # collector's reach, so that no later full collection walks those ~120,000 objects again
     # (~0.1 s or more each: a pause in answering).
     gc.disable()
+    try:
+        return asyncio.run(_serve(config, worker, leader_retry))
+    finally:
+        gc.enable()  # (already on once the bot served: this is for a start that failed)
+
+
+async def _serve(config: Config, worker: int | None, leader_retry: float) -> int:
+    """The bot of ``config`` until it is stopped; the exit code."""
     from bot.app import App, StartError
     from bot.workers import ready_callback
 
-    async def go() -> int:
-        app = App(config)
-        app.leader_retry = leader_retry
-        app.reuse_port = worker is not None  # the listening addresses shared by the workers
-        app.on_ready = ready_callback()  # type: ignore[assignment]
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, app.request_stop)
-        watch = None
-        if worker is not None:  # one of --workers N: stops when its supervisor is gone
-            from bot.workers import orphaned
-            watch = asyncio.create_task(orphaned(app.request_stop))
-        try:
-            try:
-                await app.start()
-            finally:
-                gc.collect()  # the start's own garbage is not frozen with the rest
-                gc.freeze()
-                gc.enable()
-            await app.run()
-        except StartError as e:
-            print(f"otklik: {logs.mask(e.message)}", file=sys.stderr)
-            return e.code
-        except asyncio.CancelledError:  # a stop while starting
-            return 0
-        finally:
-            if watch is not None:
-                watch.cancel()
-            await app.close()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+    app = App(config)
+    app.leader_retry = leader_retry
+    app.reuse_port = worker is not None  # the listening addresses shared by the workers
+    app.on_ready = ready_callback()  # type: ignore[assignment]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, app.request_stop)
+    watch = None
+    if worker is not None:  # one of --workers N: stops when its supervisor is gone
+        from bot.workers import orphaned
+        watch = asyncio.create_task(orphaned(app.request_stop))
+    try:
+        await app.start()
+        gc.collect()  # the start's own garbage is not frozen with the rest
+        gc.freeze()
+        gc.enable()
+        await app.run()
+    except StartError as e:
+        print(f"otklik: {logs.mask(e.message)}", file=sys.stderr)
+        return e.code
+    except asyncio.CancelledError:  # a stop while starting
         return 0
-
-    return asyncio.run(go())
+    finally:
+        if watch is not None:
+            watch.cancel()
+        await app.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0
 
 
 def _workers_problem(config: object, workers: int, leader_retry: float) -> str | None:

@@ -7,6 +7,7 @@ fake Bot API served from another thread); the stops by a signal run it as a subp
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -40,6 +41,7 @@ def run_here(*args: str, token: str | None = None) -> tuple[int, str, str]:
     if token is not None:
         env[TOKEN_ENV] = token
     result = cli(*args, env=env, cwd=ROOT)
+    assert gc.isenabled()  # a start that failed leaves the collector on (bot/cli.py run_bot)
     return result.returncode, result.stdout, result.stderr
 
 
