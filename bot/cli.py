@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import logging
 import signal
@@ -17,6 +18,7 @@ from bot import detection_cli, dictionaries, logs
 from bot.config import TOKEN_ENV, Config, ConfigError, load_config
 
 if TYPE_CHECKING:
+    from bot.workers import Link
     from workflows.calendar import WorkingCalendar
 
 
@@ -34,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--leader-retry", type=float, default=5.0, metavar="SECONDS",
                      help="how often a worker tries to take over the leader's duties "
                           "(default 5)")
-    run.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # one of --workers N
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("--config", required=True)
     demo = sub.add_parser("demo", help="play a scripted incident offline and print the chat")
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                 return check_config(args.config)
             case "run":
                 return run_bot(args.config, args.log_level, workers=args.workers,
-                               leader_retry=args.leader_retry, worker=args.worker)
+                               leader_retry=args.leader_retry)
             case "status":
                 return asyncio.run(print_status(args.config, as_json=args.json))
             case "backup":
@@ -122,7 +123,7 @@ def check_config(path: str) -> int:
 
 
 def run_bot(path: str | None, log_level: str | None = None, *, workers: int = 1,
-            leader_retry: float = 5.0, worker: int | None = None) -> int:
+            leader_retry: float = 5.0) -> int:
     """A real run with a config (``--config`` or ./otklik.toml); the offline demo only
     without either. A failed start is one line on stderr and an exit code: 2 config, 3 a
     refused token, 4 storage, 5 Telegram unreachable, 1 a part that died while running.
@@ -150,8 +151,15 @@ def run_bot(path: str | None, log_level: str | None = None, *, workers: int = 1,
                       config.smtp_password])
     logs.setup(log_level or settings.level, settings.format)
     if workers > 1:
+        import bot.app  # noqa: F401 - imported once, here: the workers are forked from this process
         from bot.workers import supervise
-        return supervise(path, workers, log_level, leader_retry)
+        return supervise(functools.partial(serve, config, leader_retry), workers)
+    return serve(config, leader_retry)
+
+
+def serve(config: Config, leader_retry: float, link: Link | None = None) -> int:
+    """The bot of ``config`` in this process until it is stopped (``link``: as a worker of
+    ``otklik run --workers N``); the exit code."""
     # What the bot imports and builds to start (aiogram's hundreds of classes, the templates,
     # the config) lives as long as the process: the collector is off meanwhile, and once the
     # bot serves, the start's garbage is collected once and the rest frozen out of the
@@ -159,27 +167,24 @@ def run_bot(path: str | None, log_level: str | None = None, *, workers: int = 1,
     # (~0.1 s or more each: a pause in answering).
     gc.disable()
     try:
-        return asyncio.run(_serve(config, worker, leader_retry))
+        return asyncio.run(_serve(config, leader_retry, link))
     finally:
         gc.enable()  # (already on once the bot served: this is for a start that failed)
 
 
-async def _serve(config: Config, worker: int | None, leader_retry: float) -> int:
-    """The bot of ``config`` until it is stopped; the exit code."""
+async def _serve(config: Config, leader_retry: float, link: Link | None) -> int:
     from bot.app import App, StartError
-    from bot.workers import ready_callback
 
     app = App(config)
     app.leader_retry = leader_retry
-    app.reuse_port = worker is not None  # the listening addresses shared by the workers
-    app.on_ready = ready_callback()  # type: ignore[assignment]
+    app.reuse_port = link is not None  # the listening addresses shared by the workers
+    app.on_ready = link.ready if link is not None else None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, app.request_stop)
     watch = None
-    if worker is not None:  # one of --workers N: stops when its supervisor is gone
-        from bot.workers import orphaned
-        watch = asyncio.create_task(orphaned(app.request_stop))
+    if link is not None:  # one of --workers N: stops when its supervisor is gone
+        watch = asyncio.create_task(link.orphaned(app.request_stop))
     try:
         await app.start()
         gc.collect()  # the start's own garbage is not frozen with the rest

@@ -1,5 +1,5 @@
 """``otklik run --workers N``: N worker processes on one PostgreSQL database, each a whole
-Otklik (``otklik run --worker I``), under this supervising parent.
+Otklik, forked from this supervising parent.
 
 The workers share the listening addresses — ``[telegram] listen`` of the webhook and ``[http]
 listen`` of the intake, /healthz and the board — with ``SO_REUSEPORT`` (Linux): each binds the
@@ -7,35 +7,35 @@ same address and the kernel spreads the incoming connections among them. No work
 special for updates; the update claim makes each handled once. One of them leads
 (:mod:`bot.storage.election`): it alone runs the scheduler, the VK sources and the outbox senders.
 
-The parent starts worker 1 and waits until it serves (or ends: a failed start, whose one line
-is the worker's own, and its exit code is the parent's), then the others. A worker that dies
-later (a crash, ``kill -9``, a part that died) is started again; if the workers die more than
-:data:`MAX_RESTARTS` times in :data:`RESTART_WINDOW` seconds the parent stops them all and
-exits 1. SIGTERM or Ctrl-C is passed on to every worker, each finishes its update in hand,
-and the parent exits 0. A parent that is gone (``kill -9``) is noticed by each worker at once
-(:func:`orphaned`): it stops.
+The parent imports what a worker runs once, then forks each worker from it (no thread or event
+loop runs in the parent): a worker starts, and is started again, without importing anything,
+and the imported code's memory is shared among the workers. The parent starts worker 1 and
+waits until it serves (or ends: a failed start, whose one line is the worker's own, and its
+exit code is the parent's), then the others. A worker that dies later (a crash, ``kill -9``,
+a part that died) is started again; if the workers die more than :data:`MAX_RESTARTS` times
+in :data:`RESTART_WINDOW` seconds the parent stops them all and exits 1. SIGTERM or Ctrl-C is
+passed on to every worker, each finishes its update in hand, and the parent exits 0. A parent
+that is gone (``kill -9``) is noticed by each worker at once (:meth:`Link.orphaned`): it stops.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import multiprocessing
 import os
 import select
 import signal
-import subprocess
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from types import FrameType
 
 log = logging.getLogger(__name__)
 
-READY_FD = "OTKLIK_READY_FD"  # a worker writes a line to this descriptor once it serves
-SUPERVISOR = "OTKLIK_SUPERVISOR"  # the supervisor's pid (named in the log when it is gone)
-# A worker's descriptor of a pipe nobody writes to, whose other end the supervisor holds open
-# all its life: the worker reads its end of file the moment the supervisor is gone.
-ALIVE_FD = "OTKLIK_ALIVE_FD"
 START_WAIT = 300.0  # the longest wait for the first worker to serve
 MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
@@ -44,45 +44,58 @@ STOP_WAIT = 15.0
 START_FAILURES = (2, 3, 4, 5)
 
 
-def ready_callback() -> object:
-    """In a worker: the callback telling the parent that it serves (None when alone)."""
-    fd = os.environ.get(READY_FD)
-    if not fd:
-        return None
+@dataclass(frozen=True)
+class Link:
+    """What a worker holds of its supervisor: the descriptor it tells "I serve" on, and one
+    of a pipe nobody writes to, whose other end the supervisor holds open all its life (the
+    worker reads its end of file the moment the supervisor is gone)."""
 
-    def ready() -> None:
+    index: int
+    supervisor: int  # its pid, named in the log when it is gone
+    ready_fd: int
+    alive_fd: int
+
+    def ready(self) -> None:
         try:
-            os.write(int(fd), b"ready\n")
-            os.close(int(fd))
+            os.write(self.ready_fd, b"ready\n")
+            os.close(self.ready_fd)
         except OSError:
             pass
 
-    return ready
+    async def orphaned(self, stop: Callable[[], None]) -> None:
+        """``stop`` once the supervisor is gone (killed with -9, say), so that no worker runs
+        on, unsupervised, on the shared port; also when it was gone before this worker
+        started."""
+        import asyncio
+
+        gone = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.alive_fd, gone.set)  # readable only at its end: nothing is written
+        try:
+            await gone.wait()
+        finally:
+            loop.remove_reader(self.alive_fd)
+        log.warning("the supervisor (pid %d) is gone: stopping", self.supervisor)
+        stop()
 
 
-async def orphaned(stop: Callable[[], None]) -> None:
-    """In a worker: ``stop`` once the supervisor is gone (killed with -9, say), so that no
-    worker runs on, unsupervised, on the shared port. Noticed at once by the end of file of
-    :data:`ALIVE_FD` (also when the supervisor was gone before this worker started)."""
-    import asyncio
+Serve = Callable[[Link], int]  # runs one worker until it is stopped; its exit code
 
-    parent = int(os.environ.get(SUPERVISOR, "0") or 0)
-    fd, gone = int(os.environ[ALIVE_FD]), asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_reader(fd, gone.set)  # readable only at its end: nothing is written to it
-    try:
-        await gone.wait()
-    finally:
-        loop.remove_reader(fd)
-    log.warning("the supervisor (pid %d) is gone: stopping", parent)
-    stop()
+
+def _work(serve: Serve, link: Link, parents: tuple[int, ...]) -> None:
+    """A forked worker: the supervisor's descriptors and signal handlers are not its own."""
+    for fd in parents:
+        os.close(fd)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # its event loop handles both once it runs
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    raise SystemExit(serve(link))
 
 
 class Supervisor:
-    def __init__(self, command: list[str], workers: int) -> None:
-        self.command = command
+    def __init__(self, serve: Serve, workers: int) -> None:
+        self.serve = serve
         self.workers = workers
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.procs: dict[int, BaseProcess] = {}
         self.stopping = False
         self.deaths: deque[float] = deque()
         # Both ends kept for this process's life: each worker gets the reading one.
@@ -94,14 +107,15 @@ class Supervisor:
     def spawn(self, index: int) -> int:
         """Start worker ``index``; the descriptor its readiness is read from."""
         r, w = os.pipe()
-        env = {**os.environ, READY_FD: str(w), SUPERVISOR: str(os.getpid()),
-               ALIVE_FD: str(self.alive_r)}
+        link = Link(index, os.getpid(), w, self.alive_r)
+        proc = multiprocessing.get_context("fork").Process(
+            target=_work, args=(self.serve, link, (r, self.alive_w)),
+            name=f"otklik worker {index}")
         try:
-            self.procs[index] = subprocess.Popen(  # noqa: S603 - our own command
-                [*self.command, "--worker", str(index)], env=env,
-                pass_fds=(w, self.alive_r))
+            proc.start()
         finally:
             os.close(w)
+        self.procs[index] = proc
         return r
 
     def wait_ready(self, fds: dict[int, int], seconds: float) -> int | None:
@@ -117,8 +131,8 @@ class Supervisor:
                             del fds[index]
                             os.close(fd)
                             continue
-                        code = self.procs[index].wait()
-                        return code or 1
+                        self.procs[index].join()
+                        return self.procs[index].exitcode or 1
                 if time.monotonic() > deadline:
                     print(f"otklik: a worker did not start serving in {seconds:g} s",
                           file=sys.stderr)
@@ -151,7 +165,7 @@ class Supervisor:
         while not self.stopping:
             time.sleep(0.2)
             for index, proc in list(self.procs.items()):
-                code = proc.poll()
+                code = proc.exitcode
                 if code is None or self.stopping:
                     continue
                 if code in START_FAILURES:
@@ -177,20 +191,18 @@ class Supervisor:
         """SIGTERM to every worker still running; those not ended in :data:`STOP_WAIT`
         seconds are killed."""
         for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            if proc.exitcode is None:
+                proc.terminate()  # SIGTERM
         deadline = time.monotonic() + STOP_WAIT
         for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
+            proc.join(max(deadline - time.monotonic(), 0.1))
+            if proc.exitcode is None:
                 proc.kill()
-                proc.wait()
+                proc.join()
 
 
-def supervise(path: str, workers: int, log_level: str | None, leader_retry: float) -> int:
-    command = [sys.executable, "-m", "bot", "run", "--config", path,
-               "--leader-retry", f"{leader_retry:g}"]
-    if log_level:
-        command += ["--log-level", log_level]
-    return Supervisor(command, workers).run()
+def supervise(serve: Serve, workers: int) -> int:
+    """``workers`` forked processes each running ``serve`` (whose code the caller has imported
+    already), until SIGTERM or Ctrl-C; the exit code."""
+    gc.freeze()  # what the workers inherit stays shared: their collections never write to it
+    return Supervisor(serve, workers).run()
