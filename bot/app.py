@@ -296,7 +296,7 @@ class App:
                                                f"({reason}) after {settings.start_timeout:g} s"
                                                f" of retries: check {proxy}")
             pause = min(delay, left)
-            log.warning("Telegram unreachable at %s (%s); retrying in %.0f s", where, reason,
+            log.warning("Telegram unreachable at %s (%s); retrying in %.2g s", where, reason,
                         pause)
             await asyncio.sleep(pause)
             delay = min(delay * 2, 15.0)
