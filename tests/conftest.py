@@ -44,11 +44,14 @@ def pytest_configure(config: pytest.Config) -> None:
 # pytest-xdist (``--dist loadgroup``): the browser, the installed wheel, the bot processes.
 GROUPS = {"chrome": "browser", "installed": "packaging", "bot_processes": "bot-processes"}
 # The tests (node id prefixes) that take longest from start to end, mostly waiting on the
-# processes they start.
+# processes they start or on time passing (Telegram's limits, a long poll, a retry).
 FIRST = ("tests/test_workers.py", "tests/test_lean_aiogram.py",
          "tests/test_config_refusals.py::test_no_value_anywhere",
          "tests/test_learning.py::test_a_correction", "tests/test_addresses.py::test_the_note",
-         "tests/test_head.py", "tests/test_layers.py::test_the_use_cases_import_first")
+         "tests/test_head.py", "tests/test_layers.py::test_the_use_cases_import_first",
+         "tests/test_outbox_concurrency.py::test_concurrent", "tests/test_drawer.py",
+         "tests/test_fake_telegram.py::test_get_updates_long_polling",
+         "tests/test_webhook.py::test_a_storage_fault")
 
 
 @pytest.hookimpl(trylast=True)
