@@ -65,6 +65,11 @@ def webhook_text(api_base: str, database: str, port: int) -> str:
                          f'secret_token = "{SECRET}"\n')
 
 
+# pg_locks shows the locks of every database of the server: another session's test may hold
+# the lock of a schema of the same name in its own database (an advisory lock is a database's).
+THIS_DATABASE = "l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+
+
 def leader_pid(url: str) -> int | None:
     """The process whose connection holds the leader's lock in ``url``'s schema (its
     connection is named after it), None when nobody leads."""
@@ -74,7 +79,8 @@ def leader_pid(url: str) -> int | None:
         row = conn.execute(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
             " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s"
-            " AND l.objid = hashtext(current_schema())::oid", (leader.LOCK_CLASS,)).fetchone()
+            f" AND l.objid = hashtext(current_schema())::oid AND {THIS_DATABASE}",
+            (leader.LOCK_CLASS,)).fetchone()
     if row is None:
         return None
     # The lock is taken a moment before the connection is renamed: not announced yet.
@@ -112,8 +118,9 @@ async def test_one_leads_a_killed_leaders_role_moves_and_followers_wake_its_outb
 
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
-                " AND classid = %s AND objid = hashtext(current_schema())::oid",
+                "SELECT pg_terminate_backend(pid) FROM pg_locks l WHERE locktype = 'advisory'"
+                " AND classid = %s AND objid = hashtext(current_schema())::oid"
+                f" AND {THIS_DATABASE}",
                 (leader.LOCK_CLASS,))
         await asyncio.wait_for(second.leading.wait(), WAIT)
         await asyncio.wait_for(first.following.wait(), WAIT)  # the old one knows it lost
