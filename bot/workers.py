@@ -50,7 +50,6 @@ class Link:
     of a pipe nobody writes to, whose other end the supervisor holds open all its life (the
     worker reads its end of file the moment the supervisor is gone)."""
 
-    index: int
     supervisor: int  # its pid, named in the log when it is gone
     ready_fd: int
     alive_fd: int
@@ -107,7 +106,7 @@ class Supervisor:
     def spawn(self, index: int) -> int:
         """Start worker ``index``; the descriptor its readiness is read from."""
         r, w = os.pipe()
-        link = Link(index, os.getpid(), w, self.alive_r)
+        link = Link(os.getpid(), w, self.alive_r)
         proc = multiprocessing.get_context("fork").Process(
             target=_work, args=(self.serve, link, (r, self.alive_w)),
             name=f"otklik worker {index}")
