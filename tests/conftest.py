@@ -16,9 +16,9 @@ import sys
 
 # Python's bytecode cache (__pycache__, with pytest's rewritten test modules) is written and used
 # even where the environment sets PYTHONDONTWRITEBYTECODE: without it each pytest-xdist worker
-# compiles every test module again (~2 s of its start) and each process a test starts, the bot.
-sys.dont_write_bytecode = False
-os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+# compiles every test module again (~2 s of its start), and each process a test starts, the bot.
+sys.dont_write_bytecode = False  # (this process)
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # (the workers and processes it starts)
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
