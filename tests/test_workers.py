@@ -362,9 +362,11 @@ def test_two_workers_handle_each_update_once_and_send_each_message_once_in_order
     pids = [int(p) for p in re.findall(r"\d+", workers.log().split("2 workers serve (pids ")[1]
                                        .split(")")[0])]
     assert len(pids) == 2
-    # forked from the supervisor (which imported their code once), not started anew
+    # forked from the supervisor, not started anew, and after it imported their code once
+    # (aiohttp's compiled parser is mapped in it: the bot's code, not only the CLI's)
     command = Path(f"/proc/{workers.proc.pid}/cmdline").read_bytes()
     assert all(Path(f"/proc/{pid}/cmdline").read_bytes() == command for pid in pids)
+    assert "aiohttp/_http_parser" in Path(f"/proc/{workers.proc.pid}/maps").read_text()
     until(lambda: leader_pid(workers.url), "a leader")
     assert leader_pid(workers.url) in pids
     commands = ["/help", "/my", "/help", "/my"]
