@@ -20,6 +20,7 @@ that is gone (``kill -9``) is noticed by each worker at once (:meth:`Link.orphan
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import multiprocessing
@@ -65,8 +66,6 @@ class Link:
         """``stop`` once the supervisor is gone (killed with -9, say), so that no worker runs
         on, unsupervised, on the shared port; also when it was gone before this worker
         started."""
-        import asyncio
-
         gone = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_reader(self.alive_fd, gone.set)  # readable only at its end: nothing is written
